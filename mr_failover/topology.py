@@ -6,21 +6,30 @@ reported at once, each with ``file:line:column`` and the key path
 (``regions.us-west-2.aurora.cluster``), as one :class:`ConfigError` (exit code 2).
 
 Line numbers survive validation because the YAML is composed into nodes first and
-built into plain Python values by :func:`_construct`, which records the position of
+built into plain Python values by :class:`_Builder`, which records the position of
 every key path; pydantic's error locations are then looked up in that map.
+
+Validation is single-phase as far as the user can see: YAML-level problems (duplicate
+keys, unreadable values), shape problems (pydantic) and cross-field checks are all
+collected before anything is reported. When the shape is wrong, the cross-field checks
+run on the regions that did validate, and skip the checks that would need a region that
+did not (so a broken region never causes a second, misleading error elsewhere).
 """
 
 from __future__ import annotations
 
+import datetime
+import difflib
 import json
 from collections.abc import Iterator
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -36,12 +45,21 @@ MAX_FILE_BYTES = 1_000_000
 # A YAML alias bomb is small on disk and huge once aliases are expanded; real
 # topologies have a few hundred nodes.
 MAX_NODES = 50_000
+# Real topologies nest about eight levels; the limit keeps recursion (ours, PyYAML's and
+# pydantic's) far from Python's stack limit whatever the file holds.
+MAX_DEPTH = 32
 
 SCHEMA_URL_COMMENT = "# yaml-language-server: $schema="
 
+ACCOUNT_PATTERN = r"^\d{12}$"
+ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$"
+# Loose shape of a region code, for editors (the schema); the loader also checks the code
+# against botocore's list, which the schema cannot do without going stale.
+REGION_PATTERN = r"^[a-z]{2,4}(-[a-z]+)+-\d+$"
+
 Name = Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
-AccountId = Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
-RoleArn = Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")]
+AccountId = Annotated[str, StringConstraints(pattern=ACCOUNT_PATTERN)]
+RoleArn = Annotated[str, StringConstraints(pattern=ROLE_ARN_PATTERN)]
 
 
 class _Model(BaseModel):
@@ -60,8 +78,19 @@ def known_regions() -> frozenset[str]:
 
 def _check_region(value: str) -> str:
     if value not in known_regions():
-        raise ValueError(f"{value!r} is not an AWS region code (for example us-east-1)")
+        raise ValueError(_not_a_region(value))
     return value
+
+
+def _not_a_region(value: str) -> str:
+    close = difflib.get_close_matches(value, sorted(known_regions()), n=1)
+    hint = f"did you mean {close[0]}?" if close else "for example us-east-1"
+    return f"{_clip(repr(value))} is not an AWS region code ({hint})"
+
+
+RegionCode = Annotated[
+    str, StringConstraints(pattern=REGION_PATTERN), AfterValidator(_check_region)
+]
 
 
 class Policy(_Model):
@@ -75,9 +104,7 @@ class LockLocation(_Model):
     """Where operators' lease lock lives: a DynamoDB table (conditional writes)."""
 
     table: Name = Field(description="DynamoDB table holding the lock item.")
-    region: str = Field(description="Region of the lock table.")
-
-    _region = field_validator("region")(_check_region)
+    region: RegionCode = Field(description="Region of the lock table.")
 
 
 class HealthCheck(_Model):
@@ -161,20 +188,26 @@ class Aurora(_Model):
 
 
 class ReplicationTarget(_Model):
-    bucket: Name
-    region: str
+    """Where a bucket replicates to: a bucket declared in another region of the file."""
 
-    _region = field_validator("region")(_check_region)
+    bucket: Name = Field(description="Destination bucket, declared in `region`.")
+    region: RegionCode = Field(description="Destination region, declared in this file.")
 
 
 class Bucket(_Model):
-    name: Name
+    """An S3 bucket of this region, and its cross-region replication."""
+
+    name: Name = Field(description="Bucket name, unique in the file.")
     replicate_to: list[ReplicationTarget] = Field(default_factory=list)
-    replication_role_arn: RoleArn | None = None
+    replication_role_arn: RoleArn | None = Field(
+        default=None, description="IAM role S3 uses to replicate."
+    )
     rtc: bool = Field(default=False, description="Replication Time Control expected on.")
 
 
 class EcsService(_Model):
+    """An ECS service that must run here to serve traffic."""
+
     cluster: Name
     service: Name
     takeover_desired: int | None = Field(
@@ -183,15 +216,21 @@ class EcsService(_Model):
 
 
 class AutoScalingGroup(_Model):
+    """An Auto Scaling group that must run here to serve traffic."""
+
     name: Name
     takeover_desired: int | None = Field(default=None, ge=0)
 
 
 class LambdaFunction(_Model):
+    """A Lambda function that must exist here."""
+
     name: Name
 
 
 class Compute(_Model):
+    """Regional compute checked for takeover capacity."""
+
     ecs_services: list[EcsService] = Field(default_factory=list)
     autoscaling_groups: list[AutoScalingGroup] = Field(default_factory=list)
     lambda_functions: list[LambdaFunction] = Field(default_factory=list)
@@ -216,12 +255,14 @@ class Topology(_Model):
 
     application: Name
     account_id: AccountId = Field(description="12-digit AWS account id, quoted.")
-    primary_region: str
+    primary_region: RegionCode = Field(description="Region that serves in steady state.")
     policy: Policy
     lock: LockLocation | None = None
-    regions: dict[str, Region] = Field(min_length=2)
-
-    _primary = field_validator("primary_region")(_check_region)
+    regions: dict[RegionCode, Region] = Field(
+        min_length=2,
+        description="Two or more regions, keyed by region code.",
+        json_schema_extra={"additionalProperties": False},
+    )
 
     @field_validator("account_id", mode="before")
     @classmethod
@@ -231,14 +272,6 @@ class Topology(_Model):
                 'write the account id as a quoted 12-digit string, like "012345678901" '
                 "(YAML reads unquoted digits as a number and drops leading zeros)"
             )
-        return value
-
-    @field_validator("regions")
-    @classmethod
-    def _region_keys(cls, value: dict[str, Region]) -> dict[str, Region]:
-        bad = [k for k in value if k not in known_regions()]
-        if bad:
-            raise ValueError(f"not AWS region codes: {', '.join(map(repr, bad))}")
         return value
 
     def region(self, name: str) -> Region:
@@ -254,8 +287,19 @@ class Topology(_Model):
 # --- cross-field checks: each yields (key path, message) -------------------------------
 
 
-def _cross_checks(t: Topology) -> Iterator[tuple[tuple[str | int, ...], str]]:
-    if t.primary_region not in t.regions:
+def _cross_checks(
+    t: Topology, declared: frozenset[str] | None = None
+) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Checks across fields and regions.
+
+    ``declared`` is every region key of the file; when some regions failed validation,
+    ``t.regions`` holds only the valid ones, and checks that need the missing ones are
+    skipped rather than reported wrongly.
+    """
+    if declared is None:
+        declared = frozenset(t.regions)
+    complete = declared == frozenset(t.regions)
+    if t.primary_region in known_regions() and t.primary_region not in declared:
         yield ("primary_region",), f"{t.primary_region!r} is not one of the declared regions"
 
     writers = [n for n, r in t.regions.items() if r.aurora and r.aurora.role == "writer"]
@@ -265,7 +309,7 @@ def _cross_checks(t: Topology) -> Iterator[tuple[tuple[str | int, ...], str]]:
             f"two regions claim to be the writer ({writers[0]} and {extra})",
         )
     with_aurora = [n for n, r in t.regions.items() if r.aurora]
-    if with_aurora and not writers:
+    if complete and with_aurora and not writers:
         yield ("regions",), "no region has aurora role: writer"
     modes = {r.aurora.mode for r in t.regions.values() if r.aurora}
     if len(modes) > 1:
@@ -327,7 +371,7 @@ def _cross_checks(t: Topology) -> Iterator[tuple[tuple[str | int, ...], str]]:
         for i, table in enumerate(region.dynamodb_tables):
             if table in region.dynamodb_tables[:i]:
                 yield (*base, "dynamodb_tables", i), f"duplicate table {table!r}"
-            elif not any(
+            elif complete and not any(
                 table in other.dynamodb_tables for n, other in t.regions.items() if n != rname
             ):
                 yield (
@@ -345,8 +389,10 @@ def _cross_checks(t: Topology) -> Iterator[tuple[tuple[str | int, ...], str]]:
         for i, bucket in enumerate(region.s3_buckets):
             for j, target in enumerate(bucket.replicate_to):
                 path = ("regions", rname, "s3_buckets", i, "replicate_to", j)
-                if target.region not in t.regions:
+                if target.region not in declared:
                     yield (*path, "region"), f"{target.region} is not a declared region"
+                elif target.region not in t.regions:
+                    continue  # declared but invalid: already reported
                 elif target.bucket not in {b.name for b in t.regions[target.region].s3_buckets}:
                     yield (
                         (*path, "bucket"),
@@ -360,107 +406,247 @@ def _cross_checks(t: Topology) -> Iterator[tuple[tuple[str | int, ...], str]]:
 
 Path_ = tuple[str | int, ...]
 Marks = dict[Path_, tuple[int, int]]
+# Suffix of a path whose mark is the key's position rather than the value's.
 KEY_MARK = "\x00key"
 
-
-class _UniqueKeyError(Exception):
-    def __init__(self, path: Path_, key: str, line: int, col: int) -> None:
-        self.path, self.key, self.line, self.col = path, key, line, col
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 class _TooBig(Exception):
     pass
 
 
-def _construct(node: yaml.Node, path: Path_, marks: Marks, budget: list[int]) -> Any:
-    """Build plain values from ``node``; record where each value (and each key) starts.
+class _Builder:
+    """Builds plain values from composed YAML nodes, noting positions and problems.
 
-    ``marks[path]`` is the value's position; ``marks[(*path, KEY_MARK)]`` its key's.
+    ``marks[path]`` is where a value starts and ``marks[(*path, KEY_MARK)]`` where its
+    key does. A value that cannot be built becomes ``None`` and its path is *poisoned*,
+    so the model's complaint about that ``None`` is not reported on top of the real one.
     """
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise _TooBig
-    marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
+
+    def __init__(self) -> None:
+        self.marks: Marks = {}
+        self.problems: list[tuple[int, int, Path_, str]] = []
+        self.poisoned: set[Path_] = set()
+        self._budget = MAX_NODES
+        self._open: set[int] = set()
+
+    def problem(self, node: yaml.Node, path: Path_, message: str, poison: bool = True) -> None:
+        line, col = _pos(node)
+        self.problems.append((line, col, path, message))
+        if poison:
+            self.poisoned.add(path)
+
+    def build(self, node: yaml.Node, path: Path_) -> Any:
+        self._budget -= 1
+        if self._budget < 0:
+            raise _TooBig
+        self.marks[path] = _pos(node)
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar(node, path)
+        if id(node) in self._open:
+            self.problem(node, path, "an alias inside this node refers to the node itself")
+            return None
+        if len(path) >= MAX_DEPTH:
+            self.problem(node, path, f"nested more than {MAX_DEPTH} levels deep")
+            return None
+        self._open.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, path)
+            if node.tag != _SEQ_TAG:
+                self.problem(node, path, f"the YAML tag {_tag(node.tag)} is not supported")
+                return None
+            return [self.build(v, (*path, i)) for i, v in enumerate(node.value)]
+        finally:
+            self._open.discard(id(node))
+
+    def _mapping(self, node: yaml.MappingNode, path: Path_) -> dict[str, Any] | None:
+        if node.tag != _MAP_TAG:
+            self.problem(node, path, f"the YAML tag {_tag(node.tag)} is not supported")
+            return None
+        # '<<: *defaults' merges: built first so that explicit keys win, and their
+        # positions overwrite the merged ones.
+        merged: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = _scalar(key_node)
-            if isinstance(key, str) and key in out:
-                raise _UniqueKeyError(
-                    path, key, key_node.start_mark.line + 1, key_node.start_mark.column + 1
+            if key_node.tag != _MERGE_TAG:
+                continue
+            sources = (
+                value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            )
+            for source in reversed(sources):  # the first source listed wins
+                if not isinstance(source, yaml.MappingNode):
+                    self.problem(source, path, "'<<' merges a mapping or a list of mappings")
+                    continue
+                built = self.build(source, path)
+                if isinstance(built, dict):
+                    merged.update(built)
+        out: dict[str, Any] = {}
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                continue
+            key = self._key(key_node, path)
+            if key is None:
+                continue
+            sub = (*path, key)
+            if key in out:
+                self.problem(
+                    key_node,
+                    sub,
+                    f"duplicate key {_clip(repr(key))} (first at line {first_line[key]})",
+                    poison=False,
                 )
-            sub = (*path, key if isinstance(key, str | int) else str(key))
-            marks[(*sub, KEY_MARK)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            out[key] = _construct(value_node, sub, marks, budget)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct(v, (*path, i), marks, budget) for i, v in enumerate(node.value)]
-    return _scalar(node)
+                continue
+            first_line[key] = _pos(key_node)[0]
+            self.marks[(*sub, KEY_MARK)] = _pos(key_node)
+            out[key] = self.build(value_node, sub)
+        self.marks[path] = _pos(node)
+        return {**{k: v for k, v in merged.items() if k not in out}, **out}
+
+    def _key(self, node: yaml.Node, path: Path_) -> str | None:
+        if not isinstance(node, yaml.ScalarNode):
+            kind = "mapping" if isinstance(node, yaml.MappingNode) else "list"
+            self.problem(node, path, f"a key must be a name, not a {kind}", poison=False)
+            return None
+        key = self._scalar(node, path, poison=False)
+        if key is _BAD:
+            return None
+        if not isinstance(key, str):
+            self.problem(
+                node, path, f"key {_show(key)} is not a name; put it in quotes", poison=False
+            )
+            return None
+        return key
+
+    def _scalar(self, node: yaml.ScalarNode, path: Path_, poison: bool = True) -> Any:
+        if node.tag not in yaml.constructor.SafeConstructor.yaml_constructors:
+            self.problem(node, path, f"the YAML tag {_tag(node.tag)} is not supported", poison)
+            return _BAD if not poison else None
+        try:
+            # A fresh constructor: a failed construction leaves state behind in one.
+            return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, OverflowError, TypeError) as exc:
+            detail = getattr(exc, "problem", None) or str(exc)
+            self.problem(
+                node, path, f"cannot read {_clip(repr(node.value))}: {_one_line(detail)}", poison
+            )
+            return _BAD if not poison else None
 
 
-def _scalar(node: yaml.Node) -> Any:
-    if not isinstance(node, yaml.ScalarNode):
-        return f"<{type(node).__name__}>"  # a mapping or list used as a key: reported by the model
-    return yaml.SafeLoader("").construct_object(node, deep=True)
+_BAD = object()
 
 
-def _load_yaml(path: Path) -> tuple[Any, Marks]:
+def _pos(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _tag(tag: str) -> str:
+    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:") else tag
+
+
+def _one_line(text: str) -> str:
+    return _clip(" ".join(text.split()), 120)
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else f"{text[: limit - 20]}... ({len(text)} characters)"
+
+
+def _read_text(file: Path) -> str:
+    """The file's text, or a ConfigError naming the file (no line: nothing was parsed)."""
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ConfigError(f"{path}: {size} bytes is too large for a topology file")
-        raw = path.read_bytes()
+        # Read one byte past the limit rather than trusting stat(): devices and pipes
+        # report size 0.
+        with file.open("rb") as stream:
+            raw = stream.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file (pass --config FILE)") from None
+        raise ConfigError(f"{file}: no such file (pass --config FILE)") from None
     except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not a topology file") from None
+        raise ConfigError(f"{file}: is a directory, not a topology file") from None
     except PermissionError:
-        raise ConfigError(f"{path}: not readable (permission denied)") from None
+        raise ConfigError(f"{file}: not readable (permission denied)") from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        raise ConfigError(f"{file}: cannot read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(
+            f"{file}: larger than {MAX_FILE_BYTES} bytes; too large for a topology file"
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
+        line, col = _line_col(raw[: exc.start].decode("utf-8", "replace"))
         raise ConfigError(
-            f"{path}:{line}: not UTF-8 text (byte {exc.start}); binary file?"
+            f"{file}:{line}:{col}: not UTF-8 text (byte {exc.start}); is it a binary file?"
         ) from None
     if "\x00" in text:
-        line = text[: text.index("\x00")].count("\n") + 1
-        raise ConfigError(f"{path}:{line}: contains a NUL byte; binary file?")
+        line, col = _line_col(text[: text.index("\x00")])
+        raise ConfigError(f"{file}:{line}:{col}: contains a NUL byte; is it a binary file?")
+    return text
+
+
+def _line_col(before: str) -> tuple[int, int]:
+    """1-based position of the character that follows ``before``."""
+    return before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
+
+
+def _compose(file: Path, text: str) -> yaml.Node:
+    """Parse ``text`` into a node graph; syntax errors become one-line ConfigErrors."""
     try:
+        # PyYAML's composer recurses once per nesting level: refuse deep nesting from the
+        # (iterative) event stream before composing, so no input can exhaust the stack.
+        depth = 0
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH and (mark := event.start_mark) is not None:
+                    raise ConfigError(
+                        f"{file}:{mark.line + 1}:{mark.column + 1}: "
+                        f"nested more than {MAX_DEPTH} levels deep"
+                    )
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.reader.ReaderError as exc:
+        line, col = _line_col(text[: exc.position])
+        raise ConfigError(
+            f"{file}:{line}:{col}: invalid YAML: control character "
+            f"U+{_codepoint(exc.character):04X} is not allowed"
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
+        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else f"{file}"
+        detail = exc.problem or exc.context or "syntax error"
+        if exc.context and exc.problem:
+            detail = f"{exc.problem} ({exc.context})"
+        raise ConfigError(f"{where}: invalid YAML: {_one_line(detail)}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
-    if node is None:
-        raise ConfigError(f"{path}: the file is empty; see config/regions.yaml for an example")
-    marks: Marks = {}
-    try:
-        data = _construct(node, (), marks, [MAX_NODES])
-    except _UniqueKeyError as exc:
-        where = f"{path}:{exc.line}:{exc.col}"
-        raise ConfigError(
-            f"{where}: {_dotted((*exc.path, exc.key))}: duplicate key {exc.key!r}"
-        ) from None
-    except _TooBig:
-        raise ConfigError(
-            f"{path}: expands to more than {MAX_NODES} values (YAML alias bomb?)"
-        ) from None
-    except (yaml.YAMLError, ValueError) as exc:
-        raise ConfigError(f"{path}: invalid YAML value: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"{path}:1:1: the document is a {type(data).__name__}, not a mapping of keys"
-        )
-    return data, marks
+        raise ConfigError(f"{file}: invalid YAML: {_one_line(str(exc))}") from None
+    # A lone '---' composes to an empty scalar: as empty as no document at all.
+    if node is None or (isinstance(node, yaml.ScalarNode) and node.value == "" and not node.style):
+        raise ConfigError(f"{file}: the file is empty; see config/regions.yaml for an example")
+    return node
+
+
+def _codepoint(character: object) -> int:
+    # PyYAML gives the offending character as an int or a one-character string.
+    if isinstance(character, int):
+        return character
+    return ord(str(character)[:1] or "?")
 
 
 def _dotted(path: Path_) -> str:
-    return ".".join(str(p) for p in path) or "(top level)"
+    return ".".join(_path_part(p) for p in path) or "(top level)"
+
+
+def _path_part(part: str | int) -> str:
+    text = str(part)
+    # Keys are user text: quote any that would blur the path or break the line.
+    if text and text.isprintable() and not any(c.isspace() or c in ".'\"" for c in text):
+        return _clip(text)
+    return _clip(repr(text))
 
 
 def _locate(path: Path_, marks: Marks) -> tuple[int, int]:
@@ -470,38 +656,231 @@ def _locate(path: Path_, marks: Marks) -> tuple[int, int]:
     return (1, 1)
 
 
-def _pydantic_problems(file: Path, exc: ValidationError, marks: Marks) -> list[str]:
+# --- pydantic's errors, in words a person reads -----------------------------------------
+
+_KINDS: tuple[tuple[type | tuple[type, ...], str], ...] = (
+    (bool, "a boolean"),
+    (int, "an integer"),
+    (float, "a decimal number"),
+    (str, "a string"),
+    (datetime.datetime, "a timestamp"),
+    (datetime.date, "a date"),
+    (bytes, "binary data"),
+)
+
+_PATTERNS = {
+    ACCOUNT_PATTERN: 'a 12-digit account id in quotes, like "012345678901"',
+    ROLE_ARN_PATTERN: "an IAM role ARN, like arn:aws:iam::012345678901:role/NAME",
+}
+
+
+def _show(value: object) -> str:
+    """``123 (an integer)``, ``'x' (a string)``, ``a list``, ``nothing (null)``."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    for kinds, label in _KINDS:
+        if isinstance(value, kinds):
+            text = repr(value) if isinstance(value, str | bytes) else str(value)
+            if isinstance(value, bool):
+                text = text.lower()
+            return f"{_clip(text)} ({label})"
+    return type(value).__name__
+
+
+def _model_at(path: Path_) -> type[BaseModel] | None:
+    """The model class that validates the mapping at ``path`` (for key suggestions)."""
+    tp: Any = Topology
+    for part in path:
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            field = tp.model_fields.get(str(part))
+            if field is None:
+                return None
+            tp = field.annotation
+        else:
+            tp = _inner(tp)
+        while not (isinstance(tp, type) and issubclass(tp, BaseModel)) and get_args(tp):
+            if get_origin(tp) in (dict, list):
+                break
+            tp = next((a for a in get_args(tp) if a is not type(None)), None)
+    return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
+
+
+def _inner(tp: Any) -> Any:
+    args = get_args(tp)
+    if get_origin(tp) is dict:
+        return args[1]
+    if get_origin(tp) is list:
+        return args[0]
+    return None
+
+
+def _unknown_key(path: Path_) -> str:
+    key = str(path[-1])
+    text = f"unknown key {_clip(repr(key))}"
+    model = _model_at(path[:-1])
+    if model is None:
+        return text
+    names = list(model.model_fields)
+    close = difflib.get_close_matches(key, names, n=1)
+    if close:
+        return f"{text} (did you mean {close[0]!r}?)"
+    return f"{text} (expected one of: {', '.join(names)})"
+
+
+def _message(err: Any, path: Path_) -> str:
+    kind: str = err["type"]
+    value = err.get("input")
+    ctx = err.get("ctx") or {}
+    got = f"got {_show(value)}"
+    if kind == "missing":
+        return f"missing required key {path[-1]!r}"
+    if kind == "extra_forbidden":
+        return _unknown_key(path)
+    if kind == "string_type":
+        quote = "" if isinstance(value, dict | list) or value is None else "; put it in quotes"
+        return f"expected a string, {got}{quote}"
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return f"expected a whole number, {got}"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"expected true or false, {got}"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"expected a mapping (indented 'key: value' lines), {got}"
+    if kind == "list_type":
+        return f"expected a list ('- item' lines or [a, b]), {got}"
+    if kind == "literal_error":
+        return f"expected {ctx.get('expected')}, {got}"
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "string_too_long":
+        return f"longer than {ctx.get('max_length')} characters"
+    if kind == "string_pattern_mismatch":
+        pattern = ctx.get("pattern")
+        if pattern == REGION_PATTERN and isinstance(value, str):
+            return _not_a_region(value)
+        meaning = _PATTERNS.get(str(pattern), f"text matching {pattern}")
+        return f"expected {meaning}, {got}"
+    if kind == "too_short":
+        what = "regions" if path == ("regions",) else "entries"
+        return f"needs at least {ctx.get('min_length')} {what}, got {ctx.get('actual_length')}"
+    bounds = {
+        "greater_than_equal": ("at least", "ge"),
+        "greater_than": ("more than", "gt"),
+        "less_than_equal": ("at most", "le"),
+        "less_than": ("less than", "lt"),
+    }
+    if kind in bounds:
+        words, key = bounds[kind]
+        return f"must be {words} {ctx.get(key)}, {got}"
+    if kind in ("value_error", "assertion_error"):
+        return str(ctx.get("error", err["msg"]))
+    msg = str(err["msg"])
+    return msg[:1].lower() + msg[1:]
+
+
+def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[Path_, bool]:
+    """pydantic's ``loc`` as a key path of ``data``; and whether the error is about a key.
+
+    Drops pydantic's own segments (union member tags such as ``function-after[...]``),
+    which a plain walk through the data cannot match.
+    """
+    out: list[str | int] = []
+    cur: Any = data
+    at_key = False
+    for part in loc:
+        if part == "[key]":
+            at_key = True
+        elif (isinstance(cur, dict) and part in cur) or (
+            isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur)
+        ):
+            out.append(part)
+            cur = cur[part]
+        elif isinstance(part, str) and "[" in part:
+            continue
+        else:
+            out.append(part)
+            cur = None
+    return tuple(out), at_key
+
+
+def _pydantic_problems(
+    exc: ValidationError, data: Any, b: _Builder
+) -> list[tuple[int, int, Path_, str]]:
     problems = []
     for err in exc.errors():
-        loc: Path_ = tuple(p for p in err["loc"] if not isinstance(p, str) or "[" not in p)
-        line, col = _locate(loc, marks)
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            line, col = _locate((*loc, KEY_MARK), marks)
-            msg = f"unknown key {loc[-1]!r} (typo?)"
-        elif err["type"] == "missing":
-            line, col = _locate(loc[:-1], marks)
-            msg = f"missing required key {loc[-1]!r}"
-        problems.append((line, col, f"{file}:{line}:{col}: {_dotted(loc)}: {msg}"))
-    return [p for _, _, p in sorted(problems)]
+        path, at_key = _data_path(err["loc"], data)
+        if any(path[:n] in b.poisoned for n in range(len(path) + 1)):
+            continue  # the YAML layer already said what is wrong there
+        if err["type"] in ("extra_forbidden", "missing") or at_key:
+            target = (*path, KEY_MARK) if err["type"] != "missing" else (*path[:-1], KEY_MARK)
+        else:
+            target = path
+        line, col = _locate(target, b.marks)
+        problems.append((line, col, path, _message(err, path)))
+    return problems
+
+
+def _partial(data: dict[str, Any]) -> tuple[Topology, frozenset[str]] | None:
+    """The parts of an invalid file that did validate, for the cross-field checks."""
+    raw = data.get("regions")
+    if not isinstance(raw, dict):
+        return None
+    regions: dict[str, Region] = {}
+    for name, spec in raw.items():
+        if name not in known_regions():
+            continue
+        try:
+            regions[name] = Region.model_validate(spec)
+        except ValidationError:
+            continue
+    primary = data.get("primary_region")
+    # Only the two fields the cross checks read; the rest failed or does not matter.
+    fields: dict[str, Any] = {
+        "primary_region": primary if isinstance(primary, str) else "",
+        "regions": regions,
+    }
+    return Topology.model_construct(**fields), frozenset(raw)
 
 
 def load(path: str | Path) -> Topology:
     """Load and validate a topology file; raise ConfigError listing every problem."""
     file = Path(path)
-    data, marks = _load_yaml(file)
+    node = _compose(file, _read_text(file))
+    b = _Builder()
+    try:
+        data = b.build(node, ())
+    except _TooBig:
+        raise ConfigError(
+            f"{file}: expands to more than {MAX_NODES} values (YAML alias bomb?)"
+        ) from None
+    if not isinstance(data, dict):
+        line, col = _pos(node)
+        raise ConfigError(
+            f"{file}:{line}:{col}: the top level must be a mapping of keys "
+            f"(like 'application: shop'), got {_show(data)}"
+        )
+    problems = list(b.problems)
+    topology: Topology | None = None
+    checked: tuple[Topology, frozenset[str]] | None
     try:
         topology = Topology.model_validate(data)
+        checked = (topology, frozenset(topology.regions))
     except ValidationError as exc:
-        problems = _pydantic_problems(file, exc, marks)
-        raise ConfigError(f"{file}: {len(problems)} problem(s)", problems) from None
-    cross = []
-    for loc, msg in _cross_checks(topology):
-        line, col = _locate(loc, marks)
-        cross.append((line, col, f"{file}:{line}:{col}: {_dotted(loc)}: {msg}"))
-    if cross:
-        problems = [p for _, _, p in sorted(cross)]
-        raise ConfigError(f"{file}: {len(problems)} problem(s)", problems)
+        problems += _pydantic_problems(exc, data, b)
+        checked = _partial(data)
+    if checked is not None:
+        for loc, msg in _cross_checks(*checked):
+            line, col = _locate(loc, b.marks)
+            problems.append((line, col, loc, msg))
+    if problems or topology is None:
+        lines = sorted({(ln, c, f"{file}:{ln}:{c}: {_dotted(p)}: {m}") for ln, c, p, m in problems})
+        count = len(lines)
+        raise ConfigError(
+            f"{file}: {count} problem{'' if count == 1 else 's'}", [text for *_, text in lines]
+        )
     return topology
 
 
