@@ -7,7 +7,9 @@ override (``--endpoint-url``, else the standard ``AWS_ENDPOINT_URL`` that botoco
 itself). Core code receives the factory; nothing here runs at import time.
 
 :func:`translate` turns botocore exceptions into the tool's errors, naming the region,
-the call and the likely fix.
+the call and the likely fix. :func:`check_account` is the account guard: it compares
+``sts:GetCallerIdentity`` with the topology's account id (status warns on a mismatch,
+mutations refuse).
 """
 
 from __future__ import annotations
@@ -16,14 +18,21 @@ import getpass
 import re
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import boto3
 import botocore.config
+import botocore.credentials
 import botocore.exceptions
+import botocore.session
 
 from mr_failover import __version__
-from mr_failover.errors import AwsCallError, CredentialsError, MrFailoverError
+from mr_failover.errors import (
+    AwsCallError,
+    CredentialsError,
+    MrFailoverError,
+    RegionUnreachableError,
+)
 
 if TYPE_CHECKING:
     from mr_failover.topology import Topology
@@ -31,6 +40,12 @@ if TYPE_CHECKING:
 USER_AGENT = f"mr-failover/{__version__}"
 # The global services: their control planes live in one region.
 CONTROL_PLANE_REGION = {"route53": "us-east-1", "globalaccelerator": "us-west-2"}
+
+
+class ClientSource(Protocol):
+    """What the core needs from a factory: one client per (service, region)."""
+
+    def client(self, service: str, region: str) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -41,11 +56,46 @@ class Timeouts:
     read: float = 10.0
     max_attempts: int = 3
 
+    @classmethod
+    def for_deadline(cls, seconds: float) -> Timeouts:
+        """Limits for reads that must answer within ``seconds`` (status, checks).
+
+        Two attempts at most: one retry absorbs a transient error, and a black-holed
+        endpoint then costs two timeouts and a backoff, which should fit in the deadline
+        so that the error names the call that hung.
+        """
+        if seconds <= 0:
+            raise ValueError("deadline must be positive")
+        per_try = seconds / 3
+        return cls(connect=min(3.0, per_try), read=per_try, max_attempts=2)
+
 
 @dataclass(frozen=True)
 class CallerIdentity:
     account: str
     arn: str
+
+
+@dataclass(frozen=True)
+class AccountCheck:
+    """Whether the caller's credentials belong to the topology's account."""
+
+    expected: str
+    actual: str
+    arn: str
+    region: str
+
+    @property
+    def matches(self) -> bool:
+        return self.expected == self.actual
+
+    def message(self) -> str:
+        if self.matches:
+            return f"account {self.actual} ({self.arn})"
+        return (
+            f"credentials are for account {self.actual} ({self.arn}) but the topology is "
+            f"account {self.expected} (use the right AWS_PROFILE or fix account_id)"
+        )
 
 
 class ClientFactory:
@@ -63,6 +113,7 @@ class ClientFactory:
         self.timeouts = timeouts or Timeouts()
         self._lock = threading.Lock()
         self._sessions: dict[tuple[str | None, str | None], boto3.session.Session] = {}
+        self._making: dict[tuple[str | None, str | None], threading.Lock] = {}
         self._clients: dict[tuple[str, str], Any] = {}
 
     def _config(self) -> botocore.config.Config:
@@ -70,7 +121,8 @@ class ClientFactory:
             user_agent_extra=USER_AGENT,
             connect_timeout=self.timeouts.connect,
             read_timeout=self.timeouts.read,
-            retries={"mode": "standard", "max_attempts": self.timeouts.max_attempts},
+            # total_max_attempts counts the first try; botocore's max_attempts would not.
+            retries={"mode": "standard", "total_max_attempts": self.timeouts.max_attempts},
         )
 
     def _session_for(self, region: str) -> boto3.session.Session:
@@ -79,30 +131,50 @@ class ClientFactory:
             spec = self._topology.regions[region]
             profile, role = spec.profile, spec.role_arn
         key = (profile, role)
-        # Called with self._lock held.
-        if key not in self._sessions:
-            base = boto3.session.Session(profile_name=profile)
+        with self._lock:
+            if key in self._sessions:
+                return self._sessions[key]
+            making = self._making.setdefault(key, threading.Lock())
+        # AssumeRole is a network call: hold only this session's lock while it runs,
+        # so a region whose STS does not answer never blocks the other regions' clients.
+        with making:
+            with self._lock:
+                if key in self._sessions:
+                    return self._sessions[key]
+            session = boto3.session.Session(profile_name=profile)
             if role is not None:
-                base = _assume(base, role, region, self)
-            self._sessions[key] = base
-        return self._sessions[key]
+                session = _assume(session, role, region, self)
+            with self._lock:
+                return self._sessions.setdefault(key, session)
+
+    def with_timeouts(self, timeouts: Timeouts) -> ClientFactory:
+        """A factory with other limits, sharing this one's sessions (no new AssumeRole)."""
+        other = ClientFactory(self._topology, endpoint_url=self.endpoint_url, timeouts=timeouts)
+        other._lock = self._lock
+        other._sessions = self._sessions
+        other._making = self._making
+        return other
 
     def client(self, service: str, region: str) -> Any:
         """A client for ``service`` in ``region`` (global services: their home region)."""
         key = (service, region)
         with self._lock:
-            if key not in self._clients:
-                session = self._session_for(region)
-                try:
+            if key in self._clients:
+                return self._clients[key]
+        try:
+            session = self._session_for(region)
+            # boto3 sessions are not thread-safe: clients are made under the lock.
+            with self._lock:
+                if key not in self._clients:
                     self._clients[key] = session.client(
                         service,  # type: ignore[call-overload]
                         region_name=region,
                         endpoint_url=self.endpoint_url,
                         config=self._config(),
                     )
-                except botocore.exceptions.BotoCoreError as exc:
-                    raise translate(exc, region, f"{service} client") from None
-            return self._clients[key]
+                return self._clients[key]
+        except botocore.exceptions.BotoCoreError as exc:
+            raise translate(exc, region, f"{service} client") from None
 
     def caller_identity(self, region: str) -> CallerIdentity:
         try:
@@ -112,22 +184,47 @@ class ClientFactory:
         return CallerIdentity(account=out["Account"], arn=out["Arn"])
 
 
+def check_account(factory: ClientSource, topology: Topology) -> AccountCheck:
+    """Compare the caller's account with the topology's, asking STS in the primary region.
+
+    Raises the translated error when STS cannot answer (no credentials, expired, ...).
+    """
+    region = topology.primary_region
+    out = call(factory.client("sts", region), "get_caller_identity")
+    return AccountCheck(
+        expected=topology.account_id, actual=out["Account"], arn=out["Arn"], region=region
+    )
+
+
 def _assume(
     base: boto3.session.Session, role_arn: str, region: str, factory: ClientFactory
 ) -> boto3.session.Session:
+    """A session on ``role_arn``'s credentials, refreshed before they expire (--watch)."""
     name = re.sub(r"[^\w+=,.@-]", "-", f"mr-failover-{getpass.getuser()}")[:64]
     sts = base.client(
         "sts", region_name=region, endpoint_url=factory.endpoint_url, config=factory._config()
     )
-    try:
-        creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=name)["Credentials"]
-    except Exception as exc:
-        raise translate(exc, region, "sts:AssumeRole") from None
-    return boto3.session.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
+
+    def fetch() -> dict[str, str]:
+        try:
+            creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=name)["Credentials"]
+        except Exception as exc:
+            raise translate(exc, region, "sts:AssumeRole") from None
+        return {
+            "access_key": creds["AccessKeyId"],
+            "secret_key": creds["SecretAccessKey"],
+            "token": creds["SessionToken"],
+            "expiry_time": creds["Expiration"].isoformat(),
+        }
+
+    credentials = botocore.credentials.RefreshableCredentials.create_from_metadata(
+        metadata=fetch(), refresh_using=fetch, method="sts-assume-role"
     )
+    core = botocore.session.Session()
+    # botocore has no public setter for refreshable credentials; this attribute is the
+    # hook botocore's own credential resolver fills.
+    core._credentials = credentials  # type: ignore[attr-defined]
+    return boto3.session.Session(botocore_session=core)
 
 
 _EXPIRED = {"ExpiredToken", "ExpiredTokenException", "RequestExpired"}
@@ -140,6 +237,29 @@ _DENIED = {
     "SignatureDoesNotMatch",
 }
 _THROTTLED = {"Throttling", "ThrottlingException", "TooManyRequestsException", "SlowDown"}
+
+
+def call_name(client: Any, operation: str) -> str:
+    """``dynamodb:DescribeTable`` for ``describe_table`` on a DynamoDB client."""
+    model = client.meta.service_model
+    return f"{model.endpoint_prefix}:{model.operation_model(_op_name(client, operation)).name}"
+
+
+def _op_name(client: Any, operation: str) -> str:
+    return str(client.meta.method_to_api_mapping.get(operation, operation))
+
+
+def call(client: Any, operation: str, **params: Any) -> Any:
+    """Run one API call; any failure becomes a tool error naming region and call."""
+    try:
+        return getattr(client, operation)(**params)
+    except Exception as exc:
+        raise call_error(client, operation, exc) from None
+
+
+def call_error(client: Any, operation: str, exc: BaseException) -> MrFailoverError:
+    """The tool error for ``exc`` raised by ``operation`` on ``client``."""
+    return translate(exc, client.meta.region_name, call_name(client, operation))
 
 
 def error_code(exc: BaseException) -> str:
@@ -177,13 +297,12 @@ def translate(exc: BaseException, region: str, call: str) -> MrFailoverError:
         return AwsCallError(region, call, f"{code}: {msg}".rstrip(": "))
     if isinstance(
         exc,
-        botocore.exceptions.EndpointConnectionError
-        | botocore.exceptions.ConnectTimeoutError
+        botocore.exceptions.ConnectionError
         | botocore.exceptions.ReadTimeoutError
         | botocore.exceptions.ConnectionClosedError,
     ):
-        return AwsCallError(
-            region, call, f"region unreachable: {exc}", "the region may be impaired"
+        return RegionUnreachableError(
+            region, call, f"no answer: {exc}", "the region may be impaired; retry or fail over"
         )
     if isinstance(exc, botocore.exceptions.BotoCoreError):
         return AwsCallError(region, call, str(exc))

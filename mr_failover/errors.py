@@ -76,3 +76,11 @@ class NotReadyError(MrFailoverError):
     """A read-only check found a region that is not ready."""
 
     exit_code = EXIT_NOT_READY
+
+
+class RegionUnreachableError(AwsCallError):
+    """An AWS call got no answer (connect/read timeout, connection refused or reset).
+
+    Its own class because status reports such a region as UNREACHABLE rather than
+    degraded: in a regional outage, the region's APIs are what stops answering.
+    """

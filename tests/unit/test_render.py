@@ -1,0 +1,163 @@
+"""render.status_table: exact lines for reports built by hand (no AWS)."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+
+from rich.console import Console
+
+from mr_failover.render import status_table, to_json
+from mr_failover.resources import aurora, compute, dynamodb, route53, s3
+from mr_failover.status import (
+    AuroraStatus,
+    ComputeStatus,
+    DynamoDbStatus,
+    IncomingLag,
+    RegionStatus,
+    ReplicationBacklog,
+    S3Status,
+    SectionError,
+    StatusReport,
+    TrafficStatus,
+)
+
+E, W = "us-east-1", "us-west-2"
+ARN = {r: f"arn:aws:rds:{r}:123456789012:cluster:c-{r}" for r in (E, W)}
+
+
+def _hc(ok: int, total: int, inverted: bool = False, disabled: bool = False) -> TrafficStatus:
+    return TrafficStatus(
+        health_checks=(
+            route53.HealthCheckFinding("api", "hc-1", 1, inverted, disabled, ok, total),
+        ),
+        records=(
+            route53.RecordFinding(
+                "api.example.com.", "x", "CNAME", True, routing_policy="weighted", weight=0
+            ),
+        ),
+    )
+
+
+def _aurora(region: str, failover: bool = False) -> AuroraStatus:
+    members = tuple(
+        aurora.GlobalMember(ARN[r], r, r == E, None if r == E else "connected") for r in (E, W)
+    )
+    state = aurora.FailoverInProgress("switching-over", ARN[E], ARN[W], False) if failover else None
+    return AuroraStatus(
+        mode="global",
+        cluster=aurora.ClusterFinding(f"c-{region}", ARN[region], "available", "a", "8", None),
+        global_cluster=aurora.GlobalClusterFinding("g", "available", members, state),
+        lag_seconds=None if region == E else 0.25,
+        lag_metric=None if region == E else "AuroraGlobalDBRPOLag",
+    )
+
+
+def _report() -> StatusReport:
+    east = RegionStatus(
+        name=E,
+        verdict="drained",
+        can_take_over=True,
+        is_writer=True,
+        reasons=(),
+        warnings=(),
+        errors=(),
+        traffic=_hc(8, 8, inverted=True),
+        aurora=_aurora(E, failover=True),
+        dynamodb=DynamoDbStatus(
+            tables=(dynamodb.TableFinding("orders", E, "ACTIVE", ()),), outgoing=()
+        ),
+        dynamodb_incoming=(IncomingLag("orders", W, 1250.0),),
+        s3=S3Status(
+            buckets=(
+                s3.BucketFinding(
+                    "b-e", "Enabled", (s3.ReplicationRule("r", True, "b-w", True, True),)
+                ),
+            ),
+            backlog=(ReplicationBacklog("b-e", "b-w", W, "r", 0.0, 2.0),),
+        ),
+        compute=ComputeStatus(
+            services=(
+                compute.ServiceFinding("ecs", "c/api", True, 4, 3),
+                compute.ServiceFinding("asg", "web", True, 2, 2),
+            ),
+            functions=(compute.FunctionFinding("fn", True, "Active"),),
+        ),
+    )
+    west = RegionStatus(
+        name=W,
+        verdict="unreachable",
+        can_take_over=False,
+        is_writer=False,
+        reasons=("aurora: rds:DescribeDBClusters in us-west-2 failed: no answer",),
+        warnings=("traffic: health check api is disabled",),
+        errors=(
+            SectionError("aurora", W, "rds:DescribeDBClusters", "no answer", True),
+            SectionError("s3", W, "s3:GetBucketVersioning", "AccessDenied", False),
+        ),
+        traffic=_hc(0, 8, disabled=True),
+    )
+    return StatusReport(
+        application="shop",
+        account_id="123456789012",
+        account=None,
+        account_error=None,
+        observed_at=datetime(2026, 11, 27, 12, 0, tzinfo=UTC),
+        elapsed_seconds=0.42,
+        deadline_seconds=8.0,
+        rpo_seconds=60,
+        regions=(east, west),
+        warnings=("account not verified: no answer",),
+    )
+
+
+def _render(width: int = 120) -> list[str]:
+    console = Console(width=width, no_color=True, record=True, file=io.StringIO())
+    console.print(status_table(_report()))
+    return [line.rstrip() for line in console.export_text().splitlines()]
+
+
+def test_status_table_exact_lines() -> None:
+    # Width 120, as the CLI renders when stdout is not a terminal; long cells wrap.
+    assert _render() == [
+        "shop: could each region take over?",
+        "Region      Verdict       Takeover   Traffic          Aurora           DynamoDB         S3               Compute",  # noqa: E501
+        "─" * 120,
+        "us-east-1   DRAINED       yes        inverted,        writer,          1/1 ok, lag      1/1 on, RTC, 2   ecs 3/4 asg 2/2",  # noqa: E501
+        "                                     weight 0         switching-over   1.2s             failed           fn 1/1",  # noqa: E501
+        "us-west-2   UNREACHABLE   no         disabled,        no answer        -                error            -",  # noqa: E501
+        "                                     weight 0",
+        "us-west-2: aurora: rds:DescribeDBClusters in us-west-2 failed: no answer",
+        "us-west-2: warning: traffic: health check api is disabled",
+        "warning: account not verified: no answer",
+        "NOT READY (observed in 0.4 s)",
+    ]  # fmt: skip
+
+
+def test_failing_inverted_check_is_shown_as_failing() -> None:
+    from mr_failover.render import traffic_cell
+
+    region = RegionStatus(
+        name=E, verdict="degraded", can_take_over=False, is_writer=None, reasons=(), warnings=(),
+        errors=(), traffic=_hc(1, 8, inverted=True),
+    )  # fmt: skip
+    assert traffic_cell(region) == "failing (inverted), weight 0"
+
+
+def test_json_is_stable_and_versioned() -> None:
+    doc = _report().to_json()
+    text = to_json(doc)
+    assert json.loads(text) == json.loads(json.dumps(doc, default=str))
+    assert text == to_json(_report().to_json())  # sorted keys: byte-identical
+    assert (doc["schema"], doc["version"], doc["healthy"]) == ("mr-failover/status", 1, False)
+    east = doc["regions"][0]
+    assert east["aurora"]["global_cluster"]["failover"] == {
+        "status": "switching-over",
+        "from_cluster_arn": ARN[E],
+        "to_cluster_arn": ARN[W],
+        "data_loss_allowed": False,
+    }
+    assert east["traffic"]["health_checks"][0]["raw_healthy"] is True
+    assert east["traffic"]["health_checks"][0]["effective_healthy"] is False
+    assert "\n" not in to_json(doc, indent=None)
