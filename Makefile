@@ -29,7 +29,7 @@ typecheck: $(STAMP)
 # entering or leaving mock_aws wipes the server's state. Two pytest runs.
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit tests/functional
-	@echo "(sandbox tests: none yet)"
+	$(BIN)/pytest tests/sandbox tests/e2e
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -1,0 +1,365 @@
+"""Aurora global database moves the way AWS makes them, on top of moto's RDS.
+
+moto 5.2.5 lacks ``SwitchoverGlobalCluster`` and ``FailoverGlobalCluster``, ignores
+``RemoveFromGlobalCluster`` outside us-east-1, and has no lag metrics. This module adds
+them to moto's ``RDSResponse`` (moto dispatches an action to the method of the same
+snake_case name and renders model attributes named after the output members):
+
+- a move is accepted, then ``FailoverState`` goes ``pending`` -> ``switching-over`` /
+  ``failing-over`` over ``settings.aurora_failover_seconds``, then ``IsWriter`` moves and
+  ``FailoverState`` disappears;
+- refusals where AWS refuses (unknown global cluster or target, target already the
+  writer, engine versions that differ, a move in progress, a switchover while a member
+  region is down), with AWS's error codes;
+- ``SynchronizationStatus`` per member (``pending-resync`` for an old writer after a
+  failover with data loss, and for a member whose region is down);
+- ``AuroraGlobalDBReplicationLag`` / ``AuroraGlobalDBRPOLag`` in each secondary's region.
+
+Everything installed here is tied to moto 5.2.5 (tests/sandbox/test_moto_pin.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mr_failover.sandbox.core import Sandbox
+
+# What this module adds to or replaces on moto's RDSResponse / GlobalCluster.
+HOOKS = (
+    "moto.rds.responses.RDSResponse.switchover_global_cluster",
+    "moto.rds.responses.RDSResponse.failover_global_cluster",
+    "moto.rds.responses.RDSResponse.remove_from_global_cluster",
+    "moto.rds.responses.RDSResponse.describe_global_clusters",
+    "moto.rds.models.GlobalCluster.global_cluster_members",
+)
+PENDING_SHARE = 0.2  # first part of a move shows "pending", as on AWS
+METRIC_INTERVAL = 1.0  # sandbox seconds between lag datapoints
+
+_current: Sandbox | None = None
+_patched = False
+
+
+@dataclass
+class Move:
+    kind: str  # "switchover" | "failover"
+    from_arn: str
+    to_arn: str
+    data_loss: bool
+    started: float
+
+
+@dataclass
+class AuroraState:
+    moves: dict[str, Move] = field(default_factory=dict)  # global cluster id -> move
+    resync_since: dict[str, float] = field(default_factory=dict)  # cluster arn -> since
+    writer_down_since: dict[str, float] = field(default_factory=dict)  # gc id -> since
+
+
+def _sandbox() -> Sandbox:
+    from mr_failover.sandbox.core import active
+
+    current = active() or _current
+    if current is None:  # pragma: no cover - install() always runs first
+        raise RuntimeError("the Aurora simulation is not installed")
+    return current
+
+
+def _state(sandbox: Sandbox) -> AuroraState:
+    state: AuroraState = sandbox.state("aurora", AuroraState)
+    return state
+
+
+def install(sandbox: Sandbox) -> None:
+    """Point the hooks at ``sandbox`` (patching moto once per process); add the tickers."""
+    global _current
+    _current = sandbox
+    _patch_moto()
+    sandbox.every(sandbox.settings.tick, lambda: advance(sandbox))
+    sandbox.every(METRIC_INTERVAL, lambda: publish_lag_metrics(sandbox))
+
+
+# --- errors, in AWS's codes --------------------------------------------------------------
+
+
+def _error(code: str, message: str) -> Exception:
+    from moto.rds.exceptions import RDSClientError
+
+    return RDSClientError(code, message)
+
+
+def _flag(value: Any) -> bool | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
+    return str(value).lower() == "true"
+
+
+def _find_global(identifier: str) -> Any:
+    from moto.rds.models import rds_backends
+
+    sandbox = _sandbox()
+    clusters = rds_backends[sandbox.account_id]["us-east-1"].global_clusters
+    ident = str(identifier or "")
+    gc = clusters.get(ident.lower())
+    if gc is None:
+        gc = next((g for g in clusters.values() if g.global_cluster_arn == ident), None)
+    if gc is None:
+        raise _error("GlobalClusterNotFoundFault", f"Global cluster {ident} not found.")
+    return gc
+
+
+def _member(gc: Any, identifier: str) -> Any:
+    for member in gc.members:
+        if identifier in (member.db_cluster_arn, member.db_cluster_identifier):
+            return member
+    raise _error(
+        "DBClusterNotFoundFault",
+        f"DBCluster {identifier} is not a member of global cluster {gc.global_cluster_identifier}.",
+    )
+
+
+def _writer(gc: Any) -> Any:
+    writers = [m for m in gc.members if m.is_writer]
+    if not writers and gc.members:
+        # moto leaves the source cluster of CreateGlobalCluster(SourceDBClusterIdentifier)
+        # with is_writer False; on AWS that cluster is the writer.
+        gc.members[0].is_writer = True
+        writers = [gc.members[0]]
+    return writers[0] if writers else None
+
+
+def _begin_move(request_region: str, params: dict[str, Any], kind: str, data_loss: bool) -> Any:
+    sandbox = _sandbox()
+    with sandbox.lock:
+        gc = _find_global(params.get("GlobalClusterIdentifier", ""))
+        target_id = params.get("TargetDbClusterIdentifier") or ""
+        if not target_id:
+            raise _error("InvalidParameterValue", "TargetDbClusterIdentifier is required.")
+        target = _member(gc, target_id)
+        state = _state(sandbox)
+        name = gc.global_cluster_identifier
+        if name in state.moves:
+            raise _error(
+                "InvalidGlobalClusterStateFault",
+                f"Global cluster {name} is already {gc.failover_state['Status']}; "
+                "wait until FailoverState is gone.",
+            )
+        writer = _writer(gc)
+        if writer is target:
+            raise _error(
+                "InvalidGlobalClusterStateFault",
+                f"DB cluster {target.db_cluster_identifier} is already the writer of {name}.",
+            )
+        versions = {m.engine_version for m in gc.members}
+        if len(versions) > 1:
+            raise _error(
+                "InvalidGlobalClusterStateFault",
+                f"Members of global cluster {name} run different engine versions "
+                f"({', '.join(sorted(versions))}); upgrade them to the same version first.",
+            )
+        if kind == "switchover":
+            down = sorted({m.region for m in gc.members if sandbox.region_down(m.region, "rds")})
+            if down:
+                raise _error(
+                    "InvalidGlobalClusterStateFault",
+                    f"Global cluster {name} cannot switch over while {', '.join(down)} is "
+                    "unavailable; use FailoverGlobalCluster with AllowDataLoss.",
+                )
+        elif sandbox.region_down(target.region, "rds"):
+            raise _error(
+                "InvalidDBClusterStateFault",
+                f"DB cluster {target.db_cluster_identifier} is unavailable.",
+            )
+        from_arn = writer.db_cluster_arn if writer is not None else ""
+        state.moves[name] = Move(kind, from_arn, target.db_cluster_arn, data_loss, sandbox.now())
+        gc.failover_state = {
+            "Status": "pending",
+            "FromDbClusterArn": from_arn,
+            "ToDbClusterArn": target.db_cluster_arn,
+            "IsDataLossAllowed": data_loss,
+        }
+        return gc
+
+
+def advance(sandbox: Sandbox) -> None:
+    """Move every global cluster move along the sandbox clock (the ticker)."""
+    from moto.rds.models import rds_backends
+
+    state = _state(sandbox)
+    now = sandbox.now()
+    clusters = rds_backends[sandbox.account_id]["us-east-1"].global_clusters
+    duration = sandbox.settings.aurora_failover_seconds
+    for name, move in list(state.moves.items()):
+        gc: Any = clusters.get(name)
+        if gc is None:  # deleted (or reset) under the move
+            del state.moves[name]
+            continue
+        elapsed = now - move.started
+        if elapsed < duration * PENDING_SHARE:
+            continue
+        if elapsed < duration:
+            status = "switching-over" if move.kind == "switchover" else "failing-over"
+            gc.failover_state = {**(gc.failover_state or {}), "Status": status}
+            gc.status = status
+            continue
+        for member in gc.members:
+            member.is_writer = member.db_cluster_arn == move.to_arn
+            if member.db_cluster_arn == move.from_arn and move.data_loss:
+                # The old writer is rebuilt as a secondary once its region answers.
+                state.resync_since[member.db_cluster_arn] = now
+        setattr(gc, "failover_state", None)  # noqa: B010
+        gc.status = "available"
+        del state.moves[name]
+    for arn, since in list(state.resync_since.items()):
+        region = arn.split(":")[3]
+        if sandbox.region_down(region, "rds"):
+            state.resync_since[arn] = now  # the rebuild starts when the region is back
+        elif now - since >= duration:
+            del state.resync_since[arn]
+    for gc in clusters.values():
+        writer = _writer(gc)
+        if writer is not None and sandbox.region_down(writer.region, "rds"):
+            state.writer_down_since.setdefault(gc.global_cluster_identifier, now)
+        else:
+            state.writer_down_since.pop(gc.global_cluster_identifier, None)
+
+
+def synchronization_status(sandbox: Sandbox, member: Any) -> str:
+    if member.db_cluster_arn in _state(sandbox).resync_since:
+        return "pending-resync"
+    if sandbox.region_down(member.region, "rds"):
+        return "pending-resync"
+    return "connected"
+
+
+def replication_lag_ms(sandbox: Sandbox, gc: Any) -> float:
+    """The lag a secondary reports: the setting, growing while the writer's region is down."""
+    lag = sandbox.settings.aurora_replication_lag_ms
+    since = _state(sandbox).writer_down_since.get(gc.global_cluster_identifier)
+    if since is not None:
+        lag += (sandbox.now() - since) * 1000
+    return lag
+
+
+def publish_lag_metrics(sandbox: Sandbox) -> None:
+    """AuroraGlobalDBReplicationLag / RPOLag per secondary, in the secondary's region."""
+    from moto.cloudwatch.models import cloudwatch_backends
+    from moto.rds.models import rds_backends
+
+    for gc in rds_backends[sandbox.account_id]["us-east-1"].global_clusters.values():
+        writer = _writer(gc)
+        for member in gc.members:
+            if member is writer or sandbox.region_down(member.region, "cloudwatch"):
+                continue  # a region that is down publishes nothing
+            lag = replication_lag_ms(sandbox, gc)
+            stamp = sandbox.wall_time()
+            dims = [{"Name": "DBClusterIdentifier", "Value": member.db_cluster_identifier}]
+            data = [
+                {
+                    "MetricName": n,
+                    "Value": lag,
+                    "Unit": "Milliseconds",
+                    "Dimensions": dims,
+                    "Timestamp": stamp,
+                }
+                for n in ("AuroraGlobalDBReplicationLag", "AuroraGlobalDBRPOLag")
+            ]
+            cloudwatch_backends[sandbox.account_id][member.region].put_metric_data("AWS/RDS", data)
+
+
+# --- moto hooks ---------------------------------------------------------------------------
+
+
+def _patch_moto() -> None:
+    global _patched
+    if _patched:
+        return
+    from moto.core.responses import ActionResult
+    from moto.rds.models import GlobalCluster
+    from moto.rds.responses import RDSResponse
+
+    original_members = vars(GlobalCluster)["global_cluster_members"].fget
+    # setattr: these patch moto's classes, which mypy knows as typed.
+    setattr(GlobalCluster, "failover_state", None)  # noqa: B010  # absent until a move
+
+    def global_cluster_members(self: Any) -> list[dict[str, Any]]:
+        _writer(self)
+        members: list[dict[str, Any]] = original_members(self)
+        sandbox = _sandbox()
+        by_arn = {m.db_cluster_arn: m for m in self.members}
+        for item in members:
+            item["SynchronizationStatus"] = synchronization_status(
+                sandbox, by_arn[item["DBClusterArn"]]
+            )
+        return members
+
+    def switchover_global_cluster(self: Any) -> Any:
+        gc = _begin_move(self.region, self.params, "switchover", data_loss=False)
+        return ActionResult({"GlobalCluster": gc})
+
+    def failover_global_cluster(self: Any) -> Any:
+        allow = _flag(self.params.get("AllowDataLoss"))
+        switchover = _flag(self.params.get("Switchover"))
+        if allow and switchover:
+            raise _error(
+                "InvalidParameterCombination",
+                "AllowDataLoss and Switchover cannot both be true.",
+            )
+        if not allow and not switchover:
+            raise _error(
+                "InvalidParameterCombination",
+                "Specify AllowDataLoss=true (failover) or Switchover=true (switchover).",
+            )
+        kind = "switchover" if switchover else "failover"
+        gc = _begin_move(self.region, self.params, kind, data_loss=bool(allow))
+        return ActionResult({"GlobalCluster": gc})
+
+    def remove_from_global_cluster(self: Any) -> Any:
+        sandbox = _sandbox()
+        with sandbox.lock:
+            gc = _find_global(self.params.get("GlobalClusterIdentifier", ""))
+            member = _member(gc, self.params.get("DbClusterIdentifier", ""))
+            name = gc.global_cluster_identifier
+            if member.region != self.region:
+                raise _error(
+                    "DBClusterNotFoundFault",
+                    f"DBCluster {member.db_cluster_arn} not found in {self.region}; send "
+                    f"RemoveFromGlobalCluster to the member's region ({member.region}).",
+                )
+            if name in _state(sandbox).moves:
+                raise _error(
+                    "InvalidGlobalClusterStateFault",
+                    f"Global cluster {name} is {gc.failover_state['Status']}; wait for it.",
+                )
+            if member is _writer(gc) and len(gc.members) > 1:
+                raise _error(
+                    "InvalidGlobalClusterStateFault",
+                    f"DB cluster {member.db_cluster_identifier} is the writer of {name}; "
+                    "remove the secondaries first or switch over.",
+                )
+            gc.members.remove(member)
+            # A detached secondary becomes a standalone, writable cluster.
+            member.global_cluster_identifier = None
+            member.is_writer = False
+            _state(sandbox).resync_since.pop(member.db_cluster_arn, None)
+            return ActionResult({"GlobalCluster": gc})
+
+    def describe_global_clusters(self: Any) -> Any:
+        ident = self.params.get("GlobalClusterIdentifier")
+        if ident:
+            return ActionResult({"GlobalClusters": [_find_global(ident)]})
+        return ActionResult({"GlobalClusters": self.global_backend.describe_global_clusters()})
+
+    patches: dict[tuple[type, str], Any] = {
+        (GlobalCluster, "global_cluster_members"): property(global_cluster_members),
+        (RDSResponse, "switchover_global_cluster"): switchover_global_cluster,
+        (RDSResponse, "failover_global_cluster"): failover_global_cluster,
+        (RDSResponse, "remove_from_global_cluster"): remove_from_global_cluster,
+        (RDSResponse, "describe_global_clusters"): describe_global_clusters,
+    }
+    for (cls, name), value in patches.items():
+        setattr(cls, name, value)
+    _patched = True

@@ -1,0 +1,221 @@
+"""Reaching a sandbox from outside: the control API client and the background process.
+
+:class:`SandboxClient` calls the control API (``/_sandbox/...``) with the standard library
+only (urllib), so tests and the CLI can drive a sandbox in another process. The
+functions at the end start a sandbox server in the background (``sandbox up``), find it
+through its runtime files (``./.sandbox/``: pid, endpoint, log) and stop it
+(``sandbox down``). Errors become :class:`SandboxClientError` with the endpoint and the
+server's message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+RUNTIME_DIR = Path(".sandbox")
+
+
+class SandboxClientError(Exception):
+    """The control API did not answer, or refused the request."""
+
+
+class SandboxClient:
+    """Calls the control API of the sandbox at ``endpoint_url``."""
+
+    def __init__(self, endpoint_url: str, timeout: float = 5.0) -> None:
+        self.endpoint_url = endpoint_url.rstrip("/")
+        self.timeout = timeout
+
+    def _call(
+        self, method: str, path: str, body: dict[str, Any] | None = None, **query: Any
+    ) -> Any:
+        params = {k: v for k, v in query.items() if v is not None}
+        url = f"{self.endpoint_url}/_sandbox/{path}"
+        if params:
+            url += "?" + urlencode(params)
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(url, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            try:
+                detail = json.loads(exc.read()).get("error", exc.reason)
+            except (ValueError, AttributeError):
+                detail = exc.reason
+            raise SandboxClientError(f"{method} {url}: {exc.code}: {detail}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise SandboxClientError(
+                f"no sandbox answers at {self.endpoint_url} ({reason})"
+            ) from None
+
+    def state(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "state")
+        return result
+
+    def fail_region(
+        self,
+        region: str,
+        *,
+        service: str | None = None,
+        kind: str = "outage",
+        mode: str = "connection",
+        rate: float = 1.0,
+        ms: int = 0,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"region": region, "service": service, "kind": kind}
+        body |= {"mode": mode, "rate": rate, "ms": ms}
+        result: dict[str, Any] = self._call("POST", "faults", body)
+        return result
+
+    def heal_region(self, region: str, service: str | None = None) -> int:
+        return int(self._call("DELETE", "faults", region=region, service=service)["healed"])
+
+    def faults(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "faults")
+        return result
+
+    def settings(self, **changes: float) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "settings", changes)
+        return result
+
+    def reset(self) -> None:
+        self._call("POST", "reset", {})
+
+    def calls(
+        self,
+        *,
+        region: str | None = None,
+        service: str | None = None,
+        action: str | None = None,
+        mutating: bool | None = None,
+    ) -> list[dict[str, Any]]:
+        flag = None if mutating is None else ("true" if mutating else "false")
+        result: list[dict[str, Any]] = self._call(
+            "GET", "calls", region=region, service=service, action=action, mutating=flag
+        )
+        return result
+
+    def advance(self, seconds: float) -> float:
+        """Move the sandbox clock forward and run every simulation once."""
+        return float(self._call("POST", "clock", {"advance": seconds})["now"])
+
+    def tick(self) -> float:
+        return float(self._call("POST", "tick", {})["now"])
+
+    def assign_health_check(self, check_id: str, region: str) -> None:
+        self._call("POST", "health-checks", {"id": check_id, "region": region})
+
+
+# --- the background sandbox process ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RuntimeFiles:
+    """Where a backgrounded sandbox leaves its pid, endpoint and log."""
+
+    directory: Path = RUNTIME_DIR
+
+    @property
+    def pid(self) -> Path:
+        return self.directory / "sandbox.pid"
+
+    @property
+    def endpoint(self) -> Path:
+        return self.directory / "endpoint"
+
+    @property
+    def log(self) -> Path:
+        return self.directory / "sandbox.log"
+
+
+def _is_sandbox_process(pid: int) -> bool:
+    """The pid is alive and is a sandbox server (not a reused pid)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return True  # no /proc (macOS): trust the pid file
+    return b"mr_failover.sandbox.server" in cmdline
+
+
+def running(files: RuntimeFiles) -> tuple[int, str] | None:
+    """(pid, endpoint) of the sandbox these files describe, if it is alive."""
+    try:
+        pid = int(files.pid.read_text().strip())
+        endpoint = files.endpoint.read_text().strip()
+    except (OSError, ValueError):
+        return None
+    return (pid, endpoint) if _is_sandbox_process(pid) else None
+
+
+def launch(
+    files: RuntimeFiles, port: int = 0, timeout: float = 20.0, poll: float = 0.05
+) -> tuple[int, str]:
+    """Start ``python -m mr_failover.sandbox.server`` detached; (pid, endpoint) once it answers."""
+    current = running(files)
+    if current is not None:
+        raise SandboxClientError(
+            f"a sandbox is already running at {current[1]} (pid {current[0]}); "
+            "run `mr-failover sandbox down` first"
+        )
+    files.directory.mkdir(parents=True, exist_ok=True)
+    for stale in (files.pid, files.endpoint):
+        stale.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "mr_failover.sandbox.server", "--port", str(port)]
+    command += ["--pid-file", str(files.pid), "--endpoint-file", str(files.endpoint)]
+    with files.log.open("ab") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SandboxClientError(
+                f"the sandbox exited with code {process.returncode}; see {files.log}"
+            )
+        if files.endpoint.exists() and files.endpoint.read_text().strip():
+            endpoint = files.endpoint.read_text().strip()
+            try:
+                SandboxClient(endpoint, timeout=1.0).state()
+                return process.pid, endpoint
+            except SandboxClientError:
+                pass
+        time.sleep(poll)  # waiting for another process: there is no clock to inject
+    process.terminate()
+    raise SandboxClientError(f"the sandbox did not answer within {timeout:.0f} s; see {files.log}")
+
+
+def shutdown(files: RuntimeFiles, timeout: float = 10.0, poll: float = 0.05) -> int | None:
+    """Stop the backgrounded sandbox (SIGTERM, then SIGKILL); its pid, or None if none ran."""
+    current = running(files)
+    if current is None:
+        for stale in (files.pid, files.endpoint):
+            stale.unlink(missing_ok=True)
+        return None
+    pid = current[0]
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _is_sandbox_process(pid):
+        time.sleep(poll)
+    if _is_sandbox_process(pid):
+        os.kill(pid, signal.SIGKILL)
+    for stale in (files.pid, files.endpoint):
+        stale.unlink(missing_ok=True)
+    return pid

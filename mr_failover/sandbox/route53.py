@@ -1,0 +1,227 @@
+"""Route 53 health checks that see regional outages, on top of moto's Route 53.
+
+moto 5.2.5 answers ``GetHealthCheckStatus`` with one constant success, never publishes
+the ``HealthCheckStatus`` metric and does not enforce ``HealthCheckVersion``. Here:
+
+- every ``settings.health_check_interval`` sandbox seconds each health check is
+  evaluated by several checker regions: it fails while its region (assigned with
+  ``Sandbox.assign_health_check``, else inferred from its Name tag or domain name) is in
+  a whole-region outage;
+- ``GetHealthCheckStatus`` returns the checkers' last raw observations
+  (``Success: ...`` / ``Failure: ...``), inversion and disabling not applied, as on AWS;
+- the check's own status flips only after ``FailureThreshold`` consecutive intervals
+  agree (both ways), and ``AWS/Route53 HealthCheckStatus`` (us-east-1, dimension
+  ``HealthCheckId``) is published with ``Inverted`` and ``Disabled`` (healthy) applied;
+- ``UpdateHealthCheck`` with a stale ``HealthCheckVersion`` fails with
+  ``HealthCheckVersionMismatch`` and every update bumps the version.
+
+Everything installed here is tied to moto 5.2.5 (tests/sandbox/test_moto_pin.py).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mr_failover.sandbox.core import Sandbox
+
+HOOKS = (
+    "moto.route53.responses.Route53.get_health_check_status",
+    "moto.route53.responses.Route53.update_health_check",
+    "moto.route53.models.HealthCheck.health_check_version",
+)
+# Route 53's default checker regions (a health check's Regions narrows them).
+CHECKER_REGIONS = (
+    "us-east-1",
+    "us-west-1",
+    "us-west-2",
+    "eu-west-1",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-northeast-1",
+    "sa-east-1",
+)
+CHECKER_IPS = {r: f"15.177.{i * 8}.{10 + i}" for i, r in enumerate(CHECKER_REGIONS)}
+_REGION_IN_TEXT = re.compile(r"(?<![a-z])([a-z]{2}(?:-gov)?-[a-z]+-\d)(?![0-9])")
+
+_current: Sandbox | None = None
+_patched = False
+
+
+@dataclass
+class CheckState:
+    """What Route 53 knows about one health check between intervals."""
+
+    healthy: bool = True  # the check's own status, FailureThreshold applied
+    last_ok: bool = True  # the checkers' last raw result
+    streak: int = 0  # consecutive intervals that disagree with `healthy`
+    checked_at: datetime | None = None
+
+
+@dataclass
+class Route53State:
+    checks: dict[str, CheckState] = field(default_factory=dict)
+    last_round: float | None = None
+
+
+def _sandbox() -> Sandbox:
+    from mr_failover.sandbox.core import active
+
+    current = active() or _current
+    if current is None:  # pragma: no cover - install() always runs first
+        raise RuntimeError("the Route 53 simulation is not installed")
+    return current
+
+
+def _state(sandbox: Sandbox) -> Route53State:
+    state: Route53State = sandbox.state("route53", Route53State)
+    return state
+
+
+def install(sandbox: Sandbox) -> None:
+    """Point the hooks at ``sandbox`` (patching moto once per process); add the ticker."""
+    global _current
+    _current = sandbox
+    _patch_moto()
+    sandbox.every(sandbox.settings.tick, lambda: evaluate(sandbox))
+
+
+def _backend(sandbox: Sandbox) -> Any:
+    return sandbox.backend("route53", "aws")
+
+
+def region_of(sandbox: Sandbox, check: Any) -> str | None:
+    """The region a health check watches: assigned, else from its Name tag or domain."""
+    assigned = sandbox.health_check_region(check.id)
+    if assigned:
+        return assigned
+    tags = _backend(sandbox).resource_tags.get(check.id, {})
+    for text in (tags.get("Name", ""), check.fqdn or ""):
+        match = _REGION_IN_TEXT.search(text)
+        if match:
+            return match.group(1)
+    return None
+
+
+def raw_ok(sandbox: Sandbox, check: Any) -> bool:
+    """What the checkers see right now: failure while the check's region is down."""
+    region = region_of(sandbox, check)
+    return region is None or not sandbox.region_down(region)
+
+
+def healthy(sandbox: Sandbox, check_id: str) -> bool | None:
+    """The check's own status (FailureThreshold applied, before inversion); None if unseen."""
+    cs = _state(sandbox).checks.get(check_id)
+    return None if cs is None else cs.healthy
+
+
+def effective_healthy(check: Any, state: CheckState) -> bool:
+    """Disabled means healthy whatever the checkers see; Inverted flips the status."""
+    if check.disabled:
+        return True
+    return state.healthy != bool(check.inverted)
+
+
+def evaluate(sandbox: Sandbox) -> None:
+    """One checking round per health_check_interval: observations, threshold, metric."""
+    state = _state(sandbox)
+    now = sandbox.now()
+    interval = sandbox.settings.health_check_interval
+    if state.last_round is not None and now - state.last_round < interval:
+        return
+    # Rounds missed while the clock was advanced count, so FailureThreshold x interval
+    # holds in sandbox time; bounded so a huge jump stays cheap.
+    rounds = 1 if state.last_round is None else min(int((now - state.last_round) // interval), 20)
+    state.last_round = now
+    checks = dict(_backend(sandbox).health_checks)
+    for gone in set(state.checks) - set(checks):
+        del state.checks[gone]
+    stamp = sandbox.wall_time()
+    data = []
+    for check_id, check in checks.items():
+        if check.type_ == "CALCULATED":
+            continue
+        cs = state.checks.setdefault(check_id, CheckState())
+        ok = raw_ok(sandbox, check)
+        for _ in range(rounds):
+            cs.last_ok = ok
+            cs.checked_at = stamp
+            if ok == cs.healthy:
+                cs.streak = 0
+                continue
+            cs.streak += 1
+            if cs.streak >= int(check.failure_threshold or 3):
+                cs.healthy, cs.streak = ok, 0
+        data.append(
+            {
+                "MetricName": "HealthCheckStatus",
+                "Value": 1.0 if effective_healthy(check, cs) else 0.0,
+                "Unit": "None",
+                "Dimensions": [{"Name": "HealthCheckId", "Value": check_id}],
+                "Timestamp": stamp,
+            }
+        )
+    if data and not sandbox.region_down("us-east-1", "cloudwatch"):
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        cloudwatch_backends[sandbox.account_id]["us-east-1"].put_metric_data("AWS/Route53", data)
+
+
+def observations(sandbox: Sandbox, check: Any) -> list[dict[str, Any]]:
+    """GetHealthCheckStatus: the checkers' last raw reports (no inversion applied)."""
+    cs = _state(sandbox).checks.get(check.id) or CheckState(last_ok=raw_ok(sandbox, check))
+    regions = [r for r in (check.regions or CHECKER_REGIONS) if r in CHECKER_IPS] or list(
+        CHECKER_REGIONS
+    )
+    if cs.last_ok:
+        status = "Success: HTTP Status Code 200, OK"
+    else:
+        status = (
+            "Failure: Connection timed out. The endpoint or the internet connection is "
+            "down, or requests are being blocked by your firewall."
+        )
+    return [
+        {
+            "Region": region,
+            "IPAddress": CHECKER_IPS[region],
+            "StatusReport": {"Status": status, "CheckedTime": cs.checked_at or sandbox.wall_time()},
+        }
+        for region in regions
+    ]
+
+
+def _patch_moto() -> None:
+    global _patched
+    if _patched:
+        return
+    from moto.core.responses import ActionResult
+    from moto.route53.exceptions import Route53ClientError
+    from moto.route53.responses import Route53
+
+    original_update = Route53.update_health_check
+
+    def get_health_check_status(self: Any) -> Any:
+        sandbox = _sandbox()
+        check = self.backend.get_health_check(self._get_param("HealthCheckId"))
+        with sandbox.lock:
+            return ActionResult({"HealthCheckObservations": observations(sandbox, check)})
+
+    def update_health_check(self: Any) -> Any:
+        check = self.backend.get_health_check(self._get_param("HealthCheckId"))
+        wanted = self._get_param("HealthCheckVersion")
+        if wanted is not None and int(wanted) != int(check.health_check_version):
+            raise Route53ClientError(
+                "HealthCheckVersionMismatch",
+                f"The value of HealthCheckVersion ({wanted}) does not match the current "
+                f"version ({check.health_check_version}); call GetHealthCheck and retry.",
+            )
+        result = original_update(self)
+        check.health_check_version = int(check.health_check_version) + 1
+        return result
+
+    setattr(Route53, "get_health_check_status", get_health_check_status)  # noqa: B010
+    setattr(Route53, "update_health_check", update_health_check)  # noqa: B010
+    _patched = True

@@ -1,0 +1,627 @@
+"""The sandbox seeder: create a topology file's resources in the sandbox, through boto3.
+
+:func:`seed` builds, with the same :class:`~mr_failover.aws.ClientFactory` the tool uses
+(pointed at the sandbox endpoint), everything a topology names: the Aurora global cluster
+and its member clusters (or a writer and its cross-region read replica clusters), the
+DynamoDB global tables (created in one region, replicas added with ``UpdateTable``
+``ReplicaUpdates``), versioned buckets with their replication rules and role, hosted
+zones, health checks (tagged ``Name=``) and records, ECS clusters and services, Auto
+Scaling groups with a launch template, Lambda functions, and the lock table. It looks
+before it creates, so a second run changes nothing. It returns the topology with the
+generated ids filled in (health check ids, hosted zone ids), which
+:func:`mr_failover.topology.dump` renders back to a file the tool loads.
+
+The seeder also tells the sandbox which region each health check watches (the control
+API's ``POST /_sandbox/health-checks``), so that a region outage fails that region's
+checks.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import urllib.request
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mr_failover.aws import CONTROL_PLANE_REGION, ClientFactory, error_code, translate
+from mr_failover.errors import AwsCallError
+from mr_failover.topology import Bucket, HealthCheck, Record, Region, Topology
+
+# Every table the seeder makes has this key: the tool never reads application items.
+TABLE_KEY = "pk"
+STREAM_VIEW = "NEW_AND_OLD_IMAGES"
+MASTER_USERNAME = "mrfailover"
+# The sandbox accepts any password; never a real one, this only ever reaches moto.
+MASTER_PASSWORD = "sandbox-only-password"
+DEFAULT_ENGINE_VERSION = {"aurora-mysql": "8.0.mysql_aurora.3.05.2", "aurora-postgresql": "15.4"}
+INSTANCE_CLASS = "db.r6g.large"
+# A placeholder image id: the sandbox's EC2 does not boot anything.
+IMAGE_ID = "ami-12c6146b"
+INSTANCE_TYPE = "t3.micro"
+LAMBDA_RUNTIME = "python3.12"
+
+_NOT_FOUND = {
+    "ResourceNotFoundException",
+    "GlobalClusterNotFoundFault",
+    "DBClusterNotFoundFault",
+    "NoSuchEntity",
+    "NoSuchBucket",
+    "404",
+    "NotFound",
+    "InvalidLaunchTemplateName.NotFoundException",
+    "ClusterNotFoundException",
+    "ServiceNotFoundException",
+}
+
+AssignHealthCheck = Callable[[str, str], None]
+
+
+@dataclass
+class SeedReport:
+    """What a run created (a second run over the same sandbox creates nothing)."""
+
+    created: list[str] = field(default_factory=list)
+
+    def add(self, what: str) -> None:
+        self.created.append(what)
+
+
+def seed(
+    topology: Topology,
+    factory: ClientFactory,
+    *,
+    assign_health_check: AssignHealthCheck | None = None,
+    report: SeedReport | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    timeout: float = 60.0,
+) -> Topology:
+    """Create every resource of ``topology``; the topology with generated ids filled in.
+
+    ``assign_health_check(check_id, region)`` defaults to the sandbox control API at
+    ``factory.endpoint_url``. ``sleep``/``clock``/``timeout`` bound the waits for new
+    DynamoDB replicas to become ACTIVE.
+    """
+    seeder = _Seeder(
+        topology,
+        factory,
+        assign_health_check or _control_api_assigner(factory),
+        report or SeedReport(),
+        _Waiter(sleep, clock, timeout),
+    )
+    return seeder.run()
+
+
+def seed_file(
+    config: str | Path, endpoint_url: str, write_topology: str | Path | None = None
+) -> tuple[Topology, SeedReport]:
+    """Seed the topology file ``config`` into the sandbox at ``endpoint_url``.
+
+    The hook behind ``mr-failover sandbox up --seed FILE --write-topology OUT``: writes
+    the topology with its generated ids to ``write_topology`` when given. Regions'
+    profiles and roles are ignored: the sandbox takes any credentials.
+    """
+    from mr_failover import topology as topo
+
+    loaded = topo.load(config)
+    report = SeedReport()
+    result = seed(loaded, ClientFactory(None, endpoint_url=endpoint_url), report=report)
+    if write_topology is not None:
+        Path(write_topology).write_text(topo.dump(result))
+    return result, report
+
+
+def _control_api_assigner(factory: ClientFactory) -> AssignHealthCheck:
+    endpoint = factory.endpoint_url
+    if not endpoint:
+        raise ValueError("seed() needs a sandbox endpoint_url (or assign_health_check)")
+
+    def assign(check_id: str, region: str) -> None:
+        body = json.dumps({"id": check_id, "region": region}).encode()
+        request = urllib.request.Request(
+            f"{endpoint.rstrip('/')}/_sandbox/health-checks",
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
+
+    return assign
+
+
+@dataclass
+class _Waiter:
+    sleep: Callable[[float], None]
+    clock: Callable[[], float]
+    timeout: float
+
+    def until(self, what: str, region: str, done: Callable[[], bool]) -> None:
+        deadline = self.clock() + self.timeout
+        delay = 0.05
+        while not done():
+            if self.clock() >= deadline:
+                raise AwsCallError(region, what, f"not done after {self.timeout:.0f}s")
+            self.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
+class _Seeder:
+    def __init__(
+        self,
+        topology: Topology,
+        factory: ClientFactory,
+        assign: AssignHealthCheck,
+        report: SeedReport,
+        waiter: _Waiter,
+    ) -> None:
+        self.t = topology
+        self.factory = factory
+        self.assign = assign
+        self.report = report
+        self.waiter = waiter
+        self.home = topology.primary_region
+
+    def run(self) -> Topology:
+        self._aurora()
+        self._dynamodb()
+        self._s3()
+        regions = {
+            name: self._region_compute_and_traffic(name, r) for name, r in self.t.regions.items()
+        }
+        if self.t.lock is not None:
+            from mr_failover import lock
+
+            loc = self.t.lock
+            if self._find("dynamodb", loc.region, "describe_table", TableName=loc.table) is None:
+                lock.create_table(self.factory, self.t)
+                self.report.add(f"lock table {loc.table} ({loc.region})")
+        return self.t.model_copy(update={"regions": regions})
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def _call(self, service: str, region: str, op: str, **kwargs: Any) -> Any:
+        client = self.factory.client(service, region)
+        try:
+            return getattr(client, op)(**kwargs)
+        except Exception as exc:
+            raise translate(exc, region, f"{service}:{_pascal(op)}") from None
+
+    def _find(self, service: str, region: str, op: str, **kwargs: Any) -> Any | None:
+        """The answer of a read, or None when it says the resource does not exist."""
+        client = self.factory.client(service, region)
+        try:
+            return getattr(client, op)(**kwargs)
+        except Exception as exc:
+            if error_code(exc) in _NOT_FOUND:
+                return None
+            raise translate(exc, region, f"{service}:{_pascal(op)}") from None
+
+    def _role(self, name: str, principal: str) -> str:
+        """The ARN of IAM role ``name`` trusted by ``principal``, created if missing."""
+        found = self._find("iam", self.home, "get_role", RoleName=name)
+        if found is not None:
+            return str(found["Role"]["Arn"])
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": principal}, "Action": "sts:AssumeRole"}
+            ],
+        }
+        out = self._call(
+            "iam",
+            self.home,
+            "create_role",
+            RoleName=name,
+            AssumeRolePolicyDocument=json.dumps(trust),
+        )
+        self.report.add(f"iam role {name}")
+        return str(out["Role"]["Arn"])
+
+    # --- Aurora -------------------------------------------------------------------------
+
+    def _aurora(self) -> None:
+        members = [(name, r.aurora) for name, r in self.t.regions.items() if r.aurora]
+        if not members:
+            return
+        # The writer first: secondaries join (or replicate from) it.
+        members.sort(key=lambda m: m[1].role != "writer")
+        writer_region, writer = members[0]
+        engine = writer.engine
+        version = writer.engine_version or DEFAULT_ENGINE_VERSION[engine]
+        writer_arn = ""
+        if writer.mode == "global" and writer.global_cluster:
+            gid = writer.global_cluster
+            found = self._find(
+                "rds", writer_region, "describe_global_clusters", GlobalClusterIdentifier=gid
+            )
+            if not found or not found.get("GlobalClusters"):
+                self._call(
+                    "rds",
+                    writer_region,
+                    "create_global_cluster",
+                    GlobalClusterIdentifier=gid,
+                    Engine=engine,
+                    EngineVersion=version,
+                )
+                self.report.add(f"aurora global cluster {gid}")
+        for region, spec in members:
+            found = self._find(
+                "rds", region, "describe_db_clusters", DBClusterIdentifier=spec.cluster
+            )
+            if found and found.get("DBClusters"):
+                arn = str(found["DBClusters"][0]["DBClusterArn"])
+            else:
+                kwargs: dict[str, Any] = {
+                    "DBClusterIdentifier": spec.cluster,
+                    "Engine": engine,
+                    "EngineVersion": spec.engine_version or version,
+                }
+                if spec is writer or spec.mode == "global":
+                    if spec is writer:
+                        kwargs |= {
+                            "MasterUsername": MASTER_USERNAME,
+                            "MasterUserPassword": MASTER_PASSWORD,
+                        }
+                    if spec.mode == "global":
+                        kwargs["GlobalClusterIdentifier"] = spec.global_cluster
+                else:
+                    kwargs["ReplicationSourceIdentifier"] = writer_arn
+                out = self._call("rds", region, "create_db_cluster", **kwargs)
+                arn = str(out["DBCluster"]["DBClusterArn"])
+                self.report.add(f"aurora cluster {spec.cluster} ({region})")
+            if spec is writer:
+                writer_arn = arn
+            self._instance(region, spec.cluster, engine)
+
+    def _instance(self, region: str, cluster: str, engine: str) -> None:
+        name = f"{cluster}-1"
+        found = self._find(
+            "rds",
+            region,
+            "describe_db_instances",
+            Filters=[{"Name": "db-cluster-id", "Values": [cluster]}],
+        )
+        if found and found.get("DBInstances"):
+            return
+        self._call(
+            "rds",
+            region,
+            "create_db_instance",
+            DBInstanceIdentifier=name,
+            DBClusterIdentifier=cluster,
+            Engine=engine,
+            DBInstanceClass=INSTANCE_CLASS,
+        )
+        self.report.add(f"aurora instance {name} ({region})")
+
+    # --- DynamoDB global tables ---------------------------------------------------------
+
+    def _dynamodb(self) -> None:
+        tables: dict[str, list[str]] = {}
+        for region, spec in self.t.regions.items():
+            for table in spec.dynamodb_tables:
+                tables.setdefault(table, []).append(region)
+        for table, regions in tables.items():
+            # Created where the application writes first, then replicated outwards.
+            regions.sort(key=lambda r: r != self.home)
+            origin = regions[0]
+            existing = self._replicas(table, regions)
+            if existing is None:
+                self._call(
+                    "dynamodb",
+                    origin,
+                    "create_table",
+                    TableName=table,
+                    AttributeDefinitions=[{"AttributeName": TABLE_KEY, "AttributeType": "S"}],
+                    KeySchema=[{"AttributeName": TABLE_KEY, "KeyType": "HASH"}],
+                    BillingMode="PAY_PER_REQUEST",
+                    StreamSpecification={"StreamEnabled": True, "StreamViewType": STREAM_VIEW},
+                )
+                self.report.add(f"dynamodb table {table} ({origin})")
+                existing = (origin, {origin})
+            origin, present = existing
+            for region in regions:
+                if region in present:
+                    continue
+                # One replica change at a time: AWS refuses an UpdateTable while the
+                # table is UPDATING.
+                self._wait_active(table, origin)
+                self._call(
+                    "dynamodb",
+                    origin,
+                    "update_table",
+                    TableName=table,
+                    ReplicaUpdates=[{"Create": {"RegionName": region}}],
+                )
+                self.report.add(f"dynamodb replica {table} ({region})")
+            self._wait_active(table, origin)
+
+    def _replicas(self, table: str, regions: list[str]) -> tuple[str, set[str]] | None:
+        """(a region holding the table, the regions with a replica), or None if nowhere."""
+        for region in regions:
+            found = self._find("dynamodb", region, "describe_table", TableName=table)
+            if found is None:
+                continue
+            listed = {r["RegionName"] for r in found["Table"].get("Replicas", [])}
+            return region, listed | {region}
+        return None
+
+    def _wait_active(self, table: str, region: str) -> None:
+        def active() -> bool:
+            t = self._call("dynamodb", region, "describe_table", TableName=table)["Table"]
+            replicas = t.get("Replicas", [])
+            return t["TableStatus"] == "ACTIVE" and all(
+                r.get("ReplicaStatus") == "ACTIVE" for r in replicas
+            )
+
+        self.waiter.until(f"dynamodb:DescribeTable {table} ACTIVE", region, active)
+
+    # --- S3 -----------------------------------------------------------------------------
+
+    def _s3(self) -> None:
+        buckets: dict[str, tuple[str, Bucket]] = {}
+        for region, spec in self.t.regions.items():
+            for bucket in spec.s3_buckets:
+                buckets[bucket.name] = (region, bucket)
+                self._bucket(region, bucket.name)
+        # Rules after every bucket exists: S3 checks the destination when they are set.
+        for region, bucket in buckets.values():
+            if bucket.replicate_to:
+                self._replication(region, bucket)
+
+    def _bucket(self, region: str, name: str) -> None:
+        if self._find("s3", region, "head_bucket", Bucket=name) is None:
+            kwargs: dict[str, Any] = {"Bucket": name}
+            if region != "us-east-1":
+                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+            self._call("s3", region, "create_bucket", **kwargs)
+            self.report.add(f"s3 bucket {name} ({region})")
+        status = self._call("s3", region, "get_bucket_versioning", Bucket=name).get("Status")
+        if status != "Enabled":
+            self._call(
+                "s3",
+                region,
+                "put_bucket_versioning",
+                Bucket=name,
+                VersioningConfiguration={"Status": "Enabled"},
+            )
+
+    def _replication(self, region: str, bucket: Bucket) -> None:
+        if bucket.replication_role_arn:
+            role = bucket.replication_role_arn
+            self._role(role.rsplit("/", 1)[-1], "s3.amazonaws.com")
+        else:
+            role = self._role(f"{self.t.application}-s3-replication", "s3.amazonaws.com")
+        rules = []
+        for priority, target in enumerate(bucket.replicate_to, start=1):
+            destination: dict[str, Any] = {
+                "Bucket": f"arn:aws:s3:::{target.bucket}",
+                # Metrics on for every rule, so `check replication` has numbers to read;
+                # Replication Time Control (the 15-minute SLA) only where the file says so.
+                "Metrics": {"Status": "Enabled", "EventThreshold": {"Minutes": 15}},
+            }
+            if bucket.rtc:
+                destination["ReplicationTime"] = {"Status": "Enabled", "Time": {"Minutes": 15}}
+            rules.append(
+                {
+                    "ID": f"to-{target.bucket}",
+                    "Priority": priority,
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": ""},
+                    "DeleteMarkerReplication": {"Status": "Disabled"},
+                    "Destination": destination,
+                }
+            )
+        # PutBucketReplication replaces the whole configuration: idempotent as it is.
+        self._call(
+            "s3",
+            region,
+            "put_bucket_replication",
+            Bucket=bucket.name,
+            ReplicationConfiguration={"Role": role, "Rules": rules},
+        )
+
+    # --- traffic and compute ------------------------------------------------------------
+
+    def _region_compute_and_traffic(self, name: str, region: Region) -> Region:
+        checks = [self._health_check(name, hc) for hc in region.traffic.health_checks]
+        ids = {hc.name: hc.id for hc in checks}
+        records = [self._record(name, rec, ids) for rec in region.traffic.records]
+        self._compute(name, region)
+        traffic = region.traffic.model_copy(update={"health_checks": checks, "records": records})
+        return region.model_copy(update={"traffic": traffic})
+
+    def _route53(self) -> str:
+        return CONTROL_PLANE_REGION["route53"]
+
+    def _health_check(self, region: str, spec: HealthCheck) -> HealthCheck:
+        from mr_failover.resources.route53 import find_health_check_id
+
+        client = self.factory.client("route53", self._route53())
+        check_id = spec.id
+        if check_id is None:
+            try:
+                check_id = find_health_check_id(client, spec.name)
+            except AwsCallError:
+                check_id = None
+        if check_id is None:
+            config: dict[str, Any] = {
+                "Type": spec.type,
+                "Port": spec.port,
+                "RequestInterval": spec.request_interval,
+                "FailureThreshold": spec.failure_threshold,
+                "FullyQualifiedDomainName": spec.fqdn or f"{spec.name}.invalid",
+            }
+            if spec.type != "TCP":
+                config["ResourcePath"] = spec.path
+            out = self._call(
+                "route53",
+                self._route53(),
+                "create_health_check",
+                CallerReference=f"{self.t.application}-{spec.name}",
+                HealthCheckConfig=config,
+            )
+            check_id = str(out["HealthCheck"]["Id"])
+            self._call(
+                "route53",
+                self._route53(),
+                "change_tags_for_resource",
+                ResourceType="healthcheck",
+                ResourceId=check_id,
+                AddTags=[{"Key": "Name", "Value": spec.name}],
+            )
+            self.report.add(f"health check {spec.name}")
+        self.assign(check_id, region)
+        return spec.model_copy(update={"id": check_id})
+
+    def _zone_id(self, zone: str) -> str:
+        wanted = zone if zone.endswith(".") else zone + "."
+        out = self._call("route53", self._route53(), "list_hosted_zones_by_name", DNSName=wanted)
+        for hz in out.get("HostedZones", []):
+            if hz["Name"].lower() == wanted.lower():
+                return str(hz["Id"]).rsplit("/", 1)[-1]
+        created = self._call(
+            "route53",
+            self._route53(),
+            "create_hosted_zone",
+            Name=wanted,
+            CallerReference=f"{self.t.application}-{wanted}",
+        )
+        self.report.add(f"hosted zone {wanted}")
+        return str(created["HostedZone"]["Id"]).rsplit("/", 1)[-1]
+
+    def _record(self, region: str, spec: Record, check_ids: dict[str, str | None]) -> Record:
+        zone_id = spec.hosted_zone_id or self._zone_id(spec.zone)
+        rrs: dict[str, Any] = {
+            "Name": spec.name,
+            "Type": spec.type,
+            "SetIdentifier": spec.set_identifier,
+            "TTL": spec.ttl,
+            "ResourceRecords": [{"Value": spec.value}],
+        }
+        if spec.routing_policy == "latency":
+            rrs["Region"] = region
+        elif spec.routing_policy == "weighted":
+            rrs["Weight"] = spec.weight
+        else:
+            rrs["Failover"] = spec.failover
+        if spec.health_check is not None and check_ids.get(spec.health_check):
+            rrs["HealthCheckId"] = check_ids[spec.health_check]
+        # UPSERT: creating and re-seeding are the same call.
+        self._call(
+            "route53",
+            self._route53(),
+            "change_resource_record_sets",
+            HostedZoneId=zone_id,
+            ChangeBatch={"Changes": [{"Action": "UPSERT", "ResourceRecordSet": rrs}]},
+        )
+        return spec.model_copy(update={"hosted_zone_id": zone_id})
+
+    def _compute(self, region: str, spec: Region) -> None:
+        for svc in spec.compute.ecs_services:
+            self._ecs_service(region, svc.cluster, svc.service, svc.takeover_desired)
+        for asg in spec.compute.autoscaling_groups:
+            self._asg(region, asg.name, asg.takeover_desired)
+        for fn in spec.compute.lambda_functions:
+            self._lambda(region, fn.name)
+
+    def _ecs_service(self, region: str, cluster: str, service: str, takeover: int | None) -> None:
+        self._call("ecs", region, "create_cluster", clusterName=cluster)  # idempotent on AWS
+        found = self._call("ecs", region, "describe_services", cluster=cluster, services=[service])
+        if any(s.get("status") == "ACTIVE" for s in found.get("services", [])):
+            return
+        family = f"{cluster}-{service}"
+        self._call(
+            "ecs",
+            region,
+            "register_task_definition",
+            family=family,
+            requiresCompatibilities=["FARGATE"],
+            networkMode="awsvpc",
+            cpu="256",
+            memory="512",
+            containerDefinitions=[
+                {"name": service, "image": "public.ecr.aws/nginx/nginx:stable", "essential": True}
+            ],
+        )
+        self._call(
+            "ecs",
+            region,
+            "create_service",
+            cluster=cluster,
+            serviceName=service,
+            taskDefinition=family,
+            desiredCount=_steady(takeover),
+            launchType="FARGATE",
+        )
+        self.report.add(f"ecs service {cluster}/{service} ({region})")
+
+    def _asg(self, region: str, name: str, takeover: int | None) -> None:
+        found = self._call(
+            "autoscaling", region, "describe_auto_scaling_groups", AutoScalingGroupNames=[name]
+        )
+        if found.get("AutoScalingGroups"):
+            return
+        template = f"{name}-lt"
+        if (
+            self._find("ec2", region, "describe_launch_templates", LaunchTemplateNames=[template])
+            is None
+        ):
+            self._call(
+                "ec2",
+                region,
+                "create_launch_template",
+                LaunchTemplateName=template,
+                LaunchTemplateData={"ImageId": IMAGE_ID, "InstanceType": INSTANCE_TYPE},
+            )
+        desired = _steady(takeover)
+        self._call(
+            "autoscaling",
+            region,
+            "create_auto_scaling_group",
+            AutoScalingGroupName=name,
+            LaunchTemplate={"LaunchTemplateName": template, "Version": "$Latest"},
+            MinSize=0,
+            MaxSize=max(desired, takeover or 0, 1) * 2,
+            DesiredCapacity=desired,
+            AvailabilityZones=[f"{region}a"],
+        )
+        self.report.add(f"auto scaling group {name} ({region})")
+
+    def _lambda(self, region: str, name: str) -> None:
+        if self._find("lambda", region, "get_function", FunctionName=name) is not None:
+            return
+        role = self._role(f"{self.t.application}-lambda", "lambda.amazonaws.com")
+        self._call(
+            "lambda",
+            region,
+            "create_function",
+            FunctionName=name,
+            Runtime=LAMBDA_RUNTIME,
+            Role=role,
+            Handler="index.handler",
+            Code={"ZipFile": _lambda_zip()},
+        )
+        self.report.add(f"lambda function {name} ({region})")
+
+
+def _steady(takeover: int | None) -> int:
+    # Active-active: each region runs half of what it scales to when it takes over.
+    return max(1, (takeover or 2) // 2)
+
+
+def _lambda_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("index.py", "def handler(event, context):\n    return event\n")
+    return buffer.getvalue()
+
+
+def _pascal(op: str) -> str:
+    return "".join(part.capitalize() for part in op.split("_"))

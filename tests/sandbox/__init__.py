@@ -1,0 +1,1 @@
+"""Tests against the sandbox server over HTTP (run apart from tests/unit and tests/functional)."""

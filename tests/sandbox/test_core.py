@@ -1,0 +1,110 @@
+"""The sandbox core over HTTP: control API, call log, reset, settings, request classification."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+
+from mr_failover.sandbox.client import SandboxClient, SandboxClientError
+from mr_failover.sandbox.core import Sandbox, SandboxClock, SandboxSettings
+from tests.sandbox.conftest import TEST_SETTINGS, AwsFactory
+
+EAST, WEST = "us-east-1", "us-west-2"
+
+
+def test_state_names_endpoint_account_and_simulations(
+    sandbox: Sandbox, control: SandboxClient
+) -> None:
+    state = control.state()
+    assert state["endpoint_url"] == sandbox.endpoint_url
+    assert state["endpoint_url"].startswith("http://127.0.0.1:")
+    assert state["account_id"] == "123456789012"
+    assert {"aurora", "route53"} <= set(state["simulations"])
+    assert state["faults"] == [] and state["down_regions"] == []
+
+
+def test_calls_log_region_service_action_and_mutations(
+    aws: AwsFactory, control: SandboxClient
+) -> None:
+    aws("dynamodb", WEST).list_tables()
+    aws("s3", EAST).create_bucket(Bucket="logged-bucket")
+    aws("route53", EAST).list_health_checks()
+    aws("rds", WEST).describe_db_clusters()
+    aws("cloudwatch", WEST).list_metrics()
+    seen = [(c["region"], c["service"], c["action"]) for c in control.calls()]
+    assert seen == [
+        (WEST, "dynamodb", "ListTables"),
+        (EAST, "s3", "CreateBucket"),
+        (EAST, "route53", "ListHealthChecks"),
+        (WEST, "rds", "DescribeDBClusters"),
+        (WEST, "cloudwatch", "ListMetrics"),
+    ]
+    assert [c["action"] for c in control.calls(mutating=True)] == ["CreateBucket"]
+    assert [c["action"] for c in control.calls(service="rds")] == ["DescribeDBClusters"]
+
+
+def test_reset_wipes_moto_faults_calls_and_settings(
+    aws: AwsFactory, control: SandboxClient
+) -> None:
+    aws("s3", EAST).create_bucket(Bucket="gone-after-reset")
+    control.fail_region(WEST)
+    control.settings(aurora_failover_seconds=1)
+    control.reset()
+    assert aws("s3", EAST).list_buckets()["Buckets"] == []
+    state = control.state()
+    assert state["faults"] == []
+    assert state["settings"]["aurora_failover_seconds"] == TEST_SETTINGS.aurora_failover_seconds
+    assert [c["action"] for c in control.calls()] == ["ListBuckets"]
+
+
+def test_settings_are_validated(control: SandboxClient) -> None:
+    assert control.settings(health_check_interval=2)["health_check_interval"] == 2.0
+    with pytest.raises(SandboxClientError, match="unknown setting"):
+        control.settings(warp_speed=9)
+    with pytest.raises(SandboxClientError, match=">= 0"):
+        control.settings(tick=-1)
+
+
+def test_clock_only_moves_forward(control: SandboxClient) -> None:
+    before = control.state()["now"]
+    assert control.advance(30) >= before + 30
+    with pytest.raises(SandboxClientError, match="forward"):
+        control.advance(-1)
+
+
+def test_unknown_control_endpoint_is_a_404_naming_the_docs(sandbox: Sandbox) -> None:
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(f"{sandbox.endpoint_url}/_sandbox/nope", timeout=2)
+    assert err.value.code == 404
+    assert "docs/SANDBOX.md" in json.loads(err.value.read())["error"]
+
+
+def test_client_names_an_endpoint_that_does_not_answer() -> None:
+    with pytest.raises(SandboxClientError, match=r"no sandbox answers at http://127\.0\.0\.1:9"):
+        SandboxClient("http://127.0.0.1:9", timeout=0.5).state()
+
+
+def test_clock_is_injectable_and_advanceable() -> None:
+    ticks = iter([100.0, 100.0, 100.0])
+    clock = SandboxClock(lambda: next(ticks))
+    assert clock() == 100.0
+    assert clock.advance(5) == 105.0
+
+
+def test_settings_replace_keeps_the_rest() -> None:
+    s = SandboxSettings().replace(tick=0.5)
+    assert s.tick == 0.5 and s.aurora_failover_seconds == SandboxSettings().aurora_failover_seconds
+
+
+def test_a_broken_ticker_does_not_stop_the_others(sandbox: Sandbox, control: SandboxClient) -> None:
+    ran: list[float] = []
+
+    def broken() -> None:
+        raise RuntimeError("boom")
+
+    sandbox.every(1.0, broken)
+    sandbox.every(1.0, lambda: ran.append(sandbox.now()))
+    control.tick()
+    assert ran
