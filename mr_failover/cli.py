@@ -30,12 +30,32 @@ DEFAULT_CONFIG = "config/regions.yaml"
 COMMANDS: dict[str, str] = {
     "validate": "mr_failover.commands.validate:validate",
     "schema": "mr_failover.commands.validate:schema",
+    "demo": "mr_failover.commands.demo:demo",
+    "status": "mr_failover.commands.status:status",
+    "history": "mr_failover.commands.history:history",
+    "lock": "mr_failover.commands.lock:lock_group",
+    "health-check": "mr_failover.commands.healthcheck:health_check",
+    "promote": "mr_failover.commands.promote:promote",
+    "sandbox": "mr_failover.commands.sandbox:sandbox",
+    "drain": "mr_failover.commands.drain:drain",
+    "undrain": "mr_failover.commands.drain:undrain",
+    "check": "mr_failover.commands.check:check",
 }
 
 # One-line summaries for the root --help, so listing commands imports nothing.
 SUMMARIES: dict[str, str] = {
     "validate": "Check a topology file (no AWS call).",
     "schema": "Print the JSON Schema of the topology file.",
+    "demo": "Sandbox, status, simulated outage, status: one command.",
+    "status": "Could each region take over right now? (read-only)",
+    "history": "List mutating runs from the journal.",
+    "lock": "Show or break the operators' lock.",
+    "health-check": "Invert or restore a region's Route 53 health checks.",
+    "promote": "Make a region's Aurora cluster the writer (switchover, failover, replica).",
+    "sandbox": "Local multi-region AWS: up, down, status, fail-region, heal-region.",
+    "drain": "Move a region's traffic to the other regions (scales them up first).",
+    "undrain": "Bring traffic back to a drained region; scale the others back.",
+    "check": "Replication lag, RPO estimate and go / no-go per region pair (read-only).",
 }
 
 

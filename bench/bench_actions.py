@@ -1,0 +1,340 @@
+"""Mutating commands in the sandbox: the tool's own overhead, and how fast it notices.
+
+Run: ``.venv/bin/python bench/bench_actions.py [--runs N] [--detect-runs N]``.
+
+Overhead: each mutating command that exists (health-check invert/restore, drain/undrain,
+promote switchover there and back; picked from the CLI's command table) runs in-process
+against a sandbox seeded with config/regions.yaml. Wall time minus the time the
+executor spent sleeping between polls (waiting on AWS-side transitions, counted by an
+instrumented clock) is the overhead: CLI parsing, topology load, account guard, plan
+reads, lock, journal, the calls themselves. Medians over ``--runs``. Goal: under 1 s.
+
+Detection delay: a watcher thread polls the sandbox every 20 ms for the state change a
+step waits for (Aurora writer moved; a healed region's health check healthy again) and
+notes when it happens; the tool "notices" when the step is reported done. Goal: within
+one polling interval, at most 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "regions.yaml"
+EAST, WEST = "us-east-1", "us-west-2"
+WATCH_EVERY = 0.02
+
+
+@dataclass
+class TimingClock:
+    """The real clock, counting the seconds the executor sleeps (its waits on AWS)."""
+
+    slept: float = 0.0
+    sleeps: list[float] = field(default_factory=list)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def time(self) -> float:
+        return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        t0 = time.perf_counter()
+        time.sleep(seconds)
+        took = time.perf_counter() - t0
+        self.slept += took
+        self.sleeps.append(took)
+
+
+@dataclass
+class Run:
+    wall: float
+    waited: float
+    ok: bool
+    output: str
+    done_at: dict[str, float]  # step title -> perf_counter when reported done
+
+    @property
+    def overhead(self) -> float:
+        return self.wall - self.waited
+
+
+@contextmanager
+def captured_steps(done_at: dict[str, float]) -> Iterator[None]:
+    """Note when each step is reported done (wraps the commands' progress callback)."""
+    from mr_failover.commands import _mutation
+
+    real = _mutation._progress
+
+    def progress(console: Any, status: Any) -> Callable[[Any], None]:
+        inner = real(console, status)
+
+        def on_event(event: Any) -> None:
+            if event.kind == "step-done":
+                done_at[event.step.title] = time.perf_counter()
+            inner(event)
+
+        return on_event
+
+    _mutation._progress = progress  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        _mutation._progress = real  # type: ignore[assignment]
+
+
+def run_cli(*args: str) -> Run:
+    from click.testing import CliRunner
+
+    from mr_failover.cli import cli
+    from mr_failover.commands import _mutation
+
+    clock = TimingClock()
+    done_at: dict[str, float] = {}
+    _mutation.CLOCK = clock
+    try:
+        with captured_steps(done_at):
+            t0 = time.perf_counter()
+            result = CliRunner().invoke(cli, list(args))
+            wall = time.perf_counter() - t0
+    finally:
+        _mutation.CLOCK = None
+    return Run(wall, clock.slept, result.exit_code == 0, result.output, done_at)
+
+
+@dataclass(frozen=True)
+class Op:
+    name: str
+    command: str  # must be in the CLI's COMMANDS
+    forward: tuple[str, ...]
+    back: tuple[str, ...]
+
+
+OPS = (
+    Op(
+        "health-check invert/restore",
+        "health-check",
+        ("health-check", "invert", "--region", EAST, "--yes"),
+        ("health-check", "restore", "--region", EAST, "--yes"),
+    ),
+    Op(
+        "drain/undrain (no scaling)",
+        "drain",
+        ("drain", "--region", EAST, "--no-scale-up", "--yes"),
+        ("undrain", "--region", EAST, "--no-scale-back", "--yes"),
+    ),
+    Op(
+        "promote switchover/back",
+        "promote",
+        ("promote", "--region", WEST, "--mode", "switchover", "--yes"),
+        ("promote", "--region", EAST, "--mode", "switchover", "--yes"),
+    ),
+)
+
+
+def available_ops() -> list[Op]:
+    from mr_failover.cli import COMMANDS
+
+    return [op for op in OPS if op.command in COMMANDS and op.back[0] in COMMANDS]
+
+
+def fresh(sandbox: Any, workdir: Path) -> Any:
+    """Reset and seed the sandbox; point the CLI at the seeded topology and a new state dir."""
+    from mr_failover import topology as topo
+    from mr_failover.aws import ClientFactory
+    from mr_failover.sandbox.seed import seed
+
+    sandbox.reset()
+    seeded = seed(topo.load(EXAMPLE), ClientFactory(None, endpoint_url=sandbox.endpoint_url))
+    config = workdir / "regions.yaml"
+    config.write_text(topo.dump(seeded))
+    state = Path(tempfile.mkdtemp(dir=workdir))
+    os.environ["MR_FAILOVER_CONFIG"] = str(config)
+    os.environ["MR_FAILOVER_STATE_DIR"] = str(state)
+    return seeded
+
+
+def measure_overhead(sandbox: Any, workdir: Path, runs: int) -> None:
+    print(f"overhead (wall - waits), median of {runs} run(s), in-process CLI:")
+    for op in available_ops():
+        fresh(sandbox, workdir)
+        rows: dict[str, list[Run]] = {"forward": [], "back": []}
+        failed = ""
+        for _ in range(runs):
+            for leg, args in (("forward", op.forward), ("back", op.back)):
+                run = run_cli(*args)
+                if not run.ok:
+                    failed = f"{' '.join(args)}: {run.output.strip().splitlines()[-1:]}"
+                    break
+                rows[leg].append(run)
+            if failed:
+                break
+        if failed:
+            print(f"  {op.name:36s} FAILED: {failed}")
+            continue
+        for leg, args in (("forward", op.forward), ("back", op.back)):
+            got = rows[leg]
+            label = " ".join(a for a in args if a not in ("--yes", "--region", "--mode"))
+            print(
+                f"  {label:36s} wall {med(r.wall for r in got):6.3f}s  "
+                f"waits {med(r.waited for r in got):6.3f}s  "
+                f"overhead {med(r.overhead for r in got):6.3f}s  "
+                f"(max {max(r.overhead for r in got):.3f}s)"
+            )
+
+
+def med(values: Any) -> float:
+    return statistics.median(list(values))
+
+
+def watch(predicate: Callable[[], bool], stop: threading.Event) -> list[float]:
+    """Start a thread noting (perf_counter) when ``predicate`` first holds."""
+    seen: list[float] = []
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                if predicate():
+                    seen.append(time.perf_counter())
+                    return
+            except Exception:  # a transient read error: look again
+                pass
+            time.sleep(WATCH_EVERY)
+
+    threading.Thread(target=loop, daemon=True).start()
+    return seen
+
+
+def detect_aurora(sandbox: Any, workdir: Path, runs: int) -> list[float]:
+    from mr_failover.aws import ClientFactory
+
+    fresh(sandbox, workdir)
+    rds = ClientFactory(None, endpoint_url=sandbox.endpoint_url).client("rds", EAST)
+    delays = []
+    for i in range(runs):
+        target = (WEST, EAST)[i % 2]
+
+        def moved(target: str = target) -> bool:
+            (gc,) = rds.describe_global_clusters(GlobalClusterIdentifier="arc309-global")[
+                "GlobalClusters"
+            ]
+            writers = [m for m in gc["GlobalClusterMembers"] if m["IsWriter"]]
+            return (
+                "FailoverState" not in gc
+                and len(writers) == 1
+                and f":{target}:" in writers[0]["DBClusterArn"]
+            )
+
+        stop = threading.Event()
+        seen = watch(moved, stop)
+        run = run_cli("promote", "--region", target, "--mode", "switchover", "--yes")
+        stop.set()
+        if not run.ok or not seen or not run.done_at:
+            print(f"  promote to {target}: no measure ({run.output.strip()[-200:]})")
+            continue
+        delays.append(max(run.done_at.values()) - seen[0])
+    return delays
+
+
+def detect_health_check(sandbox: Any, workdir: Path, runs: int) -> list[float]:
+    from mr_failover.aws import ClientFactory
+    from mr_failover.sandbox.client import SandboxClient
+
+    control = SandboxClient(sandbox.endpoint_url)
+    delays = []
+    for _ in range(runs):
+        seeded = fresh(sandbox, workdir)
+        r53 = ClientFactory(None, endpoint_url=sandbox.endpoint_url).client("route53", EAST)
+        (check,) = seeded.regions[WEST].traffic.health_checks
+        assert run_cli("health-check", "invert", "--region", WEST, "--yes").ok
+        control.fail_region(WEST)
+
+        def checkers(ok: bool, r53: Any = r53, check_id: str | None = check.id) -> bool:
+            obs = r53.get_health_check_status(HealthCheckId=check_id)["HealthCheckObservations"]
+            return bool(obs) and all(
+                o["StatusReport"]["Status"].startswith("Success") == ok for o in obs
+            )
+
+        while not checkers(False):
+            time.sleep(WATCH_EVERY)
+        result: list[Run] = []
+        worker = threading.Thread(
+            target=lambda out=result: out.append(
+                run_cli("health-check", "restore", "--region", WEST, "--yes")
+            )
+        )
+        worker.start()
+        time.sleep(1.0)  # the restore is waiting now
+        stop = threading.Event()
+        control.heal_region(WEST)
+        seen = watch(lambda: checkers(True), stop)
+        worker.join(timeout=120)
+        stop.set()
+        if not result or not result[0].ok or not seen:
+            print(f"  restore after heal: no measure ({result[0].output[-200:] if result else ''})")
+            continue
+        delays.append(max(result[0].done_at.values()) - seen[0])
+    return delays
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--detect-runs", type=int, default=3)
+    args = parser.parse_args()
+    logging.disable(logging.WARNING)
+
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION=EAST,
+        NO_COLOR="1",
+    )
+    os.environ.pop("AWS_PROFILE", None)
+    from mr_failover.sandbox.core import Sandbox, SandboxSettings
+
+    # The sandbox's default pace (Aurora switchover 3 s, health checks every 1 s).
+    sandbox = Sandbox(settings=SandboxSettings())
+    os.environ["AWS_ENDPOINT_URL"] = sandbox.start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            workdir = Path(tmp)
+            print(f"mutating commands found: {', '.join(o.name for o in available_ops())}")
+            measure_overhead(sandbox, workdir, args.runs)
+            print("detection delay (state change in the sandbox -> step reported done):")
+            settings = sandbox.settings
+            if any(o.command == "promote" for o in available_ops()):
+                report(
+                    f"  Aurora switchover ({settings.aurora_failover_seconds:g}s)",
+                    detect_aurora(sandbox, workdir, args.detect_runs),
+                )
+            report(
+                f"  health check healthy again (interval {settings.health_check_interval:g}s)",
+                detect_health_check(sandbox, workdir, args.detect_runs),
+            )
+    finally:
+        sandbox.stop()
+
+
+def report(label: str, delays: list[float]) -> None:
+    if not delays:
+        print(f"{label}: no measure")
+        return
+    print(
+        f"{label}: median {statistics.median(delays):.2f}s, max {max(delays):.2f}s "
+        f"over {len(delays)} run(s) (goal <= 2 s)"
+    )
+
+
+if __name__ == "__main__":
+    main()

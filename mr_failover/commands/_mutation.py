@@ -1,0 +1,329 @@
+"""The shared flow of every mutating command, and its click options.
+
+guard -> plan -> (dry run: show and stop) -> show -> confirm -> lock -> journal ->
+execute with progress -> release -> result. The account guard runs first so that the
+plan's reads never look at another account's resources. Operations supply only a
+``build(topology, factory, params) -> Plan`` function; rendering stays here so the core
+never prints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from mr_failover.cli import AppContext
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from mr_failover.aws import ClientFactory
+    from mr_failover.lock import Lease
+    from mr_failover.plan import Clock, Event, Plan, RunResult
+    from mr_failover.topology import Topology
+
+    Build = Callable[[Topology, ClientFactory, Mapping[str, Any]], Plan]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Tests replace this with a fake clock so that waits and timings are deterministic.
+CLOCK: Clock | None = None
+
+
+def mutation_options(f: F) -> F:
+    """--yes, --dry-run and --resume, the same on every mutating command."""
+    f = click.option(
+        "--resume",
+        "resume",
+        metavar="RUN_ID",
+        help="Finish an interrupted or failed run: re-plan from real state, skip what is done.",
+    )(f)
+    f = click.option(
+        "--dry-run", is_flag=True, help="Print the plan and exit 0; make no mutating call."
+    )(f)
+    f = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")(f)
+    return f
+
+
+def _clock() -> Clock:
+    from mr_failover.plan import SystemClock
+
+    return CLOCK or SystemClock()
+
+
+def plan_table(plan: Plan) -> Table:
+    from rich.table import Table
+
+    table = Table(title=f"Plan: {plan.command}", title_justify="left", box=None)
+    for col in ("#", "STEP", "CALL", "ENDPOINT", "PLANE", "UNDOABLE"):
+        table.add_column(col, overflow="fold")
+    for i, step in enumerate(plan.steps, start=1):
+        params = " ".join(f"{k}={v}" for k, v in step.params.items())
+        plane = f"control ({step.plane_region})" if step.plane == "control" else "data"
+        table.add_row(
+            str(i),
+            step.title,
+            f"{step.service}:{step.call} {params}",
+            step.region,
+            plane,
+            "yes" if step.undoable else "no",
+        )
+    return table
+
+
+def show_plan(console: Console, plan: Plan) -> None:
+    console.print(plan_table(plan))
+    undo = dict.fromkeys(s.undo for s in plan.steps if s.undoable and s.undo)
+    for command in undo:
+        console.print(f"undo: {command}")
+    for note in plan.notes:
+        console.print(f"note: {note}")
+
+
+def _progress(console: Console, status: Any) -> Callable[[Event], None]:
+    def on_event(event: Event) -> None:
+        head = f"[{event.index}/{event.total}] {event.step.title}"
+        if event.kind == "step-start":
+            status.update(f"{head} ...")
+        elif event.kind == "step-done":
+            console.print(f"{head}: {event.detail} ({event.seconds:.1f}s)")
+        elif event.kind == "step-failed":
+            console.print(f"{head}: FAILED ({event.seconds:.1f}s)")
+
+    return on_event
+
+
+def _guard_waits(plan: Plan, lease: Lease) -> Plan:
+    """``plan`` with every step's polling stopped as soon as the lock is known lost.
+
+    Without it a step whose lease was broken mid-wait keeps polling until its own
+    deadline (minutes for Aurora) and only the next step's lock check stops the run.
+    The change itself was already made and journaled; the run fails at once with the
+    lock's message and can be resumed (the step then finds its change in place).
+    """
+    import dataclasses
+
+    from mr_failover.plan import StepAction
+
+    class LeaseGuarded(StepAction):
+        def __init__(self, inner: StepAction) -> None:
+            self.inner = inner
+
+        def holds(self) -> bool:
+            return self.inner.holds()
+
+        def apply(self) -> None:
+            lease.ensure_held()  # the heartbeat may have noticed since the step began
+            self.inner.apply()
+
+        def settled(self) -> bool:
+            lease.ensure_held()
+            return self.inner.settled()
+
+        def state(self) -> str:
+            return self.inner.state()
+
+        def verify(self) -> str | None:
+            return self.inner.verify()
+
+    steps = tuple(
+        dataclasses.replace(s, action=LeaseGuarded(s.action)) if s.action is not None else s
+        for s in plan.steps
+    )
+    return dataclasses.replace(plan, steps=steps)
+
+
+# Test hook, honoured only against a loopback endpoint (the sandbox): after step N is
+# journaled as done, the process pauses so an e2e test can SIGKILL it between steps.
+TEST_PAUSE_ENV = "MR_FAILOVER_TEST_PAUSE_AFTER_STEP"
+TEST_PAUSE_MAX_SECONDS = 60.0
+
+
+def _loopback(endpoint_url: str | None) -> bool:
+    from urllib.parse import urlsplit
+
+    host = urlsplit(endpoint_url or "").hostname or ""
+    return host in {"127.0.0.1", "localhost", "::1"}
+
+
+def _test_pause(app: AppContext, on_event: Callable[[Event], None]) -> Callable[[Event], None]:
+    wanted = os.environ.get(TEST_PAUSE_ENV, "")
+    if not wanted.isdigit() or not _loopback(app.endpoint_url):
+        return on_event
+    after = int(wanted)
+
+    def paused(event: Event) -> None:
+        on_event(event)
+        if event.kind == "step-done" and event.index == after:
+            import sys
+            import time
+
+            sys.stderr.write(f"test pause: after step {after}, pid {os.getpid()}\n")
+            sys.stderr.flush()
+            # Real sleep on purpose: the test kills the process here. Bounded, so a test
+            # that forgets to kill it does not hang forever.
+            time.sleep(TEST_PAUSE_MAX_SECONDS)
+
+    return paused
+
+
+def _result_json(run_id: str, outcome: str, result: RunResult, journal_path: str) -> str:
+    return json.dumps(
+        {
+            "run_id": run_id,
+            "outcome": outcome,
+            "seconds": round(result.seconds, 3),
+            "steps": [
+                {
+                    "id": o.step_id,
+                    "status": o.status,
+                    "seconds": round(o.seconds, 3),
+                    "detail": o.detail,
+                }
+                for o in result.outcomes
+            ],
+            "journal": journal_path,
+        },
+        indent=2,
+    )
+
+
+def run_mutation(
+    app: AppContext,
+    *,
+    command: str,
+    params: Mapping[str, Any],
+    build: Build,
+    yes: bool,
+    dry_run: bool,
+    resume: str | None,
+) -> None:
+    """Guard, plan, confirm, lock, execute and journal one mutating command."""
+    from mr_failover import guard, journal, lock
+    from mr_failover.errors import MrFailoverError, UsageError
+    from mr_failover.plan import StepFailedError, execute
+
+    clock = _clock()
+    topology = app.topology()
+    factory = app.factory()
+    out = app.console()
+    err = app.console(stderr=True)
+
+    prior = journal.read_run(resume) if resume else None
+    if prior is not None:
+        if prior.command != command:
+            raise UsageError(f"run {prior.run_id} was `{prior.command}`, not `{command}`")
+        clash = {k: v for k, v in params.items() if v is not None and prior.params.get(k) != v}
+        if clash:
+            raise UsageError(
+                f"run {prior.run_id} ran with {dict(prior.params)}; resume it with the same "
+                "options or without them"
+            )
+        params = dict(prior.params)
+
+    identity = guard.require_account(factory, topology)
+    plan = build(topology, factory, params)
+
+    if dry_run:
+        if app.output == "json":
+            click.echo(json.dumps({"dry_run": True, "plan": plan.to_json()}, indent=2))
+        else:
+            show_plan(out, plan)
+            out.print("dry run: no change made")
+        return
+
+    show_plan(err if app.output == "json" else out, plan)
+    if not yes:
+        click.confirm(f"Run these {len(plan.steps)} step(s)?", abort=True, err=True)
+
+    run_id = prior.run_id if prior else journal.new_run_id(clock)
+    who = journal.Who.current(identity.arn)
+    lease = None
+    if topology.lock is not None:
+        owner = lock.Owner(identity.arn, who.host, os.getpid(), run_id, command)
+        lease = lock.acquire(factory, topology, owner, time_fn=clock.time)
+    else:
+        err.print("warning: the topology names no lock table; other operators are not excluded")
+
+    started = clock.monotonic()
+    jr = None
+    try:
+        if prior is not None:
+            jr = journal.Journal.reopen(run_id, who=who, plan=plan, clock=clock)
+        else:
+            jr = journal.Journal.create(
+                run_id, command=command, params=params, who=who, plan=plan, clock=clock
+            )
+        if lease is not None and lease.taken_over is not None and lease.taken_over.owner:
+            own = lease.taken_over.owner.run_id == run_id
+            jr.note(
+                "lock-takeover",
+                previous_owner=lease.taken_over.owner.to_json(),
+                expired_at=journal.iso(lease.taken_over.expires_at),
+                reason="this run's own lease, left by a dead attempt" if own else "expired",
+            )
+            if own:
+                err.print(
+                    f"took over the lock left by an earlier attempt of run {run_id} "
+                    f"(pid {lease.taken_over.owner.pid} on {lease.taken_over.owner.host})"
+                )
+        if lease is not None:
+            plan = _guard_waits(plan, lease)
+        with err.status(f"running {command}") as status:
+            if lease is not None:
+                with lease.heartbeat():
+                    result = execute(
+                        plan,
+                        clock=clock,
+                        recorder=jr,
+                        on_event=_test_pause(app, _progress(err, status)),
+                        completed=prior.completed if prior else (),
+                        before_step=lease.ensure_held,
+                    )
+            else:
+                result = execute(
+                    plan,
+                    clock=clock,
+                    recorder=jr,
+                    on_event=_test_pause(app, _progress(err, status)),
+                    completed=prior.completed if prior else (),
+                )
+        jr.end("succeeded", result.seconds)
+    except StepFailedError as exc:
+        exc.run_id = run_id
+        if jr is not None:
+            jr.end("failed", clock.monotonic() - started, str(exc))
+        raise
+    except MrFailoverError as exc:
+        if jr is not None:
+            jr.end(
+                "refused" if exc.exit_code == 3 else "failed", clock.monotonic() - started, str(exc)
+            )
+        raise
+    except KeyboardInterrupt:
+        if jr is not None:
+            jr.end("interrupted", clock.monotonic() - started, f"resume with --resume {run_id}")
+        raise
+    finally:
+        if lease is not None:
+            try:
+                if not lease.release():
+                    err.print("warning: the lock was no longer ours at release (broken?)")
+            except MrFailoverError as exc:
+                # The lease expires by itself; the run's own outcome matters more.
+                err.print(f"warning: could not release the lock: {exc}")
+        if jr is not None:
+            jr.close()
+    if app.output == "json":
+        click.echo(_result_json(run_id, "succeeded", result, str(jr.path)))
+    else:
+        out.print(
+            f"run {run_id} succeeded: {result.applied} applied, {result.skipped} already in "
+            f"place, {result.seconds:.1f}s"
+        )
+        out.print(f"journal: {jr.path}")

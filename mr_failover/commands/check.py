@@ -1,0 +1,171 @@
+"""``mr-failover check replication [--canary]``: RPO estimate and go / no-go per region pair."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from mr_failover.cli import AppContext, pass_app
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from mr_failover.operations.replication import ReplicationReport
+    from mr_failover.plan import Clock
+
+# Injected by tests so that canaries are timed on a fake (or the sandbox's) clock.
+clock: Clock | None = None
+
+
+@click.group("check")
+def check() -> None:
+    """Read-only readiness checks before a failover.
+
+    \b
+    Example:
+      mr-failover check replication
+      mr-failover --output json check replication --canary
+    """
+
+
+@check.command()
+@click.option(
+    "--canary",
+    is_flag=True,
+    help=(
+        "Also measure the real lag: write one marked test item per DynamoDB table and one "
+        "marked test object per replicated bucket in each source region (data-plane "
+        "writes under the mr-failover-canary prefix), time their arrival in the other "
+        "regions, then delete them."
+    ),
+)
+@click.option(
+    "--canary-timeout",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    help="Seconds to wait for the canaries. Default: twice the policy's RPO, at least 10.",
+)
+@click.option(
+    "--deadline",
+    type=click.FloatRange(min=0.1),
+    default=8.0,
+    show_default=True,
+    help="Seconds to wait for the reads; a region that has not answered is no-go.",
+)
+@pass_app
+def replication(
+    app: AppContext, canary: bool, canary_timeout: float | None, deadline: float
+) -> None:
+    """Estimate the RPO of every region pair and say go or no-go against the policy.
+
+    Per pair (source -> destination): DynamoDB replica status and ReplicationLatency,
+    S3 rule sanity (versioning on both sides, role, rule enabled, RTC) with pending and
+    failed operations, and Aurora lag. The RPO estimate is the worst lag of a pair's
+    links (metric or canary). Exit code 0 when every pair is go, 4 when any is no-go
+    (lag above policy.rpo_seconds, a broken rule or replica, a region not answering).
+
+    Read-only apart from --canary, whose test items / objects are data-plane writes of
+    marked data, always removed afterwards (also on timeout or Ctrl-C). No lock, no plan.
+
+    \b
+    Example:
+      mr-failover check replication
+      mr-failover check replication --canary --canary-timeout 30
+      mr-failover --output json check replication --canary
+    """
+    from mr_failover.aws import Timeouts
+    from mr_failover.operations.replication import check_replication
+    from mr_failover.render import to_json
+
+    topology = app.topology()
+    factory = app.factory().with_timeouts(Timeouts.for_deadline(deadline))
+    report = check_replication(
+        topology,
+        factory,
+        canary=canary,
+        deadline=deadline,
+        canary_timeout=canary_timeout,
+        clock=clock,
+    )
+    if app.output == "json":
+        click.echo(to_json(report.to_json()))
+    else:
+        app.console().print(replication_view(report))
+    click.get_current_context().exit(report.exit_code)
+
+
+def _seconds(value: float | None, lower_bound: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{'>' if lower_bound else ''}{value:.1f} s"
+
+
+def replication_view(report: ReplicationReport) -> RenderableType:
+    """Pairs, then their links, then reasons, warnings, cleanup and the verdict."""
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    pairs = Table(
+        title=f"{report.application}: replication, RPO policy {report.rpo_seconds} s",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+    )
+    for header in ("Source", "Destination", "RPO estimate", "Verdict"):
+        pairs.add_column(header, no_wrap=True)
+    for p in report.pairs:
+        pairs.add_row(
+            p.source,
+            p.destination,
+            _seconds(p.rpo_estimate_seconds, p.rpo_estimate_is_lower_bound),
+            Text("GO", style="green") if p.go else Text("NO-GO", style="bold red"),
+        )
+    links = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for header in ("Pair", "Kind", "Resource", "State", "Metric lag", "Canary lag"):
+        links.add_column(header, no_wrap=header != "Resource")
+    for p in report.pairs:
+        for link in p.links:
+            canary = "-"
+            if link.canary is not None:
+                seen = link.canary.state == "seen"
+                canary = _seconds(link.canary.lag_seconds) if seen else link.canary.state
+            links.add_row(
+                f"{p.source} -> {p.destination}",
+                link.kind,
+                link.name,
+                link.state,
+                _seconds(link.metric_lag_seconds),
+                canary,
+            )
+    lines: list[RenderableType] = [pairs, links]
+    for p in report.pairs:
+        for reason in p.reasons:
+            lines.append(Text(f"{p.source} -> {p.destination}: {reason}", style="red"))
+        for warning in p.warnings:
+            lines.append(Text(f"{p.source} -> {p.destination}: warning: {warning}", style="yellow"))
+    if report.canary:
+        left = [c for c in report.cleanup if not c.removed]
+        done = len(report.cleanup) - len(left)
+        lines.append(
+            Text(f"canaries (run {report.run_id}): removed {done} of {len(report.cleanup)}")
+        )
+        for c in left:
+            lines.append(
+                Text(
+                    f"left behind: {c.kind} {c.resource} key {c.key} in {c.region}: {c.detail}",
+                    style="red",
+                )
+            )
+    no_go = sum(1 for p in report.pairs if not p.go)
+    verdict = "GO: every pair within RPO" if report.go else f"NO-GO: {no_go} pair(s) not ready"
+    lines.append(
+        Text(
+            f"{verdict} (checked in {report.elapsed_seconds:.1f} s)",
+            style="green" if report.go else "bold red",
+        )
+    )
+    return Group(*lines)

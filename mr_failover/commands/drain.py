@@ -1,0 +1,143 @@
+"""``mr-failover drain|undrain --region R``: move a region's traffic away, and back."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from mr_failover.cli import AppContext, pass_app
+from mr_failover.commands import _mutation
+from mr_failover.commands._mutation import mutation_options, run_mutation
+
+if TYPE_CHECKING:
+    from mr_failover.aws import ClientFactory
+    from mr_failover.plan import Clock, Plan
+    from mr_failover.topology import Topology
+
+
+def _clock() -> Clock:
+    from mr_failover.plan import SystemClock
+
+    # The same clock the executor uses: tests swap _mutation.CLOCK for a fake one, so the
+    # TTL wait never sleeps for real in them.
+    return _mutation.CLOCK or SystemClock()
+
+
+def _region(params: Mapping[str, Any]) -> str:
+    from mr_failover.errors import UsageError
+
+    region = params.get("region")
+    if not region:
+        raise UsageError("give --region R (or --resume RUN_ID)")
+    return str(region)
+
+
+def _build_drain(topology: Topology, factory: ClientFactory, params: Mapping[str, Any]) -> Plan:
+    from mr_failover.operations.drain import plan_drain
+
+    scale_up = params.get("scale_up")
+    return plan_drain(
+        topology,
+        factory,
+        _region(params),
+        scale_up=scale_up is not False,
+        clock=_clock(),
+    )
+
+
+def _build_undrain(topology: Topology, factory: ClientFactory, params: Mapping[str, Any]) -> Plan:
+    from mr_failover.operations.drain import plan_undrain
+
+    scale_back = params.get("scale_back")
+    return plan_undrain(
+        topology,
+        factory,
+        _region(params),
+        scale_back=None if scale_back is None else bool(scale_back),
+        clock=_clock(),
+    )
+
+
+@click.command()
+@click.option("--region", "-r", help="Region to drain.")
+@click.option(
+    "--scale-up/--no-scale-up",
+    default=None,
+    help="Raise the other regions' ECS services and Auto Scaling groups to their "
+    "takeover_desired first (default: on where takeover_desired is set).",
+)
+@mutation_options
+@pass_app
+def drain(
+    app: AppContext,
+    region: str | None,
+    scale_up: bool | None,
+    yes: bool,
+    dry_run: bool,
+    resume: str | None,
+) -> None:
+    """Move a region's traffic to the other regions, with the topology's drain lever.
+
+    Refuses when no other region serves and can absorb the load. Scales the other
+    regions up to takeover_desired, inverts the region's health checks or sets its
+    weighted records to weight 0, waits until Route 53 treats it as out and for the
+    records' TTL, then verifies.
+
+    \b
+    Example:
+      mr-failover drain --region us-east-1 --dry-run
+      mr-failover drain --region us-east-1 --yes
+      mr-failover drain --region us-east-1 --no-scale-up --yes
+    """
+    run_mutation(
+        app,
+        command="drain",
+        params={"region": region, "scale_up": scale_up},
+        build=_build_drain,
+        yes=yes,
+        dry_run=dry_run,
+        resume=resume,
+    )
+
+
+@click.command()
+@click.option("--region", "-r", help="Region to bring traffic back to.")
+@click.option(
+    "--scale-back/--no-scale-back",
+    default=None,
+    help="Return the other regions' capacity to the counts the last drain recorded "
+    "(default: on when this machine's journal has them).",
+)
+@mutation_options
+@pass_app
+def undrain(
+    app: AppContext,
+    region: str | None,
+    scale_back: bool | None,
+    yes: bool,
+    dry_run: bool,
+    resume: str | None,
+) -> None:
+    """Bring traffic back to a drained region, then scale the other regions back.
+
+    Clears the health checks' inversion or restores the topology's declared weights,
+    waits until Route 53 serves the region again and for the records' TTL, then scales
+    the other regions back to what the drain recorded.
+
+    \b
+    Example:
+      mr-failover undrain --region us-east-1 --dry-run
+      mr-failover undrain --region us-east-1 --yes
+      mr-failover undrain --region us-east-1 --no-scale-back --yes
+    """
+    run_mutation(
+        app,
+        command="undrain",
+        params={"region": region, "scale_back": scale_back},
+        build=_build_undrain,
+        yes=yes,
+        dry_run=dry_run,
+        resume=resume,
+    )

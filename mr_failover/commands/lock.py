@@ -1,0 +1,112 @@
+"""``mr-failover lock status`` and ``lock break --reason``: the operators' lease lock."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+
+from mr_failover.cli import AppContext, pass_app
+
+
+@click.group("lock")
+def lock_group() -> None:
+    """Show or break the lock that keeps two operators from mutating at once.
+
+    \b
+    Example:
+      mr-failover lock status
+      mr-failover lock break --reason "run 20260101T120000Z-a1b2c3 died with its laptop"
+    """
+
+
+def _describe(state: object) -> str:
+    from mr_failover.journal import iso
+    from mr_failover.lock import LockState
+
+    assert isinstance(state, LockState)
+    where = f"lock {state.table} ({state.region}) for {state.application}"
+    if not state.held or state.owner is None:
+        return f"{where}: free"
+    since = f"since {iso(state.acquired_at)}, last heartbeat {iso(state.heartbeat_at)}"
+    if state.stale:
+        return (
+            f"{where}: STALE, held by {state.owner.describe()} {since}; expired "
+            f"{state.now - state.expires_at:.0f}s ago (crashed run?): the next mutation takes "
+            "it over"
+        )
+    return (
+        f"{where}: held by {state.owner.describe()} {since}; expires in "
+        f"{state.expires_at - state.now:.0f}s"
+    )
+
+
+@lock_group.command()
+@pass_app
+def status(app: AppContext) -> None:
+    """Who holds the lock, since when, and whether the lease is stale. Read-only.
+
+    \b
+    Example:
+      mr-failover lock status
+    """
+    from mr_failover import lock
+    from mr_failover.commands._mutation import _clock
+
+    state = lock.read(app.factory(), app.topology(), time_fn=_clock().time)
+    if app.output == "json":
+        click.echo(json.dumps(state.to_json(), indent=2))
+    else:
+        click.echo(_describe(state))
+
+
+@lock_group.command("break")
+@click.option("--reason", required=True, help="Why (recorded in the journal).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@pass_app
+def break_(app: AppContext, reason: str, yes: bool) -> None:
+    """Delete the lock whoever holds it; the reason goes to the journal.
+
+    Only for a run that is dead: a live holder finds its lease gone at its next
+    heartbeat and stops before its next step.
+
+    \b
+    Example:
+      mr-failover lock break --reason "operator's laptop crashed mid-drain" --yes
+    """
+    from mr_failover import guard, journal, lock
+    from mr_failover.commands._mutation import _clock
+    from mr_failover.errors import UsageError
+
+    if not reason.strip():
+        raise UsageError("--reason must say why the lock is broken")
+    clock = _clock()
+    topology, factory = app.topology(), app.factory()
+    identity = guard.require_account(factory, topology)
+    current = lock.read(factory, topology, time_fn=clock.time)
+    if not current.held:
+        click.echo(_describe(current) + "; nothing to break")
+        return
+    click.echo(_describe(current), err=app.output == "json")
+    if not yes:
+        click.confirm("Break this lock?", abort=True, err=True)
+    broken = lock.break_lock(factory, topology, time_fn=clock.time)
+    run_id = journal.new_run_id(clock)
+    jr = journal.Journal.create(
+        run_id,
+        command="lock break",
+        params={"reason": reason},
+        who=journal.Who.current(identity.arn),
+        plan=None,
+        clock=clock,
+    )
+    try:
+        jr.note("lock-break", reason=reason, broken=broken.to_json(), pid=os.getpid())
+        jr.end("succeeded", 0.0)
+    finally:
+        jr.close()
+    if app.output == "json":
+        click.echo(json.dumps({"broken": broken.to_json(), "reason": reason, "run_id": run_id}))
+    else:
+        click.echo(f"lock broken (journal run {run_id})")

@@ -1,0 +1,499 @@
+"""``drain`` / ``undrain``: move a region's traffic away, and back, with its topology's lever.
+
+Drain first checks, from a fresh read of the other regions (:func:`mr_failover.status.
+observe`), that at least one of them serves traffic and can absorb the drained region's
+load; it refuses otherwise, because Route 53 answers as if every record were healthy when
+all are unhealthy, and treats weight 0 everywhere as "all eligible" (AWS-FACTS.md), so
+draining the last serving region would not drain it. The plan then scales the absorbing
+regions up to ``takeover_desired`` (ECS services, Auto Scaling groups; recorded in the
+plan's params, which the journal keeps), shifts traffic with ``traffic.drain_lever``
+(health check inversion, or weight 0 on the region's weighted records), waits for Route 53
+to treat the region as out and for the records' TTL, and verifies.
+
+Undrain restores the lever (inversion cleared; weights set back to the topology's declared
+``weight``, the source of truth, rather than to whatever they were before the drain),
+waits the TTL, then scales the other regions back to the counts the last successful drain
+of that region recorded in this machine's journal, unless someone changed them since.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from mr_failover import journal, status
+from mr_failover.aws import call
+from mr_failover.errors import RefusedError, UsageError
+from mr_failover.plan import Clock, Plan, Step
+from mr_failover.resources.compute_steps import (
+    asg_key,
+    asg_limits,
+    asg_step,
+    ecs_key,
+    ecs_step,
+)
+from mr_failover.resources.route53 import (
+    HealthCheckFinding,
+    find_zone_id,
+    observe_health_check,
+)
+from mr_failover.resources.route53_steps import (
+    ROUTE53_REGION,
+    TrafficShift,
+    describe,
+    inversion_step,
+    ttl_wait_step,
+    weight_step,
+)
+
+if TYPE_CHECKING:
+    from mr_failover.aws import ClientSource
+    from mr_failover.topology import Record, Region, Topology
+
+Observe = Callable[..., status.StatusReport]
+# How long the other regions' read may take before a region counts as not answering.
+OBSERVE_DEADLINE = 8.0
+
+
+@dataclass(frozen=True)
+class Absorber:
+    """Whether a region can take a drained region's traffic, and if not, why."""
+
+    region: str
+    blockers: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.blockers
+
+
+@dataclass(frozen=True)
+class RecordedScaleUp:
+    """What a drain run scaled up: region -> service key -> (from, to)."""
+
+    run_id: str
+    counts: Mapping[str, Mapping[str, tuple[int, int]]]
+
+
+def _known(topology: Topology, region: str) -> Region:
+    if region not in topology.regions:
+        raise UsageError(
+            f"unknown region {region!r}; the topology declares {', '.join(topology.regions)}"
+        )
+    return topology.regions[region]
+
+
+def judge_absorbers(
+    topology: Topology, report: status.StatusReport, *, scale_up: bool
+) -> tuple[Absorber, ...]:
+    """For each observed region, what stops it from absorbing more traffic right now.
+
+    Only traffic and compute count: a region serves when Route 53 sends it traffic and
+    its compute runs. Aurora, DynamoDB and S3 findings do not move traffic (drain does not
+    promote the database) and are shown by ``status``. With ``scale_up``, a service below
+    its ``takeover_desired`` is no blocker: the plan scales it and waits for it to run.
+    """
+    out = []
+    for rs in report.regions:
+        spec = topology.regions[rs.name]
+        blockers: list[str] = []
+        for err in rs.errors:
+            if err.section in ("traffic", "compute"):
+                blockers.append(err.message)
+        if rs.verdict == "unreachable" and not blockers:
+            blockers.append("the region is not answering")
+        if not (spec.traffic.health_checks or spec.traffic.records):
+            blockers.append("no health check or record in the topology sends it traffic")
+        if rs.traffic is not None:
+            for hc in rs.traffic.health_checks:
+                if hc.effective_healthy is not True:
+                    blockers.append(describe(hc))
+            for rec in rs.traffic.records:
+                if not rec.found:
+                    blockers.append(f"record {rec.name} ({rec.set_identifier}) not found")
+            weighted = [r for r in rs.traffic.records if r.found and r.routing_policy == "weighted"]
+            if weighted and all(r.weight == 0 for r in weighted):
+                blockers.append("its weighted records are at weight 0 (drained)")
+        if rs.compute is not None:
+            for svc in rs.compute.services:
+                scalable = scale_up and svc.takeover_desired and svc.desired < svc.takeover_desired
+                if not svc.found:
+                    blockers.append(f"{svc.kind} {svc.name} not found")
+                elif scalable:
+                    continue
+                elif svc.desired == 0:
+                    blockers.append(f"{svc.kind} {svc.name} is scaled to 0")
+                elif svc.running < svc.desired:
+                    blockers.append(f"{svc.kind} {svc.name} runs {svc.running} of {svc.desired}")
+        out.append(Absorber(rs.name, tuple(blockers)))
+    return tuple(out)
+
+
+def _control_plane_note(lever: str) -> str:
+    api = "UpdateHealthCheck" if lever == "health_check_inversion" else "ChangeResourceRecordSets"
+    return f"Route 53 {api} is a control-plane call served from {ROUTE53_REGION}."
+
+
+def _undo(command: str, region: str) -> str:
+    return f"mr-failover {command} --region {region}"
+
+
+def _zone_id(client: Any, record: Record, cache: dict[str, str]) -> str:
+    if record.hosted_zone_id:
+        return record.hosted_zone_id
+    if record.zone not in cache:
+        cache[record.zone] = find_zone_id(client, record.zone)
+    return cache[record.zone]
+
+
+def _weighted(spec: Region) -> list[Record]:
+    return [r for r in spec.traffic.records if r.routing_policy == "weighted"]
+
+
+def _observe_checks(client: Any, spec: Region) -> list[HealthCheckFinding]:
+    return [observe_health_check(client, hc) for hc in spec.traffic.health_checks]
+
+
+def _traffic_steps(
+    topology: Topology,
+    factory: ClientSource,
+    region: str,
+    *,
+    drain: bool,
+    clock: Clock,
+) -> list[Step]:
+    """The lever's steps for ``region`` (drain or restore), then the TTL wait."""
+    spec = topology.regions[region]
+    client = factory.client("route53", ROUTE53_REGION)
+    lever = spec.traffic.drain_lever
+    undo = _undo("undrain" if drain else "drain", region)
+    shift = TrafficShift()
+    steps: list[Step] = []
+    if lever == "health_check_inversion":
+        if not spec.traffic.health_checks:
+            raise UsageError(
+                f"{region} has no health checks to invert (regions.{region}.traffic); "
+                "add them or use drain_lever: weight"
+            )
+        for hc, seen in zip(spec.traffic.health_checks, _observe_checks(client, spec), strict=True):
+            if drain and seen.disabled and not seen.inverted:
+                raise RefusedError(
+                    f"refused: health check {seen.name} in {region} is disabled, and Route 53 "
+                    "treats a disabled check as healthy whatever its inversion, so the drain "
+                    "would move no traffic; enable the check first"
+                )
+            if seen.raw_healthy is False and not seen.inverted:
+                if drain:
+                    raise RefusedError(
+                        f"refused: {describe(seen)}: Route 53 already sends {region} no "
+                        "traffic, and inverting would make it look healthy and send traffic "
+                        "to it"
+                    )
+                raise RefusedError(
+                    f"refused: {describe(seen)}: {region}'s endpoint is failing, so "
+                    "undraining would bring no traffic back; fix the region first"
+                )
+            step = inversion_step(client, hc, seen.id, region=region, inverted=drain)
+            steps.append(shift.track(replace(step, undo=undo)))
+    else:
+        records = _weighted(spec)
+        if not records:
+            raise UsageError(f"{region} has no weighted records (regions.{region}.traffic)")
+        if not drain:
+            for seen in _observe_checks(client, spec):
+                if seen.raw_healthy is False:
+                    raise RefusedError(
+                        f"refused: {describe(seen)}: {region}'s endpoint is failing, so "
+                        "undraining would bring no traffic back; fix the region first"
+                    )
+        zones: dict[str, str] = {}
+        for rec in records:
+            assert rec.weight is not None  # the topology requires it on weighted records
+            if not drain and rec.weight == 0:
+                raise UsageError(
+                    f"the topology declares weight 0 for {rec.name} ({rec.set_identifier}): "
+                    f"undrain restores the declared weight; set regions.{region}.traffic."
+                    "records[].weight to the weight to restore"
+                )
+            weight = 0 if drain else rec.weight
+            step = weight_step(
+                client,
+                _zone_id(client, rec, zones),
+                rec,
+                region=region,
+                weight=weight,
+                undo=undo,
+            )
+            steps.append(shift.track(step))
+    ttl = max((r.ttl for r in spec.traffic.records), default=0)
+    if ttl > 0:
+        steps.append(ttl_wait_step(shift, ttl=ttl, region=region, clock=clock))
+    return steps
+
+
+def plan_drain(
+    topology: Topology,
+    factory: ClientSource,
+    region: str,
+    *,
+    scale_up: bool = True,
+    clock: Clock,
+    observe: Observe = status.observe,
+) -> Plan:
+    """The plan for ``drain --region region``; refuses when no other region can absorb."""
+    spec = _known(topology, region)
+    others = [n for n in topology.regions if n != region]
+    report = observe(topology, factory, regions=others, deadline=OBSERVE_DEADLINE)
+    verdicts = judge_absorbers(topology, report, scale_up=scale_up)
+    absorbers = [a for a in verdicts if a.ok]
+    if not absorbers:
+        why = "; ".join(f"{a.region}: {', '.join(a.blockers)}" for a in verdicts)
+        raise RefusedError(
+            f"refused: draining {region} would leave no region able to serve its traffic "
+            f"({why}); fix or undrain another region first (mr-failover undrain --region R)"
+        )
+
+    steps: list[Step] = []
+    previous: dict[str, dict[str, tuple[int, int]]] = {}
+    notes: list[str] = [
+        "regions taking the traffic: " + ", ".join(a.region for a in absorbers),
+    ]
+    if scale_up:
+        for absorber in absorbers:
+            found = report.region(absorber.region)
+            steps += _scale_up_steps(topology, factory, absorber.region, found, region, previous)
+    steps += _traffic_steps(topology, factory, region, drain=True, clock=clock)
+
+    lever = spec.traffic.drain_lever
+    notes.append(_control_plane_note(lever))
+    if previous:
+        notes.append(
+            "ECS UpdateService and Auto Scaling SetDesiredCapacity go to the control plane of "
+            "the region they scale; undrain scales back to the recorded counts."
+        )
+    if topology.writer_region() == region:
+        notes.append(
+            f"{region} still holds the Aurora writer: drain moves traffic, not the database "
+            "(see mr-failover promote)."
+        )
+    for absorber in absorbers:
+        degraded = report.region(absorber.region).reasons
+        if degraded:
+            notes.append(f"{absorber.region} is not fully ready: {'; '.join(degraded)}")
+    params = {
+        "region": region,
+        "lever": lever,
+        "scale_up": scale_up,
+        "previous_desired": {
+            r: {k: {"from": a, "to": b} for k, (a, b) in v.items()} for r, v in previous.items()
+        },
+    }
+    return Plan(command="drain", params=params, steps=tuple(steps), notes=tuple(notes))
+
+
+def _scale_up_steps(
+    topology: Topology,
+    factory: ClientSource,
+    target: str,
+    found: status.RegionStatus,
+    drained: str,
+    previous: dict[str, dict[str, tuple[int, int]]],
+) -> list[Step]:
+    """Steps raising ``target``'s compute to ``takeover_desired``; records what they change."""
+    spec = topology.regions[target]
+    seen = {(s.kind, s.name): s for s in (found.compute.services if found.compute else ())}
+    undo = _undo("undrain", drained)
+    steps: list[Step] = []
+    for svc in spec.compute.ecs_services:
+        finding = seen.get(("ecs", f"{svc.cluster}/{svc.service}"))
+        if svc.takeover_desired is None or finding is None or not finding.found:
+            continue
+        if finding.desired >= svc.takeover_desired:
+            continue
+        previous.setdefault(target, {})[ecs_key(svc.cluster, svc.service)] = (
+            finding.desired,
+            svc.takeover_desired,
+        )
+        steps.append(
+            ecs_step(
+                factory.client("ecs", target),
+                region=target,
+                cluster=svc.cluster,
+                service=svc.service,
+                desired=svc.takeover_desired,
+                previous=finding.desired,
+                goal="at_least",
+                undo=undo,
+            )
+        )
+    for group in spec.compute.autoscaling_groups:
+        if group.takeover_desired is None:
+            continue
+        client = factory.client("autoscaling", target)
+        limits = asg_limits(client, group.name)
+        if limits.desired >= group.takeover_desired:
+            continue
+        if group.takeover_desired > limits.max_size:
+            raise RefusedError(
+                f"refused: takeover_desired {group.takeover_desired} of Auto Scaling group "
+                f"{group.name} in {target} exceeds its MaxSize {limits.max_size}; raise MaxSize "
+                "or lower takeover_desired, or drain with --no-scale-up"
+            )
+        previous.setdefault(target, {})[asg_key(group.name)] = (
+            limits.desired,
+            group.takeover_desired,
+        )
+        steps.append(
+            asg_step(
+                client,
+                region=target,
+                name=group.name,
+                desired=group.takeover_desired,
+                previous=limits.desired,
+                goal="at_least",
+                undo=undo,
+            )
+        )
+    return steps
+
+
+# --- undrain ------------------------------------------------------------------------------
+
+
+def last_drain(region: str) -> RecordedScaleUp | None:
+    """The scale-up of the newest successful drain of ``region`` that scaled anything.
+
+    Read from this machine's journal. None when there is none, or when a successful
+    undrain of the region came after it (its scale-back was done or declined then).
+    """
+    for run in journal.list_runs():
+        if run.params.get("region") != region or run.outcome != "succeeded":
+            continue
+        if run.command == "undrain":
+            return None
+        if run.command != "drain":
+            continue
+        path = journal.runs_dir() / f"{run.run_id}.jsonl"
+        head = json.loads(path.read_text().splitlines()[0])
+        # The first plan of the run: a resumed attempt re-plans from already-scaled counts.
+        raw = ((head.get("plan") or {}).get("params") or {}).get("previous_desired") or {}
+        counts = {
+            r: {k: (int(v["from"]), int(v["to"])) for k, v in services.items()}
+            for r, services in raw.items()
+        }
+        if counts:
+            return RecordedScaleUp(run.run_id, counts)
+        # A drain that scaled nothing (a re-run of one that had): look further back.
+    return None
+
+
+def plan_undrain(
+    topology: Topology,
+    factory: ClientSource,
+    region: str,
+    *,
+    scale_back: bool | None = None,
+    clock: Clock,
+    recorded: Callable[[str], RecordedScaleUp | None] = last_drain,
+) -> Plan:
+    """The plan for ``undrain --region region``.
+
+    ``scale_back``: None scales back when a drain recorded counts, True requires them,
+    False leaves the other regions' capacity as it is.
+    """
+    spec = _known(topology, region)
+    steps = _traffic_steps(topology, factory, region, drain=False, clock=clock)
+    notes: list[str] = []
+    if spec.traffic.drain_lever == "weight":
+        notes.append(
+            "weights are restored to the topology's declared values "
+            f"(regions.{region}.traffic.records[].weight), not to what they were before the drain"
+        )
+    params: dict[str, Any] = {
+        "region": region,
+        "lever": spec.traffic.drain_lever,
+        "scale_back": scale_back,
+    }
+    drained = recorded(region) if scale_back is not False else None
+    if scale_back is True and (drained is None or not drained.counts):
+        raise UsageError(
+            f"no successful drain of {region} in this machine's journal recorded counts to "
+            "scale back to (see mr-failover history); scale by hand, or run without --scale-back"
+        )
+    if drained is not None and drained.counts:
+        params["scale_back_from"] = drained.run_id
+        steps += _scale_back_steps(factory, region, drained, notes)
+    notes.append(_control_plane_note(spec.traffic.drain_lever))
+    return Plan(command="undrain", params=params, steps=tuple(steps), notes=tuple(notes))
+
+
+def _scale_back_steps(
+    factory: ClientSource, region: str, drained: RecordedScaleUp, notes: list[str]
+) -> list[Step]:
+    steps: list[Step] = []
+    undo = _undo("drain", region)
+    for target, services in drained.counts.items():
+        for key, (before, after) in services.items():
+            kind, _, name = key.partition(":")
+            if kind == "ecs":
+                cluster, _, service = name.partition("/")
+                client = factory.client("ecs", target)
+                now = _ecs_desired(client, cluster, service)
+            elif kind == "asg":
+                client = factory.client("autoscaling", target)
+                now = _asg_desired(client, name)
+            else:
+                continue
+            if now == before:
+                continue
+            if now is None:
+                notes.append(f"{kind} {name} in {target} is gone: nothing to scale back")
+                continue
+            if now != after:
+                notes.append(
+                    f"left {kind} {name} in {target} at {now}: changed since drain run "
+                    f"{drained.run_id} set it to {after} (scale it by hand if needed)"
+                )
+                continue
+            if kind == "ecs":
+                steps.append(
+                    ecs_step(
+                        client,
+                        region=target,
+                        cluster=cluster,
+                        service=service,
+                        desired=before,
+                        previous=now,
+                        goal="exactly",
+                        undo=undo,
+                    )
+                )
+            else:
+                steps.append(
+                    asg_step(
+                        client,
+                        region=target,
+                        name=name,
+                        desired=before,
+                        previous=now,
+                        goal="exactly",
+                        undo=undo,
+                    )
+                )
+    return steps
+
+
+def _ecs_desired(client: Any, cluster: str, service: str) -> int | None:
+    out = call(client, "describe_services", cluster=cluster, services=[service])
+    for svc in out.get("services", []):
+        if svc.get("status") == "ACTIVE":
+            return int(svc.get("desiredCount", 0))
+    return None
+
+
+def _asg_desired(client: Any, name: str) -> int | None:
+    out = call(client, "describe_auto_scaling_groups", AutoScalingGroupNames=[name])
+    groups = out.get("AutoScalingGroups", [])
+    return int(groups[0]["DesiredCapacity"]) if groups else None

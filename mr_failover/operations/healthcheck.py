@@ -1,0 +1,88 @@
+"""``health-check invert|restore``: flip the inversion of one region's Route 53 checks.
+
+Inverting a region's checks makes Route 53 treat the region as unhealthy, which moves
+its traffic to the other regions: the classic manual failover lever. The plan refuses
+what would hurt: inverting the last region that serves healthy traffic (Route 53 then
+answers as if every record were healthy), inverting a disabled check (Route 53 treats
+it as healthy whatever its inversion, so nothing would move), and inverting checks
+whose checkers already fail (inversion would make a dead region look healthy).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mr_failover.errors import RefusedError, UsageError
+from mr_failover.plan import Plan
+from mr_failover.resources.route53 import HealthCheckFinding, observe_health_check
+from mr_failover.resources.route53_steps import ROUTE53_REGION, describe, inversion_step
+
+if TYPE_CHECKING:
+    from mr_failover.aws import ClientSource
+    from mr_failover.topology import Topology
+
+
+def observe_checks(
+    topology: Topology, factory: ClientSource
+) -> dict[str, list[HealthCheckFinding]]:
+    """Every region's health checks, read now."""
+    client = factory.client("route53", ROUTE53_REGION)
+    return {
+        name: [observe_health_check(client, hc) for hc in region.traffic.health_checks]
+        for name, region in topology.regions.items()
+    }
+
+
+def serving(checks: list[HealthCheckFinding]) -> bool:
+    """A region serves healthy traffic when it has checks and all are effectively healthy."""
+    return bool(checks) and all(c.effective_healthy is True for c in checks)
+
+
+def plan_inversion(topology: Topology, factory: ClientSource, region: str, *, invert: bool) -> Plan:
+    """The plan for ``health-check invert`` (``invert``) or ``restore`` of ``region``."""
+    if region not in topology.regions:
+        raise UsageError(
+            f"unknown region {region!r}; the topology declares {', '.join(topology.regions)}"
+        )
+    checks = topology.regions[region].traffic.health_checks
+    if not checks:
+        raise UsageError(
+            f"{region} has no health checks in the topology (regions.{region}.traffic)"
+        )
+    observed = observe_checks(topology, factory)
+    command = f"health-check {'invert' if invert else 'restore'}"
+    if invert:
+        for state in observed[region]:
+            if state.disabled and not state.inverted:
+                raise RefusedError(
+                    f"refused: health check {state.name} in {region} is disabled, and Route 53 "
+                    "treats a disabled check as healthy whatever its inversion, so inverting "
+                    "would move no traffic; enable the check first"
+                )
+            if state.raw_healthy is False and not state.inverted:
+                raise RefusedError(
+                    f"refused: {describe(state)}: the region already looks unhealthy, and "
+                    "inverting would make it look healthy and send traffic to it"
+                )
+        others = {n: c for n, c in observed.items() if n != region}
+        if not any(serving(c) for c in others.values()):
+            why = "; ".join(
+                ", ".join(describe(c) for c in cs) or f"{n} has no health checks"
+                for n, cs in others.items()
+            )
+            raise RefusedError(
+                f"refused: inverting {region} would leave no region serving healthy traffic "
+                f"({why}); restore another region first (mr-failover health-check restore "
+                "--region R)"
+            )
+    client = factory.client("route53", ROUTE53_REGION)
+    steps = tuple(
+        inversion_step(client, hc, state.id, region=region, inverted=invert)
+        for hc, state in zip(checks, observed[region], strict=True)
+    )
+    notes = (
+        f"Route 53 UpdateHealthCheck is a control-plane call served from {ROUTE53_REGION}.",
+        "Traffic moves after about request interval x failure threshold + record TTL "
+        "+ resolver caching (typically 1-3 minutes).",
+    )
+    return Plan(command=command, params={"region": region}, steps=steps, notes=notes)

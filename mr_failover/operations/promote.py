@@ -1,0 +1,491 @@
+"""``promote``: make a region's Aurora cluster the writer, and refuse what would hurt.
+
+Three modes. ``switchover`` (the default while the writer's region answers) is Aurora's
+planned global database move, with no data loss. ``failover`` (the default when the
+writer's region does not answer) is the unplanned one, which loses what had not
+replicated, so it always needs ``--allow-data-loss``. ``replica`` promotes a cross-region
+read replica cluster (topology ``aurora.mode: replica``).
+
+:func:`plan_promotion` reads real state and checks every precondition before the first
+change: the target cluster exists, is available and is a member; no other move is under
+way; engine versions match; the measured lag is within the RPO (unless data loss is
+allowed); the target region's traffic is healthy; and the target is not already the
+writer (:class:`NothingToDo`, exit 0). Each refusal is a :class:`RefusedError` saying how
+to proceed. The plan's global cluster call goes to the target region's endpoint, which
+answers when the writer's region is down.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Literal
+
+from mr_failover.aws import ClientFactory, Timeouts
+from mr_failover.errors import (
+    EXIT_OK,
+    AwsCallError,
+    MrFailoverError,
+    RefusedError,
+    RegionUnreachableError,
+    UsageError,
+)
+from mr_failover.plan import Plan
+from mr_failover.resources.aurora import (
+    arn_region,
+    lag_queries,
+    lag_seconds,
+    observe_global_cluster,
+)
+from mr_failover.resources.aurora_steps import (
+    MOVE_TIMEOUT,
+    ClusterDetail,
+    GlobalMoveKind,
+    describe_move,
+    global_move_step,
+    promote_replica_step,
+    read_cluster,
+)
+from mr_failover.resources.cloudwatch import MetricQuery, latest_values
+from mr_failover.resources.route53 import HealthCheckFinding, observe_health_check
+from mr_failover.resources.route53_steps import ROUTE53_REGION, describe
+
+if TYPE_CHECKING:
+    from mr_failover.aws import ClientSource
+    from mr_failover.topology import Aurora, Topology
+
+Mode = Literal["switchover", "failover", "replica"]
+MODES: tuple[Mode, ...] = ("switchover", "failover", "replica")
+
+# Write I/Os replicated into the secondary, per minute; published only in the secondary's
+# region, so it can still be read when the writer's region is down.
+WRITE_IO_METRIC = "AuroraGlobalDBReplicatedWriteIO"
+PERIOD_SECONDS = 60
+# How long the writer's region gets to answer the probe: an outage must not stall the plan
+# (a black-holed endpoint would otherwise cost three full read timeouts).
+PROBE_DEADLINE = 9.0
+# Error codes that mean "the region's service is not answering", as opposed to a refusal.
+_DOWN_CODES = ("ServiceUnavailable", "InternalFailure", "InternalError", "InternalServerError")
+
+NOT_INHERITED = (
+    "The promoted cluster keeps its own cluster and DB parameter groups and CloudWatch "
+    "alarms: the old writer's are not copied. Check them before taking full load."
+)
+
+
+class NothingToDo(MrFailoverError):
+    """The target already is the writer: say so and exit 0."""
+
+    exit_code = EXIT_OK
+
+
+@dataclass(frozen=True)
+class LagReading:
+    """Replication lag into the target, and the recent write rate when it is published."""
+
+    seconds: float | None
+    metric: str | None
+    write_ios_per_second: float | None = None
+
+    def loss_text(self) -> str:
+        """What the lag means in lost writes, in words."""
+        if self.seconds is None:
+            return "no lag datapoint in the last 15 minutes, so the loss cannot be estimated"
+        text = f"measured lag {self.seconds:.2f} s ({self.metric})"
+        if self.write_ios_per_second is not None:
+            ios = self.seconds * self.write_ios_per_second
+            text += (
+                f", about {ios:.0f} write I/Os at the recent rate of "
+                f"{self.write_ios_per_second:.1f}/s ({WRITE_IO_METRIC})"
+            )
+        else:
+            text += "; no write rate is published, so the number of writes is unknown"
+        return text
+
+
+@dataclass(frozen=True)
+class WriterInfo:
+    """The writer after a promotion, from a fresh read of the target region."""
+
+    region: str
+    cluster: str
+    endpoint: str | None
+    status: str
+
+
+def _aurora(topology: Topology, region: str) -> Aurora:
+    if region not in topology.regions:
+        raise UsageError(
+            f"unknown region {region!r}; the topology declares {', '.join(topology.regions)}"
+        )
+    spec = topology.regions[region].aurora
+    if spec is None:
+        raise UsageError(
+            f"{region} has no Aurora cluster in the topology (regions.{region}.aurora)"
+        )
+    return spec
+
+
+def _resolve_mode(spec: Aurora, region: str, mode: str | None) -> Mode | None:
+    """The mode asked for, checked against the topology; None: decide from the writer."""
+    if spec.mode == "replica":
+        if mode not in (None, "replica"):
+            raise UsageError(
+                f"{region}'s cluster is a read replica (aurora.mode: replica): promote it with "
+                "--mode replica, or leave --mode out"
+            )
+        return "replica"
+    if mode == "replica":
+        raise UsageError(
+            f"{region}'s cluster is a global database member (aurora.mode: global): use "
+            "--mode switchover (planned) or --mode failover (writer region down)"
+        )
+    if mode is None:
+        return None
+    if mode not in MODES:
+        raise UsageError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    return mode
+
+
+def _probe(factory: ClientSource, region: str, cluster: str) -> tuple[ClusterDetail | None, str]:
+    """A member's cluster read in its own region; ("", reason) when the region is down.
+
+    Only a missing answer or a 5xx counts as down: a refusal (access denied, throttling)
+    is raised, because it says nothing about the region's health.
+    """
+    if isinstance(factory, ClientFactory):
+        factory = factory.with_timeouts(Timeouts.for_deadline(PROBE_DEADLINE))
+    try:
+        return read_cluster(factory.client("rds", region), cluster), ""
+    except RegionUnreachableError as exc:
+        return None, exc.detail
+    except AwsCallError as exc:
+        if exc.detail.startswith(_DOWN_CODES):
+            return None, exc.detail
+        raise
+
+
+def _lag(factory: ClientSource, region: str, cluster: str, mode: str, now: datetime) -> LagReading:
+    queries = lag_queries(cluster, mode)
+    rate = MetricQuery(
+        WRITE_IO_METRIC,
+        "AWS/RDS",
+        WRITE_IO_METRIC,
+        (("DBClusterIdentifier", cluster),),
+        stat="Sum",
+    )
+    wanted = [q for q, _ in queries] + ([rate] if mode == "global" else [])
+    values = latest_values(factory.client("cloudwatch", region), wanted, now=now)
+    seconds, metric = lag_seconds(values, queries)
+    per_minute = values.get(rate.key) if mode == "global" else None
+    per_second = per_minute / PERIOD_SECONDS if per_minute is not None else None
+    return LagReading(seconds, metric, per_second)
+
+
+def _traffic(
+    topology: Topology, factory: ClientSource, region: str
+) -> tuple[list[HealthCheckFinding], str]:
+    """The target's health checks read now; ("", reason) when Route 53 does not answer."""
+    checks = topology.regions[region].traffic.health_checks
+    if not checks:
+        return [], ""
+    client = factory.client("route53", ROUTE53_REGION)
+    try:
+        return [observe_health_check(client, hc) for hc in checks], ""
+    except RegionUnreachableError as exc:
+        return [], exc.detail
+
+
+def plan_promotion(
+    topology: Topology,
+    factory: ClientSource,
+    region: str,
+    *,
+    mode: str | None = None,
+    allow_data_loss: bool = False,
+    resuming: bool = False,
+    now: datetime | None = None,
+) -> Plan:
+    """The plan for ``promote --region region``; raises what refuses it.
+
+    ``resuming``: a resumed run re-plans even when the target already is the writer, so
+    that its step is recorded as done rather than the run left without an end.
+    """
+    spec = _aurora(topology, region)
+    resolved = _resolve_mode(spec, region, mode)
+    now = now or datetime.now(UTC)
+    if resolved == "replica":
+        return _plan_replica(topology, factory, region, spec, allow_data_loss, resuming, now)
+    return _plan_global(topology, factory, region, spec, resolved, allow_data_loss, resuming, now)
+
+
+def _plan_global(
+    topology: Topology,
+    factory: ClientSource,
+    region: str,
+    spec: Aurora,
+    mode: GlobalMoveKind | None,
+    allow_data_loss: bool,
+    resuming: bool,
+    now: datetime,
+) -> Plan:
+    assert spec.global_cluster is not None  # the topology model requires it for global
+    gid = spec.global_cluster
+    rds = factory.client("rds", region)
+    # Asked of the target region: it answers when the writer's region does not.
+    g = observe_global_cluster(rds, gid)
+    target = _member_cluster(factory, region, spec)
+    if g.member(target.finding.arn) is None:
+        raise RefusedError(
+            f"refused: {spec.cluster} ({region}) is not a member of global cluster {gid}; "
+            "add it to the global cluster first"
+        )
+    notes: list[str] = []
+    moving = g.failover
+    ours = moving is not None and moving.to_cluster_arn == target.finding.arn
+    if moving is not None and not ours:
+        raise RefusedError(
+            f"refused: global cluster {gid} is already moving ({describe_move(g)}); wait "
+            "until its FailoverState is gone, then check `mr-failover status`"
+        )
+    target_member = g.member(target.finding.arn)
+    if moving is None and target_member is not None and target_member.is_writer:
+        if not resuming:
+            raise NothingToDo(
+                f"nothing to do: {spec.cluster} ({region}) is already the writer of {gid}"
+            )
+        notes.append(f"{spec.cluster} ({region}) is already the writer of {gid}")
+    writer_region = g.writer_region
+    if moving is not None and moving.from_cluster_arn:
+        writer_region = arn_region(moving.from_cluster_arn)
+    down = _check_members(topology, factory, region, target, writer_region)
+    writer_down = writer_region is not None and writer_region in down
+
+    kind: GlobalMoveKind
+    if moving is not None and ours:
+        # Someone (or this run, before it was killed) already started this move: wait
+        # for it rather than decide again.
+        kind = "failover" if moving.data_loss_allowed else "switchover"
+        notes.append(
+            f"a move to {spec.cluster} is already under way ({describe_move(g)}); the run "
+            "waits for it"
+        )
+    else:
+        kind = mode or ("failover" if writer_down else "switchover")
+        if kind == "switchover" and writer_down and writer_region is not None:
+            raise RefusedError(
+                f"refused: a switchover needs every region, but the writer's region "
+                f"{writer_region} does not answer ({down[writer_region]}); if it is down, fail "
+                f"over instead: mr-failover promote --region {region} --mode failover "
+                "--allow-data-loss"
+            )
+        _check_target_traffic(topology, factory, region, kind, notes)
+        lag = _lag(factory, region, spec.cluster, "global", now)
+        if kind == "failover" and not allow_data_loss:
+            alternative = (
+                ", or switch over without loss (--mode switchover)" if not writer_down else ""
+            )
+            raise RefusedError(
+                f"refused: a failover to {region} loses the writes "
+                f"{writer_region or 'the writer'} had not replicated: {lag.loss_text()}; rerun "
+                f"with --allow-data-loss to accept that{alternative}"
+            )
+        _check_rpo(topology, region, spec.cluster, lag, allow_data_loss, required=False)
+        if lag.seconds is None:
+            notes.append(f"no replication lag datapoint for {spec.cluster} in the last 15 min")
+        if kind == "failover":
+            notes.append(
+                f"AllowDataLoss: writes {writer_region or 'the writer'} had not replicated are "
+                f"lost ({lag.loss_text()}). Aurora fences the old writer on a best-effort "
+                "basis only: stop the application's writes to it. It rejoins as a secondary "
+                "after a resync."
+            )
+    call = "FailoverGlobalCluster" if kind == "failover" else "SwitchoverGlobalCluster"
+    notes[:0] = [
+        f"rds:{call} is sent to {region}'s endpoint (the target), which answers even when "
+        f"the writer's region ({writer_region or 'unknown'}) does not.",
+        "Aurora moves take minutes: FailoverState goes pending -> "
+        f"{'failing-over' if kind == 'failover' else 'switching-over'} -> gone; the run "
+        f"waits up to {MOVE_TIMEOUT / 60:.0f} min, then checks IsWriter on {spec.cluster}.",
+    ]
+    notes.append(NOT_INHERITED)
+    step = global_move_step(
+        rds,
+        global_id=gid,
+        target_cluster=spec.cluster,
+        target_arn=target.finding.arn,
+        target_region=region,
+        writer_region=writer_region,
+        kind=kind,
+    )
+    return Plan(
+        command="promote",
+        params={"region": region, "mode": kind, "allow_data_loss": allow_data_loss},
+        steps=(step,),
+        notes=tuple(notes),
+    )
+
+
+def _member_cluster(factory: ClientSource, region: str, spec: Aurora) -> ClusterDetail:
+    target = read_cluster(factory.client("rds", region), spec.cluster)
+    if target is None:
+        raise RefusedError(
+            f"refused: cluster {spec.cluster} does not exist in {region} "
+            f"(rds:DescribeDBClusters); create it or fix regions.{region}.aurora.cluster"
+        )
+    if target.finding.status != "available":
+        raise RefusedError(
+            f"refused: cluster {spec.cluster} in {region} is {target.finding.status}, not "
+            f"available; wait until it is (mr-failover status --region {region})"
+        )
+    return target
+
+
+def _check_members(
+    topology: Topology,
+    factory: ClientSource,
+    region: str,
+    target: ClusterDetail,
+    writer_region: str | None,
+) -> dict[str, str]:
+    """Engine versions of every member that answers must match the target's.
+
+    Returns the regions that do not answer, with why (the writer's among them means the
+    default is a failover).
+    """
+    down: dict[str, str] = {}
+    for name, other in topology.regions.items():
+        if name == region or other.aurora is None:
+            continue
+        found, why = _probe(factory, name, other.aurora.cluster)
+        if why:
+            down[name] = why
+            continue
+        if found is None:
+            if name == writer_region:
+                raise RefusedError(
+                    f"refused: the writer's cluster {other.aurora.cluster} does not exist in "
+                    f"{name}; fix regions.{name}.aurora.cluster"
+                )
+            continue
+        theirs, ours = found.finding.engine_version, target.finding.engine_version
+        if theirs != ours:
+            raise RefusedError(
+                f"refused: engine versions differ: {target.finding.id} ({region}) runs {ours}, "
+                f"{found.finding.id} ({name}) runs {theirs}; Aurora cannot move the writer "
+                "between versions: upgrade the members to one version first"
+            )
+    return down
+
+
+def _check_target_traffic(
+    topology: Topology, factory: ClientSource, region: str, kind: str, notes: list[str]
+) -> list[HealthCheckFinding]:
+    checks, why = _traffic(topology, factory, region)
+    if why:
+        if kind != "failover":
+            raise RefusedError(
+                f"refused: Route 53 ({ROUTE53_REGION}) does not answer ({why}), so {region}'s "
+                "traffic health cannot be checked; retry, or if the writer's region is down, "
+                f"mr-failover promote --region {region} --mode failover --allow-data-loss"
+            )
+        # In an outage of Route 53's home region the failover is what is needed most.
+        notes.append(
+            f"{region}'s traffic health was not checked: Route 53 ({ROUTE53_REGION}) does "
+            f"not answer ({why})"
+        )
+        return []
+    if not topology.regions[region].traffic.health_checks:
+        notes.append(f"{region} has no health checks in the topology: traffic not checked")
+    for finding in checks:
+        if finding.effective_healthy is not True:
+            raise RefusedError(
+                f"refused: {region}'s traffic is not healthy: {describe(finding)}; fix its "
+                f"endpoint or restore its checks (mr-failover health-check restore --region "
+                f"{region}) before making it the writer"
+            )
+    return checks
+
+
+def _check_rpo(
+    topology: Topology,
+    region: str,
+    cluster: str,
+    lag: LagReading,
+    allow_data_loss: bool,
+    *,
+    required: bool,
+) -> None:
+    """Lag above the RPO refuses unless data loss is allowed; so does no lag if ``required``."""
+    if allow_data_loss:
+        return
+    rpo = topology.policy.rpo_seconds
+    if lag.seconds is None:
+        if required:
+            raise RefusedError(
+                f"refused: no replication lag datapoint for {cluster} in {region} in the last "
+                f"15 minutes, so the lag cannot be shown to be within the RPO of {rpo} s; "
+                "check the replica, or accept the risk with --allow-data-loss"
+            )
+        return
+    if lag.seconds > rpo:
+        raise RefusedError(
+            f"refused: replication lag into {region} is {lag.seconds:.1f} s, above the RPO of "
+            f"{rpo} s: promoting now could lose that much ({lag.loss_text()}); wait for the "
+            "lag to fall (mr-failover status), or accept the loss with --allow-data-loss"
+        )
+
+
+def _plan_replica(
+    topology: Topology,
+    factory: ClientSource,
+    region: str,
+    spec: Aurora,
+    allow_data_loss: bool,
+    resuming: bool,
+    now: datetime,
+) -> Plan:
+    rds = factory.client("rds", region)
+    target = _member_cluster(factory, region, spec)
+    source = target.finding.replication_source
+    notes: list[str] = []
+    if not source:
+        if not resuming:
+            raise NothingToDo(
+                f"nothing to do: {spec.cluster} ({region}) is not a read replica (already "
+                "promoted, or the writer)"
+            )
+        notes.append(f"{spec.cluster} ({region}) is no longer a read replica")
+    else:
+        source_region = arn_region(source) or topology.writer_region()
+        _check_members(topology, factory, region, target, source_region)
+        _check_target_traffic(topology, factory, region, "replica", notes)
+        lag = _lag(factory, region, spec.cluster, "replica", now)
+        _check_rpo(topology, region, spec.cluster, lag, allow_data_loss, required=True)
+        notes.append(
+            f"binlog replication from {source} stops for good ({lag.loss_text()}); the old "
+            "writer keeps accepting writes: stop the application's writes to it."
+        )
+    notes[:0] = [
+        f"rds:PromoteReadReplicaDBCluster is sent to {region}'s endpoint; it cannot be "
+        "undone (a new replica must be built to go back)."
+    ]
+    notes.append(NOT_INHERITED)
+    step = promote_replica_step(rds, cluster_id=spec.cluster, region=region)
+    return Plan(
+        command="promote",
+        params={"region": region, "mode": "replica", "allow_data_loss": allow_data_loss},
+        steps=(step,),
+        notes=tuple(notes),
+    )
+
+
+def promoted_writer(topology: Topology, factory: ClientSource, region: str) -> WriterInfo:
+    """The target cluster read afresh in its region: its writer endpoint to print."""
+    spec = _aurora(topology, region)
+    found = read_cluster(factory.client("rds", region), spec.cluster)
+    if found is None:
+        raise AwsCallError(region, "rds:DescribeDBClusters", f"no cluster {spec.cluster}")
+    return WriterInfo(
+        region=region, cluster=spec.cluster, endpoint=found.endpoint, status=found.finding.status
+    )

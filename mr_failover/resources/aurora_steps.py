@@ -1,0 +1,252 @@
+"""Aurora promotions as mutation steps: move the global writer, or promote a read replica.
+
+Three moves, each one :class:`~mr_failover.plan.Step` whose action reads fresh state on
+every call: ``SwitchoverGlobalCluster`` (planned, no data loss), ``FailoverGlobalCluster``
+with ``AllowDataLoss`` (the writer's region is down) and ``PromoteReadReplicaDBCluster``
+(a cross-region binlog replica cluster). Global moves are asynchronous on AWS: the
+``FailoverState`` of ``DescribeGlobalClusters`` goes ``pending`` -> ``switching-over`` /
+``failing-over`` and disappears, and only then does ``IsWriter`` move. Every call here
+goes to the TARGET region's endpoint, which answers when the writer's region does not.
+
+A move already under way towards the same target counts as "in place" (``holds``), so a
+run killed after its call, once resumed, waits for the move instead of sending it again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from mr_failover.aws import call, call_error, error_code
+from mr_failover.errors import AwsCallError
+from mr_failover.plan import Step, StepAction
+from mr_failover.resources.aurora import (
+    ClusterFinding,
+    GlobalClusterFinding,
+    arn_region,
+    observe_global_cluster,
+)
+
+GlobalMoveKind = Literal["switchover", "failover"]
+
+# Aurora documents global moves in minutes; past this the step fails and says what it
+# sees (the move itself keeps going on AWS, and a resume waits for it again).
+MOVE_TIMEOUT = 1800.0
+MOVE_POLL = 5.0
+MOVE_MAX_POLL = 30.0
+
+_NOT_FOUND = {"DBClusterNotFoundFault", "DBClusterNotFound"}
+
+
+@dataclass(frozen=True)
+class ClusterDetail:
+    """A cluster as a promotion needs it: the status finding plus its writer endpoint."""
+
+    finding: ClusterFinding
+    endpoint: str | None
+
+
+def read_cluster(client: Any, cluster_id: str) -> ClusterDetail | None:
+    """The cluster ``cluster_id`` in the client's region, or None when it does not exist."""
+    try:
+        out = client.describe_db_clusters(DBClusterIdentifier=cluster_id)
+    except Exception as exc:
+        if error_code(exc) in _NOT_FOUND:
+            return None
+        raise call_error(client, "describe_db_clusters", exc) from None
+    clusters = out.get("DBClusters", [])
+    if not clusters:
+        return None
+    c = clusters[0]
+    return ClusterDetail(
+        finding=ClusterFinding(
+            id=c["DBClusterIdentifier"],
+            arn=c["DBClusterArn"],
+            status=c.get("Status", "unknown"),
+            engine=c.get("Engine", ""),
+            engine_version=c.get("EngineVersion", ""),
+            replication_source=c.get("ReplicationSourceIdentifier"),
+        ),
+        endpoint=c.get("Endpoint"),
+    )
+
+
+def describe_move(g: GlobalClusterFinding) -> str:
+    """``switching-over from us-east-1 to us-west-2`` or ``writer in us-east-1``."""
+    f = g.failover
+    if f is not None:
+        src = arn_region(f.from_cluster_arn or "") or "?"
+        dst = arn_region(f.to_cluster_arn or "") or "?"
+        return f"FailoverState {f.status} from {src} to {dst}"
+    return f"writer in {g.writer_region or 'no region'}"
+
+
+class GlobalMove(StepAction):
+    """Switch over or fail over a global database to ``target_arn``; wait; verify."""
+
+    def __init__(
+        self, client: Any, global_id: str, target_arn: str, *, kind: GlobalMoveKind
+    ) -> None:
+        self.client = client
+        self.global_id = global_id
+        self.target_arn = target_arn
+        self.kind = kind
+        self._last: GlobalClusterFinding | None = None
+        # Set once a move towards the target was seen: a FailoverState that then goes
+        # away ends the wait even if the writer did not move (cancelled), and verify says so.
+        self._seen_move = False
+
+    def _read(self) -> GlobalClusterFinding:
+        self._last = observe_global_cluster(self.client, self.global_id)
+        f = self._last.failover
+        if f is not None and f.to_cluster_arn == self.target_arn:
+            self._seen_move = True
+        return self._last
+
+    def _is_writer(self, g: GlobalClusterFinding) -> bool:
+        member = g.member(self.target_arn)
+        return member is not None and member.is_writer
+
+    def holds(self) -> bool:
+        g = self._read()
+        if g.failover is not None:
+            return g.failover.to_cluster_arn == self.target_arn
+        return self._is_writer(g)
+
+    def apply(self) -> None:
+        if self.kind == "switchover":
+            call(
+                self.client,
+                "switchover_global_cluster",
+                GlobalClusterIdentifier=self.global_id,
+                TargetDbClusterIdentifier=self.target_arn,
+            )
+        else:
+            call(
+                self.client,
+                "failover_global_cluster",
+                GlobalClusterIdentifier=self.global_id,
+                TargetDbClusterIdentifier=self.target_arn,
+                AllowDataLoss=True,
+            )
+        self._seen_move = True
+
+    def settled(self) -> bool:
+        g = self._read()
+        if g.failover is not None:
+            return False
+        return self._is_writer(g) or self._seen_move
+
+    def state(self) -> str:
+        return describe_move(self._last) if self._last else ""
+
+    def verify(self) -> str | None:
+        g = self._read()
+        if g.failover is not None:
+            return f"the move has not ended: {describe_move(g)}"
+        if not self._is_writer(g):
+            return (
+                f"the move ended but the writer is in {g.writer_region or 'no region'}, not "
+                f"{arn_region(self.target_arn)} (cancelled?); check the global cluster's events"
+            )
+        return None
+
+
+class PromoteReplica(StepAction):
+    """Promote a cross-region read replica cluster to a standalone writer; wait; verify."""
+
+    def __init__(self, client: Any, cluster_id: str) -> None:
+        self.client = client
+        self.cluster_id = cluster_id
+        self._last: ClusterDetail | None = None
+
+    def _read(self) -> ClusterDetail:
+        found = read_cluster(self.client, self.cluster_id)
+        if found is None:
+            raise AwsCallError(
+                self.client.meta.region_name,
+                "rds:DescribeDBClusters",
+                f"no cluster {self.cluster_id}",
+            )
+        self._last = found
+        return found
+
+    def holds(self) -> bool:
+        return not self._read().finding.replication_source
+
+    def apply(self) -> None:
+        call(self.client, "promote_read_replica_db_cluster", DBClusterIdentifier=self.cluster_id)
+
+    def settled(self) -> bool:
+        c = self._read().finding
+        return not c.replication_source and c.status == "available"
+
+    def state(self) -> str:
+        if self._last is None:
+            return ""
+        c = self._last.finding
+        source = f", replicating from {c.replication_source}" if c.replication_source else ""
+        return f"cluster {c.id} is {c.status}{source}"
+
+
+def global_move_step(
+    client: Any,
+    *,
+    global_id: str,
+    target_cluster: str,
+    target_arn: str,
+    target_region: str,
+    writer_region: str | None,
+    kind: GlobalMoveKind,
+) -> Step:
+    """The step that moves ``global_id``'s writer to ``target_cluster`` in ``target_region``."""
+    params: dict[str, Any] = {
+        "GlobalClusterIdentifier": global_id,
+        "TargetDbClusterIdentifier": target_arn,
+    }
+    if kind == "failover":
+        params["AllowDataLoss"] = True
+        title = f"fail over {global_id} to {target_cluster} ({target_region}), data loss allowed"
+        call_name = "FailoverGlobalCluster"
+    else:
+        title = f"switch over {global_id} to {target_cluster} ({target_region})"
+        call_name = "SwitchoverGlobalCluster"
+    # A switchover is undone by switching back; a failover's lost writes are not.
+    undoable = kind == "switchover" and writer_region is not None
+    return Step(
+        id=f"aurora:{kind}:{global_id}:{target_cluster}",
+        title=title,
+        service="rds",
+        call=call_name,
+        params=params,
+        region=target_region,
+        plane="control",
+        plane_region=target_region,
+        undoable=undoable,
+        undo=f"mr-failover promote --region {writer_region} --mode switchover"
+        if undoable
+        else None,
+        timeout=MOVE_TIMEOUT,
+        poll=MOVE_POLL,
+        max_poll=MOVE_MAX_POLL,
+        action=GlobalMove(client, global_id, target_arn, kind=kind),
+    )
+
+
+def promote_replica_step(client: Any, *, cluster_id: str, region: str) -> Step:
+    """The step that promotes the read replica cluster ``cluster_id`` in ``region``."""
+    return Step(
+        id=f"aurora:promote-replica:{cluster_id}",
+        title=f"promote read replica cluster {cluster_id} ({region}) to a standalone writer",
+        service="rds",
+        call="PromoteReadReplicaDBCluster",
+        params={"DBClusterIdentifier": cluster_id},
+        region=region,
+        plane="control",
+        plane_region=region,
+        undoable=False,
+        timeout=MOVE_TIMEOUT,
+        poll=MOVE_POLL,
+        max_poll=MOVE_MAX_POLL,
+        action=PromoteReplica(client, cluster_id),
+    )

@@ -1,0 +1,241 @@
+"""``mr-failover promote`` end to end: the CLI against the sandbox over HTTP.
+
+The sandbox simulates what moto lacks: ``SwitchoverGlobalCluster`` / ``FailoverGlobalCluster``
+with ``FailoverState`` moving over ``aurora_failover_seconds``, lag metrics, outages.
+In-process runs get a clock whose ``sleep`` advances the sandbox clock instead of
+sleeping, so the CLI's waits cost no real time; the kill-and-resume test runs the
+installed entry point as a child process and kills it for real.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mr_failover.commands import _mutation
+from mr_failover.sandbox.client import SandboxClient
+from mr_failover.topology import Topology
+
+EAST, WEST = "us-east-1", "us-west-2"
+GLOBAL = "arc309-global"
+
+
+class SandboxAdvancingClock:
+    """The executor's clock: waiting moves the sandbox clock forward, nothing sleeps."""
+
+    def __init__(self, control: SandboxClient) -> None:
+        self.control = control
+        # The in-process sandbox's clock is time.monotonic() plus what tests advanced it
+        # by; start at the same offset so that "now" agrees with its metric timestamps.
+        self.offset = float(control.state()["now"]) - time.monotonic()
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.offset
+
+    def time(self) -> float:
+        return time.time() + self.offset
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.offset += seconds
+        self.control.advance(seconds)
+
+
+@pytest.fixture
+def clock(control: SandboxClient, monkeypatch: pytest.MonkeyPatch) -> SandboxAdvancingClock:
+    fake = SandboxAdvancingClock(control)
+    monkeypatch.setattr(_mutation, "CLOCK", fake)
+    return fake
+
+
+@pytest.fixture
+def seeded(e2e_topology: Topology, e2e_env: dict[str, str], control: SandboxClient) -> Topology:
+    # One round of lag metrics, so that the plan has a datapoint to judge.
+    control.advance(1.1)
+    return e2e_topology
+
+
+def writer_region(aws: Any) -> str:
+    gc = aws("rds", WEST).describe_global_clusters(GlobalClusterIdentifier=GLOBAL)
+    (g,) = gc["GlobalClusters"]
+    writers = [m["DBClusterArn"].split(":")[3] for m in g["GlobalClusterMembers"] if m["IsWriter"]]
+    assert len(writers) == 1
+    return writers[0]
+
+
+def mutating(control: SandboxClient, since: int) -> list[str]:
+    """Mutating AWS calls after the first ``since`` ones, as ``region service:Action``."""
+    return [
+        f"{c['region']} {c['service']}:{c['action']}" for c in control.calls(mutating=True)[since:]
+    ]
+
+
+def test_switchover_moves_the_writer_and_prints_its_endpoint(
+    seeded: Topology, run_cli: Any, control: SandboxClient, aws: Any, clock: SandboxAdvancingClock
+) -> None:
+    assert writer_region(aws) == EAST
+    before = len(control.calls(mutating=True))
+    result = run_cli("promote", "--region", WEST, "--yes")
+    assert result.exit_code == 0, result.output
+    assert writer_region(aws) == WEST
+    # The lock around it, and one switchover sent to the TARGET region's endpoint.
+    assert mutating(control, before) == [
+        "us-east-1 dynamodb:PutItem",
+        "us-west-2 rds:SwitchoverGlobalCluster",
+        "us-east-1 dynamodb:DeleteItem",
+    ]
+    assert clock.sleeps, "the run waited for FailoverState to go away"
+    assert "[1/1] switch over arc309-global to arc309-usw2 (us-west-2): applied" in result.stderr
+    endpoint = aws("rds", WEST).describe_db_clusters(DBClusterIdentifier="arc309-usw2")[
+        "DBClusters"
+    ][0]["Endpoint"]
+    assert f"writer: arc309-usw2 in us-west-2 (available), endpoint {endpoint}" in result.stdout
+    assert "parameter groups and alarms are not inherited" in result.stdout
+
+    # Promoting the writer again: nothing to do, exit 0, no change.
+    before = len(control.calls(mutating=True))
+    again = run_cli("promote", "--region", WEST, "--yes")
+    assert again.exit_code == 0, again.output
+    assert "nothing to do: arc309-usw2 (us-west-2) is already the writer of arc309-global" in (
+        again.stdout
+    )
+    assert mutating(control, before) == []
+
+    # And back: the plan's undo.
+    back = run_cli("promote", "--region", EAST, "--yes")
+    assert back.exit_code == 0, back.output
+    assert writer_region(aws) == EAST
+
+
+def test_dry_run_makes_no_mutating_call(
+    seeded: Topology, run_cli: Any, control: SandboxClient, aws: Any
+) -> None:
+    before = len(control.calls(mutating=True))
+    result = run_cli("promote", "--region", WEST, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "rds:SwitchoverGlobalCluster" in result.stdout
+    assert "undo: mr-failover promote --region us-east-1 --mode switchover" in result.stdout
+    assert "dry run: no change made" in result.stdout
+    assert control.calls(mutating=True)[before:] == []
+    assert len(control.calls(action="DescribeGlobalClusters")) >= 1  # it did read
+    assert writer_region(aws) == EAST
+
+
+def test_lag_above_the_rpo_is_refused_then_allowed_with_data_loss(
+    seeded: Topology, run_cli: Any, control: SandboxClient, aws: Any, clock: SandboxAdvancingClock
+) -> None:
+    rpo = seeded.policy.rpo_seconds
+    control.settings(aurora_replication_lag_ms=(rpo + 30) * 1000.0)
+    control.advance(1.1)  # the lag metric is published with the new value
+    before = len(control.calls(mutating=True))
+    refused = run_cli("promote", "--region", WEST, "--yes")
+    assert refused.exit_code == 3, refused.output
+    assert f"replication lag into us-west-2 is {rpo + 30:.1f} s, above the RPO of {rpo} s" in (
+        refused.stderr
+    )
+    assert "--allow-data-loss" in refused.stderr
+    assert "Traceback" not in refused.output
+    assert mutating(control, before) == []  # refused at planning: nothing changed
+    assert writer_region(aws) == EAST
+
+    allowed = run_cli("promote", "--region", WEST, "--allow-data-loss", "--yes")
+    assert allowed.exit_code == 0, allowed.output
+    assert writer_region(aws) == WEST
+    assert [c["action"] for c in control.calls(service="rds", mutating=True)[-1:]] == [
+        "SwitchoverGlobalCluster"
+    ]
+
+
+def test_failover_while_the_writer_region_is_down(
+    seeded: Topology, run_cli: Any, control: SandboxClient, aws: Any, clock: SandboxAdvancingClock
+) -> None:
+    control.fail_region(EAST, service="rds")
+    before = len(control.calls(mutating=True))
+
+    switchover = run_cli("promote", "--region", WEST, "--mode", "switchover", "--yes")
+    assert switchover.exit_code == 3, switchover.output
+    assert "a switchover needs every region, but the writer's region us-east-1 does not answer" in (
+        switchover.stderr
+    )
+    # The default mode is then a failover, which still needs --allow-data-loss, and says
+    # what the lag means in lost writes.
+    default = run_cli("promote", "--region", WEST, "--yes")
+    assert default.exit_code == 3, default.output
+    assert re.search(
+        r"a failover to us-west-2 loses the writes us-east-1 had not replicated: measured "
+        r"lag \d+\.\d\d s \(AuroraGlobalDBRPOLag\); no write rate is published",
+        default.stderr,
+    ), default.stderr
+    assert mutating(control, before) == []
+
+    result = run_cli("promote", "--region", WEST, "--allow-data-loss", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "rds:FailoverGlobalCluster" in result.stdout
+    assert "AllowDataLoss=True" in result.stdout
+    assert mutating(control, before) == [
+        "us-east-1 dynamodb:PutItem",
+        "us-west-2 rds:FailoverGlobalCluster",
+        "us-east-1 dynamodb:DeleteItem",
+    ]
+    assert writer_region(aws) == WEST
+    g = aws("rds", WEST).describe_global_clusters(GlobalClusterIdentifier=GLOBAL)
+    sync = {
+        m["DBClusterArn"].split(":")[3]: m["SynchronizationStatus"]
+        for m in g["GlobalClusters"][0]["GlobalClusterMembers"]
+    }
+    assert sync == {EAST: "pending-resync", WEST: "connected"}
+
+
+@pytest.fixture
+def slow_move(control: SandboxClient) -> Iterator[None]:
+    # Long enough that the killed run's move is still under way when the resume starts.
+    control.settings(aurora_failover_seconds=600.0)
+    yield
+
+
+def test_a_killed_run_is_resumed_without_repeating_the_switchover(
+    seeded: Topology,
+    slow_move: None,
+    run_cli: Any,
+    run_cli_subprocess: Any,
+    control: SandboxClient,
+    aws: Any,
+    e2e_env: dict[str, str],
+    clock: SandboxAdvancingClock,
+) -> None:
+    child = run_cli_subprocess.popen("promote", "--region", WEST, "--yes")
+    deadline = time.monotonic() + 30
+    while not control.calls(action="SwitchoverGlobalCluster"):
+        assert child.poll() is None, child.communicate()
+        assert time.monotonic() < deadline, "the switchover was never sent"
+        time.sleep(0.05)  # another process: nothing to inject
+    child.send_signal(signal.SIGKILL)  # dies in its wait, with the lock held
+    child.communicate(timeout=10)
+    assert child.returncode == -signal.SIGKILL
+    (journal_file,) = (Path(e2e_env["MR_FAILOVER_STATE_DIR"]) / "runs").glob("*.jsonl")
+    run_id = journal_file.stem
+    history = run_cli("history")
+    assert "incomplete" in history.stdout
+
+    status = aws("rds", WEST).describe_global_clusters(GlobalClusterIdentifier=GLOBAL)
+    assert status["GlobalClusters"][0]["FailoverState"]["Status"] in ("pending", "switching-over")
+
+    # The dead run's lease would refuse the resume until it expires: break it, as an
+    # operator would after checking the run is dead.
+    broke = run_cli("lock", "break", "--reason", "promote run killed in a test", "--yes")
+    assert broke.exit_code == 0, broke.output
+
+    resumed = run_cli("promote", "--resume", run_id, "--yes")
+    assert resumed.exit_code == 0, resumed.output
+    assert "already under way" in resumed.stdout
+    assert f"run {run_id} succeeded: 0 applied, 1 already in place" in resumed.stdout
+    assert len(control.calls(action="SwitchoverGlobalCluster")) == 1
+    assert writer_region(aws) == WEST
+    assert sum(clock.sleeps) >= 500  # it waited through the move, on the sandbox clock

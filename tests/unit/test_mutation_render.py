@@ -1,0 +1,53 @@
+"""How a plan is shown before it runs (and by --dry-run): exact text."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from mr_failover.commands._mutation import show_plan
+from mr_failover.plan import Plan, Step
+
+
+def test_plan_table_names_call_endpoint_plane_and_undo() -> None:
+    steps = (
+        Step(
+            id="route53:invert:api-use1",
+            title="invert health check api-use1",
+            service="route53",
+            call="UpdateHealthCheck",
+            params={"HealthCheckId": "hc-1", "Inverted": True},
+            region="us-east-1",
+            plane="control",
+            plane_region="us-east-1",
+            undoable=True,
+            undo="mr-failover health-check restore --region us-east-1",
+        ),
+        Step(
+            id="ecs:scale:api",
+            title="scale api to 4",
+            service="ecs",
+            call="UpdateService",
+            params={"desiredCount": 4},
+            region="us-west-2",
+            plane="data",
+            plane_region=None,
+            undoable=False,
+        ),
+    )
+    console = Console(width=100, no_color=True, highlight=False)
+    with console.capture() as cap:
+        show_plan(console, Plan("fake", {}, steps, notes=("one note",)))
+    assert [line.rstrip() for line in cap.get().splitlines()] == [
+        "Plan: fake",
+        " #  STEP                        CALL                       ENDPOINT   PLANE"
+        "                UNDOABLE",
+        " 1  invert health check         route53:UpdateHealthCheck  us-east-1  control (us-east-1)"
+        "  yes",
+        "    api-use1                    HealthCheckId=hc-1",
+        "                                Inverted=True",
+        " 2  scale api to 4              ecs:UpdateService          us-west-2  data"
+        "                 no",
+        "                                desiredCount=4",
+        "undo: mr-failover health-check restore --region us-east-1",
+        "note: one note",
+    ]

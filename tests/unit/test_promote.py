@@ -1,0 +1,496 @@
+"""promote's planning and steps with botocore Stubber: AWS states the sandbox never shows.
+
+Engine versions that differ, lag above the RPO with a published write rate, a move
+already under way (someone else's, or this run's before it was killed), a writer region
+answering 503, a move that ends without moving the writer. Stubber checks every request
+against the RDS / CloudWatch / Route 53 service models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from mr_failover.errors import RefusedError, UsageError
+from mr_failover.operations.promote import NothingToDo, plan_promotion
+from mr_failover.plan import StepFailedError, execute
+from mr_failover.topology import Topology
+
+EAST, WEST = "us-east-1", "us-west-2"
+GID = "app-global"
+V1, V2 = "8.0.mysql_aurora.3.05.2", "8.0.mysql_aurora.3.04.0"
+ARN = {
+    EAST: "arn:aws:rds:us-east-1:123456789012:cluster:app-use1",
+    WEST: "arn:aws:rds:us-west-2:123456789012:cluster:app-usw2",
+}
+CLUSTER = {EAST: "app-use1", WEST: "app-usw2"}
+CHECK = {EAST: "hc-east", WEST: "hc-west"}
+NOW = datetime(2026, 11, 27, 12, 0, 30, tzinfo=UTC)
+
+
+def topology(mode: str = "global") -> Topology:
+    def aurora(region: str) -> dict[str, Any]:
+        spec: dict[str, Any] = {
+            "cluster": CLUSTER[region],
+            "role": "writer" if region == EAST else "secondary",
+            "mode": mode,
+        }
+        if mode == "global":
+            spec["global_cluster"] = GID
+        return spec
+
+    return Topology.model_validate(
+        {
+            "application": "app",
+            "account_id": "123456789012",
+            "primary_region": EAST,
+            "policy": {"rpo_seconds": 60, "rto_seconds": 900},
+            "regions": {
+                region: {
+                    "traffic": {"health_checks": [{"name": f"api-{region}", "id": CHECK[region]}]},
+                    "aurora": aurora(region),
+                }
+                for region in (EAST, WEST)
+            },
+        }
+    )
+
+
+TOPOLOGY = topology()
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def monotonic(self) -> float:
+        return self.t
+
+    def time(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.t += seconds
+
+
+class Stubs:
+    """One stubbed client per (service, region); a ClientSource for the core."""
+
+    def __init__(self) -> None:
+        session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing"
+        )
+        self.clients: dict[tuple[str, str], Any] = {}
+        self.stubs: dict[tuple[str, str], Stubber] = {}
+        for key in (("rds", EAST), ("rds", WEST), ("cloudwatch", WEST), ("route53", EAST)):
+            client = session.client(key[0], region_name=key[1])  # type: ignore[call-overload]
+            self.clients[key] = client
+            self.stubs[key] = Stubber(client)
+
+    def client(self, service: str, region: str) -> Any:
+        return self.clients[(service, region)]
+
+    def __getitem__(self, key: tuple[str, str]) -> Stubber:
+        return self.stubs[key]
+
+    # --- responses --------------------------------------------------------------------
+
+    def global_cluster(
+        self, writer: str = EAST, failover: dict[str, Any] | None = None, region: str = WEST
+    ) -> None:
+        g: dict[str, Any] = {
+            "GlobalClusterIdentifier": GID,
+            "Status": "available",
+            "Engine": "aurora-mysql",
+            "EngineVersion": V1,
+            "GlobalClusterMembers": [
+                {
+                    "DBClusterArn": ARN[r],
+                    "IsWriter": r == writer,
+                    "SynchronizationStatus": "connected",
+                }
+                for r in (EAST, WEST)
+            ],
+        }
+        if failover is not None:
+            g["FailoverState"] = failover
+        self.stubs[("rds", region)].add_response(
+            "describe_global_clusters", {"GlobalClusters": [g]}, {"GlobalClusterIdentifier": GID}
+        )
+
+    def cluster(
+        self,
+        region: str,
+        *,
+        version: str = V1,
+        status: str = "available",
+        source: str | None = None,
+    ) -> None:
+        c: dict[str, Any] = {
+            "DBClusterIdentifier": CLUSTER[region],
+            "DBClusterArn": ARN[region],
+            "Status": status,
+            "Engine": "aurora-mysql",
+            "EngineVersion": version,
+            "Endpoint": f"{CLUSTER[region]}.cluster-x.{region}.rds.amazonaws.com",
+        }
+        if source:
+            c["ReplicationSourceIdentifier"] = source
+        self.stubs[("rds", region)].add_response(
+            "describe_db_clusters", {"DBClusters": [c]}, {"DBClusterIdentifier": CLUSTER[region]}
+        )
+
+    def cluster_down(self, region: str) -> None:
+        self.stubs[("rds", region)].add_client_error(
+            "describe_db_clusters",
+            service_error_code="ServiceUnavailable",
+            service_message="Service unavailable",
+            http_status_code=503,
+        )
+
+    def metrics(self, *values: float | None) -> None:
+        """Latest datapoints of the queries in order (RPO lag, replication lag, write I/O)."""
+        results = [
+            {
+                "Id": f"q{i}",
+                "StatusCode": "Complete",
+                "Timestamps": [] if v is None else [NOW - timedelta(seconds=20)],
+                "Values": [] if v is None else [v],
+            }
+            for i, v in enumerate(values)
+        ]
+        self.stubs[("cloudwatch", WEST)].add_response(
+            "get_metric_data", {"MetricDataResults": results}
+        )
+
+    def healthy(self, region: str = WEST, inverted: bool = False) -> None:
+        stub = self.stubs[("route53", EAST)]
+        stub.add_response(
+            "get_health_check",
+            {
+                "HealthCheck": {
+                    "Id": CHECK[region],
+                    "CallerReference": CHECK[region],
+                    "HealthCheckConfig": {
+                        "Type": "HTTPS",
+                        "FullyQualifiedDomainName": "api.example.com",
+                        "Inverted": inverted,
+                    },
+                    "HealthCheckVersion": 1,
+                }
+            },
+            {"HealthCheckId": CHECK[region]},
+        )
+        stub.add_response(
+            "get_health_check_status",
+            {
+                "HealthCheckObservations": [
+                    {"Region": "us-east-1", "StatusReport": {"Status": "Success: HTTP 200"}}
+                ]
+            },
+            {"HealthCheckId": CHECK[region]},
+        )
+
+
+@pytest.fixture
+def aws() -> Iterator[Stubs]:
+    stubs = Stubs()
+    for stub in stubs.stubs.values():
+        stub.activate()
+    yield stubs
+    for stub in stubs.stubs.values():
+        stub.assert_no_pending_responses()
+        stub.deactivate()
+
+
+def plan_reads(aws: Stubs, *, east_version: str = V1, lag_ms: float | None = 80.0) -> None:
+    """Every read of a plan with both regions up, in each client's order."""
+    aws.global_cluster()
+    aws.cluster(WEST)
+    aws.cluster(EAST, version=east_version)
+    aws.healthy()
+    aws.metrics(lag_ms, lag_ms, None)
+
+
+def test_switchover_plan_goes_to_the_target_region(aws: Stubs) -> None:
+    plan_reads(aws)
+    plan = plan_promotion(TOPOLOGY, aws, WEST, now=NOW)
+    (step,) = plan.steps
+    assert step.id == "aurora:switchover:app-global:app-usw2"
+    assert (step.service, step.call) == ("rds", "SwitchoverGlobalCluster")
+    assert dict(step.params) == {
+        "GlobalClusterIdentifier": GID,
+        "TargetDbClusterIdentifier": ARN[WEST],
+    }
+    assert (step.region, step.plane, step.plane_region) == (WEST, "control", WEST)
+    assert step.undoable and step.undo == "mr-failover promote --region us-east-1 --mode switchover"
+    assert plan.params == {"region": WEST, "mode": "switchover", "allow_data_loss": False}
+    assert plan.notes[0].startswith("rds:SwitchoverGlobalCluster is sent to us-west-2's endpoint")
+    assert "not copied" in plan.notes[-1]
+
+
+def test_engine_versions_that_differ_are_refused(aws: Stubs) -> None:
+    aws.global_cluster()
+    aws.cluster(WEST)
+    aws.cluster(EAST, version=V2)
+    with pytest.raises(RefusedError) as err:
+        plan_promotion(TOPOLOGY, aws, WEST, now=NOW)
+    assert str(err.value) == (
+        f"refused: engine versions differ: app-usw2 (us-west-2) runs {V1}, app-use1 "
+        f"(us-east-1) runs {V2}; Aurora cannot move the writer between versions: upgrade "
+        "the members to one version first"
+    )
+    assert err.value.exit_code == 3
+
+
+def test_lag_above_the_rpo_is_refused_with_the_writes_it_would_lose(aws: Stubs) -> None:
+    aws.global_cluster()
+    aws.cluster(WEST)
+    aws.cluster(EAST)
+    aws.healthy()
+    aws.metrics(95_000.0, 90_000.0, 6_000.0)  # 95 s of lag, 100 write I/Os per second
+    with pytest.raises(RefusedError) as err:
+        plan_promotion(TOPOLOGY, aws, WEST, now=NOW)
+    assert str(err.value) == (
+        "refused: replication lag into us-west-2 is 95.0 s, above the RPO of 60 s: promoting "
+        "now could lose that much (measured lag 95.00 s (AuroraGlobalDBRPOLag), about 9500 "
+        "write I/Os at the recent rate of 100.0/s (AuroraGlobalDBReplicatedWriteIO)); wait "
+        "for the lag to fall (mr-failover status), or accept the loss with --allow-data-loss"
+    )
+
+
+def test_lag_above_the_rpo_proceeds_with_allow_data_loss(aws: Stubs) -> None:
+    plan_reads(aws, lag_ms=95_000.0)
+    plan = plan_promotion(TOPOLOGY, aws, WEST, allow_data_loss=True, now=NOW)
+    assert plan.steps[0].call == "SwitchoverGlobalCluster"  # the writer answers: no loss
+
+
+def test_replication_lag_is_used_when_rpo_lag_is_not_published(aws: Stubs) -> None:
+    aws.global_cluster()
+    aws.cluster(WEST)
+    aws.cluster(EAST)
+    aws.healthy()
+    aws.metrics(None, 61_000.0, None)
+    with pytest.raises(RefusedError, match=r"61\.0 s, above the RPO of 60 s.*ReplicationLag\)"):
+        plan_promotion(TOPOLOGY, aws, WEST, now=NOW)
+
+
+def test_a_move_in_progress_elsewhere_is_refused(aws: Stubs) -> None:
+    aws.global_cluster(
+        failover={
+            "Status": "switching-over",
+            "FromDbClusterArn": ARN[WEST],
+            "ToDbClusterArn": ARN[EAST],
+            "IsDataLossAllowed": False,
+        },
+        writer=WEST,
+    )
+    aws.cluster(WEST)
+    with pytest.raises(RefusedError) as err:
+        plan_promotion(TOPOLOGY, aws, WEST, now=NOW)
+    assert str(err.value) == (
+        "refused: global cluster app-global is already moving (FailoverState switching-over "
+        "from us-west-2 to us-east-1); wait until its FailoverState is gone, then check "
+        "`mr-failover status`"
+    )
+
+
+def test_a_move_to_the_target_in_progress_is_waited_for_not_repeated(aws: Stubs) -> None:
+    moving = {
+        "Status": "failing-over",
+        "FromDbClusterArn": ARN[EAST],
+        "ToDbClusterArn": ARN[WEST],
+        "IsDataLossAllowed": True,
+    }
+    aws.global_cluster(failover=moving)
+    aws.cluster(WEST)
+    aws.cluster_down(EAST)
+    # No lag / health reads and no --allow-data-loss needed: the decision was made.
+    plan = plan_promotion(TOPOLOGY, aws, WEST, resuming=True, now=NOW)
+    (step,) = plan.steps
+    assert step.call == "FailoverGlobalCluster"  # the kind of the move under way
+    assert any("already under way" in n for n in plan.notes)
+    aws.global_cluster(failover=moving)  # holds: yes, under way -> skipped
+    aws.global_cluster(failover=moving)  # settled? not yet
+    aws.global_cluster(writer=WEST)  # settled
+    aws.global_cluster(writer=WEST)  # verify
+    result = execute(plan, clock=FakeClock())
+    assert [o.status for o in result.outcomes] == ["skipped"]
+
+
+def test_switchover_waits_through_failover_state_then_verifies(aws: Stubs) -> None:
+    plan_reads(aws)
+    plan = plan_promotion(TOPOLOGY, aws, WEST, now=NOW)
+    state = {"FromDbClusterArn": ARN[EAST], "ToDbClusterArn": ARN[WEST], "IsDataLossAllowed": False}
+    aws.global_cluster()  # holds? no
+    aws[("rds", WEST)].add_response(
+        "switchover_global_cluster",
+        {"GlobalCluster": {"GlobalClusterIdentifier": GID}},
+        {"GlobalClusterIdentifier": GID, "TargetDbClusterIdentifier": ARN[WEST]},
+    )
+    aws.global_cluster(failover={"Status": "pending", **state})
+    aws.global_cluster(failover={"Status": "switching-over", **state})
+    aws.global_cluster(writer=WEST)
+    aws.global_cluster(writer=WEST)  # verify, fresh
+    clock = FakeClock()
+    result = execute(plan, clock=clock)
+    assert [o.status for o in result.outcomes] == ["applied"]
+    assert clock.t >= 5.0  # waited on the fake clock, from the 5 s first poll
+
+
+def test_a_move_that_ends_without_moving_the_writer_fails_verification(aws: Stubs) -> None:
+    plan_reads(aws)
+    plan = plan_promotion(TOPOLOGY, aws, WEST, now=NOW)
+    aws.global_cluster()
+    aws[("rds", WEST)].add_response(
+        "switchover_global_cluster", {"GlobalCluster": {"GlobalClusterIdentifier": GID}}
+    )
+    aws.global_cluster(
+        failover={
+            "Status": "cancelling",
+            "FromDbClusterArn": ARN[EAST],
+            "ToDbClusterArn": ARN[WEST],
+        }
+    )
+    aws.global_cluster()  # FailoverState gone, writer still east
+    aws.global_cluster()  # verify
+    with pytest.raises(StepFailedError) as err:
+        execute(plan, clock=FakeClock())
+    assert "the move ended but the writer is in us-east-1, not us-west-2 (cancelled?)" in str(
+        err.value
+    )
+
+
+def test_switchover_is_refused_when_the_writer_region_answers_503(aws: Stubs) -> None:
+    aws.global_cluster()
+    aws.cluster(WEST)
+    aws.cluster_down(EAST)
+    with pytest.raises(RefusedError) as err:
+        plan_promotion(TOPOLOGY, aws, WEST, mode="switchover", now=NOW)
+    assert str(err.value) == (
+        "refused: a switchover needs every region, but the writer's region us-east-1 does not "
+        "answer (ServiceUnavailable: Service unavailable); if it is down, fail over instead: "
+        "mr-failover promote --region us-west-2 --mode failover --allow-data-loss"
+    )
+
+
+def test_failover_is_the_default_when_the_writer_is_down_and_needs_the_flag(aws: Stubs) -> None:
+    aws.global_cluster()
+    aws.cluster(WEST)
+    aws.cluster_down(EAST)
+    aws.healthy()
+    aws.metrics(2_000.0, 1_500.0, 3_000.0)  # 2 s, 50 write I/Os per second
+    with pytest.raises(RefusedError) as err:
+        plan_promotion(TOPOLOGY, aws, WEST, now=NOW)
+    assert str(err.value) == (
+        "refused: a failover to us-west-2 loses the writes us-east-1 had not replicated: "
+        "measured lag 2.00 s (AuroraGlobalDBRPOLag), about 100 write I/Os at the recent rate "
+        "of 50.0/s (AuroraGlobalDBReplicatedWriteIO); rerun with --allow-data-loss to accept "
+        "that"
+    )
+
+
+def test_failover_with_the_flag_plans_allow_data_loss(aws: Stubs) -> None:
+    aws.global_cluster()
+    aws.cluster(WEST)
+    aws.cluster_down(EAST)
+    aws.healthy()
+    aws.metrics(2_000.0, 1_500.0, None)
+    plan = plan_promotion(TOPOLOGY, aws, WEST, allow_data_loss=True, now=NOW)
+    (step,) = plan.steps
+    assert step.call == "FailoverGlobalCluster"
+    assert step.params["AllowDataLoss"] is True
+    assert not step.undoable  # lost writes do not come back
+    assert any(
+        n.startswith("AllowDataLoss: writes us-east-1 had not replicated") for n in plan.notes
+    )
+
+
+def test_unhealthy_target_traffic_is_refused(aws: Stubs) -> None:
+    aws.global_cluster()
+    aws.cluster(WEST)
+    aws.cluster(EAST)
+    aws.healthy(inverted=True)
+    with pytest.raises(RefusedError) as err:
+        plan_promotion(TOPOLOGY, aws, WEST, now=NOW)
+    assert str(err.value).startswith(
+        "refused: us-west-2's traffic is not healthy: api-us-west-2 is unhealthy (checkers: "
+        "1 of 1 report Success; inverted); fix its endpoint or restore its checks"
+    )
+
+
+def test_target_not_available_is_refused(aws: Stubs) -> None:
+    aws.global_cluster()
+    aws.cluster(WEST, status="modifying")
+    with pytest.raises(RefusedError, match="app-usw2 in us-west-2 is modifying, not available"):
+        plan_promotion(TOPOLOGY, aws, WEST, now=NOW)
+
+
+def test_missing_target_cluster_is_refused(aws: Stubs) -> None:
+    aws.global_cluster()
+    aws[("rds", WEST)].add_client_error(
+        "describe_db_clusters", service_error_code="DBClusterNotFoundFault", http_status_code=404
+    )
+    with pytest.raises(RefusedError, match="cluster app-usw2 does not exist in us-west-2"):
+        plan_promotion(TOPOLOGY, aws, WEST, now=NOW)
+
+
+def test_target_already_the_writer_is_nothing_to_do(aws: Stubs) -> None:
+    aws.global_cluster(writer=WEST)
+    aws.cluster(WEST)
+    with pytest.raises(NothingToDo) as err:
+        plan_promotion(TOPOLOGY, aws, WEST, now=NOW)
+    assert (
+        str(err.value) == "nothing to do: app-usw2 (us-west-2) is already the writer of app-global"
+    )
+    assert err.value.exit_code == 0
+
+
+def test_modes_must_match_the_topology(aws: Stubs) -> None:
+    with pytest.raises(UsageError, match="global database member"):
+        plan_promotion(TOPOLOGY, aws, WEST, mode="replica", now=NOW)
+    with pytest.raises(UsageError, match="read replica"):
+        plan_promotion(topology("replica"), aws, WEST, mode="switchover", now=NOW)
+    with pytest.raises(UsageError, match="unknown region 'eu-west-1'"):
+        plan_promotion(TOPOLOGY, aws, "eu-west-1", now=NOW)
+
+
+def test_replica_promotion_needs_a_lag_datapoint(aws: Stubs) -> None:
+    aws.cluster(WEST, source=ARN[EAST])
+    aws.cluster(EAST)
+    aws.healthy()
+    aws.metrics(None)
+    with pytest.raises(RefusedError, match="no replication lag datapoint for app-usw2"):
+        plan_promotion(topology("replica"), aws, WEST, now=NOW)
+
+
+def test_replica_promotion_plan_and_run(aws: Stubs) -> None:
+    aws.cluster(WEST, source=ARN[EAST])
+    aws.cluster(EAST)
+    aws.healthy()
+    aws.metrics(3.0)  # AuroraBinlogReplicaLag is in seconds
+    plan = plan_promotion(topology("replica"), aws, WEST, now=NOW)
+    (step,) = plan.steps
+    assert (step.id, step.call, step.region) == (
+        "aurora:promote-replica:app-usw2",
+        "PromoteReadReplicaDBCluster",
+        WEST,
+    )
+    assert not step.undoable
+    aws.cluster(WEST, source=ARN[EAST])  # holds? no
+    aws[("rds", WEST)].add_response(
+        "promote_read_replica_db_cluster",
+        {"DBCluster": {"DBClusterIdentifier": "app-usw2"}},
+        {"DBClusterIdentifier": "app-usw2"},
+    )
+    aws.cluster(WEST, status="promoting")
+    aws.cluster(WEST)
+    aws.cluster(WEST)  # verify: holds
+    aws.cluster(WEST)  # verify: settled
+    result = execute(plan, clock=FakeClock())
+    assert [o.status for o in result.outcomes] == ["applied"]
