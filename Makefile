@@ -29,7 +29,7 @@ typecheck: $(STAMP)
 # entering or leaving mock_aws wipes the server's state. Two pytest runs.
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit tests/functional
-	$(BIN)/pytest tests/sandbox tests/e2e
+	$(BIN)/pytest tests/sandbox tests/e2e tests/reliability
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

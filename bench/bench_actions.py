@@ -74,7 +74,7 @@ def captured_steps(done_at: dict[str, float]) -> Iterator[None]:
     """Note when each step is reported done (wraps the commands' progress callback)."""
     from mr_failover.commands import _mutation
 
-    real = _mutation._progress
+    real = _mutation.progress_printer
 
     def progress(console: Any, status: Any) -> Callable[[Any], None]:
         inner = real(console, status)
@@ -86,11 +86,11 @@ def captured_steps(done_at: dict[str, float]) -> Iterator[None]:
 
         return on_event
 
-    _mutation._progress = progress  # type: ignore[assignment]
+    _mutation.progress_printer = progress  # type: ignore[assignment]
     try:
         yield
     finally:
-        _mutation._progress = real  # type: ignore[assignment]
+        _mutation.progress_printer = real  # type: ignore[assignment]
 
 
 def run_cli(*args: str) -> Run:

@@ -9,7 +9,7 @@ itself). Core code receives the factory; nothing here runs at import time.
 :func:`translate` turns botocore exceptions into the tool's errors, naming the region,
 the call and the likely fix. :func:`check_account` is the account guard: it compares
 ``sts:GetCallerIdentity`` with the topology's account id (status warns on a mismatch,
-mutations refuse).
+mutations refuse), asking each declared region's STS in turn until one answers.
 """
 
 from __future__ import annotations
@@ -55,6 +55,9 @@ class Timeouts:
     connect: float = 3.0
     read: float = 10.0
     max_attempts: int = 3
+    # Attempts for errors that answer at once (throttling, 5xx): they cost a backoff,
+    # not a timeout, so they get more tries than a call that hangs (``max_attempts``).
+    error_attempts: int = 5
 
     @classmethod
     def for_deadline(cls, seconds: float) -> Timeouts:
@@ -68,12 +71,6 @@ class Timeouts:
             raise ValueError("deadline must be positive")
         per_try = seconds / 3
         return cls(connect=min(3.0, per_try), read=per_try, max_attempts=2)
-
-
-@dataclass(frozen=True)
-class CallerIdentity:
-    account: str
-    arn: str
 
 
 @dataclass(frozen=True)
@@ -122,8 +119,11 @@ class ClientFactory:
             connect_timeout=self.timeouts.connect,
             read_timeout=self.timeouts.read,
             # total_max_attempts counts the first try; botocore's max_attempts would not.
-            retries={"mode": "standard", "total_max_attempts": self.timeouts.max_attempts},
+            retries={"mode": "standard", "total_max_attempts": self._attempts()},
         )
+
+    def _attempts(self) -> int:
+        return max(self.timeouts.max_attempts, self.timeouts.error_attempts)
 
     def _session_for(self, region: str) -> boto3.session.Session:
         profile = role = None
@@ -172,28 +172,112 @@ class ClientFactory:
                         endpoint_url=self.endpoint_url,
                         config=self._config(),
                     )
+                    if self._attempts() > self.timeouts.max_attempts:
+                        _limit_hung_attempts(self._clients[key], self.timeouts.max_attempts)
                 return self._clients[key]
         except botocore.exceptions.BotoCoreError as exc:
             raise translate(exc, region, f"{service} client") from None
 
-    def caller_identity(self, region: str) -> CallerIdentity:
-        try:
-            out = self.client("sts", region).get_caller_identity()
-        except Exception as exc:
-            raise translate(exc, region, "sts:GetCallerIdentity") from None
-        return CallerIdentity(account=out["Account"], arn=out["Arn"])
+
+_HUNG = (
+    botocore.exceptions.ConnectTimeoutError,
+    botocore.exceptions.ReadTimeoutError,
+    botocore.exceptions.EndpointConnectionError,
+    botocore.exceptions.ConnectionClosedError,
+)
 
 
-def check_account(factory: ClientSource, topology: Topology) -> AccountCheck:
-    """Compare the caller's account with the topology's, asking STS in the primary region.
+def _limit_hung_attempts(client: Any, max_attempts: int) -> None:
+    """Stop retrying a call that timed out or lost its connection after ``max_attempts``.
 
-    Raises the translated error when STS cannot answer (no credentials, expired, ...).
+    botocore has one attempt limit for every kind of failure; the client's is
+    ``error_attempts``, so that 20 % throttling does not fail an operation. A black-holed
+    region, though, must not cost that many timeouts: this handler runs before the retry
+    handler and re-raises the connection error, as botocore does when attempts run out.
     """
-    region = topology.primary_region
-    out = call(factory.client("sts", region), "get_caller_identity")
-    return AccountCheck(
-        expected=topology.account_id, actual=out["Account"], arn=out["Arn"], region=region
-    )
+
+    def stop_hung(attempts: int, caught_exception: Exception | None = None, **_: Any) -> None:
+        if isinstance(caught_exception, _HUNG) and attempts >= max_attempts:
+            raise caught_exception
+
+    client.meta.events.register_first("needs-retry", stop_hung)
+
+
+def account_regions(topology: Topology, first: str | None = None) -> list[str]:
+    """The regions whose STS is asked, in order: ``first``, the primary, the others."""
+    order = [first, topology.primary_region, *topology.regions]
+    return list(dict.fromkeys(r for r in order if r is not None and r in topology.regions))
+
+
+def check_account(
+    factory: ClientSource,
+    topology: Topology,
+    *,
+    first: str | None = None,
+    timeouts: Timeouts | None = None,
+) -> AccountCheck:
+    """Compare the caller's account with the topology's; any region's STS answer will do.
+
+    STS is regional (each region has its own endpoint), so a region that is down does not
+    keep the account from being checked: ``first`` (the region an operation targets, else
+    the primary) is asked, then the primary, then the other declared regions, and the
+    first answer wins. ``timeouts`` (with a :class:`ClientFactory`) bound each attempt, so
+    that a black-holed region costs seconds, not the default retries.
+
+    Missing or expired credentials are the same in every region and raise at once. When
+    no region answers, the error names each region's failed call.
+    """
+    if timeouts is not None and isinstance(factory, ClientFactory):
+        factory = factory.with_timeouts(timeouts)
+    failures: list[tuple[str, MrFailoverError]] = []
+    for region in account_regions(topology, first):
+        try:
+            client = factory.client("sts", region)
+        except MrFailoverError as exc:  # e.g. AssumeRole in that region did not answer
+            failures.append((region, exc))
+            continue
+        try:
+            out = client.get_caller_identity()
+        except Exception as exc:
+            error = call_error(client, "get_caller_identity", exc)
+            if _same_everywhere(exc):
+                raise error from None
+            failures.append((region, error))
+            continue
+        return AccountCheck(
+            expected=topology.account_id, actual=out["Account"], arn=out["Arn"], region=region
+        )
+    raise NoStsAnswerError(tuple(failures))
+
+
+def _same_everywhere(exc: BaseException) -> bool:
+    """A credentials problem no other region's STS would answer differently."""
+    return isinstance(
+        exc,
+        botocore.exceptions.NoCredentialsError
+        | botocore.exceptions.ProfileNotFound
+        | botocore.exceptions.TokenRetrievalError
+        | botocore.exceptions.SSOError,
+    ) or (error_code(exc) in _EXPIRED)
+
+
+def _short(region: str, exc: MrFailoverError) -> str:
+    if isinstance(exc, AwsCallError):
+        return f"{region}: {exc.detail}"
+    return f"{region}: {exc}"
+
+
+class NoStsAnswerError(AwsCallError):
+    """No declared region's STS answered: the account cannot be checked at all."""
+
+    def __init__(self, failures: tuple[tuple[str, MrFailoverError], ...]) -> None:
+        self.failures = failures
+        super().__init__(
+            ", ".join(r for r, _ in failures),
+            "sts:GetCallerIdentity",
+            "no region answered: " + "; ".join(_short(r, e) for r, e in failures),
+            "check the network path to AWS and the credentials, then retry",
+        )
 
 
 def _assume(

@@ -40,6 +40,7 @@ COMMANDS: dict[str, str] = {
     "drain": "mr_failover.commands.drain:drain",
     "undrain": "mr_failover.commands.drain:undrain",
     "check": "mr_failover.commands.check:check",
+    "drill": "mr_failover.commands.drill:drill",
 }
 
 # One-line summaries for the root --help, so listing commands imports nothing.
@@ -56,6 +57,7 @@ SUMMARIES: dict[str, str] = {
     "drain": "Move a region's traffic to the other regions (scales them up first).",
     "undrain": "Bring traffic back to a drained region; scale the others back.",
     "check": "Replication lag, RPO estimate and go / no-go per region pair (read-only).",
+    "drill": "Game-day drill: evacuate or fail over, measure RTO/RPO, fail back, report.",
 }
 
 

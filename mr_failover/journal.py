@@ -253,6 +253,15 @@ def read_run(run_id: str) -> RunRecord:
     return _parse(path)
 
 
+def read_records(run_id: str) -> list[dict[str, Any]]:
+    """Every record of a run, in order (a torn last line is left out); drills read notes."""
+    out = []
+    for line in _path(run_id).read_text().splitlines():
+        with contextlib.suppress(json.JSONDecodeError):
+            out.append(json.loads(line))
+    return out
+
+
 def list_runs(limit: int | None = None) -> list[RunRecord]:
     """Runs, newest first."""
     runs = []

@@ -16,6 +16,19 @@ process is still alive on this host (two processes must never drive one run); a 
 another host that is still alive finds out at its next renewal and stops before its next
 step. The takeover is conditional on the exact lease that was read, and the replaced
 lease is reported (``Lease.taken_over``) for the journal.
+
+Regions: the lock must not depend on the one region that may be down. The topology may
+name ``lock.fallback_regions`` (the table then is a DynamoDB global table with replicas
+there). :func:`acquire` tries ``lock.region`` then each fallback, in that order and with
+short timeouts, and takes the lease with the conditional write in the first region that
+answers; the lease records that region (``lock_region``), and renewal and release go
+there. A global table's conditional writes are checked in one region only, so two
+operators who disagree about which region answers could each win in a different region:
+every operator tries the same ordered list, and after winning in a region the acquirer
+reads the later regions and backs off if a live lease of someone else is there.
+:func:`read_all` reads every lock region (``lock status``) and flags different live
+leases in different regions. docs/OPERATIONS.md ("When a region is down") says what
+window remains.
 """
 
 from __future__ import annotations
@@ -29,16 +42,25 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mr_failover.aws import error_code, translate
-from mr_failover.errors import AwsCallError, RefusedError, UsageError
+from mr_failover.aws import ClientFactory, Timeouts, error_code, translate
+from mr_failover.errors import (
+    AwsCallError,
+    MrFailoverError,
+    RefusedError,
+    RegionUnreachableError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
-    from mr_failover.aws import ClientFactory
     from mr_failover.topology import LockLocation, Topology
 
 KEY = "application"
 DEFAULT_TTL = 120.0
 _CCF = "ConditionalCheckFailedException"
+# Per lock region: a black-holed endpoint costs about this before the next one is tried.
+REGION_DEADLINE = 6.0
+# Error codes that mean "the region's DynamoDB is not answering", not a refusal.
+_DOWN_CODES = ("ServiceUnavailable", "InternalServerError", "InternalFailure", "InternalError")
 
 
 @dataclass(frozen=True)
@@ -80,6 +102,11 @@ class LockState:
     expires_at: float = 0.0
     heartbeat_at: float = 0.0
     token: str = ""
+    lease_region: str = ""  # where the lease was taken (it may be read from a replica)
+
+    @property
+    def live(self) -> bool:
+        return self.held and not self.stale
 
     @property
     def stale(self) -> bool:
@@ -102,7 +129,48 @@ class LockState:
                 "heartbeat_at": iso(self.heartbeat_at),
                 "expires_at": iso(self.expires_at),
                 "expires_in_seconds": round(self.expires_at - self.now, 1),
+                "lease_region": self.lease_region or self.region,
             }
+        return out
+
+
+@dataclass(frozen=True)
+class LockView:
+    """The lock as read in every lock region (``lock status``)."""
+
+    states: tuple[LockState, ...]  # the regions that answered, in lock order
+    unreachable: tuple[tuple[str, str], ...]  # (region, why) for those that did not
+
+    @property
+    def effective(self) -> LockState | None:
+        """What an acquirer would meet: the first lock region that answered."""
+        return self.states[0] if self.states else None
+
+    @property
+    def conflict(self) -> bool:
+        """Different live leases in different regions: two operators both hold the lock."""
+        return len({s.token for s in self.states if s.live}) > 1
+
+    def conflict_text(self) -> str:
+        held = [s for s in self.states if s.live]
+        parts = [
+            f"{s.region}: run {s.owner.run_id if s.owner else '?'} (taken in "
+            f"{s.lease_region or s.region})"
+            for s in held
+        ]
+        return (
+            "CONFLICT: different live leases in more than one lock region ("
+            + "; ".join(parts)
+            + "): two operators may both be mutating; stop one of them, then "
+            "`mr-failover lock break --reason TEXT` its lease"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        first = self.effective
+        out: dict[str, Any] = first.to_json() if first is not None else {}
+        out["regions"] = [s.to_json() for s in self.states]
+        out["unreachable"] = dict(self.unreachable)
+        out["conflict"] = self.conflict
         return out
 
 
@@ -115,7 +183,13 @@ def location(topology: Topology) -> LockLocation:
     return topology.lock
 
 
-def _missing_table_hint(loc: LockLocation) -> str:
+def _missing_table_hint(loc: LockLocation, region: str) -> str:
+    if region != loc.region:
+        return (
+            f"add a replica of the global table: aws dynamodb update-table --region "
+            f"{loc.region} --table-name {loc.table} --replica-updates "
+            f"'Create={{RegionName={region}}}'"
+        )
     return (
         f"create it: aws dynamodb create-table --region {loc.region} --table-name "
         f"{loc.table} --attribute-definitions AttributeName={KEY},AttributeType=S "
@@ -123,19 +197,50 @@ def _missing_table_hint(loc: LockLocation) -> str:
     )
 
 
-def _fail(exc: Exception, loc: LockLocation, call: str) -> Exception:
+def _fail(
+    exc: Exception, loc: LockLocation, call: str, region: str | None = None
+) -> MrFailoverError:
+    where = region or loc.region
     if error_code(exc) == "ResourceNotFoundException":
         return AwsCallError(
-            loc.region, call, f"lock table {loc.table} not found", _missing_table_hint(loc)
+            where, call, f"lock table {loc.table} not found", _missing_table_hint(loc, where)
         )
-    return translate(exc, loc.region, call)
+    return translate(exc, where, call)
+
+
+def _down(error: MrFailoverError) -> bool:
+    """Does ``error`` say the region is not answering (so the next lock region is tried)?
+
+    A refusal (access denied, throttling, a missing table) is an answer: moving on to the
+    next region then would only widen the window in which two operators both win.
+    """
+    if isinstance(error, RegionUnreachableError):
+        return True
+    return isinstance(error, AwsCallError) and error.detail.startswith(_DOWN_CODES)
+
+
+def _client(factory: ClientFactory, region: str) -> Any:
+    """A DynamoDB client whose calls give up fast, so an outage moves on to the next region."""
+    bounded = Timeouts.for_deadline(REGION_DEADLINE)
+    own = factory.timeouts
+    timeouts = Timeouts(
+        connect=min(own.connect, bounded.connect),
+        read=min(own.read, bounded.read),
+        max_attempts=min(own.max_attempts, bounded.max_attempts),
+    )
+    return factory.with_timeouts(timeouts).client("dynamodb", region)
 
 
 def _state(
-    item: dict[str, Any] | None, application: str, loc: LockLocation, now: float
+    item: dict[str, Any] | None,
+    application: str,
+    loc: LockLocation,
+    now: float,
+    region: str | None = None,
 ) -> LockState:
+    where = region or loc.region
     if not item:
-        return LockState(application, loc.table, loc.region, held=False, now=now)
+        return LockState(application, loc.table, where, held=False, now=now)
     owner = Owner(
         caller_arn=item.get("owner_arn", {}).get("S", "?"),
         host=item.get("host", {}).get("S", "?"),
@@ -146,7 +251,7 @@ def _state(
     return LockState(
         application,
         loc.table,
-        loc.region,
+        where,
         held=True,
         now=now,
         owner=owner,
@@ -154,22 +259,78 @@ def _state(
         expires_at=float(item.get("expires_at", {}).get("N", "0")),
         heartbeat_at=float(item.get("heartbeat_at", {}).get("N", "0")),
         token=item.get("token", {}).get("S", ""),
+        lease_region=item.get("lock_region", {}).get("S", where),
+    )
+
+
+def _read_in(
+    factory: ClientFactory, topology: Topology, region: str, time_fn: Callable[[], float]
+) -> LockState:
+    """The lock as ``region``'s table holds it (strongly consistent there; no write)."""
+    loc = location(topology)
+    client = _client(factory, region)
+    try:
+        out = client.get_item(
+            TableName=loc.table, Key={KEY: {"S": topology.application}}, ConsistentRead=True
+        )
+    except Exception as exc:
+        raise _fail(exc, loc, "dynamodb:GetItem", region) from None
+    return _state(out.get("Item"), topology.application, loc, time_fn(), region)
+
+
+def _none_answered(
+    loc: LockLocation, call: str, failures: list[tuple[str, MrFailoverError]]
+) -> MrFailoverError:
+    detail = "no lock region answered: " + "; ".join(
+        f"{r}: {e.detail if isinstance(e, AwsCallError) else e}" for r, e in failures
+    )
+    return RegionUnreachableError(
+        ", ".join(r for r, _ in failures),
+        call,
+        detail,
+        "retry; if these regions are down, add a replica region to lock.fallback_regions"
+        if not loc.fallback_regions
+        else "retry when one of them answers",
     )
 
 
 def read(
     factory: ClientFactory, topology: Topology, *, time_fn: Callable[[], float] = time.time
 ) -> LockState:
-    """The lock now (a strongly consistent read; no write)."""
+    """The lock now, in the first lock region that answers (no write)."""
     loc = location(topology)
-    client = factory.client("dynamodb", loc.region)
-    try:
-        out = client.get_item(
-            TableName=loc.table, Key={KEY: {"S": topology.application}}, ConsistentRead=True
+    failures: list[tuple[str, MrFailoverError]] = []
+    for region in loc.regions():
+        try:
+            return _read_in(factory, topology, region, time_fn)
+        except MrFailoverError as exc:
+            if not _down(exc):
+                raise
+            failures.append((region, exc))
+    raise _none_answered(loc, "dynamodb:GetItem", failures)
+
+
+def read_all(
+    factory: ClientFactory, topology: Topology, *, time_fn: Callable[[], float] = time.time
+) -> LockView:
+    """The lock in every lock region; regions that do not answer are listed, not raised."""
+    loc = location(topology)
+    states: list[LockState] = []
+    unreachable: list[tuple[str, str]] = []
+    for region in loc.regions():
+        try:
+            states.append(_read_in(factory, topology, region, time_fn))
+        except MrFailoverError as exc:
+            if not _down(exc):
+                raise
+            unreachable.append((region, exc.detail if isinstance(exc, AwsCallError) else str(exc)))
+    if not states:
+        raise _none_answered(
+            loc,
+            "dynamodb:GetItem",
+            [(r, RegionUnreachableError(r, "dynamodb:GetItem", why)) for r, why in unreachable],
         )
-    except Exception as exc:
-        raise _fail(exc, loc, "dynamodb:GetItem") from None
-    return _state(out.get("Item"), topology.application, loc, time_fn())
+    return LockView(tuple(states), tuple(unreachable))
 
 
 def _describe_holder(state: LockState) -> str:
@@ -195,9 +356,14 @@ class Lease:
         ttl: float,
         time_fn: Callable[[], float],
         taken_over: LockState | None,
+        region: str | None = None,
     ) -> None:
         self._client = client
         self.loc = loc
+        # The lock region whose table holds this lease: renewals and release go there.
+        self.region = region or loc.region
+        # Lock regions tried first that did not answer: (region, why), for the journal.
+        self.skipped: tuple[tuple[str, str], ...] = ()
         self.application = application
         self.owner = owner
         self.token = token
@@ -230,7 +396,7 @@ class Lease:
                     f"lost the lock on {self.application}: {self.lost}; stopping before the "
                     "next step (see `mr-failover lock status`)"
                 ) from None
-            raise _fail(exc, self.loc, "dynamodb:UpdateItem") from None
+            raise _fail(exc, self.loc, "dynamodb:UpdateItem", self.region) from None
         self.renewals += 1
         self._last_ok = now
 
@@ -255,7 +421,7 @@ class Lease:
         except Exception as exc:
             if error_code(exc) == _CCF:
                 return False
-            raise _fail(exc, self.loc, "dynamodb:DeleteItem") from None
+            raise _fail(exc, self.loc, "dynamodb:DeleteItem", self.region) from None
         return True
 
     @contextmanager
@@ -321,6 +487,24 @@ def _own_run_holds(held: LockState, owner: Owner, alive: Callable[[int], bool]) 
     return None
 
 
+def _lease_item(
+    topology: Topology, owner: Owner, now: float, ttl: float, token: str, region: str
+) -> dict[str, Any]:
+    return {
+        KEY: {"S": topology.application},
+        "owner_arn": {"S": owner.caller_arn},
+        "host": {"S": owner.host},
+        "pid": {"N": str(owner.pid)},
+        "run_id": {"S": owner.run_id},
+        "command": {"S": owner.command},
+        "acquired_at": {"N": f"{now:.3f}"},
+        "heartbeat_at": {"N": f"{now:.3f}"},
+        "expires_at": {"N": f"{now + ttl:.3f}"},
+        "token": {"S": token},
+        "lock_region": {"S": region},
+    }
+
+
 def acquire(
     factory: ClientFactory,
     topology: Topology,
@@ -332,25 +516,85 @@ def acquire(
 ) -> Lease:
     """Take the lock, or raise RefusedError naming who holds it and since when.
 
-    A live lease left by ``owner.run_id`` itself (a crashed attempt of the run being
-    resumed) is taken over, unless that attempt's process is still alive on this host.
+    The conditional write goes to the first lock region that answers (``lock.region``,
+    then ``lock.fallback_regions``); a region that refuses (the lock is held) is an
+    answer, and no later region is tried. A live lease left by ``owner.run_id`` itself
+    (a crashed attempt of the run being resumed) is taken over, unless that attempt's
+    process is still alive on this host.
     """
     loc = location(topology)
-    client = factory.client("dynamodb", loc.region)
+    regions = loc.regions()
+    skipped: list[tuple[str, MrFailoverError]] = []
+    for index, region in enumerate(regions):
+        try:
+            lease = _acquire_in(factory, topology, owner, region, ttl, time_fn, alive)
+        except MrFailoverError as exc:
+            if not _down(exc):
+                raise
+            skipped.append((region, exc))
+            continue
+        lease.skipped = tuple(
+            (r, e.detail if isinstance(e, AwsCallError) else str(e)) for r, e in skipped
+        )
+        _back_off_if_held_later(factory, topology, lease, regions[index + 1 :], time_fn)
+        return lease
+    raise _none_answered(loc, "dynamodb:PutItem", skipped)
+
+
+def _back_off_if_held_later(
+    factory: ClientFactory,
+    topology: Topology,
+    lease: Lease,
+    later: list[str],
+    time_fn: Callable[[], float],
+) -> None:
+    """Release ``lease`` and refuse if a later lock region holds someone else's live lease.
+
+    That lease was taken by an operator for whom this lease's region did not answer
+    (and its write has not replicated here yet): both would otherwise go ahead. The
+    regions before ``lease.region`` did not answer this caller, so they are not read.
+    A later region that does not answer is skipped: nobody's lease there can be seen
+    now (docs/OPERATIONS.md, "When a region is down", says what window that leaves).
+    """
+    for region in later:
+        try:
+            state = _read_in(factory, topology, region, time_fn)
+        except MrFailoverError as exc:
+            if _down(exc):
+                continue
+            raise
+        # A lease taken in this lease's own region and seen here is only replication
+        # catching up (a release or takeover not arrived yet): this write superseded it.
+        theirs = state.lease_region != lease.region
+        if state.live and state.token != lease.token and theirs:
+            try:
+                released = lease.release()
+            except MrFailoverError:
+                released = False  # it expires by itself; the refusal matters more
+            raise RefusedError(
+                f"another operation is running on {topology.application}: its lease is in "
+                f"{region} (taken in {state.lease_region}), {_describe_holder(state)}; "
+                f"{'released' if released else 'could not release'} the lease just taken in "
+                f"{lease.region}; the lock regions disagree (an outage seen differently?): "
+                "check `mr-failover lock status`, then wait for that run or break its lease"
+            )
+
+
+def _acquire_in(
+    factory: ClientFactory,
+    topology: Topology,
+    owner: Owner,
+    region: str,
+    ttl: float,
+    time_fn: Callable[[], float],
+    alive: Callable[[int], bool],
+) -> Lease:
+    """The conditional write in ``region``; raises when it does not answer or refuses."""
+    loc = location(topology)
+    client = _client(factory, region)
     now = time_fn()
     token = uuid.uuid4().hex
-    item = {
-        KEY: {"S": topology.application},
-        "owner_arn": {"S": owner.caller_arn},
-        "host": {"S": owner.host},
-        "pid": {"N": str(owner.pid)},
-        "run_id": {"S": owner.run_id},
-        "command": {"S": owner.command},
-        "acquired_at": {"N": f"{now:.3f}"},
-        "heartbeat_at": {"N": f"{now:.3f}"},
-        "expires_at": {"N": f"{now + ttl:.3f}"},
-        "token": {"S": token},
-    }
+    item = _lease_item(topology, owner, now, ttl, token, region)
     try:
         out = client.put_item(
             TableName=loc.table,
@@ -363,15 +607,15 @@ def acquire(
         )
     except Exception as exc:
         if error_code(exc) != _CCF:
-            raise _fail(exc, loc, "dynamodb:PutItem") from None
-        held = read(factory, topology, time_fn=time_fn)
+            raise _fail(exc, loc, "dynamodb:PutItem", region) from None
+        held = _read_in(factory, topology, region, time_fn)
         if not held.held:  # released between our write and our read: say so, do not loop
             raise RefusedError(
                 f"the lock on {topology.application} changed while taking it; retry"
             ) from None
         refusal = _own_run_holds(held, owner, alive)
         if refusal is None:
-            return _take_over_own(client, loc, topology, owner, item, held, ttl, time_fn)
+            return _take_over_own(client, loc, topology, owner, item, held, ttl, time_fn, region)
         if refusal != "another run":
             raise RefusedError(
                 f"lock on {topology.application} {_describe_holder(held)}: {refusal}"
@@ -382,8 +626,8 @@ def acquire(
             "`mr-failover lock break --reason TEXT`"
         ) from None
     old = out.get("Attributes")
-    taken_over = _state(old, topology.application, loc, now) if old else None
-    return Lease(client, loc, topology.application, owner, token, ttl, time_fn, taken_over)
+    taken_over = _state(old, topology.application, loc, now, region) if old else None
+    return Lease(client, loc, topology.application, owner, token, ttl, time_fn, taken_over, region)
 
 
 def _take_over_own(
@@ -395,6 +639,7 @@ def _take_over_own(
     held: LockState,
     ttl: float,
     time_fn: Callable[[], float],
+    region: str,
 ) -> Lease:
     """Replace ``held`` (a dead attempt of this same run) with ``item``, if still unchanged."""
     try:
@@ -411,43 +656,68 @@ def _take_over_own(
         )
     except Exception as exc:
         if error_code(exc) != _CCF:
-            raise _fail(exc, loc, "dynamodb:PutItem") from None
+            raise _fail(exc, loc, "dynamodb:PutItem", region) from None
         raise RefusedError(
             f"the lock on {topology.application} changed while taking over run "
             f"{owner.run_id}'s own lease; run `mr-failover lock status` and decide again"
         ) from None
-    return Lease(client, loc, topology.application, owner, item["token"]["S"], ttl, time_fn, held)
+    return Lease(
+        client,
+        loc,
+        topology.application,
+        owner,
+        item["token"]["S"],
+        ttl,
+        time_fn,
+        held,
+        region,
+    )
 
 
 def break_lock(
     factory: ClientFactory, topology: Topology, *, time_fn: Callable[[], float] = time.time
 ) -> LockState:
-    """Delete the lock whoever holds it; returns what was broken (held=False: was free)."""
-    state = read(factory, topology, time_fn=time_fn)
-    if not state.held:
-        return state
+    """Delete the lease whoever holds it, in every lock region that answers and holds one.
+
+    Returns what was broken in the first such region (held=False: the lock was free).
+    With fallback regions a stale copy of the lease may sit in a region that does not
+    answer now; the deletion replicates to it when it is back.
+    """
+    view = read_all(factory, topology, time_fn=time_fn)
+    broken = [s for s in view.states if s.held]
+    if not broken:
+        first = view.effective
+        assert first is not None  # read_all raises when no region answered
+        return first
     loc = location(topology)
-    try:
-        factory.client("dynamodb", loc.region).delete_item(
-            TableName=loc.table,
-            Key={KEY: {"S": topology.application}},
-            # Only the lease we just showed: a fresh owner that raced in is not broken blind.
-            ConditionExpression="#t = :token",
-            ExpressionAttributeNames={"#t": "token"},
-            ExpressionAttributeValues={":token": {"S": state.token}},
-        )
-    except Exception as exc:
-        if error_code(exc) == _CCF:
-            raise RefusedError(
-                "the lock changed while breaking it (a new owner?); run "
-                "`mr-failover lock status` and decide again"
-            ) from None
-        raise _fail(exc, loc, "dynamodb:DeleteItem") from None
-    return state
+    for state in broken:
+        try:
+            _client(factory, state.region).delete_item(
+                TableName=loc.table,
+                Key={KEY: {"S": topology.application}},
+                # Only the lease we just showed: a fresh owner that raced in is not broken blind.
+                ConditionExpression="#t = :token",
+                ExpressionAttributeNames={"#t": "token"},
+                ExpressionAttributeValues={":token": {"S": state.token}},
+            )
+        except Exception as exc:
+            if error_code(exc) == _CCF:
+                # Already gone (the deletion in an earlier region replicated) is fine.
+                if not _read_in(factory, topology, state.region, time_fn).held:
+                    continue
+                raise RefusedError(
+                    f"the lock changed in {state.region} while breaking it (a new owner?); run "
+                    "`mr-failover lock status` and decide again"
+                ) from None
+            raise _fail(exc, loc, "dynamodb:DeleteItem", state.region) from None
+    return broken[0]
 
 
 def create_table(factory: ClientFactory, topology: Topology) -> None:
-    """Create the lock table (for the sandbox seeder and tests)."""
+    """Create the lock table in ``lock.region`` (for the sandbox seeder and tests).
+
+    Streams are on so that replicas can be added (a global table needs them).
+    """
     loc = location(topology)
     client = factory.client("dynamodb", loc.region)
     try:
@@ -456,6 +726,7 @@ def create_table(factory: ClientFactory, topology: Topology) -> None:
             AttributeDefinitions=[{"AttributeName": KEY, "AttributeType": "S"}],
             KeySchema=[{"AttributeName": KEY, "KeyType": "HASH"}],
             BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
         )
     except Exception as exc:
         if error_code(exc) == "ResourceInUseException":

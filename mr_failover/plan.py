@@ -103,8 +103,10 @@ class Step:
     undoable: bool
     undo: str | None = None  # how to undo it, as a command line
     timeout: float = 300.0  # seconds to wait for the effect
-    poll: float = 2.0  # first poll interval; backs off exponentially with jitter
-    max_poll: float = 15.0
+    # First poll interval, backing off with jitter to max_poll. The 2 s cap is what
+    # lets a run notice a state change within one interval (bench/bench_actions.py).
+    poll: float = 2.0
+    max_poll: float = 2.0
     action: StepAction | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -224,7 +226,7 @@ def wait_until(
     clock: Clock,
     timeout: float,
     poll: float = 2.0,
-    max_poll: float = 15.0,
+    max_poll: float = 2.0,
 ) -> bool:
     """Poll ``check`` until it returns True or ``timeout`` passes on ``clock``.
 

@@ -39,18 +39,32 @@ def to_json(data: Any, indent: int | None = 2) -> str:
     return json.dumps(data, indent=indent, sort_keys=True, default=str)
 
 
+def report_table(title: str | None = None) -> Table:
+    """The house table of read-only reports: header rule only, title on the left."""
+    return Table(
+        title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False
+    )
+
+
 def status_table(report: StatusReport) -> RenderableType:
     """The status screen: one row per region, then the reasons and warnings."""
-    table = Table(
-        title=f"{report.application}: could each region take over?",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-        pad_edge=False,
-    )
+    table = report_table(f"{report.application}: could each region take over?")
     for header in ("Region", "Verdict", "Takeover", "Traffic", "Aurora", "DynamoDB", "S3"):
         table.add_column(header, no_wrap=header in ("Region", "Verdict", "Takeover"))
     table.add_column("Compute")
+    # Columns for optional components appear only when some region has them.
+    extra = [
+        (header, cell)
+        for header, cell, section in (
+            ("Accelerator", accelerator_cell, "accelerator"),
+            ("Cache", elasticache_cell, "elasticache"),
+        )
+        if any(
+            getattr(r, section) is not None or _section_error(r, section) for r in report.regions
+        )
+    ]
+    for header, _ in extra:
+        table.add_column(header)
     for r in report.regions:
         table.add_row(
             r.name,
@@ -61,13 +75,21 @@ def status_table(report: StatusReport) -> RenderableType:
             dynamodb_cell(r),
             s3_cell(r),
             compute_cell(r),
+            *(cell(r) for _, cell in extra),
         )
     lines: list[RenderableType] = [table]
+    for r in report.regions:
+        # API endpoints and readiness items get a line, not columns: the table must fit.
+        if r.api is not None or r.readiness is not None or _section_error(r, "api"):
+            lines.append(Text(f"{r.name}: api {api_cell(r)}; readiness {readiness_cell(r)}"))
     for r in report.regions:
         for reason in r.reasons:
             lines.append(Text(f"{r.name}: {reason}", style="red"))
         for warning in r.warnings:
             lines.append(Text(f"{r.name}: warning: {warning}", style="yellow"))
+    for d in report.cloudfront:
+        for g in d.groups:
+            lines.append(Text(cloudfront_line(d.name, g)))
     for warning in report.warnings:
         lines.append(Text(f"warning: {warning}", style="yellow"))
     verdict = "all regions ready" if report.healthy else "NOT READY"
@@ -171,3 +193,69 @@ def compute_cell(r: RegionStatus) -> str:
         active = sum(1 for f in c.functions if f.state == "Active")
         parts.append(f"fn {active}/{len(c.functions)}")
     return " ".join(parts) or "-"
+
+
+def accelerator_cell(r: RegionStatus) -> str:
+    a = r.accelerator
+    if a is None:
+        return _section_error(r, "accelerator") or "-"
+    if a.group is None:
+        return "no endpoint group"
+    g = a.group
+    text = f"dial {g.dial:g}%, {g.healthy}/{g.endpoints} healthy"
+    if a.accelerator.status != "DEPLOYED":
+        text += f", {a.accelerator.status}"
+    return text
+
+
+def elasticache_cell(r: RegionStatus) -> str:
+    e = r.elasticache
+    if e is None:
+        return _section_error(r, "elasticache") or "-"
+    member = e.member
+    if member is None:
+        return "not a member"
+    parts = [member.role.lower() or "?"]
+    if e.datastore.status not in ("available", "primary-only"):
+        parts.append(e.datastore.status)
+    return ", ".join(parts)
+
+
+def api_cell(r: RegionStatus) -> str:
+    a = r.api
+    if a is None:
+        return _section_error(r, "api") or "-"
+    parts = []
+    for st in a.endpoints:
+        e = st.endpoint
+        if not e.found:
+            parts.append("missing")
+        elif e.certificate is None or e.certificate.status != "ISSUED":
+            parts.append("cert " + (e.certificate.status.lower() if e.certificate else "none"))
+        elif st.certificate_days_left is not None:
+            parts.append(f"cert {max(st.certificate_days_left, 0):.0f}d")
+        else:
+            parts.append("ok")
+    return ", ".join(parts) or "-"
+
+
+def readiness_cell(r: RegionStatus) -> str:
+    rd = r.readiness
+    if rd is None:
+        return _section_error(r, "readiness") or "-"
+    missing = sum(1 for reason in r.reasons if reason.startswith("readiness:"))
+    items = (
+        (rd.templates is not None)
+        + (rd.code is not None)
+        + len(rd.secrets)
+        + (len(rd.parameters.checked) if rd.parameters else 0)
+    )
+    return f"{missing} missing" if missing else f"{items} ok"
+
+
+def cloudfront_line(distribution: str, g: Any) -> str:
+    """``cloudfront assets/g: us-east-1 -> us-west-2 on 500,502,503,504``."""
+    pri = g.primary.region if g.primary else "?"
+    sec = g.secondary.region if g.secondary else "?"
+    codes = ",".join(map(str, g.status_codes)) or "no failover criteria"
+    return f"cloudfront {distribution}/{g.id}: {pri} -> {sec} on {codes}"

@@ -22,9 +22,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 from mr_failover.aws import AccountCheck, ClientSource, check_account
 from mr_failover.errors import (
@@ -35,16 +35,33 @@ from mr_failover.errors import (
     RegionUnreachableError,
     UsageError,
 )
+from mr_failover.resources import apigateway as apigateway_res
 from mr_failover.resources import aurora, cloudwatch, compute, dynamodb, route53, s3
+from mr_failover.resources import cloudfront as cloudfront_res
+from mr_failover.resources import elasticache as elasticache_res
+from mr_failover.resources import globalaccelerator as ga_res
+from mr_failover.resources import readiness as readiness_res
 from mr_failover.topology import Region, Topology
 
 SCHEMA_VERSION = 1
 DEFAULT_DEADLINE = 8.0
-MAX_WORKERS = 16
+# Tasks mostly wait on the network: a 10-region topology has about 50 (region, section)
+# tasks, and 16 threads ran them in waves (bench/bench_status.py: 1.9 s -> 1.0 s).
+MAX_WORKERS = 64
 
 Verdict = Literal["serving", "drained", "degraded", "unreachable"]
-Section = Literal["traffic", "aurora", "dynamodb", "s3", "compute"]
-SECTIONS: tuple[Section, ...] = ("traffic", "aurora", "dynamodb", "s3", "compute")
+Section = Literal[
+    "traffic",
+    "aurora",
+    "dynamodb",
+    "s3",
+    "compute",
+    "accelerator",
+    "elasticache",
+    "api",
+    "readiness",
+]
+SECTIONS: tuple[Section, ...] = get_args(Section)
 HEALTHY_VERDICTS: frozenset[str] = frozenset({"serving", "drained"})
 
 T = TypeVar("T")
@@ -99,6 +116,42 @@ class ComputeStatus:
 
 
 @dataclass(frozen=True)
+class AcceleratorStatus:
+    """The Global Accelerator as seen from its API in us-west-2; ``group``: this region's."""
+
+    accelerator: ga_res.AcceleratorFinding
+    group: ga_res.EndpointGroupFinding | None
+
+
+@dataclass(frozen=True)
+class ElastiCacheStatus:
+    """The Global Datastore as this region sees it; ``replication_group``: this region's."""
+
+    datastore: elasticache_res.DatastoreFinding
+    replication_group: str
+
+    @property
+    def member(self) -> elasticache_res.DatastoreMember | None:
+        for m in self.datastore.members:
+            if m.replication_group == self.replication_group:
+                return m
+        return None
+
+
+@dataclass(frozen=True)
+class ApiEndpointStatus:
+    """A regional API endpoint, and its certificate's days left when observed."""
+
+    endpoint: apigateway_res.ApiEndpointFinding
+    certificate_days_left: float | None
+
+
+@dataclass(frozen=True)
+class ApiStatus:
+    endpoints: tuple[ApiEndpointStatus, ...]
+
+
+@dataclass(frozen=True)
 class SectionError:
     section: str
     region: str
@@ -134,6 +187,10 @@ class RegionStatus:
     dynamodb_incoming: tuple[IncomingLag, ...] = ()
     s3: S3Status | None = None
     compute: ComputeStatus | None = None
+    accelerator: AcceleratorStatus | None = None
+    elasticache: ElastiCacheStatus | None = None
+    api: ApiStatus | None = None
+    readiness: readiness_res.ReadinessFinding | None = None
 
     @property
     def healthy(self) -> bool:
@@ -152,6 +209,8 @@ class StatusReport:
     rpo_seconds: int
     regions: tuple[RegionStatus, ...]
     warnings: tuple[str, ...] = field(default=())
+    # CloudFront is global: its distributions are observed once, for every region.
+    cloudfront: tuple[cloudfront_res.DistributionFinding, ...] = ()
 
     @property
     def healthy(self) -> bool:
@@ -184,6 +243,7 @@ class StatusReport:
             },
             "warnings": list(self.warnings),
             "regions": [_region_json(r) for r in self.regions],
+            "cloudfront": [asdict(d) for d in self.cloudfront],
         }
 
 
@@ -221,6 +281,15 @@ def _region_json(r: RegionStatus) -> dict[str, Any]:
         else {**asdict(r.dynamodb), "incoming": [asdict(i) for i in r.dynamodb_incoming]},
         "s3": None if r.s3 is None else asdict(r.s3),
         "compute": None if r.compute is None else asdict(r.compute),
+        "accelerator": None if r.accelerator is None else asdict(r.accelerator),
+        "api": None if r.api is None else asdict(r.api),
+        "readiness": None if r.readiness is None else asdict(r.readiness),
+        "elasticache": None
+        if r.elasticache is None
+        else {
+            **asdict(r.elasticache),
+            "primary_region": r.elasticache.datastore.primary_region,
+        },
     }
 
 
@@ -330,6 +399,49 @@ def observe_compute(factory: ClientSource, region: str, spec: Region) -> Compute
     return ComputeStatus(services=tuple(services), functions=tuple(functions))
 
 
+def observe_accelerator(
+    factory: ClientSource, region: str, topology: Topology
+) -> AcceleratorStatus:
+    assert topology.global_accelerator is not None
+    client = factory.client("globalaccelerator", ga_res.GA_REGION)
+    found = ga_res.observe_accelerator(client, topology.global_accelerator)
+    spec = topology.regions[region].global_accelerator
+    pinned = spec.endpoint_group_arn if spec is not None else None
+    return AcceleratorStatus(accelerator=found, group=found.group(region, pinned))
+
+
+def observe_elasticache(factory: ClientSource, region: str, spec: Region) -> ElastiCacheStatus:
+    assert spec.elasticache is not None
+    client = factory.client("elasticache", region)
+    found = elasticache_res.observe_datastore(client, spec.elasticache.global_datastore)
+    return ElastiCacheStatus(datastore=found, replication_group=spec.elasticache.replication_group)
+
+
+def observe_api(factory: ClientSource, region: str, spec: Region, now: datetime) -> ApiStatus:
+    apigw = factory.client("apigateway", region)
+    acm = factory.client("acm", region)
+    v2 = (
+        factory.client("apigatewayv2", region)
+        if any(a.api_type == "http" for a in spec.api_endpoints)
+        else None
+    )
+    out = []
+    for api in spec.api_endpoints:
+        found = apigateway_res.observe_endpoint(apigw, acm, api, apigwv2=v2)
+        days = found.certificate.days_left(now) if found.certificate else None
+        out.append(ApiEndpointStatus(endpoint=found, certificate_days_left=days))
+    return ApiStatus(endpoints=tuple(out))
+
+
+def observe_cloudfront(factory: ClientSource, topology: Topology) -> tuple[Any, ...]:
+    client = factory.client("cloudfront", cloudfront_res.CONTROL_PLANE_REGION)
+    buckets = {b.name: n for n, r in topology.regions.items() for b in r.s3_buckets}
+    return tuple(
+        cloudfront_res.observe_distribution(client, d, buckets)
+        for d in topology.cloudfront_distributions
+    )
+
+
 def _has_section(spec: Region, section: Section) -> bool:
     if section == "traffic":
         return bool(spec.traffic.health_checks or spec.traffic.records)
@@ -339,6 +451,15 @@ def _has_section(spec: Region, section: Section) -> bool:
         return bool(spec.dynamodb_tables)
     if section == "s3":
         return bool(spec.s3_buckets)
+    if section == "accelerator":
+        return spec.global_accelerator is not None
+    if section == "elasticache":
+        return spec.elasticache is not None
+    if section == "api":
+        return bool(spec.api_endpoints)
+    if section == "readiness":
+        r = spec.readiness
+        return bool(r.templates or r.code_repository or r.secrets or r.ssm_parameters)
     c = spec.compute
     return bool(c.ecs_services or c.autoscaling_groups or c.lambda_functions)
 
@@ -355,6 +476,16 @@ def _task(
         return lambda: observe_dynamodb(factory, region, topology, now)
     if section == "s3":
         return lambda: observe_s3(factory, region, spec, now)
+    if section == "accelerator":
+        return lambda: observe_accelerator(factory, region, topology)
+    if section == "elasticache":
+        return lambda: observe_elasticache(factory, region, spec)
+    if section == "api":
+        return lambda: observe_api(factory, region, spec, now)
+    if section == "readiness":
+        return lambda: readiness_res.observe(
+            factory, region, spec.readiness, topology.primary_region
+        )
     return lambda: observe_compute(factory, region, spec)
 
 
@@ -418,6 +549,8 @@ def observe(
     tasks: dict[tuple[str, str], Callable[[], object]] = {
         ("", "account"): lambda: check_account(factory, topology)
     }
+    if topology.cloudfront_distributions:
+        tasks[("", "cloudfront")] = lambda: observe_cloudfront(factory, topology)
     for name in names:
         for section in SECTIONS:
             if _has_section(topology.regions[name], section):
@@ -430,6 +563,10 @@ def observe(
         region = key[0] or topology.primary_region
         if key[1] == "traffic":
             region = route53.CONTROL_PLANE_REGION
+        if key[1] == "cloudfront":
+            region = cloudfront_res.CONTROL_PLANE_REGION
+        if key[1] == "accelerator":
+            region = ga_res.GA_REGION
         if not future.done() or future.cancelled():
             errors[key] = RegionUnreachableError(
                 region,
@@ -475,6 +612,12 @@ def observe(
         )
         for name in names
     )
+    cf = results.get(("", "cloudfront"))
+    cf_found = cf if isinstance(cf, tuple) else ()
+    if ("", "cloudfront") in errors:
+        report_warnings.append(f"cloudfront: not observed: {errors[('', 'cloudfront')]}")
+    region_status, cf_warnings = _apply_cloudfront(topology, region_status, cf_found)
+    report_warnings += cf_warnings
     return StatusReport(
         application=topology.application,
         account_id=topology.account_id,
@@ -486,6 +629,7 @@ def observe(
         rpo_seconds=topology.policy.rpo_seconds,
         regions=region_status,
         warnings=tuple(report_warnings),
+        cloudfront=cf_found,
     )
 
 
@@ -563,6 +707,10 @@ def _judge(
             # Route 53's API is a control plane in us-east-1; DNS answers and health
             # checkers are a data plane that keeps working without it.
             warnings.append(f"traffic: Route 53 API not answering, traffic state unknown: {exc}")
+        elif section == "accelerator" and cut:
+            # Global Accelerator's API is a control plane in us-west-2; the edge network
+            # keeps routing with the dials last set.
+            warnings.append(f"accelerator: API ({ga_res.GA_REGION}) not answering: {exc}")
         elif cut:
             unreachable = True
             reasons.append(f"{section}: {exc}")
@@ -596,6 +744,26 @@ def _judge(
     cp = sections.get("compute")
     if isinstance(cp, ComputeStatus):
         _judge_compute(cp, reasons, warnings)
+    ac = sections.get("accelerator")
+    if isinstance(ac, AcceleratorStatus):
+        lever = topology.regions[name].traffic.drain_lever == "traffic_dial"
+        drained = _judge_accelerator(ac, name, lever, reasons, warnings) or drained
+    ec = sections.get("elasticache")
+    if isinstance(ec, ElastiCacheStatus):
+        _judge_elasticache(ec, name, writer, reasons, warnings)
+    api = sections.get("api")
+    if isinstance(api, ApiStatus):
+        _judge_api(
+            api,
+            topology,
+            name,
+            traffic if isinstance(traffic, TrafficStatus) else None,
+            reasons,
+            warnings,
+        )
+    rd = sections.get("readiness")
+    if isinstance(rd, readiness_res.ReadinessFinding):
+        _judge_readiness(rd, name, reasons, warnings)
 
     verdict: Verdict
     if unreachable:
@@ -621,6 +789,10 @@ def _judge(
         dynamodb_incoming=tuple(incoming),
         s3=st if isinstance(st, S3Status) else None,
         compute=cp if isinstance(cp, ComputeStatus) else None,
+        accelerator=ac if isinstance(ac, AcceleratorStatus) else None,
+        elasticache=ec if isinstance(ec, ElastiCacheStatus) else None,
+        api=api if isinstance(api, ApiStatus) else None,
+        readiness=rd if isinstance(rd, readiness_res.ReadinessFinding) else None,
     )
 
 
@@ -751,3 +923,241 @@ def _judge_compute(c: ComputeStatus, reasons: list[str], warnings: list[str]) ->
             reasons.append(f"compute: lambda {fn.name} not found")
         elif fn.state != "Active":
             reasons.append(f"compute: lambda {fn.name} is {fn.state}")
+
+
+def _judge_accelerator(
+    a: AcceleratorStatus, region: str, lever: bool, reasons: list[str], warnings: list[str]
+) -> bool:
+    """Adds the accelerator findings; returns whether its dial drains the region."""
+    acc = a.accelerator
+    if not acc.enabled:
+        reasons.append(f"accelerator: {acc.name} is disabled")
+    g = a.group
+    if g is None:
+        reasons.append(f"accelerator: {acc.name} has no endpoint group in {region}")
+        return False
+    if g.endpoints and g.healthy == 0:
+        reasons.append(f"accelerator: no healthy endpoint in {region} (0 of {g.endpoints})")
+    elif g.healthy < g.endpoints:
+        warnings.append(f"accelerator: {g.healthy} of {g.endpoints} endpoints healthy")
+    if g.dial == 0:
+        if lever:
+            warnings.append("accelerator: traffic dial at 0%: drained (mr-failover undrain)")
+            return True
+        reasons.append(
+            "accelerator: traffic dial at 0%: the accelerator sends it no traffic, but its "
+            "drain lever is not traffic_dial"
+        )
+    return False
+
+
+def _judge_elasticache(
+    e: ElastiCacheStatus,
+    region: str,
+    writer: str | None,
+    reasons: list[str],
+    warnings: list[str],
+) -> None:
+    d = e.datastore
+    member = e.member
+    if member is None:
+        reasons.append(
+            f"elasticache: {e.replication_group} is not a member of global datastore {d.id}"
+        )
+        return
+    if d.status == "modifying":
+        reasons.append(f"elasticache: global datastore {d.id} is modifying (a failover?)")
+    elif d.status not in ("available", "primary-only"):
+        reasons.append(f"elasticache: global datastore {d.id} is {d.status}")
+    if member.status not in ("associated", ""):
+        reasons.append(f"elasticache: {e.replication_group} is {member.status}")
+    primary = d.primary_region
+    if writer is not None and primary is not None and primary != writer and region == primary:
+        warnings.append(
+            f"elasticache: primary is in {primary} but the Aurora writer is in {writer} "
+            f"(mr-failover promote --region {writer} moves both)"
+        )
+
+
+# --- issue 7: API endpoints, readiness items, CloudFront origin groups ------------------
+
+
+def _judge_api(
+    a: ApiStatus,
+    topology: Topology,
+    region: str,
+    traffic: TrafficStatus | None,
+    reasons: list[str],
+    warnings: list[str],
+) -> None:
+    min_days = topology.policy.certificate_min_days
+    specs = {e.domain: e for e in topology.regions[region].api_endpoints}
+    for st in a.endpoints:
+        f = st.endpoint
+        spec = specs[f.domain]
+        where = f"api: {f.domain}"
+        if not f.found:
+            reasons.append(f"{where}: no API Gateway custom domain in {region}")
+            continue
+        if f.endpoint_type != "REGIONAL":
+            reasons.append(f"{where}: endpoint type is {f.endpoint_type}, not REGIONAL")
+        if f.mapping(spec.base_path, spec.api_id) is None:
+            path = spec.base_path or "(root)"
+            to = f" to API {spec.api_id}" if spec.api_id else ""
+            reasons.append(f"{where}: no base path mapping {path}{to}")
+        cert = f.certificate
+        if cert is None:
+            reasons.append(f"{where}: no certificate")
+        else:
+            if spec.certificate_arn and f.certificate and spec.certificate_arn != cert.arn:
+                reasons.append(f"{where}: certificate is not {spec.certificate_arn}")
+            if cert.status != "ISSUED":
+                reasons.append(f"{where}: certificate {cert.arn} is {cert.status}")
+            elif st.certificate_days_left is not None and st.certificate_days_left < min_days:
+                reasons.append(
+                    f"{where}: certificate expires in {max(st.certificate_days_left, 0):.0f} "
+                    f"days (policy: at least {min_days})"
+                )
+        if spec.record is None:
+            continue
+        if traffic is None:
+            warnings.append(f"{where}: record {spec.record} not checked (Route 53 not read)")
+            continue
+        rec = next((r for r in traffic.records if r.set_identifier == spec.record), None)
+        if rec is None or not rec.found:
+            continue  # the traffic section already says the record is missing
+        target = f.regional_domain_name or ""
+        if not any(apigateway_res.same_host(v, target) for v in rec.values):
+            shown = ", ".join(rec.values) or "nothing"
+            reasons.append(
+                f"{where}: record {rec.name} ({rec.set_identifier}) points at {shown}, "
+                f"not this region's {target}"
+            )
+
+
+def _judge_readiness(
+    r: readiness_res.ReadinessFinding, region: str, reasons: list[str], warnings: list[str]
+) -> None:
+    t = r.templates
+    if t is not None:
+        src = f"{t.source_bucket} ({t.source_region})"
+        if t.error:
+            warnings.append(f"readiness: templates not checked: {t.error}")
+        elif t.newest_key is None:
+            warnings.append(f"readiness: no template in {src}")
+        elif t.stale:
+            reasons.append(f"readiness: {t.bucket} holds an older {t.newest_key} than {src}")
+        elif not t.present:
+            reasons.append(f"readiness: newest template {t.newest_key} of {src} not in {t.bucket}")
+    c = r.code
+    if c is not None:
+        if c.error:
+            warnings.append(f"readiness: code repository not fully checked: {c.error}")
+        if c.available is False:
+            mirror = f" and no mirror {c.mirror}" if c.mirror else ""
+            reasons.append(f"readiness: no code repository {c.name} in {region}{mirror}")
+    for sec in r.secrets:
+        if sec.error:
+            warnings.append(f"readiness: secret {sec.name} not fully checked: {sec.error}")
+        elif sec.found is False:
+            reasons.append(f"readiness: secret {sec.name} is not replicated to {region}")
+        elif sec.status not in ("primary", "InSync"):
+            detail = f" ({sec.message})" if sec.message else ""
+            reasons.append(
+                f"readiness: secret {sec.name} replica is {sec.status} "
+                f"(primary {sec.primary_region}){detail}"
+            )
+    p = r.parameters
+    if p is not None:
+        if p.error:
+            reasons.append(f"readiness: SSM parameters not checked: {p.error}")
+        for name in p.missing:
+            reasons.append(f"readiness: SSM parameter {name} missing in {region}")
+
+
+def cloudfront_problems(
+    topology: Topology,
+    found: Sequence[cloudfront_res.DistributionFinding],
+    verdicts: Mapping[str, str],
+) -> tuple[dict[str, list[str]], list[str]]:
+    """Reasons per region (the secondary origin's), and report-wide warnings.
+
+    A group that cannot fail over, or whose secondary S3 origin does not receive the
+    primary's objects, stops the secondary's region taking over what CloudFront serves.
+    A secondary in a drained or unreachable region is the primary's risk: a warning.
+    """
+    reasons: dict[str, list[str]] = {}
+    warnings: list[str] = []
+    replicates = {
+        (b.name, t.bucket)
+        for r in topology.regions.values()
+        for b in r.s3_buckets
+        for t in b.replicate_to
+    }
+    for d in found:
+        for name in d.missing_groups:
+            warnings.append(f"cloudfront: {d.name} has no origin group {name}")
+        for g in d.groups:
+            where = f"cloudfront: {d.name} origin group {g.id}"
+            sec, pri = g.secondary, g.primary
+            if sec is None or pri is None:
+                warnings.append(f"{where}: a member origin is missing")
+                continue
+            target = sec.region
+            problems: list[str] = []
+            if not g.status_codes:
+                problems.append(f"{where} has no failover criteria")
+            elif not g.fails_over_on_server_errors:
+                codes = ", ".join(map(str, g.status_codes))
+                problems.append(f"{where} fails over only on {codes}, not on 5xx errors")
+            if not g.targeted:
+                problems.append(f"{where} is not the target of any cache behavior")
+            if (
+                pri.bucket
+                and sec.bucket
+                and pri.bucket != sec.bucket
+                and (pri.bucket, sec.bucket) not in replicates
+            ):
+                problems.append(
+                    f"{where}: secondary bucket {sec.bucket} is not the replication "
+                    f"destination of {pri.bucket}"
+                )
+            if target is None or target not in verdicts:
+                warnings.extend(problems)
+                if target is None:
+                    warnings.append(f"{where}: region of secondary origin {sec.domain} unknown")
+            else:
+                if problems:
+                    reasons.setdefault(target, []).extend(problems)
+                if verdicts[target] in ("drained", "unreachable"):
+                    warnings.append(
+                        f"{where}: secondary origin {sec.id} is in {target}, "
+                        f"which is {verdicts[target]}"
+                    )
+    return reasons, warnings
+
+
+def _apply_cloudfront(
+    topology: Topology,
+    regions: tuple[RegionStatus, ...],
+    found: Sequence[cloudfront_res.DistributionFinding],
+) -> tuple[tuple[RegionStatus, ...], list[str]]:
+    if not found:
+        return regions, []
+    reasons, warnings = cloudfront_problems(topology, found, {r.name: r.verdict for r in regions})
+    out = []
+    for r in regions:
+        extra = reasons.get(r.name)
+        if not extra:
+            out.append(r)
+            continue
+        verdict: Verdict = "unreachable" if r.verdict == "unreachable" else "degraded"
+        out.append(
+            replace(
+                r,
+                verdict=verdict,
+                can_take_over=False,
+                reasons=(*r.reasons, *extra),
+            )
+        )
+    return tuple(out), warnings

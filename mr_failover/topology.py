@@ -21,11 +21,11 @@ from __future__ import annotations
 import datetime
 import difflib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -53,6 +53,12 @@ SCHEMA_URL_COMMENT = "# yaml-language-server: $schema="
 
 ACCOUNT_PATTERN = r"^\d{12}$"
 ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$"
+ACCELERATOR_ARN_PATTERN = r"^arn:aws[a-z-]*:globalaccelerator::\d{12}:accelerator/[^/]+$"
+ENDPOINT_GROUP_ARN_PATTERN = (
+    r"^arn:aws[a-z-]*:globalaccelerator::\d{12}:accelerator/[^/]+/listener/[^/]+"
+    r"/endpoint-group/[^/]+$"
+)
+CERTIFICATE_ARN_PATTERN = r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/.+$"
 # Loose shape of a region code, for editors (the schema); the loader also checks the code
 # against botocore's list, which the schema cannot do without going stale.
 REGION_PATTERN = r"^[a-z]{2,4}(-[a-z]+)+-\d+$"
@@ -60,6 +66,9 @@ REGION_PATTERN = r"^[a-z]{2,4}(-[a-z]+)+-\d+$"
 Name = Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
 AccountId = Annotated[str, StringConstraints(pattern=ACCOUNT_PATTERN)]
 RoleArn = Annotated[str, StringConstraints(pattern=ROLE_ARN_PATTERN)]
+AcceleratorArn = Annotated[str, StringConstraints(pattern=ACCELERATOR_ARN_PATTERN)]
+EndpointGroupArn = Annotated[str, StringConstraints(pattern=ENDPOINT_GROUP_ARN_PATTERN)]
+CertificateArn = Annotated[str, StringConstraints(pattern=CERTIFICATE_ARN_PATTERN)]
 
 
 class _Model(BaseModel):
@@ -98,13 +107,40 @@ class Policy(_Model):
 
     rpo_seconds: int = Field(ge=0, le=86_400, description="Most data loss accepted, seconds.")
     rto_seconds: int = Field(gt=0, le=86_400, description="Longest recovery accepted, seconds.")
+    certificate_min_days: int = Field(
+        default=30,
+        ge=0,
+        le=397,
+        description="A certificate expiring within this many days stops its region taking over.",
+    )
 
 
 class LockLocation(_Model):
-    """Where operators' lease lock lives: a DynamoDB table (conditional writes)."""
+    """Where operators' lease lock lives: a DynamoDB table (conditional writes).
+
+    With ``fallback_regions`` the table is a global table with replicas there, and the
+    lock is taken in the first of ``region``, then the fallbacks, that answers: the lock
+    must not depend on the one region that may be down.
+    """
 
     table: Name = Field(description="DynamoDB table holding the lock item.")
-    region: RegionCode = Field(description="Region of the lock table.")
+    region: RegionCode = Field(description="Region of the lock table (tried first).")
+    fallback_regions: list[RegionCode] = Field(
+        default_factory=list,
+        description="Regions with a replica of the lock table (a DynamoDB global table), "
+        "tried in this order when the lock region does not answer.",
+    )
+
+    @model_validator(mode="after")
+    def _distinct_regions(self) -> LockLocation:
+        regions = self.regions()
+        if len(set(regions)) != len(regions):
+            raise ValueError("lock region and fallback_regions must all differ")
+        return self
+
+    def regions(self) -> list[str]:
+        """Every lock region, in the order operators try them."""
+        return [self.region, *self.fallback_regions]
 
 
 class HealthCheck(_Model):
@@ -155,9 +191,12 @@ class Record(_Model):
 class Traffic(_Model):
     """How traffic reaches the region, and which lever drains it."""
 
-    drain_lever: Literal["health_check_inversion", "weight"] = Field(
+    drain_lever: Literal["health_check_inversion", "weight", "traffic_dial"] = Field(
         default="health_check_inversion",
-        description="How drain moves traffic away: invert the health checks, or weight 0.",
+        description=(
+            "How drain moves traffic away: invert the health checks, weight 0, or the "
+            "Global Accelerator traffic dial to 0."
+        ),
     )
     health_checks: list[HealthCheck] = Field(default_factory=list)
     records: list[Record] = Field(default_factory=list)
@@ -236,6 +275,95 @@ class Compute(_Model):
     lambda_functions: list[LambdaFunction] = Field(default_factory=list)
 
 
+class AcceleratorEndpointGroup(_Model):
+    """This region's endpoint group of the topology's Global Accelerator."""
+
+    endpoint_group_arn: EndpointGroupArn | None = Field(
+        default=None,
+        description="Endpoint group ARN; found among the accelerator's listeners if omitted.",
+    )
+    traffic_dial: int = Field(
+        default=100, ge=0, le=100, description="Traffic dial percentage in steady state."
+    )
+
+
+class ElastiCache(_Model):
+    """This region's member of an ElastiCache Global Datastore."""
+
+    global_datastore: Name = Field(
+        description="Global replication group id (AWS prefixes the name you chose)."
+    )
+    replication_group: Name = Field(description="Replication group id in this region.")
+    role: Literal["primary", "secondary"] = Field(
+        description="Designed role: one primary in the file, the rest secondaries."
+    )
+
+
+class ApiEndpoint(_Model):
+    """A regional API Gateway custom domain serving the application in this region."""
+
+    domain: Name = Field(description="Custom domain name, for example api.example.com.")
+    api_type: Literal["rest", "http"] = Field(
+        default="rest", description="rest: API Gateway REST API; http: HTTP API (v2)."
+    )
+    api_id: Name | None = Field(
+        default=None, description="API the base path mapping must point at; any if omitted."
+    )
+    base_path: str = Field(
+        default="", max_length=255, description="Mapped base path; empty for the root."
+    )
+    certificate_arn: CertificateArn | None = Field(
+        default=None,
+        description="ACM certificate expected on the domain; the attached one if omitted.",
+    )
+    record: Name | None = Field(
+        default=None,
+        description=(
+            "set_identifier of this region's traffic record that must point at the "
+            "domain's regional domain name."
+        ),
+    )
+
+
+class TemplatesBucket(_Model):
+    """The bucket holding deployment templates, replicated into this region."""
+
+    bucket: Name = Field(description="The templates bucket in this region.")
+    source_bucket: Name = Field(description="The bucket templates are published to.")
+    source_region: RegionCode = Field(description="Region of source_bucket, declared here.")
+    prefix: str = Field(default="", max_length=1024, description="Only keys under this prefix.")
+
+
+class CodeMirror(_Model):
+    """A CodeCommit repository that stands in for the code repository."""
+
+    name: Name
+    region: RegionCode | None = Field(default=None, description="This region if omitted.")
+
+
+class CodeRepository(_Model):
+    """The CodeCommit repository the application is deployed from."""
+
+    name: Name = Field(description="Repository expected in this region.")
+    mirror: CodeMirror | None = Field(
+        default=None, description="A mirror that is enough when the repository is absent."
+    )
+
+
+class Readiness(_Model):
+    """What is easy to forget: templates, code, secrets and parameters in this region."""
+
+    templates: TemplatesBucket | None = None
+    code_repository: CodeRepository | None = None
+    secrets: list[Name] = Field(
+        default_factory=list,
+        description="Secrets Manager secrets (names) that must be replicated here, InSync.",
+    )
+    ssm_parameters: list[Name] = Field(
+        default_factory=list, description="SSM parameter names that must exist here."
+    )
+
+
 class Region(_Model):
     """Everything that must be ready for this region to take over."""
 
@@ -248,6 +376,42 @@ class Region(_Model):
     )
     s3_buckets: list[Bucket] = Field(default_factory=list)
     compute: Compute = Field(default_factory=Compute)
+    global_accelerator: AcceleratorEndpointGroup | None = None
+    elasticache: ElastiCache | None = None
+    api_endpoints: list[ApiEndpoint] = Field(default_factory=list)
+    readiness: Readiness = Field(default_factory=Readiness)
+
+
+class GlobalAccelerator(_Model):
+    """The application's Global Accelerator; its API is served from us-west-2 only."""
+
+    name: Name | None = Field(default=None, description="Accelerator name (looked up).")
+    arn: AcceleratorArn | None = Field(default=None, description="Accelerator ARN.")
+
+    @model_validator(mode="after")
+    def _named(self) -> GlobalAccelerator:
+        if self.name is None and self.arn is None:
+            raise ValueError("global_accelerator needs 'arn' or 'name'")
+        return self
+
+
+class Distribution(_Model):
+    """A CloudFront distribution whose origin groups fail over between regions."""
+
+    name: Name = Field(description="Label, unique in the file.")
+    id: Name | None = Field(default=None, description="Distribution id, like E2QWRUHAPOMQZL.")
+    alias: Name | None = Field(
+        default=None, description="An alternate domain name (CNAME) that finds it if id is omitted."
+    )
+    origin_groups: list[Name] = Field(
+        default_factory=list, description="Origin group ids to check; every group if empty."
+    )
+
+    @model_validator(mode="after")
+    def _findable(self) -> Distribution:
+        if self.id is None and self.alias is None:
+            raise ValueError("a distribution needs 'id' or 'alias'")
+        return self
 
 
 class Topology(_Model):
@@ -258,6 +422,8 @@ class Topology(_Model):
     primary_region: RegionCode = Field(description="Region that serves in steady state.")
     policy: Policy
     lock: LockLocation | None = None
+    global_accelerator: GlobalAccelerator | None = None
+    cloudfront_distributions: list[Distribution] = Field(default_factory=list)
     regions: dict[RegionCode, Region] = Field(
         min_length=2,
         description="Two or more regions, keyed by region code.",
@@ -302,21 +468,17 @@ def _cross_checks(
     if t.primary_region in known_regions() and t.primary_region not in declared:
         yield ("primary_region",), f"{t.primary_region!r} is not one of the declared regions"
 
-    writers = [n for n, r in t.regions.items() if r.aurora and r.aurora.role == "writer"]
-    for extra in writers[1:]:
-        yield (
-            ("regions", extra, "aurora", "role"),
-            f"two regions claim to be the writer ({writers[0]} and {extra})",
-        )
-    with_aurora = [n for n, r in t.regions.items() if r.aurora]
-    if complete and with_aurora and not writers:
-        yield ("regions",), "no region has aurora role: writer"
-    modes = {r.aurora.mode for r in t.regions.values() if r.aurora}
-    if len(modes) > 1:
+    auroras = {n: r.aurora for n, r in t.regions.items() if r.aurora}
+    yield from _one_leader(
+        auroras,
+        complete,
+        service="aurora",
+        leader="writer",
+        claim="to be the writer",
+        groups=("global clusters", {str(a.global_cluster) for a in auroras.values()}),
+    )
+    if len({a.mode for a in auroras.values()}) > 1:
         yield ("regions",), "aurora mode must be the same in every region (global or replica)"
-    globals_ = {r.aurora.global_cluster for r in t.regions.values() if r.aurora}
-    if len(globals_) > 1:
-        yield ("regions",), f"regions name different global clusters: {sorted(map(str, globals_))}"
 
     seen_checks: dict[str, str] = {}
     seen_buckets: dict[str, str] = {}
@@ -400,6 +562,95 @@ def _cross_checks(
                     )
                 elif target.region == rname:
                     yield (*path, "region"), "cross-region replication needs another region"
+    yield from _edge_checks(t, declared, complete)
+
+
+def _one_leader(
+    members: Mapping[str, Aurora | ElastiCache],
+    complete: bool,
+    *,
+    service: str,
+    leader: str,
+    claim: str,
+    groups: tuple[str, set[str]],
+) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Exactly one region leads a replicated service, and all name the same group."""
+    leaders = [n for n, m in members.items() if m.role == leader]
+    for extra in leaders[1:]:
+        yield (
+            ("regions", extra, service, "role"),
+            f"two regions claim {claim} ({leaders[0]} and {extra})",
+        )
+    if complete and members and not leaders:
+        yield ("regions",), f"no region has {service} role: {leader}"
+    what, names = groups
+    if len(names) > 1:
+        yield ("regions",), f"regions name different {what}: {sorted(names)}"
+
+
+def _edge_checks(
+    t: Topology, declared: frozenset[str], complete: bool
+) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Accelerator, ElastiCache, CloudFront, API endpoints and readiness items."""
+    # A partial topology (some regions invalid) carries the top-level key in
+    # model_fields_set when the file had it, even if it did not validate.
+    has_accelerator = t.global_accelerator is not None or "global_accelerator" in t.model_fields_set
+    caches = {n: r.elasticache for n, r in t.regions.items() if r.elasticache}
+    yield from _one_leader(
+        caches,
+        complete,
+        service="elasticache",
+        leader="primary",
+        claim="the elasticache primary",
+        groups=("global datastores", {c.global_datastore for c in caches.values()}),
+    )
+    seen_distributions: set[str] = set()
+    for i, dist in enumerate(t.cloudfront_distributions):
+        if dist.name in seen_distributions:
+            yield (
+                ("cloudfront_distributions", i, "name"),
+                f"duplicate distribution name {dist.name!r}",
+            )
+        seen_distributions.add(dist.name)
+    for rname, region in t.regions.items():
+        base: tuple[str | int, ...] = ("regions", rname)
+        if region.global_accelerator is not None and not has_accelerator:
+            yield (
+                (*base, "global_accelerator"),
+                "an endpoint group needs the top-level 'global_accelerator' (the accelerator)",
+            )
+        if region.traffic.drain_lever == "traffic_dial" and region.global_accelerator is None:
+            yield (
+                (*base, "traffic", "drain_lever"),
+                "drain_lever: traffic_dial needs this region's 'global_accelerator' endpoint group",
+            )
+        set_ids = {rec.set_identifier for rec in region.traffic.records}
+        domains: set[str] = set()
+        for i, api in enumerate(region.api_endpoints):
+            if api.domain in domains:
+                yield (
+                    (*base, "api_endpoints", i, "domain"),
+                    f"duplicate api endpoint domain {api.domain!r}",
+                )
+            domains.add(api.domain)
+            if api.record is not None and api.record not in set_ids:
+                yield (
+                    (*base, "api_endpoints", i, "record"),
+                    f"{api.record!r} is not the set_identifier of a traffic record of {rname}",
+                )
+        ready = region.readiness
+        if ready.templates is not None:
+            src = ready.templates.source_region
+            where = (*base, "readiness", "templates", "source_region")
+            if src == rname:
+                yield where, "the templates source must be another region"
+            elif src not in declared:
+                yield where, f"{src} is not a declared region"
+        for key in ("secrets", "ssm_parameters"):
+            names: list[str] = getattr(ready, key)
+            for i, name in enumerate(names):
+                if name in names[:i]:
+                    yield (*base, "readiness", key, i), f"duplicate {name!r}"
 
 
 # --- YAML to values, remembering where each key path came from ------------------------
@@ -671,6 +922,16 @@ _KINDS: tuple[tuple[type | tuple[type, ...], str], ...] = (
 _PATTERNS = {
     ACCOUNT_PATTERN: 'a 12-digit account id in quotes, like "012345678901"',
     ROLE_ARN_PATTERN: "an IAM role ARN, like arn:aws:iam::012345678901:role/NAME",
+    ACCELERATOR_ARN_PATTERN: (
+        "an accelerator ARN, like arn:aws:globalaccelerator::012345678901:accelerator/ID"
+    ),
+    ENDPOINT_GROUP_ARN_PATTERN: (
+        "an endpoint group ARN, like arn:aws:globalaccelerator::012345678901:"
+        "accelerator/ID/listener/ID/endpoint-group/ID"
+    ),
+    CERTIFICATE_ARN_PATTERN: (
+        "an ACM certificate ARN, like arn:aws:acm:us-east-1:012345678901:certificate/ID"
+    ),
 }
 
 
@@ -691,9 +952,9 @@ def _show(value: object) -> str:
     return type(value).__name__
 
 
-def _model_at(path: Path_) -> type[BaseModel] | None:
+def _model_at(path: Path_, root: type[BaseModel] | None = None) -> type[BaseModel] | None:
     """The model class that validates the mapping at ``path`` (for key suggestions)."""
-    tp: Any = Topology
+    tp: Any = root or Topology
     for part in path:
         if isinstance(tp, type) and issubclass(tp, BaseModel):
             field = tp.model_fields.get(str(part))
@@ -718,10 +979,10 @@ def _inner(tp: Any) -> Any:
     return None
 
 
-def _unknown_key(path: Path_) -> str:
+def _unknown_key(path: Path_, root: type[BaseModel] | None = None) -> str:
     key = str(path[-1])
     text = f"unknown key {_clip(repr(key))}"
-    model = _model_at(path[:-1])
+    model = _model_at(path[:-1], root)
     if model is None:
         return text
     names = list(model.model_fields)
@@ -731,7 +992,7 @@ def _unknown_key(path: Path_) -> str:
     return f"{text} (expected one of: {', '.join(names)})"
 
 
-def _message(err: Any, path: Path_) -> str:
+def _message(err: Any, path: Path_, root: type[BaseModel] | None = None) -> str:
     kind: str = err["type"]
     value = err.get("input")
     ctx = err.get("ctx") or {}
@@ -739,7 +1000,7 @@ def _message(err: Any, path: Path_) -> str:
     if kind == "missing":
         return f"missing required key {path[-1]!r}"
     if kind == "extra_forbidden":
-        return _unknown_key(path)
+        return _unknown_key(path, root)
     if kind == "string_type":
         quote = "" if isinstance(value, dict | list) or value is None else "; put it in quotes"
         return f"expected a string, {got}{quote}"
@@ -807,7 +1068,7 @@ def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[Path_, bool]:
 
 
 def _pydantic_problems(
-    exc: ValidationError, data: Any, b: _Builder
+    exc: ValidationError, data: Any, b: _Builder, root: type[BaseModel] | None = None
 ) -> list[tuple[int, int, Path_, str]]:
     problems = []
     for err in exc.errors():
@@ -819,7 +1080,7 @@ def _pydantic_problems(
         else:
             target = path
         line, col = _locate(target, b.marks)
-        problems.append((line, col, path, _message(err, path)))
+        problems.append((line, col, path, _message(err, path, root)))
     return problems
 
 
@@ -842,6 +1103,13 @@ def _partial(data: dict[str, Any]) -> tuple[Topology, frozenset[str]] | None:
         "primary_region": primary if isinstance(primary, str) else "",
         "regions": regions,
     }
+    if "global_accelerator" in data:
+        try:
+            fields["global_accelerator"] = GlobalAccelerator.model_validate(
+                data["global_accelerator"]
+            )
+        except ValidationError:
+            fields["global_accelerator"] = None  # reported; its presence still counts
     return Topology.model_construct(**fields), frozenset(raw)
 
 
@@ -882,6 +1150,48 @@ def load(path: str | Path) -> Topology:
             f"{file}: {count} problem{'' if count == 1 else 's'}", [text for *_, text in lines]
         )
     return topology
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_model(
+    path: str | Path,
+    model: type[M],
+    *,
+    what: str = "file",
+    cross_checks: Callable[[M], list[tuple[Path_, str]]] | None = None,
+) -> M:
+    """Load another YAML file (a drill scenario) with this module's hardened loading and
+    file:line:column errors; ``cross_checks`` adds problems found on the valid model."""
+    file = Path(path)
+    node = _compose(file, _read_text(file))
+    b = _Builder()
+    try:
+        data = b.build(node, ())
+    except _TooBig:
+        raise ConfigError(f"{file}: expands to more than {MAX_NODES} values") from None
+    if not isinstance(data, dict):
+        line, col = _pos(node)
+        raise ConfigError(f"{file}:{line}:{col}: the top level must be a mapping of keys")
+    problems = list(b.problems)
+    result: M | None = None
+    try:
+        result = model.model_validate(data)
+    except ValidationError as exc:
+        problems += _pydantic_problems(exc, data, b, model)
+    if result is not None and cross_checks is not None:
+        for loc, msg in cross_checks(result):
+            line, col = _locate(loc, b.marks)
+            problems.append((line, col, loc, msg))
+    if problems or result is None:
+        lines = sorted({(ln, c, f"{file}:{ln}:{c}: {_dotted(p)}: {m}") for ln, c, p, m in problems})
+        count = len(lines)
+        raise ConfigError(
+            f"{file}: {count} problem{'' if count == 1 else 's'} in this {what}",
+            [text for *_, text in lines],
+        )
+    return result
 
 
 def json_schema() -> dict[str, Any]:

@@ -9,6 +9,7 @@ never prints.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from mr_failover.cli import AppContext
+from mr_failover.errors import EXIT_REFUSED, MrFailoverError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -50,10 +52,36 @@ def mutation_options(f: F) -> F:
     return f
 
 
-def _clock() -> Clock:
+def current_clock() -> Clock:
     from mr_failover.plan import SystemClock
 
     return CLOCK or SystemClock()
+
+
+def outcome_of(exc: MrFailoverError) -> str:
+    """How the journal records a run that ended with ``exc``: refused, or failed."""
+    return "refused" if exc.exit_code == EXIT_REFUSED else "failed"
+
+
+def require_region(params: Mapping[str, Any]) -> str:
+    """The ``--region`` of a command that needs one (a resumed run brings its own)."""
+    from mr_failover.errors import UsageError
+
+    region = params.get("region")
+    if not region:
+        raise UsageError("give --region R (or --resume RUN_ID)")
+    return str(region)
+
+
+def release_lease(lease: Lease, err: Console) -> None:
+    """Release at the end of a run; a failure only warns (the lease expires by itself)."""
+
+    try:
+        if not lease.release():
+            err.print("warning: the lock was no longer ours at release (broken?)")
+    except MrFailoverError as exc:
+        # The run's own outcome matters more than the release.
+        err.print(f"warning: could not release the lock: {exc}")
 
 
 def plan_table(plan: Plan) -> Table:
@@ -63,7 +91,7 @@ def plan_table(plan: Plan) -> Table:
     for col in ("#", "STEP", "CALL", "ENDPOINT", "PLANE", "UNDOABLE"):
         table.add_column(col, overflow="fold")
     for i, step in enumerate(plan.steps, start=1):
-        params = " ".join(f"{k}={v}" for k, v in step.params.items())
+        params = "".join(f"\n  {k}={v}" for k, v in step.params.items())
         plane = f"control ({step.plane_region})" if step.plane == "control" else "data"
         table.add_row(
             str(i),
@@ -85,7 +113,7 @@ def show_plan(console: Console, plan: Plan) -> None:
         console.print(f"note: {note}")
 
 
-def _progress(console: Console, status: Any) -> Callable[[Event], None]:
+def progress_printer(console: Console, status: Any) -> Callable[[Event], None]:
     def on_event(event: Event) -> None:
         head = f"[{event.index}/{event.total}] {event.step.title}"
         if event.kind == "step-start":
@@ -98,7 +126,7 @@ def _progress(console: Console, status: Any) -> Callable[[Event], None]:
     return on_event
 
 
-def _guard_waits(plan: Plan, lease: Lease) -> Plan:
+def guard_waits(plan: Plan, lease: Lease) -> Plan:
     """``plan`` with every step's polling stopped as soon as the lock is known lost.
 
     Without it a step whose lease was broken mid-wait keeps polling until its own
@@ -151,7 +179,7 @@ def _loopback(endpoint_url: str | None) -> bool:
     return host in {"127.0.0.1", "localhost", "::1"}
 
 
-def _test_pause(app: AppContext, on_event: Callable[[Event], None]) -> Callable[[Event], None]:
+def with_test_pause(app: AppContext, on_event: Callable[[Event], None]) -> Callable[[Event], None]:
     wanted = os.environ.get(TEST_PAUSE_ENV, "")
     if not wanted.isdigit() or not _loopback(app.endpoint_url):
         return on_event
@@ -208,7 +236,7 @@ def run_mutation(
     from mr_failover.errors import MrFailoverError, UsageError
     from mr_failover.plan import StepFailedError, execute
 
-    clock = _clock()
+    clock = current_clock()
     topology = app.topology()
     factory = app.factory()
     out = app.console()
@@ -226,7 +254,11 @@ def run_mutation(
             )
         params = dict(prior.params)
 
-    identity = guard.require_account(factory, topology)
+    # The target region's STS first: in an outage it is the region expected to answer.
+    target = params.get("region")
+    identity = guard.require_account(
+        factory, topology, first=target if isinstance(target, str) else None
+    )
     plan = build(topology, factory, params)
 
     if dry_run:
@@ -259,6 +291,20 @@ def run_mutation(
             jr = journal.Journal.create(
                 run_id, command=command, params=params, who=who, plan=plan, clock=clock
             )
+        if lease is not None and lease.loc.fallback_regions:
+            # Which region's table holds the lease: renewals, release and `lock status`
+            # look there, and a split lock (docs/OPERATIONS.md) is traced from here.
+            jr.note(
+                "lock",
+                table=lease.loc.table,
+                region=lease.region,
+                not_answering=dict(lease.skipped),
+            )
+            if lease.skipped:
+                err.print(
+                    f"lock taken in {lease.region}: "
+                    + "; ".join(f"{r} did not answer ({why})" for r, why in lease.skipped)
+                )
         if lease is not None and lease.taken_over is not None and lease.taken_over.owner:
             own = lease.taken_over.owner.run_id == run_id
             jr.note(
@@ -273,26 +319,17 @@ def run_mutation(
                     f"(pid {lease.taken_over.owner.pid} on {lease.taken_over.owner.host})"
                 )
         if lease is not None:
-            plan = _guard_waits(plan, lease)
-        with err.status(f"running {command}") as status:
-            if lease is not None:
-                with lease.heartbeat():
-                    result = execute(
-                        plan,
-                        clock=clock,
-                        recorder=jr,
-                        on_event=_test_pause(app, _progress(err, status)),
-                        completed=prior.completed if prior else (),
-                        before_step=lease.ensure_held,
-                    )
-            else:
-                result = execute(
-                    plan,
-                    clock=clock,
-                    recorder=jr,
-                    on_event=_test_pause(app, _progress(err, status)),
-                    completed=prior.completed if prior else (),
-                )
+            plan = guard_waits(plan, lease)
+        heartbeat = lease.heartbeat() if lease is not None else contextlib.nullcontext()
+        with err.status(f"running {command}") as status, heartbeat:
+            result = execute(
+                plan,
+                clock=clock,
+                recorder=jr,
+                on_event=with_test_pause(app, progress_printer(err, status)),
+                completed=prior.completed if prior else (),
+                before_step=lease.ensure_held if lease is not None else None,
+            )
         jr.end("succeeded", result.seconds)
     except StepFailedError as exc:
         exc.run_id = run_id
@@ -301,9 +338,7 @@ def run_mutation(
         raise
     except MrFailoverError as exc:
         if jr is not None:
-            jr.end(
-                "refused" if exc.exit_code == 3 else "failed", clock.monotonic() - started, str(exc)
-            )
+            jr.end(outcome_of(exc), clock.monotonic() - started, str(exc))
         raise
     except KeyboardInterrupt:
         if jr is not None:
@@ -311,12 +346,7 @@ def run_mutation(
         raise
     finally:
         if lease is not None:
-            try:
-                if not lease.release():
-                    err.print("warning: the lock was no longer ours at release (broken?)")
-            except MrFailoverError as exc:
-                # The lease expires by itself; the run's own outcome matters more.
-                err.print(f"warning: could not release the lock: {exc}")
+            release_lease(lease, err)
         if jr is not None:
             jr.close()
     if app.output == "json":

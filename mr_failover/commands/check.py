@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from mr_failover.cli import AppContext, pass_app
+from mr_failover.commands import deadline_option
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -46,13 +47,7 @@ def check() -> None:
     default=None,
     help="Seconds to wait for the canaries. Default: twice the policy's RPO, at least 10.",
 )
-@click.option(
-    "--deadline",
-    type=click.FloatRange(min=0.1),
-    default=8.0,
-    show_default=True,
-    help="Seconds to wait for the reads; a region that has not answered is no-go.",
-)
+@deadline_option("Seconds to wait for the reads; a region that has not answered is no-go.")
 @pass_app
 def replication(
     app: AppContext, canary: bool, canary_timeout: float | None, deadline: float
@@ -103,18 +98,12 @@ def _seconds(value: float | None, lower_bound: bool = False) -> str:
 
 def replication_view(report: ReplicationReport) -> RenderableType:
     """Pairs, then their links, then reasons, warnings, cleanup and the verdict."""
-    from rich import box
     from rich.console import Group
-    from rich.table import Table
     from rich.text import Text
 
-    pairs = Table(
-        title=f"{report.application}: replication, RPO policy {report.rpo_seconds} s",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-        pad_edge=False,
-    )
+    from mr_failover.render import report_table
+
+    pairs = report_table(f"{report.application}: replication, RPO policy {report.rpo_seconds} s")
     for header in ("Source", "Destination", "RPO estimate", "Verdict"):
         pairs.add_column(header, no_wrap=True)
     for p in report.pairs:
@@ -124,7 +113,7 @@ def replication_view(report: ReplicationReport) -> RenderableType:
             _seconds(p.rpo_estimate_seconds, p.rpo_estimate_is_lower_bound),
             Text("GO", style="green") if p.go else Text("NO-GO", style="bold red"),
         )
-    links = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    links = report_table()
     for header in ("Pair", "Kind", "Resource", "State", "Metric lag", "Canary lag"):
         links.add_column(header, no_wrap=header != "Resource")
     for p in report.pairs:

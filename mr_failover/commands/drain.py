@@ -8,30 +8,17 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mr_failover.cli import AppContext, pass_app
-from mr_failover.commands import _mutation
-from mr_failover.commands._mutation import mutation_options, run_mutation
+from mr_failover.commands._mutation import (
+    current_clock,
+    mutation_options,
+    require_region,
+    run_mutation,
+)
 
 if TYPE_CHECKING:
     from mr_failover.aws import ClientFactory
-    from mr_failover.plan import Clock, Plan
+    from mr_failover.plan import Plan
     from mr_failover.topology import Topology
-
-
-def _clock() -> Clock:
-    from mr_failover.plan import SystemClock
-
-    # The same clock the executor uses: tests swap _mutation.CLOCK for a fake one, so the
-    # TTL wait never sleeps for real in them.
-    return _mutation.CLOCK or SystemClock()
-
-
-def _region(params: Mapping[str, Any]) -> str:
-    from mr_failover.errors import UsageError
-
-    region = params.get("region")
-    if not region:
-        raise UsageError("give --region R (or --resume RUN_ID)")
-    return str(region)
 
 
 def _build_drain(topology: Topology, factory: ClientFactory, params: Mapping[str, Any]) -> Plan:
@@ -41,9 +28,9 @@ def _build_drain(topology: Topology, factory: ClientFactory, params: Mapping[str
     return plan_drain(
         topology,
         factory,
-        _region(params),
+        require_region(params),
         scale_up=scale_up is not False,
-        clock=_clock(),
+        clock=current_clock(),
     )
 
 
@@ -54,9 +41,9 @@ def _build_undrain(topology: Topology, factory: ClientFactory, params: Mapping[s
     return plan_undrain(
         topology,
         factory,
-        _region(params),
+        require_region(params),
         scale_back=None if scale_back is None else bool(scale_back),
-        clock=_clock(),
+        clock=current_clock(),
     )
 
 

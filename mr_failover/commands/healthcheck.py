@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mr_failover.cli import AppContext, pass_app
-from mr_failover.commands._mutation import mutation_options, run_mutation
+from mr_failover.commands._mutation import mutation_options, require_region, run_mutation
 
 if TYPE_CHECKING:
     from mr_failover.aws import ClientFactory
@@ -29,13 +29,9 @@ def health_check() -> None:
 
 def _builder(invert: bool) -> Any:
     def build(topology: Topology, factory: ClientFactory, params: Mapping[str, Any]) -> Plan:
-        from mr_failover.errors import UsageError
         from mr_failover.operations.healthcheck import plan_inversion
 
-        region = params.get("region")
-        if not region:
-            raise UsageError("give --region R (or --resume RUN_ID)")
-        return plan_inversion(topology, factory, str(region), invert=invert)
+        return plan_inversion(topology, factory, require_region(params), invert=invert)
 
     return build
 

@@ -1,19 +1,32 @@
-"""``mr-failover history``: the runs recorded in the journal directory."""
+"""``mr-failover history``: the runs recorded in the journal directory.
+
+Drills also show their verdict, RTO and RPO (read back from each run's journal), and a
+bar chart of RTO per drill when there are several, so a team sees the trend.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from mr_failover.cli import AppContext, pass_app
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from mr_failover.journal import RunRecord
+
+CHART_WIDTH = 40
 
 
 @click.command()
 @click.option("--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True)
 @pass_app
 def history(app: AppContext, limit: int) -> None:
-    """List mutating runs: id, command, who, when, outcome, duration.
+    """List mutating runs: id, command, who, when, outcome, duration; drills with RTO/RPO.
 
     \b
     Example:
@@ -25,8 +38,13 @@ def history(app: AppContext, limit: int) -> None:
     from mr_failover import journal
 
     runs = journal.list_runs(limit)
+    drills = {r.run_id: d for r in runs if (d := _drill(r)) is not None}
     if app.output == "json":
-        click.echo(json.dumps({"runs": [r.to_json() for r in runs]}, indent=2))
+        body = [
+            {**r.to_json(), **({"drill": drills[r.run_id]} if r.run_id in drills else {})}
+            for r in runs
+        ]
+        click.echo(json.dumps({"runs": body}, indent=2))
         return
     if not runs:
         click.echo(f"no runs yet in {journal.runs_dir()}")
@@ -35,7 +53,7 @@ def history(app: AppContext, limit: int) -> None:
     for col in ("RUN ID", "COMMAND", "WHO", "STARTED", "OUTCOME", "DURATION"):
         table.add_column(col, no_wrap=col not in ("COMMAND", "WHO"), overflow="fold")
     for r in runs:
-        args = " ".join(f"--{k} {v}" for k, v in r.params.items() if k != "reason")
+        args = _options(r.params)
         table.add_row(
             r.run_id,
             f"{r.command} {args}".strip(),
@@ -45,4 +63,97 @@ def history(app: AppContext, limit: int) -> None:
             r.outcome,
             f"{r.seconds:.1f}s",
         )
-    app.console().print(table)
+    console = app.console()
+    console.print(table)
+    # Oldest first, so the table and the chart read down as time goes.
+    measured = [(r, drills[r.run_id]) for r in reversed(runs) if r.run_id in drills]
+    if measured:
+        console.print(drill_table(measured))
+        for run, d in measured:
+            if d["stopped_by"]:
+                console.print(f"{run.run_id} was stopped by {d['stopped_by']}", markup=False)
+    if len(measured) > 1:
+        console.print(rto_chart(measured))
+
+
+def _drill(run: RunRecord) -> dict[str, Any] | None:
+    """A drill run's verdict and measurements; None for other runs or an unreadable journal."""
+    if run.command != "drill":
+        return None
+    from mr_failover import drill_report, journal
+
+    try:
+        return drill_report.trend(drill_report.build(run.run_id, journal.read_records(run.run_id)))
+    except (KeyError, StopIteration, ValueError, TypeError, OSError):
+        return None  # a torn or foreign journal must not hide the other runs
+
+
+def _secs(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}s"
+
+
+def drill_table(measured: Sequence[tuple[RunRecord, Mapping[str, Any]]]) -> RenderableType:
+    """The drills among the runs: verdict, RTO and RPO against their targets."""
+    from rich.table import Table
+
+    table = Table(title="Drills, oldest first", title_justify="left", box=None)
+    for col in ("RUN ID", "SCENARIO", "VERDICT", "RTO", "RPO (LAG)", "CANARIES LOST"):
+        table.add_column(col, no_wrap=True)
+    for run, d in measured:
+        table.add_row(
+            run.run_id,
+            str(d["scenario"]),
+            str(d["verdict"]),
+            f"{_secs(d['rto_seconds'])} of {d['rto_target_seconds']}s",
+            f"{_secs(d['rpo_lag_seconds'])} of {d['rpo_target_seconds']}s",
+            f"{d['canaries_lost']} of {d['canaries_written']}",
+        )
+    return table
+
+
+def rto_chart(measured: Sequence[tuple[RunRecord, Mapping[str, Any]]]) -> RenderableType:
+    """One bar per drill: its RTO, scaled against the largest RTO or target shown."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from mr_failover.journal import iso
+
+    scale = max(max(d["rto_seconds"] or 0.0, d["rto_target_seconds"]) for _, d in measured)
+    table = Table(
+        title="RTO per drill, oldest first (| is the target)", title_justify="left", box=None
+    )
+    for col in ("STARTED", "SCENARIO", "RTO", "", "VERDICT"):
+        table.add_column(col, no_wrap=True)
+    for run, d in measured:
+        rto, target = d["rto_seconds"], d["rto_target_seconds"]
+        style = "green" if rto is not None and rto <= target else "red"
+        table.add_row(
+            iso(run.started),
+            str(d["scenario"]),
+            Text(rto_bar(rto, target, scale), style=style),
+            f"{_secs(rto)} of {target}s",
+            str(d["verdict"]),
+        )
+    return table
+
+
+def rto_bar(rto: float | None, target: float, scale: float, width: int = CHART_WIDTH) -> str:
+    """``rto`` as a bar of ``width`` cells for ``scale`` seconds, the target marked ``|``."""
+    if scale <= 0:
+        return ""
+    filled = 0 if rto is None else min(width, round(width * rto / scale))
+    cells = ["\u2588" if i < filled else " " for i in range(width)]
+    mark = min(width - 1, round(width * target / scale))
+    cells[mark] = "|"
+    return "".join(cells).rstrip()
+
+
+def _options(params: Mapping[str, object]) -> str:
+    """The run's options as they would be typed: unset ones left out, flags bare."""
+    words = []
+    for key, value in params.items():
+        if key == "reason" or value is None or value is False:
+            continue
+        flag = "--" + key.replace("_", "-")
+        words.append(flag if value is True else f"{flag} {value}")
+    return " ".join(words)

@@ -30,6 +30,8 @@ def _describe(state: object) -> str:
     if not state.held or state.owner is None:
         return f"{where}: free"
     since = f"since {iso(state.acquired_at)}, last heartbeat {iso(state.heartbeat_at)}"
+    if state.lease_region and state.lease_region != state.region:
+        since += f", lease taken in {state.lease_region}"
     if state.stale:
         return (
             f"{where}: STALE, held by {state.owner.describe()} {since}; expired "
@@ -47,18 +49,27 @@ def _describe(state: object) -> str:
 def status(app: AppContext) -> None:
     """Who holds the lock, since when, and whether the lease is stale. Read-only.
 
+    With lock fallback regions, every lock region is read: one line each, regions that do
+    not answer say so, and different live leases in two regions are flagged (exit 4).
+
     \b
     Example:
       mr-failover lock status
     """
     from mr_failover import lock
-    from mr_failover.commands._mutation import _clock
+    from mr_failover.commands._mutation import current_clock
+    from mr_failover.errors import NotReadyError
 
-    state = lock.read(app.factory(), app.topology(), time_fn=_clock().time)
+    view = lock.read_all(app.factory(), app.topology(), time_fn=current_clock().time)
     if app.output == "json":
-        click.echo(json.dumps(state.to_json(), indent=2))
+        click.echo(json.dumps(view.to_json(), indent=2))
     else:
-        click.echo(_describe(state))
+        for state in view.states:
+            click.echo(_describe(state))
+        for region, why in view.unreachable:
+            click.echo(f"lock {lock.location(app.topology()).table} ({region}): no answer ({why})")
+    if view.conflict:
+        raise NotReadyError(view.conflict_text())
 
 
 @lock_group.command("break")
@@ -76,15 +87,18 @@ def break_(app: AppContext, reason: str, yes: bool) -> None:
       mr-failover lock break --reason "operator's laptop crashed mid-drain" --yes
     """
     from mr_failover import guard, journal, lock
-    from mr_failover.commands._mutation import _clock
+    from mr_failover.commands._mutation import current_clock
     from mr_failover.errors import UsageError
 
     if not reason.strip():
         raise UsageError("--reason must say why the lock is broken")
-    clock = _clock()
+    clock = current_clock()
     topology, factory = app.topology(), app.factory()
     identity = guard.require_account(factory, topology)
-    current = lock.read(factory, topology, time_fn=clock.time)
+    # Every lock region: with fallbacks, the lease to break may sit in any of them.
+    view = lock.read_all(factory, topology, time_fn=clock.time)
+    held = [s for s in view.states if s.held]
+    current = held[0] if held else view.states[0]
     if not current.held:
         click.echo(_describe(current) + "; nothing to break")
         return

@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mr_failover.cli import AppContext, pass_app
-from mr_failover.commands._mutation import mutation_options, run_mutation
+from mr_failover.commands._mutation import (
+    current_clock,
+    mutation_options,
+    require_region,
+    run_mutation,
+)
 
 if TYPE_CHECKING:
     from mr_failover.aws import ClientFactory
@@ -60,23 +65,19 @@ def promote(
     def build(topology: Topology, factory: ClientFactory, params: Mapping[str, Any]) -> Plan:
         from datetime import UTC, datetime
 
-        from mr_failover.commands._mutation import _clock
-        from mr_failover.errors import UsageError
         from mr_failover.operations.promote import plan_promotion
 
-        target = params.get("region")
-        if not target:
-            raise UsageError("give --region R (or --resume RUN_ID)")
-        planned["region"] = str(target)
+        target = require_region(params)
+        planned["region"] = target
         return plan_promotion(
             topology,
             factory,
-            str(target),
+            target,
             mode=params.get("mode"),
             allow_data_loss=bool(params.get("allow_data_loss")),
             resuming=resume is not None,
             # Metrics are judged at the executor's "now" (tests inject the clock).
-            now=datetime.fromtimestamp(_clock().time(), UTC),
+            now=datetime.fromtimestamp(current_clock().time(), UTC),
         )
 
     # None, not False: a resume given no flag must not clash with the journaled options.

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import click
 
 from mr_failover.cli import AppContext, pass_app
+from mr_failover.commands import deadline_option
 
 # Injected by tests so --watch never sleeps for real.
 sleep: Callable[[float], None] = time.sleep
@@ -30,13 +31,7 @@ sleep: Callable[[float], None] = time.sleep
     show_default=True,
     help="Seconds between refreshes with --watch.",
 )
-@click.option(
-    "--deadline",
-    type=click.FloatRange(min=0.1),
-    default=8.0,
-    show_default=True,
-    help="Seconds to wait for AWS; what has not answered by then is UNREACHABLE.",
-)
+@deadline_option("Seconds to wait for AWS; what has not answered by then is UNREACHABLE.")
 @pass_app
 def status(
     app: AppContext, regions: tuple[str, ...], watch: bool, interval: float, deadline: float

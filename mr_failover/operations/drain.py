@@ -19,14 +19,15 @@ of that region recorded in this machine's journal, unless someone changed them s
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from mr_failover import journal, status
 from mr_failover.aws import call
 from mr_failover.errors import RefusedError, UsageError
 from mr_failover.plan import Clock, Plan, Step
+from mr_failover.resources import globalaccelerator as ga
 from mr_failover.resources.compute_steps import (
     asg_key,
     asg_limits,
@@ -100,11 +101,11 @@ def judge_absorbers(
         spec = topology.regions[rs.name]
         blockers: list[str] = []
         for err in rs.errors:
-            if err.section in ("traffic", "compute"):
+            if err.section in ("traffic", "compute", "accelerator"):
                 blockers.append(err.message)
         if rs.verdict == "unreachable" and not blockers:
             blockers.append("the region is not answering")
-        if not (spec.traffic.health_checks or spec.traffic.records):
+        if not (spec.traffic.health_checks or spec.traffic.records or spec.global_accelerator):
             blockers.append("no health check or record in the topology sends it traffic")
         if rs.traffic is not None:
             for hc in rs.traffic.health_checks:
@@ -116,6 +117,12 @@ def judge_absorbers(
             weighted = [r for r in rs.traffic.records if r.found and r.routing_policy == "weighted"]
             if weighted and all(r.weight == 0 for r in weighted):
                 blockers.append("its weighted records are at weight 0 (drained)")
+        if rs.accelerator is not None:
+            group = rs.accelerator.group
+            if group is None:
+                blockers.append("it has no Global Accelerator endpoint group")
+            elif group.dial == 0:
+                blockers.append("its Global Accelerator traffic dial is at 0% (drained)")
         if rs.compute is not None:
             for svc in rs.compute.services:
                 scalable = scale_up and svc.takeover_desired and svc.desired < svc.takeover_desired
@@ -132,6 +139,12 @@ def judge_absorbers(
 
 
 def _control_plane_note(lever: str) -> str:
+    if lever == "traffic_dial":
+        return (
+            "Global Accelerator UpdateEndpointGroup is a control-plane call served from "
+            f"{ga.GA_REGION} only (for every region); when that API does not answer, the "
+            "edge network keeps routing with the dials last set."
+        )
     api = "UpdateHealthCheck" if lever == "health_check_inversion" else "ChangeResourceRecordSets"
     return f"Route 53 {api} is a control-plane call served from {ROUTE53_REGION}."
 
@@ -163,9 +176,12 @@ def _traffic_steps(
     *,
     drain: bool,
     clock: Clock,
+    dial: DialMemo | None = None,
 ) -> list[Step]:
     """The lever's steps for ``region`` (drain or restore), then the TTL wait."""
     spec = topology.regions[region]
+    if spec.traffic.drain_lever == "traffic_dial":
+        return _dial_steps(topology, factory, region, drain=drain, memo=dial or DialMemo())
     client = factory.client("route53", ROUTE53_REGION)
     lever = spec.traffic.drain_lever
     undo = _undo("undrain" if drain else "drain", region)
@@ -233,6 +249,98 @@ def _traffic_steps(
     return steps
 
 
+@dataclass
+class DialMemo:
+    """The traffic dial as the plan found it (``before``), and what it sets (``to``)."""
+
+    before: float | None = None
+    to: float | None = None
+    restore_to: float | None = None  # undrain: the value to go back to (None: topology's)
+    notes: list[str] = field(default_factory=list)
+
+
+def _dial_steps(
+    topology: Topology, factory: ClientSource, region: str, *, drain: bool, memo: DialMemo
+) -> list[Step]:
+    """Drain: the region's dial to 0. Undrain: back to ``memo.restore_to`` or the topology's."""
+    spec = topology.regions[region]
+    if topology.global_accelerator is None or spec.global_accelerator is None:
+        raise UsageError(
+            f"drain_lever: traffic_dial needs global_accelerator at the top level and in "
+            f"regions.{region}"
+        )
+    client = factory.client("globalaccelerator", ga.GA_REGION)
+    found = ga.observe_accelerator(client, topology.global_accelerator)
+    group = found.group(region, spec.global_accelerator.endpoint_group_arn)
+    if group is None:
+        raise UsageError(
+            f"Global Accelerator {found.name} has no endpoint group in {region}; create it or "
+            f"set regions.{region}.global_accelerator.endpoint_group_arn"
+        )
+    memo.before = group.dial
+    declared = float(spec.global_accelerator.traffic_dial)
+    if drain:
+        target = 0.0
+        if group.dial == 0:
+            memo.notes.append(
+                f"the traffic dial of {region} is already at 0%: nothing to drain there; "
+                f"undrain restores the topology's traffic_dial ({declared:g}%)"
+            )
+    else:
+        if group.endpoints and group.healthy == 0:
+            raise RefusedError(
+                f"refused: no endpoint of {region}'s endpoint group is healthy (0 of "
+                f"{group.endpoints}), so undraining would bring no traffic back; fix the "
+                "region first"
+            )
+        target = memo.restore_to if memo.restore_to else declared
+        if target == 0:
+            raise UsageError(
+                f"the topology declares traffic_dial 0 for {region} and no drain recorded the "
+                f"dial before it; set regions.{region}.global_accelerator.traffic_dial"
+            )
+    memo.to = target
+    undo = _undo("undrain" if drain else "drain", region)
+    return [
+        ga.dial_step(
+            client,
+            group_arn=group.arn,
+            region=region,
+            dial=target,
+            previous=group.dial,
+            undo=undo,
+        )
+    ]
+
+
+def _recorded_drains(region: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """(run id, plan params) of this machine's successful drains of ``region``, newest
+    first, back to its newest successful undrain (which ended what they recorded)."""
+    for run in journal.list_runs():
+        if run.params.get("region") != region or run.outcome != "succeeded":
+            continue
+        if run.command == "undrain":
+            return
+        if run.command != "drain":
+            continue
+        path = journal.runs_dir() / f"{run.run_id}.jsonl"
+        head = json.loads(path.read_text().splitlines()[0])
+        # The first plan of the run: a resumed attempt re-plans from already-changed state.
+        yield run.run_id, (head.get("plan") or {}).get("params") or {}
+
+
+def last_dial(region: str) -> tuple[str, float] | None:
+    """(run id, dial before the drain) of the newest successful drain of ``region``.
+
+    None when there is none, when it recorded no dial (it found the dial at 0 already),
+    or when a successful undrain came after it.
+    """
+    for run_id, params in _recorded_drains(region):
+        before = params.get("dial_before")
+        return (run_id, float(before)) if before else None
+    return None
+
+
 def plan_drain(
     topology: Topology,
     factory: ClientSource,
@@ -264,9 +372,11 @@ def plan_drain(
         for absorber in absorbers:
             found = report.region(absorber.region)
             steps += _scale_up_steps(topology, factory, absorber.region, found, region, previous)
-    steps += _traffic_steps(topology, factory, region, drain=True, clock=clock)
+    dial = DialMemo()
+    steps += _traffic_steps(topology, factory, region, drain=True, clock=clock, dial=dial)
 
     lever = spec.traffic.drain_lever
+    notes += dial.notes
     notes.append(_control_plane_note(lever))
     if previous:
         notes.append(
@@ -290,6 +400,9 @@ def plan_drain(
             r: {k: {"from": a, "to": b} for k, (a, b) in v.items()} for r, v in previous.items()
         },
     }
+    if lever == "traffic_dial":
+        # What undrain goes back to; a dial already at 0 records nothing (see last_dial).
+        params["dial_before"] = dial.before or None
     return Plan(command="drain", params=params, steps=tuple(steps), notes=tuple(notes))
 
 
@@ -368,23 +481,14 @@ def last_drain(region: str) -> RecordedScaleUp | None:
     Read from this machine's journal. None when there is none, or when a successful
     undrain of the region came after it (its scale-back was done or declined then).
     """
-    for run in journal.list_runs():
-        if run.params.get("region") != region or run.outcome != "succeeded":
-            continue
-        if run.command == "undrain":
-            return None
-        if run.command != "drain":
-            continue
-        path = journal.runs_dir() / f"{run.run_id}.jsonl"
-        head = json.loads(path.read_text().splitlines()[0])
-        # The first plan of the run: a resumed attempt re-plans from already-scaled counts.
-        raw = ((head.get("plan") or {}).get("params") or {}).get("previous_desired") or {}
+    for run_id, params in _recorded_drains(region):
+        raw = params.get("previous_desired") or {}
         counts = {
             r: {k: (int(v["from"]), int(v["to"])) for k, v in services.items()}
             for r, services in raw.items()
         }
         if counts:
-            return RecordedScaleUp(run.run_id, counts)
+            return RecordedScaleUp(run_id, counts)
         # A drain that scaled nothing (a re-run of one that had): look further back.
     return None
 
@@ -397,6 +501,7 @@ def plan_undrain(
     scale_back: bool | None = None,
     clock: Clock,
     recorded: Callable[[str], RecordedScaleUp | None] = last_drain,
+    recorded_dial: Callable[[str], tuple[str, float] | None] = last_dial,
 ) -> Plan:
     """The plan for ``undrain --region region``.
 
@@ -404,8 +509,22 @@ def plan_undrain(
     False leaves the other regions' capacity as it is.
     """
     spec = _known(topology, region)
-    steps = _traffic_steps(topology, factory, region, drain=False, clock=clock)
+    dial = DialMemo()
+    dial_run = None
+    if spec.traffic.drain_lever == "traffic_dial":
+        dial_run = recorded_dial(region)
+        dial.restore_to = dial_run[1] if dial_run else None
+    steps = _traffic_steps(topology, factory, region, drain=False, clock=clock, dial=dial)
     notes: list[str] = []
+    if spec.traffic.drain_lever == "traffic_dial":
+        notes.append(
+            f"the traffic dial goes back to {dial.to:g}%, "
+            + (
+                f"the value drain run {dial_run[0]} found before draining"
+                if dial_run
+                else f"the topology's traffic_dial (no drain of {region} recorded the dial)"
+            )
+        )
     if spec.traffic.drain_lever == "weight":
         notes.append(
             "weights are restored to the topology's declared values "
@@ -416,6 +535,8 @@ def plan_undrain(
         "lever": spec.traffic.drain_lever,
         "scale_back": scale_back,
     }
+    if dial_run is not None:
+        params["dial_from"] = dial_run[0]
     drained = recorded(region) if scale_back is not False else None
     if scale_back is True and (drained is None or not drained.counts):
         raise UsageError(

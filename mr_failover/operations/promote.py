@@ -30,7 +30,8 @@ from mr_failover.errors import (
     RegionUnreachableError,
     UsageError,
 )
-from mr_failover.plan import Plan
+from mr_failover.plan import Plan, Step
+from mr_failover.resources import elasticache as cache
 from mr_failover.resources.aurora import (
     arn_region,
     lag_queries,
@@ -165,7 +166,10 @@ def _probe(factory: ClientSource, region: str, cluster: str) -> tuple[ClusterDet
         raise
 
 
-def _lag(factory: ClientSource, region: str, cluster: str, mode: str, now: datetime) -> LagReading:
+def aurora_lag(
+    factory: ClientSource, region: str, cluster: str, mode: str, now: datetime
+) -> LagReading:
+    """The replication lag into ``cluster`` (its region's metrics), and the write rate."""
     queries = lag_queries(cluster, mode)
     rate = MetricQuery(
         WRITE_IO_METRIC,
@@ -189,11 +193,18 @@ def _traffic(
     checks = topology.regions[region].traffic.health_checks
     if not checks:
         return [], ""
+    # Route 53's API lives in us-east-1 only: an outage there must not stall the plan.
+    if isinstance(factory, ClientFactory):
+        factory = factory.with_timeouts(Timeouts.for_deadline(PROBE_DEADLINE))
     client = factory.client("route53", ROUTE53_REGION)
     try:
         return [observe_health_check(client, hc) for hc in checks], ""
     except RegionUnreachableError as exc:
         return [], exc.detail
+    except AwsCallError as exc:
+        if exc.detail.startswith(_DOWN_CODES):
+            return [], exc.detail
+        raise
 
 
 def plan_promotion(
@@ -280,7 +291,7 @@ def _plan_global(
                 "--allow-data-loss"
             )
         _check_target_traffic(topology, factory, region, kind, notes)
-        lag = _lag(factory, region, spec.cluster, "global", now)
+        lag = aurora_lag(factory, region, spec.cluster, "global", now)
         if kind == "failover" and not allow_data_loss:
             alternative = (
                 ", or switch over without loss (--mode switchover)" if not writer_down else ""
@@ -318,10 +329,11 @@ def _plan_global(
         writer_region=writer_region,
         kind=kind,
     )
+    cache_steps = datastore_steps(topology, factory, region, notes, writer_down=writer_down)
     return Plan(
         command="promote",
         params={"region": region, "mode": kind, "allow_data_loss": allow_data_loss},
-        steps=(step,),
+        steps=(step, *cache_steps),
         notes=tuple(notes),
     )
 
@@ -383,16 +395,11 @@ def _check_target_traffic(
 ) -> list[HealthCheckFinding]:
     checks, why = _traffic(topology, factory, region)
     if why:
-        if kind != "failover":
-            raise RefusedError(
-                f"refused: Route 53 ({ROUTE53_REGION}) does not answer ({why}), so {region}'s "
-                "traffic health cannot be checked; retry, or if the writer's region is down, "
-                f"mr-failover promote --region {region} --mode failover --allow-data-loss"
-            )
-        # In an outage of Route 53's home region the failover is what is needed most.
+        # The plan has no Route 53 step, so it must not need Route 53's control plane: in
+        # an outage of its home region the promotion is what is needed most. Say so.
         notes.append(
-            f"{region}'s traffic health was not checked: Route 53 ({ROUTE53_REGION}) does "
-            f"not answer ({why})"
+            f"{region}'s traffic health: not verified: Route 53 API in {ROUTE53_REGION} "
+            f"unreachable ({why}); check the health checks once it answers"
         )
         return []
     if not topology.regions[region].traffic.health_checks:
@@ -460,7 +467,7 @@ def _plan_replica(
         source_region = arn_region(source) or topology.writer_region()
         _check_members(topology, factory, region, target, source_region)
         _check_target_traffic(topology, factory, region, "replica", notes)
-        lag = _lag(factory, region, spec.cluster, "replica", now)
+        lag = aurora_lag(factory, region, spec.cluster, "replica", now)
         _check_rpo(topology, region, spec.cluster, lag, allow_data_loss, required=True)
         notes.append(
             f"binlog replication from {source} stops for good ({lag.loss_text()}); the old "
@@ -472,12 +479,65 @@ def _plan_replica(
     ]
     notes.append(NOT_INHERITED)
     step = promote_replica_step(rds, cluster_id=spec.cluster, region=region)
+    cache_steps = datastore_steps(topology, factory, region, notes, writer_down=False)
     return Plan(
         command="promote",
         params={"region": region, "mode": "replica", "allow_data_loss": allow_data_loss},
-        steps=(step,),
+        steps=(step, *cache_steps),
         notes=tuple(notes),
     )
+
+
+def datastore_steps(
+    topology: Topology, factory: ClientSource, region: str, notes: list[str], *, writer_down: bool
+) -> list[Step]:
+    """The ElastiCache Global Datastore promotion that follows the database's, if any.
+
+    The database moves first: the cache holds data derived from it, so it follows the
+    writer, and a database move that fails leaves the cache primary beside the writer.
+    """
+    spec = topology.regions[region].elasticache
+    if spec is None:
+        return []
+    client = factory.client("elasticache", region)
+    found = cache.observe_datastore(client, spec.global_datastore)
+    member = found.member(region, spec.replication_group)
+    if member is None:
+        raise RefusedError(
+            f"refused: ElastiCache replication group {spec.replication_group} ({region}) is not "
+            f"a member of global datastore {found.id}; add it as a secondary first"
+        )
+    if found.status not in ("available", "modifying"):
+        raise RefusedError(
+            f"refused: global datastore {found.id} is {found.status}; a failover needs it "
+            "available (mr-failover status)"
+        )
+    old = found.primary_region
+    if writer_down and old is not None and old != region:
+        notes.append(
+            f"ElastiCache: the datastore's primary region {old} does not answer, and AWS "
+            "refuses FailoverGlobalReplicationGroup then: detach the secondary with "
+            f"DisassociateGlobalReplicationGroup (GlobalReplicationGroupId={found.id}, "
+            f"ReplicationGroupId={spec.replication_group}, ReplicationGroupRegion={region}) "
+            "to make it a standalone writer; this plan does not do it"
+        )
+        return []
+    notes.append(
+        "order: the Aurora writer moves first, then the ElastiCache global datastore "
+        f"{found.id} (elasticache:FailoverGlobalReplicationGroup, sent to {region}); the cache "
+        "follows the database, so a failed database move leaves both in "
+        f"{old or 'their region'}. The datastore is 'modifying' for minutes; the run waits "
+        f"until {spec.replication_group} is PRIMARY."
+    )
+    return [
+        cache.failover_step(
+            client,
+            datastore=found.id,
+            region=region,
+            group=spec.replication_group,
+            old_primary=old if old != region else None,
+        )
+    ]
 
 
 def promoted_writer(topology: Topology, factory: ClientSource, region: str) -> WriterInfo:

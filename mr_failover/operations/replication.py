@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Literal
@@ -208,17 +208,7 @@ class ReplicationReport:
                 for r in self.regions
             ],
             "pairs": [_pair_json(p) for p in self.pairs],
-            "cleanup": [
-                {
-                    "kind": c.kind,
-                    "region": c.region,
-                    "resource": c.resource,
-                    "key": c.key,
-                    "removed": c.removed,
-                    "detail": c.detail,
-                }
-                for c in self.cleanup
-            ],
+            "cleanup": [asdict(c) for c in self.cleanup],
         }
 
 
@@ -431,7 +421,7 @@ def canary_object_key(run_id: str, region: str) -> str:
     return f"{CANARY_PREFIX}/{run_id}/{region}"
 
 
-def _dynamodb_item_key(client: Any, table: str, marker: str) -> dict[str, Any]:
+def dynamodb_item_key(client: Any, table: str, marker: str) -> dict[str, Any]:
     """A key for ``table`` built from its schema; the hash key carries the marker."""
     t = call(client, "describe_table", TableName=table)["Table"]
     types = {a["AttributeName"]: a["AttributeType"] for a in t.get("AttributeDefinitions", [])}
@@ -461,7 +451,7 @@ def _write(probe: _Probe, factory: ClientSource, run_id: str, clock: Clock) -> N
     }
     if probe.kind == "dynamodb":
         client = factory.client("dynamodb", probe.source)
-        probe.item_key = _dynamodb_item_key(client, probe.resource, probe.key)
+        probe.item_key = dynamodb_item_key(client, probe.resource, probe.key)
         item = {**probe.item_key, **{k: {"S": v} for k, v in marker.items()}}
         hash_name = next(iter(probe.item_key))
         probe.started = clock.monotonic()

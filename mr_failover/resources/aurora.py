@@ -7,6 +7,7 @@ region (:func:`lag_queries`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +70,11 @@ def observe_cluster(client: Any, cluster_id: str) -> ClusterFinding:
         raise AwsCallError(
             client.meta.region_name, "rds:DescribeDBClusters", f"no cluster {cluster_id}"
         )
-    c = clusters[0]
+    return cluster_finding(clusters[0])
+
+
+def cluster_finding(c: Mapping[str, Any]) -> ClusterFinding:
+    """One entry of DescribeDBClusters' ``DBClusters``."""
     return ClusterFinding(
         id=c["DBClusterIdentifier"],
         arn=c["DBClusterArn"],

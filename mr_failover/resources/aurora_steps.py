@@ -24,6 +24,7 @@ from mr_failover.resources.aurora import (
     ClusterFinding,
     GlobalClusterFinding,
     arn_region,
+    cluster_finding,
     observe_global_cluster,
 )
 
@@ -32,8 +33,11 @@ GlobalMoveKind = Literal["switchover", "failover"]
 # Aurora documents global moves in minutes; past this the step fails and says what it
 # sees (the move itself keeps going on AWS, and a resume waits for it again).
 MOVE_TIMEOUT = 1800.0
-MOVE_POLL = 5.0
-MOVE_MAX_POLL = 30.0
+# Poll every 2 s (the first wait 1.5-2 s, with jitter), so the end of a move is noticed
+# within 2 s: a DescribeGlobalClusters / DescribeDBClusters every 2 s is far below the
+# RDS API's rate limits, and a move takes minutes, so backing off would only add delay.
+MOVE_POLL = 1.5
+MOVE_MAX_POLL = 2.0
 
 _NOT_FOUND = {"DBClusterNotFoundFault", "DBClusterNotFound"}
 
@@ -59,14 +63,7 @@ def read_cluster(client: Any, cluster_id: str) -> ClusterDetail | None:
         return None
     c = clusters[0]
     return ClusterDetail(
-        finding=ClusterFinding(
-            id=c["DBClusterIdentifier"],
-            arn=c["DBClusterArn"],
-            status=c.get("Status", "unknown"),
-            engine=c.get("Engine", ""),
-            engine_version=c.get("EngineVersion", ""),
-            replication_source=c.get("ReplicationSourceIdentifier"),
-        ),
+        finding=cluster_finding(c),
         endpoint=c.get("Endpoint"),
     )
 

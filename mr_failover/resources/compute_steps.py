@@ -13,6 +13,7 @@ desired count is at least the target); scaling back sets the exact recorded coun
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -34,7 +35,7 @@ class GroupLimits:
     desired: int
 
 
-def asg_limits(client: Any, name: str) -> GroupLimits:
+def _describe_group(client: Any, name: str) -> dict[str, Any]:
     out = call(client, "describe_auto_scaling_groups", AutoScalingGroupNames=[name])
     groups = out.get("AutoScalingGroups", [])
     if not groups:
@@ -44,20 +45,54 @@ def asg_limits(client: Any, name: str) -> GroupLimits:
             f"no Auto Scaling group {name}",
             "check compute.autoscaling_groups in the topology",
         )
-    g = groups[0]
+    group: dict[str, Any] = groups[0]
+    return group
+
+
+def asg_limits(client: Any, name: str) -> GroupLimits:
+    g = _describe_group(client, name)
     return GroupLimits(int(g["MinSize"]), int(g["MaxSize"]), int(g["DesiredCapacity"]))
 
 
-class SetEcsDesired(StepAction):
-    """``UpdateService desiredCount``; scaling up waits until the tasks run."""
+class _SetDesired(StepAction):
+    """Shared logic of both scalers: ``_read`` returns (desired, ready) and remembers it."""
 
-    def __init__(self, client: Any, cluster: str, service: str, desired: int, goal: Goal) -> None:
+    def __init__(self, client: Any, desired: int, goal: Goal) -> None:
         self.client = client
-        self.cluster = cluster
-        self.service = service
         self.desired = desired
         self.goal = goal
         self._seen: tuple[int, int] | None = None
+
+    @abstractmethod
+    def _read(self) -> tuple[int, int]: ...
+
+    @abstractmethod
+    def _describe(self, desired: int, ready: int) -> str: ...
+
+    def holds(self) -> bool:
+        desired, _ = self._read()
+        return desired >= self.desired if self.goal == "at_least" else desired == self.desired
+
+    def settled(self) -> bool:
+        desired, ready = self._read()
+        if self.goal == "exactly":
+            # Scaling back: the count is what matters; stopping tasks drain on their own.
+            return desired == self.desired
+        return desired >= self.desired and ready >= self.desired
+
+    def state(self) -> str:
+        if self._seen is None:
+            return ""
+        return self._describe(*self._seen)
+
+
+class SetEcsDesired(_SetDesired):
+    """``UpdateService desiredCount``; scaling up waits until the tasks run."""
+
+    def __init__(self, client: Any, cluster: str, service: str, desired: int, goal: Goal) -> None:
+        super().__init__(client, desired, goal)
+        self.cluster = cluster
+        self.service = service
 
     def _read(self) -> tuple[int, int]:
         out = call(self.client, "describe_services", cluster=self.cluster, services=[self.service])
@@ -72,9 +107,8 @@ class SetEcsDesired(StepAction):
             "check compute.ecs_services in the topology",
         )
 
-    def holds(self) -> bool:
-        desired, _ = self._read()
-        return desired >= self.desired if self.goal == "at_least" else desired == self.desired
+    def _describe(self, desired: int, ready: int) -> str:
+        return f"ecs {self.cluster}/{self.service}: {ready} running of {desired} desired"
 
     def apply(self) -> None:
         call(
@@ -85,41 +119,16 @@ class SetEcsDesired(StepAction):
             desiredCount=self.desired,
         )
 
-    def settled(self) -> bool:
-        desired, running = self._read()
-        if self.goal == "exactly":
-            # Scaling back: the count is what matters; stopping tasks drain on their own.
-            return desired == self.desired
-        return desired >= self.desired and running >= self.desired
 
-    def state(self) -> str:
-        if self._seen is None:
-            return ""
-        desired, running = self._seen
-        return f"ecs {self.cluster}/{self.service}: {running} running of {desired} desired"
-
-
-class SetAsgDesired(StepAction):
+class SetAsgDesired(_SetDesired):
     """``SetDesiredCapacity``; scaling up waits until the instances are InService and Healthy."""
 
     def __init__(self, client: Any, name: str, desired: int, goal: Goal) -> None:
-        self.client = client
+        super().__init__(client, desired, goal)
         self.name = name
-        self.desired = desired
-        self.goal = goal
-        self._seen: tuple[int, int] | None = None
 
     def _read(self) -> tuple[int, int]:
-        out = call(self.client, "describe_auto_scaling_groups", AutoScalingGroupNames=[self.name])
-        groups = out.get("AutoScalingGroups", [])
-        if not groups:
-            raise AwsCallError(
-                self.client.meta.region_name,
-                "autoscaling:DescribeAutoScalingGroups",
-                f"no Auto Scaling group {self.name}",
-                "check compute.autoscaling_groups in the topology",
-            )
-        g = groups[0]
+        g = _describe_group(self.client, self.name)
         healthy = sum(
             1
             for i in g.get("Instances", [])
@@ -128,9 +137,8 @@ class SetAsgDesired(StepAction):
         self._seen = (int(g["DesiredCapacity"]), healthy)
         return self._seen
 
-    def holds(self) -> bool:
-        desired, _ = self._read()
-        return desired >= self.desired if self.goal == "at_least" else desired == self.desired
+    def _describe(self, desired: int, ready: int) -> str:
+        return f"asg {self.name}: {ready} InService and Healthy of {desired} desired"
 
     def apply(self) -> None:
         # HonorCooldown=False: an operator's scale-up must not wait out a scaling cooldown.
@@ -142,18 +150,6 @@ class SetAsgDesired(StepAction):
             HonorCooldown=False,
         )
 
-    def settled(self) -> bool:
-        desired, healthy = self._read()
-        if self.goal == "exactly":
-            return desired == self.desired
-        return desired >= self.desired and healthy >= self.desired
-
-    def state(self) -> str:
-        if self._seen is None:
-            return ""
-        desired, healthy = self._seen
-        return f"asg {self.name}: {healthy} InService and Healthy of {desired} desired"
-
 
 def ecs_key(cluster: str, service: str) -> str:
     """How a service is named in plan params and journals."""
@@ -162,6 +158,37 @@ def ecs_key(cluster: str, service: str) -> str:
 
 def asg_key(name: str) -> str:
     return f"asg:{name}"
+
+
+def _scale_step(
+    *,
+    kind: str,
+    name: str,
+    region: str,
+    service: str,
+    api_call: str,
+    params: dict[str, Any],
+    desired: int,
+    previous: int,
+    goal: Goal,
+    undo: str | None,
+    action: StepAction,
+) -> Step:
+    verb = "scale up" if goal == "at_least" else "scale back"
+    return Step(
+        id=f"{kind}:desired:{region}:{name}",
+        title=f"{verb} {kind} {name} in {region} to {desired} (from {previous})",
+        service=service,
+        call=api_call,
+        params=params,
+        region=region,
+        plane="control",
+        plane_region=region,
+        undoable=True,
+        undo=undo,
+        timeout=SCALE_UP_TIMEOUT if goal == "at_least" else 120.0,
+        action=action,
+    )
 
 
 def ecs_step(
@@ -175,21 +202,17 @@ def ecs_step(
     goal: Goal,
     undo: str | None,
 ) -> Step:
-    verb = "scale up" if goal == "at_least" else "scale back"
-    return Step(
-        id=f"ecs:desired:{region}:{cluster}/{service}",
-        title=f"{verb} ecs {cluster}/{service} in {region} to {desired} (from {previous})",
-        service="ecs",
-        call="UpdateService",
-        params={"cluster": cluster, "service": service, "desiredCount": desired},
+    return _scale_step(
+        kind="ecs",
+        name=f"{cluster}/{service}",
         region=region,
-        plane="control",
-        plane_region=region,
-        undoable=True,
+        service="ecs",
+        api_call="UpdateService",
+        params={"cluster": cluster, "service": service, "desiredCount": desired},
+        desired=desired,
+        previous=previous,
+        goal=goal,
         undo=undo,
-        timeout=SCALE_UP_TIMEOUT if goal == "at_least" else 120.0,
-        poll=5.0,
-        max_poll=30.0,
         action=SetEcsDesired(client, cluster, service, desired, goal),
     )
 
@@ -204,20 +227,16 @@ def asg_step(
     goal: Goal,
     undo: str | None,
 ) -> Step:
-    verb = "scale up" if goal == "at_least" else "scale back"
-    return Step(
-        id=f"asg:desired:{region}:{name}",
-        title=f"{verb} asg {name} in {region} to {desired} (from {previous})",
-        service="autoscaling",
-        call="SetDesiredCapacity",
-        params={"AutoScalingGroupName": name, "DesiredCapacity": desired, "HonorCooldown": False},
+    return _scale_step(
+        kind="asg",
+        name=name,
         region=region,
-        plane="control",
-        plane_region=region,
-        undoable=True,
+        service="autoscaling",
+        api_call="SetDesiredCapacity",
+        params={"AutoScalingGroupName": name, "DesiredCapacity": desired, "HonorCooldown": False},
+        desired=desired,
+        previous=previous,
+        goal=goal,
         undo=undo,
-        timeout=SCALE_UP_TIMEOUT if goal == "at_least" else 120.0,
-        poll=5.0,
-        max_poll=30.0,
         action=SetAsgDesired(client, name, desired, goal),
     )

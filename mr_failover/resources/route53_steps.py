@@ -22,6 +22,11 @@ from mr_failover.resources.route53 import HealthCheckFinding, observe_health_che
 from mr_failover.topology import HealthCheck, Record
 
 ROUTE53_REGION = CONTROL_PLANE_REGION["route53"]
+# How often the steps look again: a change is noticed within 2 s of happening. A few
+# Get* calls every 2 s are far below Route 53's API limit (5 requests/s per account).
+# The first wait is 1.5-2 s (the executor's jitter), the next ones 2 s.
+POLL = 1.5
+MAX_POLL = 2.0
 
 
 def describe(finding: HealthCheckFinding) -> str:
@@ -113,8 +118,8 @@ def inversion_step(
         undoable=True,
         undo=f"mr-failover health-check {undo} --region {region}",
         timeout=timeout,
-        poll=min(5.0, float(check.request_interval) / 2),
-        max_poll=float(check.request_interval),
+        poll=POLL,
+        max_poll=MAX_POLL,
         action=SetInversion(client, check.name, check_id, inverted=inverted),
     )
 
@@ -247,8 +252,8 @@ def weight_step(
         undo=undo,
         # PENDING -> INSYNC usually takes well under a minute.
         timeout=300.0,
-        poll=2.0,
-        max_poll=10.0,
+        poll=POLL,
+        max_poll=MAX_POLL,
         action=SetRecordWeight(client, zone_id, record, weight=weight),
     )
 
@@ -344,7 +349,8 @@ def ttl_wait_step(shift: TrafficShift, *, ttl: int, region: str, clock: Clock) -
         undoable=True,
         undo=None,
         timeout=float(ttl) + 30.0,
-        poll=min(5.0, max(ttl / 6, 0.5)),
-        max_poll=10.0,
+        # No API call per poll: only the clock is read, so the wait ends close to the TTL.
+        poll=min(POLL, max(ttl / 6, 0.5)),
+        max_poll=MAX_POLL,
         action=WaitForTtl(shift, float(ttl), clock),
     )

@@ -23,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mr_failover.sandbox.core import Hooks
+
 if TYPE_CHECKING:
     from mr_failover.sandbox.core import Sandbox
 
@@ -37,8 +39,8 @@ HOOKS = (
 PENDING_SHARE = 0.2  # first part of a move shows "pending", as on AWS
 METRIC_INTERVAL = 1.0  # sandbox seconds between lag datapoints
 
-_current: Sandbox | None = None
-_patched = False
+_hooks = Hooks("Aurora")
+_sandbox = _hooks.sandbox
 
 
 @dataclass
@@ -57,15 +59,6 @@ class AuroraState:
     writer_down_since: dict[str, float] = field(default_factory=dict)  # gc id -> since
 
 
-def _sandbox() -> Sandbox:
-    from mr_failover.sandbox.core import active
-
-    current = active() or _current
-    if current is None:  # pragma: no cover - install() always runs first
-        raise RuntimeError("the Aurora simulation is not installed")
-    return current
-
-
 def _state(sandbox: Sandbox) -> AuroraState:
     state: AuroraState = sandbox.state("aurora", AuroraState)
     return state
@@ -73,9 +66,7 @@ def _state(sandbox: Sandbox) -> AuroraState:
 
 def install(sandbox: Sandbox) -> None:
     """Point the hooks at ``sandbox`` (patching moto once per process); add the tickers."""
-    global _current
-    _current = sandbox
-    _patch_moto()
+    _hooks.install(sandbox, _patch_moto)
     sandbox.every(sandbox.settings.tick, lambda: advance(sandbox))
     sandbox.every(METRIC_INTERVAL, lambda: publish_lag_metrics(sandbox))
 
@@ -274,9 +265,6 @@ def publish_lag_metrics(sandbox: Sandbox) -> None:
 
 
 def _patch_moto() -> None:
-    global _patched
-    if _patched:
-        return
     from moto.core.responses import ActionResult
     from moto.rds.models import GlobalCluster
     from moto.rds.responses import RDSResponse
@@ -362,4 +350,3 @@ def _patch_moto() -> None:
     }
     for (cls, name), value in patches.items():
         setattr(cls, name, value)
-    _patched = True

@@ -4,16 +4,18 @@
 sandbox clock, the settings (lags and durations), the fault table, the log of AWS calls
 seen, the background ticker thread that drives the simulations, and the registry of
 request interceptors that the simulation modules (``aurora``, ``route53``, ``dynamodb``,
-``s3``) install. This is the interface the simulation modules build against; the rest of
-``mr_failover`` never imports it (only the ``sandbox`` command and the demo do).
+``s3``, ``ecs``, ...) install. This is the interface the simulation modules build against;
+the rest of ``mr_failover`` never imports it (only the ``sandbox`` command and the demo do).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import gc
 import importlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +37,11 @@ SIMULATIONS = (
     "mr_failover.sandbox.route53",
     "mr_failover.sandbox.dynamodb",
     "mr_failover.sandbox.s3",
+    "mr_failover.sandbox.cloudfront",
+    "mr_failover.sandbox.acm",
+    "mr_failover.sandbox.globalaccelerator",
+    "mr_failover.sandbox.elasticache",
+    "mr_failover.sandbox.ecs",
 )
 # Services whose moto backend is keyed by partition, not region.
 _PARTITION_SERVICES = {"route53", "iam", "cloudfront", "organizations", "route53domains"}
@@ -60,6 +67,37 @@ def serving(sandbox: Sandbox) -> None:
     _local.sandbox = sandbox
 
 
+_patch_lock = threading.Lock()
+
+
+class Hooks:
+    """One simulation's patches into moto's classes, and the sandbox they serve.
+
+    moto's classes are process-wide, so each simulation patches them once per process;
+    the patched code then asks :meth:`sandbox` which sandbox's state to use.
+    """
+
+    def __init__(self, simulation: str) -> None:
+        self.simulation = simulation
+        self.patched = False
+        self.last: Sandbox | None = None  # the last sandbox that installed the simulation
+
+    def install(self, sandbox: Sandbox, patch: Callable[[], None]) -> None:
+        """Serve ``sandbox`` from now on; run ``patch`` the first time only."""
+        with _patch_lock:
+            self.last = sandbox
+            if not self.patched:
+                patch()
+                self.patched = True
+
+    def sandbox(self) -> Sandbox:
+        """The sandbox serving this request, else the last one that installed the hooks."""
+        current = active() or self.last
+        if current is None:  # pragma: no cover - install() always runs first
+            raise RuntimeError(f"the {self.simulation} simulation is not installed")
+        return current
+
+
 @dataclass(frozen=True)
 class SandboxSettings:
     """Lags and durations of the simulations, in seconds unless the name says otherwise.
@@ -69,12 +107,17 @@ class SandboxSettings:
     """
 
     dynamodb_replication_lag: float = 0.5
+    # How long a new DynamoDB replica stays CREATING (AWS: minutes).
+    dynamodb_replica_creation_seconds: float = 0.2
     s3_replication_lag: float = 1.0
     aurora_failover_seconds: float = 3.0
     # What AuroraGlobalDBReplicationLag / RPOLag report for each healthy secondary.
     aurora_replication_lag_ms: float = 80.0
     # Stands in for a health check's RequestInterval (10 or 30 s on AWS).
     health_check_interval: float = 1.0
+    # How long an ECS service's new tasks stay PENDING before RUNNING (Fargate: about a
+    # minute); 0 starts them at once, as moto does.
+    ecs_task_start_seconds: float = 0.25
     # Period of the ticker thread that advances every simulation.
     tick: float = 0.1
     # Longest a blackholed request is held before its connection is dropped.
@@ -178,7 +221,6 @@ class Sandbox:
         self._state = _State()
         self._tickers: list[_Ticker] = []
         self._interceptors: dict[tuple[str, str], list[Interceptor]] = {}
-        self._reset_hooks: list[Callable[[], None]] = []
         self._server: SandboxServer | None = None
         self._stop = threading.Event()
         self._ticker_thread: threading.Thread | None = None
@@ -219,6 +261,10 @@ class Sandbox:
 
         if self._server is not None:
             return self.endpoint_url
+        # moto builds ~1300 default AMIs (with snapshots) for each region's EC2 backend,
+        # on first use and on every reset: a quarter of a seeding's time, and the tool
+        # never reads them (the seeder's launch templates name a placeholder image).
+        os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
         for name in self._simulations:
             try:
                 module = importlib.import_module(name)
@@ -231,6 +277,10 @@ class Sandbox:
         _last_started.append(self)
         self._server = SandboxServer(self, port=self.port)
         self.port = self._server.start()
+        # What is alive now (moto's and botocore's code and models) lives as long as the
+        # process: keep it out of the cyclic collector, whose full passes over it cost
+        # about a third of a seeding's CPU time.
+        gc.freeze()
         self.endpoint_url = f"http://127.0.0.1:{self.port}"
         self._stop.clear()
         self._ticker_thread = threading.Thread(
@@ -261,8 +311,6 @@ class Sandbox:
             moto_api_backend.reset()
             self._state = _State()
             self.settings = self._initial_settings
-            for hook in self._reset_hooks:
-                hook()
 
     # --- additions the simulations and the control API use --------------------------
 
@@ -275,10 +323,6 @@ class Sandbox:
 
     def interceptors(self, service: str, action: str) -> list[Interceptor]:
         return list(self._interceptors.get((service, action), ()))
-
-    def on_reset(self, fn: Callable[[], None]) -> None:
-        """Call ``fn`` (with the lock held) whenever the sandbox is reset."""
-        self._reset_hooks.append(fn)
 
     def state(self, key: str, factory: Callable[[], Any]) -> Any:
         """Per-simulation state that reset() wipes: created by ``factory`` on first use."""

@@ -30,6 +30,8 @@ from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 
+from mr_failover.sandbox.core import Hooks
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -57,7 +59,7 @@ HOOKS = (
 _install_lock = threading.Lock()
 # Every sandbox installed in this process, newest last; requests go to the newest running one.
 _installed: list[Sandbox] = []
-_patched = False
+_hooks = Hooks("DynamoDB")
 
 Stamp = tuple[float, str]  # (write time on the sandbox clock, region written): LWW order
 
@@ -99,12 +101,8 @@ class State:
 
 def install(sandbox: Sandbox) -> None:
     """Patch moto (once per process) and register the replication ticker."""
-    global _patched
     register(sandbox)
-    with _install_lock:
-        if not _patched:
-            _patch_moto()
-            _patched = True
+    _hooks.install(sandbox, _patch_moto)
     sandbox.every(sandbox.settings.tick, lambda: tick(sandbox))
 
 
@@ -137,9 +135,8 @@ def current(account_id: str) -> Sandbox | None:
 
 def _creation_seconds(sb: Sandbox) -> float:
     # How long a new replica stays CREATING (and a removed one DELETING); AWS takes
-    # minutes, the sandbox a moment. A dedicated setting wins when core provides one.
-    value = getattr(sb.settings, "dynamodb_replica_creation_seconds", None)
-    return float(value) if value is not None else sb.settings.dynamodb_replication_lag
+    # minutes, the sandbox a moment.
+    return sb.settings.dynamodb_replica_creation_seconds
 
 
 def _down(sb: Sandbox, region: str) -> bool:

@@ -89,17 +89,21 @@ class FaultTable:
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _healed: threading.Condition = field(init=False)
-    _random: random.Random = field(init=False)
+    _random: dict[int, random.Random] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._healed = threading.Condition(self._lock)
-        # Seeded so a rate-based fault behaves the same from run to run.
-        self._random = random.Random(self.seed)
 
     def add(self, fault: Fault) -> Fault:
         with self._lock:
             stored = Fault(**{**asdict(fault), "id": next(self._ids)})
             self._faults[stored.id] = stored
+            # One generator per fault, seeded by what the fault is (not by its id, which
+            # depends on earlier faults): a rate fault fails the same calls from run to
+            # run, whatever other faults or regions are drawing at the same time.
+            self._random[stored.id] = random.Random(
+                f"{self.seed}/{stored.region}/{stored.service}/{stored.kind}/{stored.rate}"
+            )
             return stored
 
     def heal(self, region: str, service: str | None = None) -> int:
@@ -112,13 +116,14 @@ class FaultTable:
             ]
             for i in gone:
                 del self._faults[i]
+                self._random.pop(i, None)
             self._healed.notify_all()
             return len(gone)
 
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()
-            self._random.seed(self.seed)
+            self._random.clear()
             self._healed.notify_all()
 
     def list(self) -> list[Fault]:
@@ -148,7 +153,7 @@ class FaultTable:
                 if f.kind == "outage":
                     return Decision(delay, f.mode, f)
             for f in matching:
-                if f.kind in ("throttle", "error5xx") and self._random.random() < f.rate:
+                if f.kind in ("throttle", "error5xx") and self._random[f.id].random() < f.rate:
                     return Decision(delay, f.kind, f)
             return Decision(delay)
 

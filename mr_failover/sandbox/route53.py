@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from mr_failover.sandbox.core import Hooks
+
 if TYPE_CHECKING:
     from mr_failover.sandbox.core import Sandbox
 
@@ -47,8 +49,8 @@ CHECKER_REGIONS = (
 CHECKER_IPS = {r: f"15.177.{i * 8}.{10 + i}" for i, r in enumerate(CHECKER_REGIONS)}
 _REGION_IN_TEXT = re.compile(r"(?<![a-z])([a-z]{2}(?:-gov)?-[a-z]+-\d)(?![0-9])")
 
-_current: Sandbox | None = None
-_patched = False
+_hooks = Hooks("Route 53")
+_sandbox = _hooks.sandbox
 
 
 @dataclass
@@ -67,15 +69,6 @@ class Route53State:
     last_round: float | None = None
 
 
-def _sandbox() -> Sandbox:
-    from mr_failover.sandbox.core import active
-
-    current = active() or _current
-    if current is None:  # pragma: no cover - install() always runs first
-        raise RuntimeError("the Route 53 simulation is not installed")
-    return current
-
-
 def _state(sandbox: Sandbox) -> Route53State:
     state: Route53State = sandbox.state("route53", Route53State)
     return state
@@ -83,9 +76,7 @@ def _state(sandbox: Sandbox) -> Route53State:
 
 def install(sandbox: Sandbox) -> None:
     """Point the hooks at ``sandbox`` (patching moto once per process); add the ticker."""
-    global _current
-    _current = sandbox
-    _patch_moto()
+    _hooks.install(sandbox, _patch_moto)
     sandbox.every(sandbox.settings.tick, lambda: evaluate(sandbox))
 
 
@@ -194,9 +185,6 @@ def observations(sandbox: Sandbox, check: Any) -> list[dict[str, Any]]:
 
 
 def _patch_moto() -> None:
-    global _patched
-    if _patched:
-        return
     from moto.core.responses import ActionResult
     from moto.route53.exceptions import Route53ClientError
     from moto.route53.responses import Route53
@@ -224,4 +212,3 @@ def _patch_moto() -> None:
 
     setattr(Route53, "get_health_check_status", get_health_check_status)  # noqa: B010
     setattr(Route53, "update_health_check", update_health_check)  # noqa: B010
-    _patched = True

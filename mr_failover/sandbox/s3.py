@@ -18,12 +18,12 @@ from AWS.
 from __future__ import annotations
 
 import functools
-import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from moto.s3.models import FakeBucket, FakeKey, S3Backend, s3_backends
 
+from mr_failover.sandbox.core import Hooks
 from mr_failover.sandbox.dynamodb import EPSILON, current, register
 
 if TYPE_CHECKING:
@@ -43,8 +43,7 @@ METRIC_PERIOD = 1.0
 # still exists; recheck them when the moto pin moves).
 HOOKS = ("moto.s3.models.S3Backend.put_object", "moto.s3.models.FakeKey.response_dict")
 
-_install_lock = threading.Lock()
-_patched = False
+_hooks = Hooks("S3")
 _original_put_object: Callable[..., FakeKey] | None = None
 
 RuleKey = tuple[str, str, str]  # (source bucket, destination bucket, rule id)
@@ -81,16 +80,17 @@ class State:
 
 def install(sandbox: Sandbox) -> None:
     """Patch moto (once per process) and register the replication ticker."""
-    global _patched, _original_put_object
     register(sandbox)
-    with _install_lock:
-        if not _patched:
-            _original_put_object = S3Backend.put_object
-            S3Backend.put_object = _wrap_put_object(S3Backend.put_object)  # type: ignore[method-assign]
-            # A property: replace it on the class, keeping moto's getter underneath.
-            FakeKey.response_dict = _wrap_response_dict(FakeKey.__dict__["response_dict"])  # type: ignore[method-assign,assignment]
-            _patched = True
+    _hooks.install(sandbox, _patch_moto)
     sandbox.every(sandbox.settings.tick, lambda: tick(sandbox))
+
+
+def _patch_moto() -> None:
+    global _original_put_object
+    _original_put_object = S3Backend.put_object
+    S3Backend.put_object = _wrap_put_object(S3Backend.put_object)  # type: ignore[method-assign]
+    # A property: replace it on the class, keeping moto's getter underneath.
+    FakeKey.response_dict = _wrap_response_dict(FakeKey.__dict__["response_dict"])  # type: ignore[method-assign,assignment]
 
 
 def state(sandbox: Sandbox) -> State:

@@ -18,6 +18,7 @@ checks.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import time
@@ -56,6 +57,9 @@ _NOT_FOUND = {
     "InvalidLaunchTemplateName.NotFoundException",
     "ClusterNotFoundException",
     "ServiceNotFoundException",
+    "ReplicationGroupNotFoundFault",
+    "NotFoundException",
+    "RepositoryDoesNotExistException",
 }
 
 AssignHealthCheck = Callable[[str, str], None]
@@ -85,9 +89,9 @@ def seed(
 
     ``assign_health_check(check_id, region)`` defaults to the sandbox control API at
     ``factory.endpoint_url``. ``sleep``/``clock``/``timeout`` bound the waits for new
-    DynamoDB replicas to become ACTIVE.
+    DynamoDB replicas to become ACTIVE and new ECS services' tasks to run.
     """
-    seeder = _Seeder(
+    seeder = Seeder(
         topology,
         factory,
         assign_health_check or _control_api_assigner(factory),
@@ -148,10 +152,11 @@ class _Waiter:
             if self.clock() >= deadline:
                 raise AwsCallError(region, what, f"not done after {self.timeout:.0f}s")
             self.sleep(delay)
-            delay = min(delay * 2, 1.0)
+            # Capped low: the sandbox answers in milliseconds and the waits are short.
+            delay = min(delay * 2, 0.2)
 
 
-class _Seeder:
+class Seeder:
     def __init__(
         self,
         topology: Topology,
@@ -165,12 +170,21 @@ class _Seeder:
         self.assign = assign
         self.report = report
         self.waiter = waiter
+        # Waits for asynchronous effects (replicas ACTIVE, tasks RUNNING), run at the end
+        # of run() so that they overlap with the rest of the seeding instead of adding up.
+        self.settle: list[Callable[[], None]] = []
         self.home = topology.primary_region
+        self.api_targets: dict[tuple[str, str], str] = {}
 
     def run(self) -> Topology:
         self._aurora()
         self._dynamodb()
         self._s3()
+        self._elasticache()
+        self._global_accelerator()
+        from mr_failover.sandbox.seed_edge import seed_edge
+
+        self.api_targets = seed_edge(self)
         regions = {
             name: self._region_compute_and_traffic(name, r) for name, r in self.t.regions.items()
         }
@@ -178,21 +192,39 @@ class _Seeder:
             from mr_failover import lock
 
             loc = self.t.lock
-            if self._find("dynamodb", loc.region, "describe_table", TableName=loc.table) is None:
+            if self.find("dynamodb", loc.region, "describe_table", TableName=loc.table) is None:
                 lock.create_table(self.factory, self.t)
                 self.report.add(f"lock table {loc.table} ({loc.region})")
+            # Fallback lock regions hold replicas: the lock table is a global table.
+            found = self._replicas(loc.table, loc.regions())
+            present = found[1] if found else {loc.region}
+            for region in loc.fallback_regions:
+                if region not in present:
+                    self._wait_active(loc.table, loc.region)
+                    self.call(
+                        "dynamodb",
+                        loc.region,
+                        "update_table",
+                        TableName=loc.table,
+                        ReplicaUpdates=[{"Create": {"RegionName": region}}],
+                    )
+                    self.report.add(f"lock table replica {loc.table} ({region})")
+            if loc.fallback_regions:
+                self._wait_active(loc.table, loc.region)
+        for wait in self.settle:
+            wait()
         return self.t.model_copy(update={"regions": regions})
 
     # --- helpers ----------------------------------------------------------------------
 
-    def _call(self, service: str, region: str, op: str, **kwargs: Any) -> Any:
+    def call(self, service: str, region: str, op: str, **kwargs: Any) -> Any:
         client = self.factory.client(service, region)
         try:
             return getattr(client, op)(**kwargs)
         except Exception as exc:
             raise translate(exc, region, f"{service}:{_pascal(op)}") from None
 
-    def _find(self, service: str, region: str, op: str, **kwargs: Any) -> Any | None:
+    def find(self, service: str, region: str, op: str, **kwargs: Any) -> Any | None:
         """The answer of a read, or None when it says the resource does not exist."""
         client = self.factory.client(service, region)
         try:
@@ -202,9 +234,108 @@ class _Seeder:
                 return None
             raise translate(exc, region, f"{service}:{_pascal(op)}") from None
 
-    def _role(self, name: str, principal: str) -> str:
+    def _elasticache(self) -> None:
+        """Replication groups, and a global datastore created from the primary's."""
+        members = [(n, r.elasticache) for n, r in self.t.regions.items() if r.elasticache]
+        members.sort(key=lambda m: m[1].role != "primary")
+        if not members or members[0][1].role != "primary":
+            return
+        primary_region, primary = members[0]
+        name = primary.global_datastore
+        gid = ""
+        for region, spec in members:
+            found = self.find(
+                "elasticache",
+                region,
+                "describe_replication_groups",
+                ReplicationGroupId=spec.replication_group,
+            )
+            if found is not None:
+                info = found["ReplicationGroups"][0].get("GlobalReplicationGroupInfo") or {}
+                gid = gid or info.get("GlobalReplicationGroupId", "")
+                continue
+            extra: dict[str, Any] = {}
+            if region != primary_region:
+                extra["GlobalReplicationGroupId"] = gid
+            else:
+                extra = {"Engine": "redis", "CacheNodeType": "cache.r6g.large"}
+            self.call(
+                "elasticache",
+                region,
+                "create_replication_group",
+                ReplicationGroupId=spec.replication_group,
+                ReplicationGroupDescription=f"{self.t.application} cache",
+                **extra,
+            )
+            self.report.add(f"elasticache replication group {spec.replication_group} ({region})")
+            if region == primary_region:
+                out = self.call(
+                    "elasticache",
+                    region,
+                    "create_global_replication_group",
+                    GlobalReplicationGroupIdSuffix=name,
+                    PrimaryReplicationGroupId=spec.replication_group,
+                )
+                gid = out["GlobalReplicationGroup"]["GlobalReplicationGroupId"]
+                self.report.add(f"elasticache global datastore {gid}")
+
+    def _global_accelerator(self) -> None:
+        """An accelerator with one TCP 443 listener and an endpoint group per region."""
+        spec = self.t.global_accelerator
+        if spec is None or spec.name is None:
+            return  # an accelerator named only by ARN cannot be created with that ARN
+        ga = CONTROL_PLANE_REGION["globalaccelerator"]
+        out = self.call("globalaccelerator", ga, "list_accelerators")
+        acc = next((a for a in out.get("Accelerators", []) if a["Name"] == spec.name), None)
+        if acc is None:
+            acc = self.call(
+                "globalaccelerator",
+                ga,
+                "create_accelerator",
+                Name=spec.name,
+                IdempotencyToken=f"seed-{spec.name}",
+            )["Accelerator"]
+            self.report.add(f"global accelerator {spec.name}")
+        arn = acc["AcceleratorArn"]
+        listeners = self.call("globalaccelerator", ga, "list_listeners", AcceleratorArn=arn)
+        if listeners.get("Listeners"):
+            listener = listeners["Listeners"][0]["ListenerArn"]
+        else:
+            listener = self.call(
+                "globalaccelerator",
+                ga,
+                "create_listener",
+                AcceleratorArn=arn,
+                PortRanges=[{"FromPort": 443, "ToPort": 443}],
+                Protocol="TCP",
+                IdempotencyToken=f"seed-{spec.name}-443",
+            )["Listener"]["ListenerArn"]
+        groups = self.call("globalaccelerator", ga, "list_endpoint_groups", ListenerArn=listener)
+        present = {g["EndpointGroupRegion"] for g in groups.get("EndpointGroups", [])}
+        for region, r in self.t.regions.items():
+            if r.global_accelerator is None or region in present:
+                continue
+            self.call(
+                "globalaccelerator",
+                ga,
+                "create_endpoint_group",
+                ListenerArn=listener,
+                EndpointGroupRegion=region,
+                TrafficDialPercentage=float(r.global_accelerator.traffic_dial),
+                EndpointConfigurations=[
+                    {
+                        "EndpointId": f"arn:aws:elasticloadbalancing:{region}:"
+                        f"{self.t.account_id}:loadbalancer/app/{self.t.application}/0",
+                        "Weight": 128,
+                    }
+                ],
+                IdempotencyToken=f"seed-{spec.name}-{region}",
+            )
+            self.report.add(f"global accelerator endpoint group ({region})")
+
+    def role(self, name: str, principal: str) -> str:
         """The ARN of IAM role ``name`` trusted by ``principal``, created if missing."""
-        found = self._find("iam", self.home, "get_role", RoleName=name)
+        found = self.find("iam", self.home, "get_role", RoleName=name)
         if found is not None:
             return str(found["Role"]["Arn"])
         trust = {
@@ -213,7 +344,7 @@ class _Seeder:
                 {"Effect": "Allow", "Principal": {"Service": principal}, "Action": "sts:AssumeRole"}
             ],
         }
-        out = self._call(
+        out = self.call(
             "iam",
             self.home,
             "create_role",
@@ -237,11 +368,11 @@ class _Seeder:
         writer_arn = ""
         if writer.mode == "global" and writer.global_cluster:
             gid = writer.global_cluster
-            found = self._find(
+            found = self.find(
                 "rds", writer_region, "describe_global_clusters", GlobalClusterIdentifier=gid
             )
             if not found or not found.get("GlobalClusters"):
-                self._call(
+                self.call(
                     "rds",
                     writer_region,
                     "create_global_cluster",
@@ -251,7 +382,7 @@ class _Seeder:
                 )
                 self.report.add(f"aurora global cluster {gid}")
         for region, spec in members:
-            found = self._find(
+            found = self.find(
                 "rds", region, "describe_db_clusters", DBClusterIdentifier=spec.cluster
             )
             if found and found.get("DBClusters"):
@@ -272,7 +403,7 @@ class _Seeder:
                         kwargs["GlobalClusterIdentifier"] = spec.global_cluster
                 else:
                     kwargs["ReplicationSourceIdentifier"] = writer_arn
-                out = self._call("rds", region, "create_db_cluster", **kwargs)
+                out = self.call("rds", region, "create_db_cluster", **kwargs)
                 arn = str(out["DBCluster"]["DBClusterArn"])
                 self.report.add(f"aurora cluster {spec.cluster} ({region})")
             if spec is writer:
@@ -281,7 +412,7 @@ class _Seeder:
 
     def _instance(self, region: str, cluster: str, engine: str) -> None:
         name = f"{cluster}-1"
-        found = self._find(
+        found = self.find(
             "rds",
             region,
             "describe_db_instances",
@@ -289,7 +420,7 @@ class _Seeder:
         )
         if found and found.get("DBInstances"):
             return
-        self._call(
+        self.call(
             "rds",
             region,
             "create_db_instance",
@@ -313,7 +444,7 @@ class _Seeder:
             origin = regions[0]
             existing = self._replicas(table, regions)
             if existing is None:
-                self._call(
+                self.call(
                     "dynamodb",
                     origin,
                     "create_table",
@@ -332,7 +463,7 @@ class _Seeder:
                 # One replica change at a time: AWS refuses an UpdateTable while the
                 # table is UPDATING.
                 self._wait_active(table, origin)
-                self._call(
+                self.call(
                     "dynamodb",
                     origin,
                     "update_table",
@@ -340,12 +471,12 @@ class _Seeder:
                     ReplicaUpdates=[{"Create": {"RegionName": region}}],
                 )
                 self.report.add(f"dynamodb replica {table} ({region})")
-            self._wait_active(table, origin)
+            self.settle.append(functools.partial(self._wait_active, table, origin))
 
     def _replicas(self, table: str, regions: list[str]) -> tuple[str, set[str]] | None:
         """(a region holding the table, the regions with a replica), or None if nowhere."""
         for region in regions:
-            found = self._find("dynamodb", region, "describe_table", TableName=table)
+            found = self.find("dynamodb", region, "describe_table", TableName=table)
             if found is None:
                 continue
             listed = {r["RegionName"] for r in found["Table"].get("Replicas", [])}
@@ -354,7 +485,7 @@ class _Seeder:
 
     def _wait_active(self, table: str, region: str) -> None:
         def active() -> bool:
-            t = self._call("dynamodb", region, "describe_table", TableName=table)["Table"]
+            t = self.call("dynamodb", region, "describe_table", TableName=table)["Table"]
             replicas = t.get("Replicas", [])
             return t["TableStatus"] == "ACTIVE" and all(
                 r.get("ReplicaStatus") == "ACTIVE" for r in replicas
@@ -369,22 +500,22 @@ class _Seeder:
         for region, spec in self.t.regions.items():
             for bucket in spec.s3_buckets:
                 buckets[bucket.name] = (region, bucket)
-                self._bucket(region, bucket.name)
+                self.bucket(region, bucket.name)
         # Rules after every bucket exists: S3 checks the destination when they are set.
         for region, bucket in buckets.values():
             if bucket.replicate_to:
                 self._replication(region, bucket)
 
-    def _bucket(self, region: str, name: str) -> None:
-        if self._find("s3", region, "head_bucket", Bucket=name) is None:
+    def bucket(self, region: str, name: str) -> None:
+        if self.find("s3", region, "head_bucket", Bucket=name) is None:
             kwargs: dict[str, Any] = {"Bucket": name}
             if region != "us-east-1":
                 kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
-            self._call("s3", region, "create_bucket", **kwargs)
+            self.call("s3", region, "create_bucket", **kwargs)
             self.report.add(f"s3 bucket {name} ({region})")
-        status = self._call("s3", region, "get_bucket_versioning", Bucket=name).get("Status")
+        status = self.call("s3", region, "get_bucket_versioning", Bucket=name).get("Status")
         if status != "Enabled":
-            self._call(
+            self.call(
                 "s3",
                 region,
                 "put_bucket_versioning",
@@ -395,9 +526,9 @@ class _Seeder:
     def _replication(self, region: str, bucket: Bucket) -> None:
         if bucket.replication_role_arn:
             role = bucket.replication_role_arn
-            self._role(role.rsplit("/", 1)[-1], "s3.amazonaws.com")
+            self.role(role.rsplit("/", 1)[-1], "s3.amazonaws.com")
         else:
-            role = self._role(f"{self.t.application}-s3-replication", "s3.amazonaws.com")
+            role = self.role(f"{self.t.application}-s3-replication", "s3.amazonaws.com")
         rules = []
         for priority, target in enumerate(bucket.replicate_to, start=1):
             destination: dict[str, Any] = {
@@ -419,7 +550,7 @@ class _Seeder:
                 }
             )
         # PutBucketReplication replaces the whole configuration: idempotent as it is.
-        self._call(
+        self.call(
             "s3",
             region,
             "put_bucket_replication",
@@ -432,7 +563,13 @@ class _Seeder:
     def _region_compute_and_traffic(self, name: str, region: Region) -> Region:
         checks = [self._health_check(name, hc) for hc in region.traffic.health_checks]
         ids = {hc.name: hc.id for hc in checks}
-        records = [self._record(name, rec, ids) for rec in region.traffic.records]
+        records = [
+            # A record an API endpoint names answers with that endpoint's regional domain.
+            self._record(name, rec.model_copy(update={"value": target}), ids)
+            if (target := self.api_targets.get((name, rec.set_identifier)))
+            else self._record(name, rec, ids)
+            for rec in region.traffic.records
+        ]
         self._compute(name, region)
         traffic = region.traffic.model_copy(update={"health_checks": checks, "records": records})
         return region.model_copy(update={"traffic": traffic})
@@ -460,7 +597,7 @@ class _Seeder:
             }
             if spec.type != "TCP":
                 config["ResourcePath"] = spec.path
-            out = self._call(
+            out = self.call(
                 "route53",
                 self._route53(),
                 "create_health_check",
@@ -468,7 +605,7 @@ class _Seeder:
                 HealthCheckConfig=config,
             )
             check_id = str(out["HealthCheck"]["Id"])
-            self._call(
+            self.call(
                 "route53",
                 self._route53(),
                 "change_tags_for_resource",
@@ -482,11 +619,11 @@ class _Seeder:
 
     def _zone_id(self, zone: str) -> str:
         wanted = zone if zone.endswith(".") else zone + "."
-        out = self._call("route53", self._route53(), "list_hosted_zones_by_name", DNSName=wanted)
+        out = self.call("route53", self._route53(), "list_hosted_zones_by_name", DNSName=wanted)
         for hz in out.get("HostedZones", []):
             if hz["Name"].lower() == wanted.lower():
                 return str(hz["Id"]).rsplit("/", 1)[-1]
-        created = self._call(
+        created = self.call(
             "route53",
             self._route53(),
             "create_hosted_zone",
@@ -514,7 +651,7 @@ class _Seeder:
         if spec.health_check is not None and check_ids.get(spec.health_check):
             rrs["HealthCheckId"] = check_ids[spec.health_check]
         # UPSERT: creating and re-seeding are the same call.
-        self._call(
+        self.call(
             "route53",
             self._route53(),
             "change_resource_record_sets",
@@ -532,12 +669,12 @@ class _Seeder:
             self._lambda(region, fn.name)
 
     def _ecs_service(self, region: str, cluster: str, service: str, takeover: int | None) -> None:
-        self._call("ecs", region, "create_cluster", clusterName=cluster)  # idempotent on AWS
-        found = self._call("ecs", region, "describe_services", cluster=cluster, services=[service])
+        self.call("ecs", region, "create_cluster", clusterName=cluster)  # idempotent on AWS
+        found = self.call("ecs", region, "describe_services", cluster=cluster, services=[service])
         if any(s.get("status") == "ACTIVE" for s in found.get("services", [])):
             return
         family = f"{cluster}-{service}"
-        self._call(
+        self.call(
             "ecs",
             region,
             "register_task_definition",
@@ -550,7 +687,7 @@ class _Seeder:
                 {"name": service, "image": "public.ecr.aws/nginx/nginx:stable", "essential": True}
             ],
         )
-        self._call(
+        self.call(
             "ecs",
             region,
             "create_service",
@@ -561,19 +698,31 @@ class _Seeder:
             launchType="FARGATE",
         )
         self.report.add(f"ecs service {cluster}/{service} ({region})")
+        self.settle.append(lambda: self._wait_running(region, cluster, service))
+
+    def _wait_running(self, region: str, cluster: str, service: str) -> None:
+        """What ``aws ecs wait services-stable`` waits for: every desired task RUNNING."""
+
+        def stable() -> bool:
+            out = self.call("ecs", region, "describe_services", cluster=cluster, services=[service])
+            return any(
+                s.get("runningCount") == s.get("desiredCount") for s in out.get("services", [])
+            )
+
+        self.waiter.until(f"ecs:DescribeServices {cluster}/{service} stable", region, stable)
 
     def _asg(self, region: str, name: str, takeover: int | None) -> None:
-        found = self._call(
+        found = self.call(
             "autoscaling", region, "describe_auto_scaling_groups", AutoScalingGroupNames=[name]
         )
         if found.get("AutoScalingGroups"):
             return
         template = f"{name}-lt"
         if (
-            self._find("ec2", region, "describe_launch_templates", LaunchTemplateNames=[template])
+            self.find("ec2", region, "describe_launch_templates", LaunchTemplateNames=[template])
             is None
         ):
-            self._call(
+            self.call(
                 "ec2",
                 region,
                 "create_launch_template",
@@ -581,7 +730,7 @@ class _Seeder:
                 LaunchTemplateData={"ImageId": IMAGE_ID, "InstanceType": INSTANCE_TYPE},
             )
         desired = _steady(takeover)
-        self._call(
+        self.call(
             "autoscaling",
             region,
             "create_auto_scaling_group",
@@ -595,10 +744,10 @@ class _Seeder:
         self.report.add(f"auto scaling group {name} ({region})")
 
     def _lambda(self, region: str, name: str) -> None:
-        if self._find("lambda", region, "get_function", FunctionName=name) is not None:
+        if self.find("lambda", region, "get_function", FunctionName=name) is not None:
             return
-        role = self._role(f"{self.t.application}-lambda", "lambda.amazonaws.com")
-        self._call(
+        role = self.role(f"{self.t.application}-lambda", "lambda.amazonaws.com")
+        self.call(
             "lambda",
             region,
             "create_function",

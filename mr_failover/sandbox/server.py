@@ -30,6 +30,8 @@ from urllib.parse import parse_qs, unquote
 from mr_failover.sandbox.faults import Fault
 
 if TYPE_CHECKING:
+    from moto.backends import SERVICE_NAMES
+
     from mr_failover.sandbox.core import Sandbox
 
 StartResponse = Callable[..., Any]
@@ -39,6 +41,20 @@ _CREDENTIAL = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/a
 _CBOR_PATH = re.compile(r"^/service/[^/]+/operation/([A-Za-z0-9]+)$")
 # SigV4 signing names that differ from botocore's service names.
 SIGNING_TO_SERVICE = {"monitoring": "cloudwatch", "elasticloadbalancing": "elbv2"}
+# moto backends the tool and the seeder use, loaded when the server starts.
+WARM_SERVICES: tuple[SERVICE_NAMES, ...] = (
+    "rds",
+    "dynamodb",
+    "s3",
+    "iam",
+    "route53",
+    "ecs",
+    "autoscaling",
+    "ec2",
+    "lambda",
+    "sts",
+    "cloudwatch",
+)
 _READ_PREFIXES = ("Describe", "Get", "List", "Head", "Query", "Scan", "BatchGet", "Test")
 
 
@@ -179,18 +195,42 @@ def _service_model(service: str) -> Any:
         return None
 
 
+Route = tuple[str, re.Pattern[str], frozenset[str], frozenset[str], int, str]
+
+
+def _required(operation: Any, location: str) -> frozenset[str]:
+    """Names of the ``location`` (header, querystring) members a request always carries."""
+    shape = operation.input_shape
+    if shape is None:
+        return frozenset()
+    required = set(shape.required_members)
+    return frozenset(
+        member.serialization.get("name", name)
+        for name, member in shape.members.items()
+        if name in required and member.serialization.get("location") == location
+    )
+
+
 @cache
-def _rest_routes(service: str) -> list[tuple[str, re.Pattern[str], frozenset[str], int, str]]:
-    """(method, path regex, required query keys, specificity, operation) per operation."""
+def _rest_routes(service: str) -> list[Route]:
+    """(method, path regex, query keys, headers, specificity, operation) per operation.
+
+    Some operations share a method and path and differ only by required headers or query
+    parameters (S3 ``PutObject``; ``CopyObject``: ``x-amz-copy-source``; ``UploadPart``:
+    ``partNumber`` and ``uploadId``), so a route also needs those, and the route that
+    requires more is tried first.
+    """
     model = _service_model(service)
     if model is None:
         return []
-    routes = []
+    routes: list[Route] = []
     for name in model.operation_names:
-        http = model.operation_model(name).http
+        operation = model.operation_model(name)
+        http = operation.http
         uri = http.get("requestUri", "/")
         path, _, query = uri.partition("?")
         keys = frozenset(q.split("=")[0] for q in query.split("&") if q)
+        keys |= _required(operation, "querystring")
         literal = len(re.sub(r"\{[^}]+\}", "", path))
         pattern = re.sub(r"\\\{[^}]+?\\\+\\\}", "(.+)", re.escape(path))
         pattern = re.sub(r"\\\{[^}]+?\\\}", "([^/]+)", pattern)
@@ -198,11 +238,13 @@ def _rest_routes(service: str) -> list[tuple[str, re.Pattern[str], frozenset[str
             pattern += "?"
         else:
             pattern += "/?"
-        specificity = literal + 100 * len(keys)
-        routes.append(
-            (http.get("method", "GET"), re.compile(f"^{pattern}$"), keys, specificity, name)
+        headers = frozenset(
+            "HTTP_" + h.upper().replace("-", "_") for h in _required(operation, "header")
         )
-    routes.sort(key=lambda r: -r[3])
+        specificity = literal + 100 * len(keys) + 1000 * len(headers)
+        method = http.get("method", "GET")
+        routes.append((method, re.compile(f"^{pattern}$"), keys, headers, specificity, name))
+    routes.sort(key=lambda r: -r[4])
     return routes
 
 
@@ -237,8 +279,13 @@ def classify(environ: dict[str, Any]) -> SandboxRequest:
         request.action = form.get("Action", [""])[0]
         request.protocol = "query"
     elif service:
-        for http_method, pattern, keys, _, name in _rest_routes(service):
-            if http_method == method and pattern.match(path) and keys <= set(query):
+        for http_method, pattern, keys, headers, _, name in _rest_routes(service):
+            if (
+                http_method == method
+                and pattern.match(path)
+                and keys <= set(query)
+                and all(h in environ for h in headers)
+            ):
                 request.action = name
                 break
     return request
@@ -414,7 +461,13 @@ class SandboxServer:
         )
         from werkzeug.serving import make_server
 
-        app = SandboxMiddleware(self.sandbox, DomainDispatcherApplication(create_backend_app))
+        dispatcher = DomainDispatcherApplication(create_backend_app)
+        # moto imports a service's code on its first request (RDS alone takes ~0.7 s):
+        # pay it here, once, rather than in the middle of a seeding or a test's deadline.
+        for name in WARM_SERVICES:
+            if name not in dispatcher.app_instances:
+                dispatcher.app_instances[name] = create_backend_app(name)
+        app = SandboxMiddleware(self.sandbox, dispatcher)
         self._server = make_server(
             "127.0.0.1",
             self.port,

@@ -13,7 +13,9 @@ state dir and dummy credentials. The fixtures (import nothing: pytest finds them
     ``aws(service, region)`` (boto3 clients, one attempt) work here unchanged.
 ``e2e_topology``
     The example topology seeded into the just-reset sandbox, generated ids (health check
-    ids, hosted zone ids) filled in. Seeding is per test because a reset wipes moto.
+    ids, hosted zone ids) filled in. The first test of a module seeds (about a second)
+    and takes a :mod:`~mr_failover.sandbox.snapshot` checkpoint; the others restore it
+    (milliseconds): the same resources, ids, call log and simulation state as a reseed.
 ``e2e_topology_file``
     ``e2e_topology`` dumped to ``tmp_path/regions.yaml`` (what ``--config`` gets).
 ``e2e_env``
@@ -37,6 +39,7 @@ Like tests/sandbox, these run in their own pytest process, never with ``mock_aws
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import subprocess
@@ -53,6 +56,7 @@ from mr_failover.aws import ClientFactory, Timeouts
 from mr_failover.sandbox.client import SandboxClient
 from mr_failover.sandbox.core import Sandbox, SandboxSettings
 from mr_failover.sandbox.seed import seed
+from mr_failover.sandbox.snapshot import Checkpoint, checkpoint, restore
 from mr_failover.topology import Topology
 from tests.sandbox.conftest import aws, control  # noqa: F401  (fixtures re-exported)
 
@@ -68,6 +72,9 @@ E2E_SETTINGS = SandboxSettings(
     s3_replication_lag=0.05,
     tick=0.02,
     blackhole_max_seconds=2.0,
+    # Tasks start at once: drain's wait for them runs on a fake clock (test_drain.py) that
+    # would time out before a real-time delay passed. tests/sandbox/test_ecs.py covers it.
+    ecs_task_start_seconds=0.0,
 )
 
 
@@ -80,6 +87,28 @@ def _entry_point() -> str:
     if found is None:  # pragma: no cover - the package is always installed for tests
         raise RuntimeError("mr-failover is not installed: pip install -e '.[test]'")
     return found
+
+
+class SandboxAdvancingClock:
+    """The executor's clock, read from the sandbox's: waiting advances the sandbox.
+
+    Nothing is cached: a test that advances the sandbox directly (or through the control
+    API) stays in step with the tool, so metric timestamps and the tool's "now" agree.
+    """
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.sandbox.now()
+
+    def time(self) -> float:
+        return self.sandbox.wall_time().replace(tzinfo=dt.UTC).timestamp()
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.sandbox.advance(seconds)
 
 
 @pytest.fixture(scope="module")
@@ -96,15 +125,32 @@ def sandbox(e2e_sandbox: Sandbox) -> Sandbox:
     return e2e_sandbox
 
 
+@pytest.fixture(scope="module")
+def e2e_seeded(e2e_sandbox: Sandbox) -> dict[str, tuple[Topology, Checkpoint]]:
+    """Per module: what seeding a topology built, by name, to restore instead of reseed."""
+    return {}
+
+
 @pytest.fixture
-def e2e_topology(e2e_sandbox: Sandbox, control: SandboxClient) -> Topology:  # noqa: F811
-    # ``control`` has just reset the sandbox: seed it again.
+def e2e_topology(
+    e2e_sandbox: Sandbox,
+    control: SandboxClient,  # noqa: F811
+    e2e_seeded: dict[str, tuple[Topology, Checkpoint]],
+) -> Topology:
+    # ``control`` has just reset the sandbox (faults, settings, moto): put the seeded
+    # example back, from the module's checkpoint once there is one.
+    found = e2e_seeded.get("example")
+    if found is not None:
+        restore(e2e_sandbox, found[1])
+        return found[0].model_copy(deep=True)
     factory = ClientFactory(
         None, endpoint_url=e2e_sandbox.endpoint_url, timeouts=Timeouts(max_attempts=1)
     )
     with pytest.MonkeyPatch.context() as mp:
         _dummy_credentials(mp)
-        return seed(topo.load(EXAMPLE), factory)
+        seeded = seed(topo.load(EXAMPLE), factory)
+    e2e_seeded["example"] = (seeded, checkpoint(e2e_sandbox))
+    return seeded.model_copy(deep=True)
 
 
 @pytest.fixture

@@ -5,10 +5,8 @@ so the wait of one record TTL (60 s in the example topology) passes without slee
 every AWS call still goes over HTTP to the sandbox. The dry run and the refusal, which
 wait for nothing, run the installed entry point as a child process.
 
-moto starts no ECS task: ``MOTO_ECS_SERVICE_RUNNING`` (read by moto when a service is
-created, in this process, where the sandbox runs) makes the seeded services run their
-steady count, so ``status`` can say SERVING; moto's UpdateService then reports the new
-desired count as running.
+The sandbox starts ECS tasks (mr_failover/sandbox/ecs.py); E2E_SETTINGS makes them start
+at once, so the seeded services run their steady count and ``status`` can say SERVING.
 """
 
 from __future__ import annotations
@@ -45,12 +43,6 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.slept += seconds
         self.t += seconds
-
-
-@pytest.fixture(autouse=True)
-def drain_ecs_running(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Autouse fixtures run before the seeding fixtures of the same scope.
-    monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", str(STEADY))
 
 
 @pytest.fixture

@@ -2,9 +2,11 @@
 
 The sandbox simulates what moto lacks: ``SwitchoverGlobalCluster`` / ``FailoverGlobalCluster``
 with ``FailoverState`` moving over ``aurora_failover_seconds``, lag metrics, outages.
-In-process runs get a clock whose ``sleep`` advances the sandbox clock instead of
-sleeping, so the CLI's waits cost no real time; the kill-and-resume test runs the
-installed entry point as a child process and kills it for real.
+The example topology has an ElastiCache global datastore too, so a promotion is two
+steps: the Aurora move, then ``elasticache:FailoverGlobalReplicationGroup`` (the cache
+follows the database). In-process runs get a clock whose ``sleep`` advances the sandbox
+clock instead of sleeping, so the CLI's waits cost no real time; the kill-and-resume test
+runs the installed entry point as a child process and kills it for real.
 """
 
 from __future__ import annotations
@@ -20,37 +22,18 @@ import pytest
 
 from mr_failover.commands import _mutation
 from mr_failover.sandbox.client import SandboxClient
+from mr_failover.sandbox.core import Sandbox
 from mr_failover.topology import Topology
+from tests.e2e.conftest import E2E_SETTINGS, SandboxAdvancingClock
 
 EAST, WEST = "us-east-1", "us-west-2"
 GLOBAL = "arc309-global"
-
-
-class SandboxAdvancingClock:
-    """The executor's clock: waiting moves the sandbox clock forward, nothing sleeps."""
-
-    def __init__(self, control: SandboxClient) -> None:
-        self.control = control
-        # The in-process sandbox's clock is time.monotonic() plus what tests advanced it
-        # by; start at the same offset so that "now" agrees with its metric timestamps.
-        self.offset = float(control.state()["now"]) - time.monotonic()
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return time.monotonic() + self.offset
-
-    def time(self) -> float:
-        return time.time() + self.offset
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.offset += seconds
-        self.control.advance(seconds)
+CACHE = "arc309-cache"
 
 
 @pytest.fixture
-def clock(control: SandboxClient, monkeypatch: pytest.MonkeyPatch) -> SandboxAdvancingClock:
-    fake = SandboxAdvancingClock(control)
+def clock(e2e_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> SandboxAdvancingClock:
+    fake = SandboxAdvancingClock(e2e_sandbox)
     monkeypatch.setattr(_mutation, "CLOCK", fake)
     return fake
 
@@ -70,6 +53,17 @@ def writer_region(aws: Any) -> str:
     return writers[0]
 
 
+def cache_primary(aws: Any) -> str:
+    """The region of the ElastiCache global datastore's PRIMARY member (asked of WEST)."""
+    (g,) = aws("elasticache", WEST).describe_global_replication_groups(ShowMemberInfo=True)[
+        "GlobalReplicationGroups"
+    ]
+    assert g["GlobalReplicationGroupId"].endswith(CACHE)
+    primaries = [m["ReplicationGroupRegion"] for m in g["Members"] if m["Role"] == "PRIMARY"]
+    assert len(primaries) == 1
+    return str(primaries[0])
+
+
 def mutating(control: SandboxClient, since: int) -> list[str]:
     """Mutating AWS calls after the first ``since`` ones, as ``region service:Action``."""
     return [
@@ -80,19 +74,30 @@ def mutating(control: SandboxClient, since: int) -> list[str]:
 def test_switchover_moves_the_writer_and_prints_its_endpoint(
     seeded: Topology, run_cli: Any, control: SandboxClient, aws: Any, clock: SandboxAdvancingClock
 ) -> None:
-    assert writer_region(aws) == EAST
+    assert (writer_region(aws), cache_primary(aws)) == (EAST, EAST)
     before = len(control.calls(mutating=True))
     result = run_cli("promote", "--region", WEST, "--yes")
     assert result.exit_code == 0, result.output
-    assert writer_region(aws) == WEST
-    # The lock around it, and one switchover sent to the TARGET region's endpoint.
+    assert (writer_region(aws), cache_primary(aws)) == (WEST, WEST)
+    # The lock around it, one switchover sent to the TARGET region's endpoint, and only
+    # then (the cache follows the database) one datastore failover, also sent to the target.
     assert mutating(control, before) == [
         "us-east-1 dynamodb:PutItem",
         "us-west-2 rds:SwitchoverGlobalCluster",
+        "us-west-2 elasticache:FailoverGlobalReplicationGroup",
         "us-east-1 dynamodb:DeleteItem",
     ]
+    # The datastore failover was sent after the Aurora move had ended, not beside it.
+    (switch,) = control.calls(action="SwitchoverGlobalCluster")
+    (cache_move,) = control.calls(action="FailoverGlobalReplicationGroup")
+    assert cache_move["time"] - switch["time"] >= E2E_SETTINGS.aurora_failover_seconds
     assert clock.sleeps, "the run waited for FailoverState to go away"
-    assert "[1/1] switch over arc309-global to arc309-usw2 (us-west-2): applied" in result.stderr
+    assert "[1/2] switch over arc309-global to arc309-usw2 (us-west-2): applied" in result.stderr
+    assert (
+        "[2/2] promote ElastiCache arc309-cache-usw2 (us-west-2) to primary of global datastore"
+        in result.stderr
+    )
+    assert "run " in result.stdout and "succeeded: 2 applied, 0 already in place" in result.stdout
     endpoint = aws("rds", WEST).describe_db_clusters(DBClusterIdentifier="arc309-usw2")[
         "DBClusters"
     ][0]["Endpoint"]
@@ -109,9 +114,16 @@ def test_switchover_moves_the_writer_and_prints_its_endpoint(
     assert mutating(control, before) == []
 
     # And back: the plan's undo.
+    before = len(control.calls(mutating=True))
     back = run_cli("promote", "--region", EAST, "--yes")
     assert back.exit_code == 0, back.output
-    assert writer_region(aws) == EAST
+    assert (writer_region(aws), cache_primary(aws)) == (EAST, EAST)
+    assert mutating(control, before) == [
+        "us-east-1 dynamodb:PutItem",
+        "us-east-1 rds:SwitchoverGlobalCluster",
+        "us-east-1 elasticache:FailoverGlobalReplicationGroup",
+        "us-east-1 dynamodb:DeleteItem",
+    ]
 
 
 def test_dry_run_makes_no_mutating_call(
@@ -232,10 +244,19 @@ def test_a_killed_run_is_resumed_without_repeating_the_switchover(
     broke = run_cli("lock", "break", "--reason", "promote run killed in a test", "--yes")
     assert broke.exit_code == 0, broke.output
 
+    # The killed run never reached the cache step: it waits for the Aurora move it had
+    # started (not sent again), then fails the datastore over, once.
+    assert control.calls(action="FailoverGlobalReplicationGroup") == []
+    before = len(control.calls(mutating=True))
     resumed = run_cli("promote", "--resume", run_id, "--yes")
     assert resumed.exit_code == 0, resumed.output
     assert "already under way" in resumed.stdout
-    assert f"run {run_id} succeeded: 0 applied, 1 already in place" in resumed.stdout
+    assert f"run {run_id} succeeded: 1 applied, 1 already in place" in resumed.stdout
+    assert mutating(control, before) == [
+        "us-east-1 dynamodb:PutItem",
+        "us-west-2 elasticache:FailoverGlobalReplicationGroup",
+        "us-east-1 dynamodb:DeleteItem",
+    ]
     assert len(control.calls(action="SwitchoverGlobalCluster")) == 1
-    assert writer_region(aws) == WEST
+    assert (writer_region(aws), cache_primary(aws)) == (WEST, WEST)
     assert sum(clock.sleeps) >= 500  # it waited through the move, on the sandbox clock

@@ -95,6 +95,11 @@ def test_canary_measures_the_sandbox_lag_and_cleans_up(
     control.settings(dynamodb_replication_lag=ddb_lag, s3_replication_lag=s3_lag)
     monkeypatch.setattr(check_command, "clock", SandboxDrivenClock(e2e_sandbox))
 
+    def s3_put_regions() -> list[str]:
+        calls = control.calls(service="s3")
+        return [c["region"] for c in calls if c["action"] in ("PutObject", "CopyObject")]
+
+    seeded_puts = s3_put_regions()  # the seeder writes deployment templates
     result = run_cli("--output", "json", "check", "replication", "--canary")
 
     assert result.exit_code == 0, result.output
@@ -116,8 +121,7 @@ def test_canary_measures_the_sandbox_lag_and_cleans_up(
     puts = control.calls(action="PutItem")
     assert sorted(c["region"] for c in puts) == sorted([E, E, W, W])
     # The sandbox's call log names a PutObject "CopyObject" (both are PUT /bucket/key).
-    s3_puts = [c for c in control.calls(service="s3") if c["action"] in ("PutObject", "CopyObject")]
-    assert sorted(c["region"] for c in s3_puts) == [E, W]
+    assert sorted(s3_put_regions()) == sorted([*seeded_puts, E, W])
     assert all(c["removed"] for c in data["cleanup"]), data["cleanup"]
 
     # Nothing is left once every delete has replicated.

@@ -21,7 +21,7 @@ from mr_failover.cli import cli
 from mr_failover.commands import _mutation
 from tests.functional.conftest import EXAMPLE, Seeded
 
-CONFIG = str(Path(__file__).resolve().parents[2] / "config" / "regions.yaml")
+CONFIG = str(EXAMPLE)
 
 
 class FakeClock:

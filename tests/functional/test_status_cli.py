@@ -13,11 +13,12 @@ from click.testing import CliRunner, Result
 
 from mr_failover.cli import cli
 from mr_failover.commands import status as status_command
+from tests.functional.conftest import EXAMPLE as CORE_EXAMPLE
 
 if TYPE_CHECKING:
     from conftest import Seeded
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "mr_failover" / "data" / "regions.yaml"
+EXAMPLE = CORE_EXAMPLE
 
 
 def _config(tmp_path: Path, drop_tables: bool) -> str:
@@ -101,7 +102,8 @@ def test_json_output_schema(seeded: Seeded, tmp_path: Path) -> None:
     west = doc["regions"][1]
     assert set(west) == {
         "name", "verdict", "can_take_over", "is_writer", "reasons", "warnings", "errors",
-        "traffic", "aurora", "dynamodb", "s3", "compute",
+        "traffic", "aurora", "dynamodb", "s3", "compute", "accelerator", "elasticache",
+        "api", "readiness",
     }  # fmt: skip
     hc = west["traffic"]["health_checks"][0]
     assert (hc["name"], hc["raw_healthy"], hc["effective_healthy"]) == ("api-us-west-2", True, True)

@@ -30,6 +30,8 @@ TEST_SETTINGS = SandboxSettings(
     aurora_failover_seconds=60.0,
     health_check_interval=10.0,
     dynamodb_replication_lag=5.0,
+    dynamodb_replica_creation_seconds=5.0,
+    ecs_task_start_seconds=30.0,
     s3_replication_lag=5.0,
     blackhole_max_seconds=5.0,
 )

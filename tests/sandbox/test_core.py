@@ -45,6 +45,33 @@ def test_calls_log_region_service_action_and_mutations(
     assert [c["action"] for c in control.calls(service="rds")] == ["DescribeDBClusters"]
 
 
+def test_s3_put_and_copy_are_told_apart_by_the_copy_source_header(
+    aws: AwsFactory, control: SandboxClient
+) -> None:
+    # Both are PUT /bucket/key (and UploadPart / UploadPartCopy share theirs).
+    s3 = aws("s3", EAST)
+    s3.create_bucket(Bucket="put-or-copy")
+    s3.put_object(Bucket="put-or-copy", Key="a", Body=b"x")
+    s3.copy_object(Bucket="put-or-copy", Key="b", CopySource={"Bucket": "put-or-copy", "Key": "a"})
+    upload = s3.create_multipart_upload(Bucket="put-or-copy", Key="c")["UploadId"]
+    s3.upload_part(Bucket="put-or-copy", Key="c", UploadId=upload, PartNumber=1, Body=b"y")
+    s3.upload_part_copy(
+        Bucket="put-or-copy",
+        Key="c",
+        UploadId=upload,
+        PartNumber=2,
+        CopySource={"Bucket": "put-or-copy", "Key": "a"},
+    )
+    assert [(c["action"], c["status"]) for c in control.calls(service="s3")] == [
+        ("CreateBucket", 200),
+        ("PutObject", 200),
+        ("CopyObject", 200),
+        ("CreateMultipartUpload", 200),
+        ("UploadPart", 200),
+        ("UploadPartCopy", 200),
+    ]
+
+
 def test_reset_wipes_moto_faults_calls_and_settings(
     aws: AwsFactory, control: SandboxClient
 ) -> None:

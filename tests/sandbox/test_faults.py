@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -93,17 +94,51 @@ def test_throttling_in_each_protocol(
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == status
 
 
-def test_error_rate_fails_about_that_share(aws: AwsFactory, control: SandboxClient) -> None:
-    control.fail_region(WEST, kind="error5xx", rate=0.5)
+def _outcomes(aws: AwsFactory, calls: int) -> list[bool]:
+    """Whether each of ``calls`` ListTables in us-west-2 failed with InternalFailure."""
     ddb = aws("dynamodb", WEST)
-    failed = 0
-    for _ in range(40):
+    out = []
+    for _ in range(calls):
         try:
             ddb.list_tables()
+            out.append(False)
         except botocore.exceptions.ClientError as exc:
             assert exc.response["Error"]["Code"] == "InternalFailure"
-            failed += 1
-    assert 8 <= failed <= 32
+            out.append(True)
+    return out
+
+
+def test_error_rate_fails_about_that_share(aws: AwsFactory, control: SandboxClient) -> None:
+    control.fail_region(WEST, kind="error5xx", rate=0.5)
+    control.fail_region(EAST, kind="error5xx", rate=0.5)  # draws from its own generator
+    first = _outcomes(aws, 40)
+    # Binomial(40, 0.5): 8..32 is +-3.8 sigma; the fault's generator is seeded, so the
+    # same 40 calls fail after a reset, and calls to another region change nothing.
+    assert 8 <= sum(first) <= 32
+    control.reset()
+    control.fail_region(EAST, kind="error5xx", rate=0.5)
+    control.fail_region(WEST, kind="error5xx", rate=0.5)
+    for _ in range(3):
+        with contextlib.suppress(botocore.exceptions.ClientError):
+            aws("dynamodb", EAST).list_tables()
+    assert _outcomes(aws, 40) == first
+
+
+def test_rate_decisions_are_seeded_per_fault() -> None:
+    a, b = FaultTable(seed=7), FaultTable(seed=7)
+    fa = a.add(Fault(region=WEST, kind="throttle", rate=0.3))
+    b.add(Fault(region=EAST, kind="throttle", rate=0.3))  # another fault first: other id
+    fb = b.add(Fault(region=WEST, kind="throttle", rate=0.3))
+    assert fa.id != fb.id
+    seq_a = [a.decide(WEST, "s3").failure for _ in range(2000)]
+    seq_b = []
+    for _ in range(2000):
+        b.decide(EAST, "s3")  # interleaved draws for the other fault
+        seq_b.append(b.decide(WEST, "s3").failure)
+    assert seq_a == seq_b
+    # Binomial(2000, 0.3): sigma ~20.5; 480..720 is about +-5.8 sigma.
+    assert 480 <= seq_a.count("throttle") <= 720
+    assert set(seq_a) == {"throttle", None}
 
 
 def test_latency_is_added(aws: AwsFactory, control: SandboxClient) -> None:

@@ -7,13 +7,15 @@ from importlib.metadata import version
 
 import pytest
 
-from mr_failover.sandbox import PINNED_MOTO, aurora, route53
+from mr_failover.sandbox import PINNED_MOTO, aurora, ecs, route53
 
 RECHECK = (
     "moto is {found}, the sandbox was built on {pinned}. Recheck before moving the pin: "
     "RDSResponse dispatch to snake_case methods and attribute rendering (FailoverState, "
     "GlobalClusterMembers) for mr_failover/sandbox/aurora.py; Route53 response methods "
-    "and HealthCheck.health_check_version for route53.py; werkzeug_app."
+    "and HealthCheck.health_check_version for route53.py; the ECS backend's create_service "
+    "/ update_service and Service running_count / pending_count / deployments for ecs.py; "
+    "MOTO_EC2_LOAD_DEFAULT_AMIS for core.py; werkzeug_app."
     "DomainDispatcherApplication / MotoRequestHandler for server.py; "
     "moto_api_backend.reset for core.py; then run tests/sandbox."
 )
@@ -31,7 +33,7 @@ def test_pyproject_pins_the_same_version() -> None:
     assert f'"moto[server]=={PINNED_MOTO}"' in text
 
 
-@pytest.mark.parametrize("hook", [*aurora.HOOKS, *route53.HOOKS])
+@pytest.mark.parametrize("hook", [*aurora.HOOKS, *route53.HOOKS, *ecs.HOOKS])
 def test_every_patched_attribute_still_exists_in_moto(hook: str) -> None:
     module_name, cls_name, attr = hook.rsplit(".", 2)
     cls = getattr(importlib.import_module(module_name), cls_name)

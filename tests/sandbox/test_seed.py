@@ -172,7 +172,10 @@ def test_route53_zone_checks_and_records(
         }
         assert latency[region]["HealthCheckId"] == check.id
         assert latency[region]["Region"] == region
-        assert latency[region]["ResourceRecords"] == [{"Value": f"api-{region}.arc309.example.com"}]
+        # The record an API endpoint names answers with that region's API Gateway domain.
+        (record,) = spec.traffic.records
+        assert record.value.endswith(f".execute-api.{region}.amazonaws.com")
+        assert latency[region]["ResourceRecords"] == [{"Value": record.value}]
         assert sandbox.health_check_region(check.id) == region
 
 
@@ -187,12 +190,15 @@ def test_compute(
             ]
             assert found["status"] == "ACTIVE"
             assert found["desiredCount"] == 2  # half of takeover_desired: 4
+            # The seeder waits for the tasks to start, as `aws ecs wait services-stable`.
+            assert (found["runningCount"], found["pendingCount"]) == (2, 0)
         asg = factory.client("autoscaling", region)
         for group in spec.compute.autoscaling_groups:
             (g,) = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group.name])[
                 "AutoScalingGroups"
             ]
             assert g["DesiredCapacity"] == 2
+            assert [i["LifecycleState"] for i in g["Instances"]] == ["InService"] * 2
             assert g["LaunchTemplate"]["LaunchTemplateName"] == f"{group.name}-lt"
         lam = factory.client("lambda", region)
         for fn in spec.compute.lambda_functions:

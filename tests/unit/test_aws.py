@@ -49,7 +49,9 @@ def test_clients_carry_user_agent_retries_timeouts_and_endpoint() -> None:
     config = client.meta.config
     assert f"mr-failover/{__version__}" in config.user_agent_extra
     assert config.retries["mode"] == "standard"
-    assert config.retries["total_max_attempts"] == 2  # the first try included
+    # The first try included; errors that answer at once (throttling, 5xx) get
+    # error_attempts, a call that hangs only max_attempts (see _limit_hung_attempts).
+    assert config.retries["total_max_attempts"] == 5
     assert (config.connect_timeout, config.read_timeout) == (1.5, 4)
     assert client.meta.endpoint_url == "http://127.0.0.1:4566"
     assert client.meta.region_name == "us-west-2"

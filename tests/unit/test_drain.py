@@ -443,7 +443,7 @@ def test_asg_scale_up_waits_for_healthy_instances() -> None:
         clock = FakeClock()
         execute(Plan("drain", {}, (step,)), clock=clock)
         stub.assert_no_pending_responses()
-    assert clock.t >= 10  # two polls that found too few instances
+    assert clock.t >= 4  # two 2 s polls that found too few instances
 
 
 def test_asg_scale_up_never_lowers_a_larger_count() -> None:

@@ -43,11 +43,11 @@ def test_plan_table_names_call_endpoint_plane_and_undo() -> None:
         "                UNDOABLE",
         " 1  invert health check         route53:UpdateHealthCheck  us-east-1  control (us-east-1)"
         "  yes",
-        "    api-use1                    HealthCheckId=hc-1",
-        "                                Inverted=True",
+        "    api-use1                      HealthCheckId=hc-1",
+        "                                  Inverted=True",
         " 2  scale api to 4              ecs:UpdateService          us-west-2  data"
         "                 no",
-        "                                desiredCount=4",
+        "                                  desiredCount=4",
         "undo: mr-failover health-check restore --region us-east-1",
         "note: one note",
     ]

@@ -372,7 +372,9 @@ def test_black_holed_region_is_unreachable_and_the_other_is_shown(black_hole: st
     started = time.monotonic()
     report = run(aurora_topology(), f, deadline=5.0)
     elapsed = time.monotonic() - started
-    assert elapsed < 2.0  # the read timeout, not the deadline, ended the call
+    # The read timeout, not the deadline, ended the call: the error names the call that
+    # timed out (a deadline error names "aurora reads"), and it came before the deadline.
+    assert elapsed < 5.0
     assert report.region(E).verdict == "serving"
     west = report.region(W)
     assert (west.verdict, west.can_take_over) == ("unreachable", False)
@@ -394,7 +396,9 @@ def test_deadline_bounds_the_wait_even_when_calls_would_hang_longer(black_hole: 
     stub_global(f, E)
     started = time.monotonic()
     report = run(aurora_topology(), f, deadline=0.5)
-    assert time.monotonic() - started < 1.5
+    # The hung call would last 30 s (its read timeout); returning well before that proves
+    # the deadline ended the wait, however slow the machine is right now.
+    assert time.monotonic() - started < 10.0
     west = report.region(W)
     assert west.verdict == "unreachable"
     assert west.reasons == (

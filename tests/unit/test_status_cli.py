@@ -64,8 +64,8 @@ def test_black_holed_endpoint_every_region_unreachable_within_the_deadline(
     assert elapsed < 3.0
     lines = [line.rstrip() for line in result.output.splitlines()]
     assert lines[3:5] == [
-        "us-east-1   UNREACHABLE   no         no answer   no answer   no answer   no answer   no answer",  # noqa: E501
-        "us-west-2   UNREACHABLE   no         no answer   no answer   no answer   no answer   no answer",  # noqa: E501
+        "us-east-1   UNREACHABLE   no         no answer   no answer   no answer   no answer   no answer   no answer     no answer",  # noqa: E501
+        "us-west-2   UNREACHABLE   no         no answer   no answer   no answer   no answer   no answer   no answer     no answer",  # noqa: E501
     ]  # fmt: skip
     # Whether the call's own timeout or the deadline ended it, the region is named.
     assert any(

@@ -403,7 +403,8 @@ def test_unknown_key_points_at_the_key_and_suggests(tmp_path: Path) -> None:
 def test_unknown_key_without_a_near_name_lists_the_keys(tmp_path: Path) -> None:
     text = edit(MINIMAL, "  rto_seconds: 900", "  rto_seconds: 900\n  zzz: 1")
     assert problems(tmp_path, text) == [
-        "F:7:3: policy.zzz: unknown key 'zzz' (expected one of: rpo_seconds, rto_seconds)"
+        "F:7:3: policy.zzz: unknown key 'zzz' "
+        "(expected one of: rpo_seconds, rto_seconds, certificate_min_days)"
     ]
 
 
@@ -816,7 +817,11 @@ QUOTED = '"12345"'
 
 
 def test_shape_and_cross_problems_are_reported_together(tmp_path: Path) -> None:
-    text = edit(EXAMPLE, "role: secondary", "role: writer")
+    text = edit(
+        EXAMPLE,
+        "cluster: arc309-usw2\n      role: secondary",
+        "cluster: arc309-usw2\n      role: writer",
+    )
     text = edit(text, "rpo_seconds: 60", "rpo_seconds: sixty")
     text = edit(text, 'account_id: "123456789012"', 'account_id: "12345"')
     text = edit(text, "  rto_seconds: 900", "  rto_secs: 900")

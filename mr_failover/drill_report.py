@@ -1,0 +1,281 @@
+"""A drill's report, built from its run journal alone: Markdown and JSON.
+
+The journal holds everything (the scenario and targets in a ``drill-plan`` note, phase
+boundaries, measurements, a stop condition, steady-state checks, each step's intent and
+outcome), so the report of a resumed run covers every attempt, and ``history`` can show
+RTO and RPO of past drills without re-running anything.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from mr_failover.journal import iso
+
+
+@dataclass(frozen=True)
+class PhaseRow:
+    phase: str
+    title: str
+    start: float | None
+    end: float | None
+    outcome: str
+    steps: tuple[dict[str, Any], ...]
+
+    @property
+    def seconds(self) -> float | None:
+        if self.start is None or self.end is None:
+            return None
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class DrillReport:
+    run_id: str
+    scenario: str
+    description: str
+    who: str
+    started: float
+    outcome: str  # the journal's end outcome
+    phases: tuple[PhaseRow, ...]
+    rto_seconds: float | None
+    rto_target: int
+    rpo_lag_seconds: float | None
+    rpo_target: int
+    canaries_written: int
+    canaries_lost: int
+    stopped_by: str | None
+    steady_before: tuple[str, ...]
+    steady_after: tuple[str, ...] | None
+    stability: tuple[dict[str, Any], ...]
+
+    @property
+    def rto_met(self) -> bool:
+        return self.rto_seconds is not None and self.rto_seconds <= self.rto_target
+
+    @property
+    def rpo_met(self) -> bool:
+        if self.canaries_lost:
+            return False
+        if self.rpo_lag_seconds is None:
+            return self.canaries_written > 0  # measured by canaries only
+        return self.rpo_lag_seconds <= self.rpo_target
+
+    @property
+    def verdict(self) -> str:
+        if self.stopped_by:
+            return "stopped"
+        if self.outcome != "succeeded":
+            return "incomplete"
+        ok = self.rto_met and self.rpo_met and not self.steady_after
+        return "pass" if ok else "fail"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": "mr-failover/drill-report",
+            "run_id": self.run_id,
+            "scenario": self.scenario,
+            "description": self.description,
+            "who": self.who,
+            "started": iso(self.started),
+            "outcome": self.outcome,
+            "verdict": self.verdict,
+            "stopped_by": self.stopped_by,
+            "rto": {
+                "seconds": _r(self.rto_seconds),
+                "target_seconds": self.rto_target,
+                "met": self.rto_met,
+            },
+            "rpo": {
+                "lag_at_cutover_seconds": _r(self.rpo_lag_seconds),
+                "canaries_written": self.canaries_written,
+                "canaries_lost": self.canaries_lost,
+                "target_seconds": self.rpo_target,
+                "met": self.rpo_met,
+            },
+            "steady_state": {
+                "before": list(self.steady_before),
+                "after": None if self.steady_after is None else list(self.steady_after),
+            },
+            "phases": [
+                {
+                    "phase": p.phase,
+                    "title": p.title,
+                    "start": iso(p.start) if p.start else None,
+                    "end": iso(p.end) if p.end else None,
+                    "seconds": _r(p.seconds),
+                    "outcome": p.outcome,
+                    "steps": list(p.steps),
+                }
+                for p in self.phases
+            ],
+            "static_stability": list(self.stability),
+        }
+
+
+def trend(report: DrillReport) -> dict[str, Any]:
+    """What ``history`` shows of a drill: verdict, RTO and RPO against their targets."""
+    return {
+        "scenario": report.scenario,
+        "verdict": report.verdict,
+        "stopped_by": report.stopped_by,
+        "rto_seconds": _r(report.rto_seconds),
+        "rto_target_seconds": report.rto_target,
+        "rpo_lag_seconds": _r(report.rpo_lag_seconds),
+        "rpo_target_seconds": report.rpo_target,
+        "canaries_written": report.canaries_written,
+        "canaries_lost": report.canaries_lost,
+    }
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def build(run_id: str, records: list[dict[str, Any]]) -> DrillReport:
+    """The report of run ``run_id`` from its journal records."""
+    head = next(r for r in records if r.get("type") == "run")
+    notes = [r for r in records if r.get("type") == "note"]
+    plan = next((n for n in notes if n.get("kind") == "drill-plan"), {})
+    phases: dict[str, dict[str, Any]] = {}
+    first_disruptive: float | None = None
+    serving: list[dict[str, Any]] = []
+    cutovers: list[dict[str, Any]] = []
+    stopped_by = None
+    steady_after: tuple[str, ...] | None = None
+    steady_before: tuple[str, ...] = ()
+    step_rows: dict[str, dict[str, Any]] = {}
+    for r in records:
+        kind = r.get("type")
+        if kind == "intent":
+            step_rows[r["step"]] = {"id": r["step"], "title": r["call"]["title"], "start": r["t"]}
+        elif kind == "outcome" and r["step"] in step_rows:
+            row = step_rows[r["step"]]
+            row |= {"end": r["t"], "seconds": r["seconds"], "outcome": r["status"]}
+            row["detail"] = r.get("detail", "")
+        if kind != "note":
+            continue
+        note = r.get("kind")
+        if note == "drill-phase":
+            p = phases.setdefault(
+                r["phase"], {"title": r["title"], "start": None, "end": None, "outcome": "pending"}
+            )
+            if r["event"] == "start":
+                p["start"] = p["start"] or r["t"]
+                p["outcome"] = "running"
+                if r.get("disruptive") and first_disruptive is None:
+                    first_disruptive = r["t"]
+            else:
+                p["end"], p["outcome"] = r["t"], r["event"]
+        elif note == "drill-measure":
+            if r.get("measure") == "serving":
+                serving.append(r)
+        elif note == "drill-stop":
+            stopped_by = r["condition"]
+        elif note == "drill-steady":
+            if r["when"] == "before":
+                steady_before = tuple(r["problems"])
+            else:
+                steady_after = tuple(r["problems"])
+    for r in notes:
+        if r.get("kind") == "drill-measure" and r.get("measure") == "cutover":
+            cutovers.append(r)
+    rto = None
+    after = [s for s in serving if first_disruptive is not None and s["t"] >= first_disruptive]
+    if after and first_disruptive is not None:
+        rto = after[0]["t"] - first_disruptive
+    lags = [c["lag_seconds"] for c in cutovers if c.get("lag_seconds") is not None]
+    rows = []
+    for key, p in phases.items():
+        steps = tuple(
+            {k: v for k, v in s.items() if k not in ("start", "end")}
+            for sid, s in step_rows.items()
+            if sid.startswith(f"{key}/")
+        )
+        rows.append(PhaseRow(key, p["title"], p["start"], p["end"], p["outcome"], steps))
+    end = next((r for r in reversed(records) if r.get("type") == "end"), None)
+    who = head.get("who", {})
+    return DrillReport(
+        run_id=run_id,
+        scenario=str(plan.get("scenario", head.get("params", {}).get("scenario", "?"))),
+        description=str(plan.get("description", "")),
+        who=f"{who.get('os_user', '?')}@{who.get('host', '?')} ({who.get('caller_arn', '?')})",
+        started=float(head["t"]),
+        outcome=end["outcome"] if end else "incomplete",
+        phases=tuple(rows),
+        rto_seconds=rto,
+        rto_target=int(plan.get("rto_target", 0)),
+        rpo_lag_seconds=max(lags) if lags else None,
+        rpo_target=int(plan.get("rpo_target", 0)),
+        canaries_written=sum(int(s.get("canaries_written", 0)) for s in after[:1]),
+        canaries_lost=sum(int(s.get("canaries_lost", 0)) for s in after[:1]),
+        stopped_by=stopped_by,
+        steady_before=steady_before,
+        steady_after=steady_after,
+        stability=tuple(plan.get("static_stability", [])),
+    )
+
+
+def _secs(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}s"
+
+
+def markdown(report: DrillReport) -> str:
+    r = report
+    lines = [
+        f"# Drill report: {r.scenario}",
+        "",
+        f"- run: `{r.run_id}`",
+        f"- who: {r.who}",
+        f"- started: {iso(r.started)}",
+        f"- outcome: {r.outcome}",
+        f"- **verdict: {r.verdict.upper()}**",
+    ]
+    if r.description:
+        lines.append(f"- scenario: {r.description}")
+    if r.stopped_by:
+        lines.append(f"- **stopped by {r.stopped_by}; the failback steps ran**")
+    lines += [
+        "",
+        "## RTO and RPO",
+        "",
+        "| measure | value | target | met |",
+        "|---|---|---|---|",
+        f"| RTO (first disruptive step to target serving and taking writes) | "
+        f"{_secs(r.rto_seconds)} | {r.rto_target}s | {'yes' if r.rto_met else 'no'} |",
+        f"| RPO (replication lag at cut-over) | {_secs(r.rpo_lag_seconds)} | {r.rpo_target}s "
+        f"| {'yes' if r.rpo_met else 'no'} |",
+        f"| canary writes lost at cut-over | {r.canaries_lost} of {r.canaries_written} | 0 "
+        f"| {'yes' if not r.canaries_lost else 'no'} |",
+        "",
+        "## Steady state",
+        "",
+        f"- before: {'; '.join(r.steady_before) or 'steady'}",
+        "- after: "
+        + ("not checked" if r.steady_after is None else ("; ".join(r.steady_after) or "steady")),
+        "",
+        "## Steps",
+        "",
+        "| phase | step | start | end | duration | outcome |",
+        "|---|---|---|---|---|---|",
+    ]
+    for p in r.phases:
+        lines.append(
+            f"| {p.phase} | **{p.title}** | {iso(p.start) if p.start else '-'} | "
+            f"{iso(p.end) if p.end else '-'} | {_secs(p.seconds)} | {p.outcome} |"
+        )
+        for s in p.steps:
+            lines.append(
+                f"| | {s['title']} | | | {_secs(s.get('seconds'))} | {s.get('outcome', '-')} |"
+            )
+    lines += ["", "## Static stability (steps that fail if a region is down)", ""]
+    for f in r.stability:
+        names = ", ".join(f"{s['title']} ({s['why']})" for s in f["steps"]) or "none"
+        lines.append(f"- if **{f['region']}** is down: {names}")
+    return "\n".join(lines) + "\n"
+
+
+def to_json_text(report: DrillReport) -> str:
+    return json.dumps(report.to_json(), indent=2)

@@ -1,0 +1,180 @@
+"""Regional API endpoints as status sees them: API Gateway custom domains and their ACM
+certificates.
+
+Per region, each custom domain of the topology is read from API Gateway (REST: the
+``apigateway`` API; HTTP: ``apigatewayv2``): its endpoint type, its regional domain name
+(what the region's Route 53 record must point at), its base path mappings and its
+certificate, which is then described in ACM in the same region (a regional endpoint can
+only use a certificate of its own region). Every call is asked of the region it
+describes. Judging happens in :mod:`mr_failover.status`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from mr_failover.aws import call, call_error, error_code
+from mr_failover.topology import ApiEndpoint
+
+_NOT_FOUND = {"NotFoundException", "ResourceNotFoundException"}
+# API Gateway REST spells the root mapping "(none)"; HTTP APIs use an empty key.
+ROOT_PATHS = frozenset({"", "(none)"})
+
+
+@dataclass(frozen=True)
+class CertificateFinding:
+    arn: str
+    status: str  # ISSUED, PENDING_VALIDATION, EXPIRED, ... or NOT_FOUND
+    not_after: datetime | None
+
+    def days_left(self, now: datetime) -> float | None:
+        if self.not_after is None:
+            return None
+        return (self.not_after - now).total_seconds() / 86_400
+
+
+@dataclass(frozen=True)
+class Mapping:
+    base_path: str  # "" for the root
+    api_id: str
+    stage: str | None
+
+
+@dataclass(frozen=True)
+class ApiEndpointFinding:
+    domain: str
+    api_type: str
+    found: bool
+    endpoint_type: str | None = None  # REGIONAL or EDGE
+    regional_domain_name: str | None = None
+    regional_hosted_zone_id: str | None = None
+    mappings: tuple[Mapping, ...] = ()
+    certificate: CertificateFinding | None = None
+
+    def mapping(self, base_path: str, api_id: str | None) -> Mapping | None:
+        """The mapping of ``base_path`` (to ``api_id`` when given)."""
+        want = "" if base_path in ROOT_PATHS else base_path.strip("/")
+        for m in self.mappings:
+            if m.base_path == want and (api_id is None or m.api_id == api_id):
+                return m
+        return None
+
+
+def observe_endpoint(
+    apigw: Any, acm: Any, spec: ApiEndpoint, *, apigwv2: Any | None = None
+) -> ApiEndpointFinding:
+    """Read ``spec``'s custom domain; ``apigwv2`` is the client for an HTTP API's domain."""
+    if spec.api_type == "http":
+        assert apigwv2 is not None
+        finding = _observe_http(apigwv2, spec)
+    else:
+        finding = _observe_rest(apigw, spec)
+    if not finding.found:
+        return finding
+    cert_arn = spec.certificate_arn or (finding.certificate.arn if finding.certificate else None)
+    if not cert_arn:
+        return finding
+    return _with_certificate(finding, observe_certificate(acm, cert_arn))
+
+
+def _with_certificate(f: ApiEndpointFinding, cert: CertificateFinding) -> ApiEndpointFinding:
+    return ApiEndpointFinding(
+        domain=f.domain,
+        api_type=f.api_type,
+        found=f.found,
+        endpoint_type=f.endpoint_type,
+        regional_domain_name=f.regional_domain_name,
+        regional_hosted_zone_id=f.regional_hosted_zone_id,
+        mappings=f.mappings,
+        certificate=cert,
+    )
+
+
+def _missing(client: Any, operation: str, exc: Exception) -> bool:
+    if error_code(exc) in _NOT_FOUND:
+        return True
+    raise call_error(client, operation, exc) from None
+
+
+def _observe_rest(client: Any, spec: ApiEndpoint) -> ApiEndpointFinding:
+    try:
+        d = client.get_domain_name(domainName=spec.domain)
+    except Exception as exc:
+        _missing(client, "get_domain_name", exc)
+        return ApiEndpointFinding(domain=spec.domain, api_type=spec.api_type, found=False)
+    types = d.get("endpointConfiguration", {}).get("types", [])
+    items = call(client, "get_base_path_mappings", domainName=spec.domain).get("items", [])
+    mappings = tuple(
+        Mapping(
+            base_path="" if m.get("basePath", "") in ROOT_PATHS else m["basePath"],
+            api_id=str(m.get("restApiId", "")),
+            stage=m.get("stage"),
+        )
+        for m in items
+    )
+    cert = d.get("regionalCertificateArn") or d.get("certificateArn")
+    return ApiEndpointFinding(
+        domain=spec.domain,
+        api_type=spec.api_type,
+        found=True,
+        endpoint_type=types[0] if types else None,
+        regional_domain_name=d.get("regionalDomainName"),
+        regional_hosted_zone_id=d.get("regionalHostedZoneId"),
+        mappings=mappings,
+        certificate=CertificateFinding(arn=cert, status="", not_after=None) if cert else None,
+    )
+
+
+def _observe_http(client: Any, spec: ApiEndpoint) -> ApiEndpointFinding:
+    try:
+        d = client.get_domain_name(DomainName=spec.domain)
+    except Exception as exc:
+        _missing(client, "get_domain_name", exc)
+        return ApiEndpointFinding(domain=spec.domain, api_type=spec.api_type, found=False)
+    configs = d.get("DomainNameConfigurations", [])
+    c: dict[str, Any] = configs[0] if configs else {}
+    items = call(client, "get_api_mappings", DomainName=spec.domain).get("Items", [])
+    mappings = tuple(
+        Mapping(
+            base_path=str(m.get("ApiMappingKey", "")).strip("/"),
+            api_id=str(m.get("ApiId", "")),
+            stage=m.get("Stage"),
+        )
+        for m in items
+    )
+    cert = c.get("CertificateArn")
+    return ApiEndpointFinding(
+        domain=spec.domain,
+        api_type=spec.api_type,
+        found=True,
+        endpoint_type=c.get("EndpointType"),
+        regional_domain_name=c.get("ApiGatewayDomainName"),
+        regional_hosted_zone_id=c.get("HostedZoneId"),
+        mappings=mappings,
+        certificate=CertificateFinding(arn=cert, status="", not_after=None) if cert else None,
+    )
+
+
+def observe_certificate(client: Any, arn: str) -> CertificateFinding:
+    try:
+        c = client.describe_certificate(CertificateArn=arn)["Certificate"]
+    except Exception as exc:
+        _missing(client, "describe_certificate", exc)
+        return CertificateFinding(arn=arn, status="NOT_FOUND", not_after=None)
+    not_after = c.get("NotAfter")
+    return CertificateFinding(
+        arn=arn,
+        status=str(c.get("Status", "")),
+        not_after=not_after if isinstance(not_after, datetime) else None,
+    )
+
+
+def same_host(a: str, b: str) -> bool:
+    """Host names equal up to case, a trailing dot and Route 53's ``dualstack.`` prefix."""
+
+    def norm(h: str) -> str:
+        return h.lower().rstrip(".").removeprefix("dualstack.")
+
+    return norm(a) == norm(b)

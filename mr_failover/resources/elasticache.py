@@ -1,0 +1,181 @@
+"""ElastiCache Global Datastore: its primary region, members and status; and its promotion.
+
+``DescribeGlobalReplicationGroups`` (with ``ShowMemberInfo``, without which AWS omits the
+members) is asked in each member's own region, so an unreachable region never hides the
+others' view. The topology may name the datastore by its full id or by the suffix it was
+created with (AWS prefixes a region-specific string): an unknown id is then looked up
+among all datastores.
+
+The step: :class:`FailoverDatastore` sends ``FailoverGlobalReplicationGroup`` (the
+planned promotion) to the target region, then waits while the datastore is
+``modifying`` until the target's member is ``PRIMARY`` and the datastore ``available``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mr_failover.aws import call, call_error, error_code
+from mr_failover.errors import AwsCallError
+from mr_failover.plan import Step, StepAction
+
+# AWS documents a Global Datastore failover in minutes.
+FAILOVER_TIMEOUT = 1800.0
+_NOT_FOUND = "GlobalReplicationGroupNotFoundFault"
+
+
+@dataclass(frozen=True)
+class DatastoreMember:
+    replication_group: str
+    region: str
+    role: str  # PRIMARY | SECONDARY
+    status: str  # associated, ...
+
+
+@dataclass(frozen=True)
+class DatastoreFinding:
+    id: str
+    status: str  # available | primary-only | modifying | creating | deleting
+    members: tuple[DatastoreMember, ...]
+
+    @property
+    def primary_region(self) -> str | None:
+        return next((m.region for m in self.members if m.role == "PRIMARY"), None)
+
+    def member(self, region: str, replication_group: str) -> DatastoreMember | None:
+        for m in self.members:
+            if m.region == region and m.replication_group == replication_group:
+                return m
+        return None
+
+
+def _finding(g: dict[str, Any]) -> DatastoreFinding:
+    return DatastoreFinding(
+        id=g["GlobalReplicationGroupId"],
+        status=g.get("Status", "unknown"),
+        members=tuple(
+            DatastoreMember(
+                replication_group=m.get("ReplicationGroupId", ""),
+                region=m.get("ReplicationGroupRegion", ""),
+                role=m.get("Role", ""),
+                status=m.get("Status", ""),
+            )
+            for m in g.get("Members", [])
+        ),
+    )
+
+
+def observe_datastore(client: Any, name: str) -> DatastoreFinding:
+    """The datastore ``name`` (full id, or the suffix it was created with)."""
+    try:
+        out = client.describe_global_replication_groups(
+            GlobalReplicationGroupId=name, ShowMemberInfo=True
+        )
+        return _finding(out["GlobalReplicationGroups"][0])
+    except Exception as exc:
+        if error_code(exc) != _NOT_FOUND:
+            raise call_error(client, "describe_global_replication_groups", exc) from None
+    found: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"ShowMemberInfo": True}
+    while True:
+        page = call(client, "describe_global_replication_groups", **params)
+        found += [
+            g
+            for g in page.get("GlobalReplicationGroups", [])
+            if g["GlobalReplicationGroupId"].endswith(f"-{name}")
+        ]
+        if not page.get("Marker"):
+            break
+        params["Marker"] = page["Marker"]
+    if len(found) != 1:
+        raise AwsCallError(
+            client.meta.region_name,
+            "elasticache:DescribeGlobalReplicationGroups",
+            f"{'no' if not found else len(found)} global datastore(s) named {name!r}",
+            "set elasticache.global_datastore to the full id (with AWS's prefix)",
+        )
+    return _finding(found[0])
+
+
+class FailoverDatastore(StepAction):
+    """Make ``group`` in ``region`` the datastore's primary; wait; verify."""
+
+    def __init__(self, client: Any, name: str, region: str, group: str) -> None:
+        self.client = client
+        self.name = name
+        self.region = region
+        self.group = group
+        self._last: DatastoreFinding | None = None
+
+    def _read(self) -> DatastoreFinding:
+        self._last = observe_datastore(self.client, self.name)
+        return self._last
+
+    def _is_primary(self, d: DatastoreFinding) -> bool:
+        m = d.member(self.region, self.group)
+        return m is not None and m.role == "PRIMARY"
+
+    def holds(self) -> bool:
+        d = self._read()
+        # A failover under way (this run's, before a crash) is waited for, not re-sent:
+        # AWS refuses a second one while the datastore is modifying.
+        return self._is_primary(d) or d.status == "modifying"
+
+    def apply(self) -> None:
+        d = self._last or self._read()
+        call(
+            self.client,
+            "failover_global_replication_group",
+            GlobalReplicationGroupId=d.id,
+            PrimaryRegion=self.region,
+            PrimaryReplicationGroupId=self.group,
+        )
+
+    def settled(self) -> bool:
+        d = self._read()
+        return d.status != "modifying" and self._is_primary(d)
+
+    def state(self) -> str:
+        d = self._last
+        if d is None:
+            return ""
+        return f"datastore {d.id} is {d.status}, primary in {d.primary_region or 'no region'}"
+
+    def verify(self) -> str | None:
+        d = self._read()
+        if d.status == "modifying":
+            return f"the failover has not ended: {self.state()}"
+        if not self._is_primary(d):
+            return (
+                f"the failover ended but the primary is in {d.primary_region or 'no region'}, "
+                f"not {self.region}"
+            )
+        return None
+
+
+def failover_step(
+    client: Any, *, datastore: str, region: str, group: str, old_primary: str | None
+) -> Step:
+    """The step that promotes ``group`` (``region``) to primary of ``datastore``."""
+    undo = f"mr-failover promote --region {old_primary} --mode switchover" if old_primary else None
+    return Step(
+        id=f"elasticache:failover:{datastore}:{group}",
+        title=f"promote ElastiCache {group} ({region}) to primary of global datastore {datastore}",
+        service="elasticache",
+        call="FailoverGlobalReplicationGroup",
+        params={
+            "GlobalReplicationGroupId": datastore,
+            "PrimaryRegion": region,
+            "PrimaryReplicationGroupId": group,
+        },
+        region=region,
+        plane="control",
+        plane_region=region,
+        undoable=old_primary is not None,
+        undo=undo,
+        timeout=FAILOVER_TIMEOUT,
+        poll=5.0,
+        max_poll=30.0,
+        action=FailoverDatastore(client, datastore, region, group),
+    )

@@ -1,0 +1,178 @@
+"""Global Accelerator: each region's endpoint group and traffic dial, and the dial as a lever.
+
+Global Accelerator is a global service whose API is served from us-west-2 only
+(AWS-FACTS.md): every call here goes to that control plane, whatever region it is about.
+The accelerator's edge network (the data plane) keeps routing by the last dials set
+when that API does not answer, so status reports an unanswering API as a warning.
+
+Reads: the accelerator (by ARN, or looked up by name), its listeners, and their endpoint
+groups, each with its region, ``TrafficDialPercentage`` and endpoint health. The step:
+:class:`SetTrafficDial` sets one endpoint group's dial with ``UpdateEndpointGroup``, then
+waits until the accelerator is ``DEPLOYED`` again with the dial in place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mr_failover.aws import CONTROL_PLANE_REGION, call
+from mr_failover.errors import AwsCallError
+from mr_failover.plan import Step, StepAction
+from mr_failover.topology import GlobalAccelerator
+
+GA_REGION = CONTROL_PLANE_REGION["globalaccelerator"]
+# A dial change propagates to the edge in about a minute; past this the step fails.
+DIAL_TIMEOUT = 300.0
+
+
+@dataclass(frozen=True)
+class EndpointGroupFinding:
+    arn: str
+    region: str
+    dial: float
+    endpoints: int
+    healthy: int
+
+
+@dataclass(frozen=True)
+class AcceleratorFinding:
+    arn: str
+    name: str
+    status: str  # DEPLOYED | IN_PROGRESS
+    enabled: bool
+    groups: tuple[EndpointGroupFinding, ...]
+
+    def group(self, region: str, arn: str | None = None) -> EndpointGroupFinding | None:
+        """The region's endpoint group (the one named by ``arn`` when given)."""
+        for g in self.groups:
+            if (arn is None and g.region == region) or (arn is not None and g.arn == arn):
+                return g
+        return None
+
+
+def _pages(client: Any, operation: str, key: str, **params: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    while True:
+        out = call(client, operation, **params)
+        items += out.get(key, [])
+        token = out.get("NextToken")
+        if not token:
+            return items
+        params["NextToken"] = token
+
+
+def find_accelerator(client: Any, spec: GlobalAccelerator) -> dict[str, Any]:
+    """The accelerator the topology names: by ARN, else the one with its name."""
+    if spec.arn is not None:
+        found: dict[str, Any] = call(client, "describe_accelerator", AcceleratorArn=spec.arn)[
+            "Accelerator"
+        ]
+        return found
+    named = [
+        a for a in _pages(client, "list_accelerators", "Accelerators") if a["Name"] == spec.name
+    ]
+    if len(named) != 1:
+        what = "no accelerator" if not named else f"{len(named)} accelerators"
+        raise AwsCallError(
+            GA_REGION,
+            "globalaccelerator:ListAccelerators",
+            f"{what} named {spec.name!r}",
+            "set global_accelerator.arn in the topology",
+        )
+    return named[0]
+
+
+def _group(g: dict[str, Any]) -> EndpointGroupFinding:
+    endpoints = g.get("EndpointDescriptions", [])
+    return EndpointGroupFinding(
+        arn=g["EndpointGroupArn"],
+        region=g["EndpointGroupRegion"],
+        dial=float(g.get("TrafficDialPercentage", 100.0)),
+        endpoints=len(endpoints),
+        healthy=sum(1 for e in endpoints if e.get("HealthState") == "HEALTHY"),
+    )
+
+
+def observe_accelerator(client: Any, spec: GlobalAccelerator) -> AcceleratorFinding:
+    """The accelerator with every endpoint group of every listener (us-west-2 client)."""
+    acc = find_accelerator(client, spec)
+    arn = acc["AcceleratorArn"]
+    groups: list[EndpointGroupFinding] = []
+    for listener in _pages(client, "list_listeners", "Listeners", AcceleratorArn=arn):
+        pages = _pages(
+            client, "list_endpoint_groups", "EndpointGroups", ListenerArn=listener["ListenerArn"]
+        )
+        groups += [_group(g) for g in pages]
+    return AcceleratorFinding(
+        arn=arn,
+        name=acc.get("Name", ""),
+        status=acc.get("Status", "unknown"),
+        enabled=bool(acc.get("Enabled", True)),
+        groups=tuple(groups),
+    )
+
+
+def accelerator_of(group_arn: str) -> str:
+    """``.../accelerator/ID/listener/L/endpoint-group/G`` -> ``.../accelerator/ID``."""
+    return group_arn.split("/listener/", 1)[0]
+
+
+def read_dial(client: Any, group_arn: str) -> float:
+    out = call(client, "describe_endpoint_group", EndpointGroupArn=group_arn)
+    return float(out["EndpointGroup"].get("TrafficDialPercentage", 100.0))
+
+
+class SetTrafficDial(StepAction):
+    """Set an endpoint group's traffic dial; wait until the accelerator has deployed it."""
+
+    def __init__(self, client: Any, group_arn: str, dial: float) -> None:
+        self.client = client
+        self.group_arn = group_arn
+        self.dial = dial
+        self._seen: tuple[float, str] | None = None
+
+    def holds(self) -> bool:
+        return read_dial(self.client, self.group_arn) == self.dial
+
+    def apply(self) -> None:
+        call(
+            self.client,
+            "update_endpoint_group",
+            EndpointGroupArn=self.group_arn,
+            TrafficDialPercentage=self.dial,
+        )
+
+    def settled(self) -> bool:
+        dial = read_dial(self.client, self.group_arn)
+        acc = call(
+            self.client, "describe_accelerator", AcceleratorArn=accelerator_of(self.group_arn)
+        )["Accelerator"]
+        self._seen = (dial, str(acc.get("Status", "unknown")))
+        return dial == self.dial and self._seen[1] == "DEPLOYED"
+
+    def state(self) -> str:
+        if self._seen is None:
+            return ""
+        return f"traffic dial {self._seen[0]:g}%, accelerator {self._seen[1]}"
+
+
+def dial_step(
+    client: Any, *, group_arn: str, region: str, dial: float, previous: float, undo: str
+) -> Step:
+    """The step that sets ``region``'s traffic dial to ``dial`` percent."""
+    return Step(
+        id=f"globalaccelerator:dial:{region}:{dial:g}",
+        title=f"set the Global Accelerator traffic dial of {region} to {dial:g}% "
+        f"(now {previous:g}%)",
+        service="globalaccelerator",
+        call="UpdateEndpointGroup",
+        params={"EndpointGroupArn": group_arn, "TrafficDialPercentage": dial},
+        region=GA_REGION,
+        plane="control",
+        plane_region=GA_REGION,
+        undoable=True,
+        undo=undo,
+        timeout=DIAL_TIMEOUT,
+        action=SetTrafficDial(client, group_arn, dial),
+    )
