@@ -139,6 +139,15 @@ OPS = (
         ("promote", "--region", WEST, "--mode", "switchover", "--yes"),
         ("promote", "--region", EAST, "--mode", "switchover", "--yes"),
     ),
+    # A whole game day: drain, promote, verify, hold 1 s, fail back. It waits out two real
+    # record TTLs (60 s each), so it runs once whatever --runs says; "back" only checks
+    # that every region serves again.
+    Op(
+        "drill evacuate + failback",
+        "drill",
+        ("drill", "evacuate", "--region", EAST, "--hold", "1", "--yes"),
+        ("status",),
+    ),
 )
 
 
@@ -170,7 +179,7 @@ def measure_overhead(sandbox: Any, workdir: Path, runs: int) -> None:
         fresh(sandbox, workdir)
         rows: dict[str, list[Run]] = {"forward": [], "back": []}
         failed = ""
-        for _ in range(runs):
+        for _ in range(1 if op.command == "drill" else runs):
             for leg, args in (("forward", op.forward), ("back", op.back)):
                 run = run_cli(*args)
                 if not run.ok:

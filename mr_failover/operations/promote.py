@@ -261,7 +261,13 @@ def _plan_global(
         )
     target_member = g.member(target.finding.arn)
     if moving is None and target_member is not None and target_member.is_writer:
-        if not resuming:
+        # The database may have moved while its cache did not (a run stopped in between,
+        # or a move made by hand): then only the cache's step is left to do.
+        cache_pending = any(
+            s.action is not None and not s.action.holds()
+            for s in datastore_steps(topology, factory, region, [], writer_down=False)
+        )
+        if not resuming and not cache_pending:
             raise NothingToDo(
                 f"nothing to do: {spec.cluster} ({region}) is already the writer of {gid}"
             )

@@ -123,25 +123,31 @@ def observe_templates(
     )
 
     def read() -> TemplatesFinding:
-        newest = _newest_object(factory.client("s3", spec.source_region), spec)
-        if newest is None:
+        newest = _newest_objects(factory.client("s3", spec.source_region), spec)
+        if not newest:
             return base
-        key, modified, etag = newest
         here = factory.client("s3", region)
-        try:
-            head = here.head_object(Bucket=spec.bucket, Key=key)
-        except Exception as exc:
-            if error_code(exc) not in ("404", "NoSuchKey", "NotFound"):
-                raise call_error(here, "head_object", exc) from None
-            return replace(base, newest_key=key, newest_modified=modified, present=False)
-        same = head.get("ETag") == etag
-        return replace(base, newest_key=key, newest_modified=modified, present=same, stale=not same)
+        # LastModified has one-second resolution: every object of the newest second must
+        # be here, or "the newest template" would depend on listing order.
+        for key, modified, etag in newest:
+            found = replace(base, newest_key=key, newest_modified=modified)
+            try:
+                head = here.head_object(Bucket=spec.bucket, Key=key)
+            except Exception as exc:
+                if error_code(exc) not in ("404", "NoSuchKey", "NotFound"):
+                    raise call_error(here, "head_object", exc) from None
+                return replace(found, present=False)
+            if head.get("ETag") != etag:
+                return replace(found, present=False, stale=True)
+        key, modified, _ = newest[0]
+        return replace(base, newest_key=key, newest_modified=modified, present=True)
 
     return _guard(read, lambda e: replace(base, error=e), region)
 
 
-def _newest_object(client: Any, spec: TemplatesBucket) -> tuple[str, datetime, str] | None:
-    newest: tuple[str, datetime, str] | None = None
+def _newest_objects(client: Any, spec: TemplatesBucket) -> list[tuple[str, datetime, str]]:
+    """(key, LastModified, ETag) of every object modified in the newest second."""
+    newest: list[tuple[str, datetime, str]] = []
     token: str | None = None
     while True:
         params: dict[str, Any] = {"Bucket": spec.source_bucket, "Prefix": spec.prefix}
@@ -149,8 +155,11 @@ def _newest_object(client: Any, spec: TemplatesBucket) -> tuple[str, datetime, s
             params["ContinuationToken"] = token
         page = call(client, "list_objects_v2", **params)
         for obj in page.get("Contents", []):
-            if newest is None or obj["LastModified"] > newest[1]:
-                newest = (obj["Key"], obj["LastModified"], obj.get("ETag", ""))
+            entry = (obj["Key"], obj["LastModified"], obj.get("ETag", ""))
+            if not newest or entry[1] > newest[0][1]:
+                newest = [entry]
+            elif entry[1] == newest[0][1]:
+                newest.append(entry)
         if not page.get("IsTruncated"):
             return newest
         token = page.get("NextContinuationToken")

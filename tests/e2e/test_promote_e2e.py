@@ -126,6 +126,33 @@ def test_switchover_moves_the_writer_and_prints_its_endpoint(
     ]
 
 
+def test_a_cache_left_behind_by_a_database_move_is_promoted_alone(
+    seeded: Topology, run_cli: Any, control: SandboxClient, aws: Any, clock: SandboxAdvancingClock
+) -> None:
+    # The database moved (by hand, or a run stopped in between); its cache did not.
+    rds = aws("rds", WEST)
+    target = rds.describe_db_clusters(DBClusterIdentifier="arc309-usw2")["DBClusters"][0]
+    rds.switchover_global_cluster(
+        GlobalClusterIdentifier=GLOBAL, TargetDbClusterIdentifier=target["DBClusterArn"]
+    )
+    clock.sleep(E2E_SETTINGS.aurora_failover_seconds + 1)
+    assert (writer_region(aws), cache_primary(aws)) == (WEST, EAST)
+    before = len(control.calls(mutating=True))
+    result = run_cli("promote", "--region", WEST, "--yes")
+    assert result.exit_code == 0, result.output
+    assert "nothing to do" not in result.output
+    assert (writer_region(aws), cache_primary(aws)) == (WEST, WEST)
+    assert mutating(control, before) == [
+        "us-east-1 dynamodb:PutItem",
+        "us-west-2 elasticache:FailoverGlobalReplicationGroup",
+        "us-east-1 dynamodb:DeleteItem",
+    ]
+    assert "succeeded: 1 applied, 1 already in place" in result.stdout
+    # Both in place now: a second run has nothing to do.
+    again = run_cli("promote", "--region", WEST, "--yes")
+    assert again.exit_code == 0 and "nothing to do" in again.output
+
+
 def test_dry_run_makes_no_mutating_call(
     seeded: Topology, run_cli: Any, control: SandboxClient, aws: Any
 ) -> None:
