@@ -1,0 +1,109 @@
+"""Crash ``drill evacuate`` at every step boundary, resume, and compare with a clean run.
+
+``drill evacuate --region us-east-1`` numbers the steps of all its phases in one sequence:
+drain us-east-1 (scale up ECS and the ASG in us-west-2, invert us-east-1's check, wait one
+TTL), move the Aurora writer (cut-over probe, switchover), verify us-west-2, hold, then fail
+back (restore the check, wait one TTL, probe, switch the writer home): 12 steps on the
+harness's topology. First an uninterrupted drill runs as a child process: its final state
+and the mutating calls the sandbox served are the reference, and its journal gives the
+number of steps N. Then, for each k from 1 to N, the sandbox is re-seeded, the installed
+entry point runs the drill with ``MR_FAILOVER_TEST_PAUSE_AFTER_STEP=k``, gets SIGKILL once
+step k is journaled as done, and is resumed with ``--resume RUN_ID --yes``. Each resumed
+drill must report ``pass`` and end in the reference state: the writer's region, each
+check's inversion flag, ECS and ASG desired counts, and the multiset of served mutating
+calls. DynamoDB writes are left out: the lock's lease is taken over by design on a
+resume, and the drill's canary writes share those tables, so they are not compared.
+
+Child processes wait in real time, so the run is kept short: the harness's core topology
+(traffic, Aurora, DynamoDB, S3, compute, lock; no cache, so there is no cache primary to
+compare), records with ``ttl: 1``, ``--hold 0`` (the hold is still a step, of 0 s) and the
+e2e sandbox's fast transitions. About 10 s per boundary: one test, because every boundary
+needs the reference and re-seeding in a loop is cheaper than a fixture per step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mr_failover import journal
+from mr_failover.commands import _mutation
+from mr_failover.sandbox.client import SandboxClient
+from tests.e2e.test_drill import writer_region
+from tests.reliability.conftest import Mutations, reseed
+from tests.reliability.test_crash_resume import Snapshot, short_ttl, snapshot
+
+EAST, WEST = "us-east-1", "us-west-2"
+DRILL = ("--output", "json", "drill", "evacuate", "--region", EAST, "--hold", "0", "--yes")
+
+
+def final_state(aws: Any, mutations: Mutations, since: int) -> Snapshot:
+    return {**snapshot(aws, mutations, since), "writer": writer_region(aws)}
+
+
+def fresh(control: SandboxClient, env: dict[str, str]) -> tuple[str, ...]:
+    """Re-seed, forget past runs, and write the short-TTL topology; returns ``--config``."""
+    reseed(control, Path(env["MR_FAILOVER_CONFIG"]))
+    for run in (Path(env["MR_FAILOVER_STATE_DIR"]) / "runs").glob("*"):
+        run.unlink()
+    control.advance(1.1)  # one round of replication-lag metrics for the steady-state check
+    return ("--config", str(short_ttl(Path(env["MR_FAILOVER_CONFIG"]))))
+
+
+def verdict(stdout: str) -> str:
+    return str(json.loads(stdout)["verdict"])
+
+
+@pytest.mark.heavy
+def test_sigkill_at_every_drill_step_then_resume_equals_an_uninterrupted_drill(
+    e2e_env: dict[str, str],
+    control: SandboxClient,
+    run_cli_subprocess: Any,
+    aws: Any,
+    mutations: Mutations,
+) -> None:
+    config = fresh(control, e2e_env)
+    since = len(control.calls())
+    clean = run_cli_subprocess(*config, *DRILL)
+    assert clean.returncode == 0, clean.stderr
+    assert verdict(clean.stdout) == "pass"
+    (run,) = journal.list_runs()
+    steps = len(run.completed)
+    reference = final_state(aws, mutations, since)
+    # It did something, and put everything back: the writer is home, nothing inverted.
+    assert reference["writer"] == EAST, reference
+    assert reference["mutations"][f"{WEST}/rds:SwitchoverGlobalCluster"] == 1, reference
+    assert reference["mutations"][f"{EAST}/route53:UpdateHealthCheck"] == 2, reference
+    assert not any(reference["inverted"].values()), reference
+    # Drain (4), probe + switchover, verify, hold; failback: restore + TTL, probe + switchover.
+    assert steps == 12, sorted(run.completed)
+
+    for step in range(1, steps + 1):
+        config = fresh(control, e2e_env)
+        since = len(control.calls())
+        child = run_cli_subprocess.popen(*config, *DRILL, env={_mutation.TEST_PAUSE_ENV: str(step)})
+        assert child.stderr is not None
+        line = ""
+        while "test pause" not in line:
+            line = child.stderr.readline()
+            assert line or child.poll() is None, f"step {step}: ended before pausing"
+        os.kill(child.pid, signal.SIGKILL)
+        child.communicate(timeout=10)
+        assert child.returncode == -signal.SIGKILL
+
+        (crashed,) = journal.list_runs()
+        assert crashed.outcome == "incomplete", step
+        assert len(crashed.completed) == step
+
+        resumed = run_cli_subprocess(*config, *DRILL[:4], "--resume", crashed.run_id, "--yes")
+        assert resumed.returncode == 0, (step, resumed.stderr)
+        assert "Traceback" not in resumed.stderr
+        assert verdict(resumed.stdout) == "pass", step
+        (done,) = journal.list_runs()
+        assert (done.run_id, done.outcome, done.attempts) == (crashed.run_id, "succeeded", 2)
+        assert final_state(aws, mutations, since) == reference, f"after a crash at step {step}"
