@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from mr_failover.aws import ClientFactory
+    from mr_failover.journal import Journal
     from mr_failover.lock import Lease
     from mr_failover.plan import Clock, Event, Plan, RunResult
     from mr_failover.topology import Topology
@@ -61,6 +62,30 @@ def current_clock() -> Clock:
 def outcome_of(exc: MrFailoverError) -> str:
     """How the journal records a run that ended with ``exc``: refused, or failed."""
     return "refused" if exc.exit_code == EXIT_REFUSED else "failed"
+
+
+def end_on_error(
+    jr: Journal | None, exc: MrFailoverError | KeyboardInterrupt, run_id: str, seconds: float
+) -> None:
+    """Journal how a run ended early; a failed step learns its run id (for the resume hint)."""
+    from mr_failover.plan import StepFailedError
+
+    if isinstance(exc, StepFailedError):
+        exc.run_id = run_id
+    if jr is None:
+        return
+    if isinstance(exc, KeyboardInterrupt):
+        jr.end("interrupted", seconds, f"resume with --resume {run_id}")
+    else:
+        jr.end(outcome_of(exc), seconds, str(exc))
+
+
+def close_run(lease: Lease | None, jr: Journal | None, err: Console) -> None:
+    """Release the lock and close the journal, whatever happened."""
+    if lease is not None:
+        release_lease(lease, err)
+    if jr is not None:
+        jr.close()
 
 
 def require_region(params: Mapping[str, Any]) -> str:
@@ -234,7 +259,7 @@ def run_mutation(
     """Guard, plan, confirm, lock, execute and journal one mutating command."""
     from mr_failover import guard, journal, lock
     from mr_failover.errors import MrFailoverError, UsageError
-    from mr_failover.plan import StepFailedError, execute
+    from mr_failover.plan import execute
 
     clock = current_clock()
     topology = app.topology()
@@ -331,24 +356,11 @@ def run_mutation(
                 before_step=lease.ensure_held if lease is not None else None,
             )
         jr.end("succeeded", result.seconds)
-    except StepFailedError as exc:
-        exc.run_id = run_id
-        if jr is not None:
-            jr.end("failed", clock.monotonic() - started, str(exc))
-        raise
-    except MrFailoverError as exc:
-        if jr is not None:
-            jr.end(outcome_of(exc), clock.monotonic() - started, str(exc))
-        raise
-    except KeyboardInterrupt:
-        if jr is not None:
-            jr.end("interrupted", clock.monotonic() - started, f"resume with --resume {run_id}")
+    except (MrFailoverError, KeyboardInterrupt) as exc:
+        end_on_error(jr, exc, run_id, clock.monotonic() - started)
         raise
     finally:
-        if lease is not None:
-            release_lease(lease, err)
-        if jr is not None:
-            jr.close()
+        close_run(lease, jr, err)
     if app.output == "json":
         click.echo(_result_json(run_id, "succeeded", result, str(jr.path)))
     else:

@@ -16,13 +16,13 @@ import click
 
 from mr_failover.cli import AppContext, pass_app
 from mr_failover.commands._mutation import (
+    close_run,
     current_clock,
+    end_on_error,
     guard_waits,
     mutation_options,
-    outcome_of,
     plan_table,
     progress_printer,
-    release_lease,
     with_test_pause,
 )
 
@@ -57,7 +57,6 @@ def drill(
     from mr_failover import drill as core
     from mr_failover import drill_report, guard, journal, lock
     from mr_failover.errors import MrFailoverError, RefusedError, UsageError
-    from mr_failover.plan import StepFailedError
 
     clock = current_clock()
     topology = app.topology()
@@ -188,24 +187,11 @@ def drill(
         jr.note("drill-steady", when="after", problems=after)
         outcome = "stopped" if result.stopped_by else "succeeded"
         jr.end(outcome, clock.monotonic() - started, result.stopped_by or "")
-    except StepFailedError as exc:
-        exc.run_id = run_id
-        if jr is not None:
-            jr.end("failed", clock.monotonic() - started, str(exc))
-        raise
-    except MrFailoverError as exc:
-        if jr is not None:
-            jr.end(outcome_of(exc), clock.monotonic() - started, str(exc))
-        raise
-    except KeyboardInterrupt:
-        if jr is not None:
-            jr.end("interrupted", clock.monotonic() - started, f"resume with --resume {run_id}")
+    except (MrFailoverError, KeyboardInterrupt) as exc:
+        end_on_error(jr, exc, run_id, clock.monotonic() - started)
         raise
     finally:
-        if lease is not None:
-            release_lease(lease, err)
-        if jr is not None:
-            jr.close()
+        close_run(lease, jr, err)
 
     report = drill_report.build(run_id, journal.read_records(run_id))
     base = journal.runs_dir() / run_id
