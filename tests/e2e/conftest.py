@@ -53,6 +53,7 @@ from click.testing import CliRunner, Result
 
 from mr_failover import topology as topo
 from mr_failover.aws import ClientFactory, Timeouts
+from mr_failover.commands import _mutation
 from mr_failover.sandbox.client import SandboxClient
 from mr_failover.sandbox.core import Sandbox, SandboxSettings
 from mr_failover.sandbox.seed import seed
@@ -109,6 +110,14 @@ class SandboxAdvancingClock:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.sandbox.advance(seconds)
+
+
+@pytest.fixture
+def clock(e2e_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> SandboxAdvancingClock:
+    """A :class:`SandboxAdvancingClock` installed as the executor's clock."""
+    fake = SandboxAdvancingClock(e2e_sandbox)
+    monkeypatch.setattr(_mutation, "CLOCK", fake)
+    return fake
 
 
 @pytest.fixture(scope="module")

@@ -29,13 +29,6 @@ def ecs_running(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def clock(e2e_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> SandboxAdvancingClock:
-    fake = SandboxAdvancingClock(e2e_sandbox)
-    monkeypatch.setattr(_mutation, "CLOCK", fake)
-    return fake
-
-
-@pytest.fixture
 def seeded(e2e_topology: Topology, e2e_env: dict[str, str], control: SandboxClient) -> Topology:
     control.advance(1.1)  # one round of lag metrics
     return e2e_topology

@@ -18,7 +18,6 @@ import pytest
 
 from mr_failover import topology as topo
 from mr_failover.aws import ClientFactory, Timeouts
-from mr_failover.commands import _mutation
 from mr_failover.sandbox.client import SandboxClient
 from mr_failover.sandbox.core import Sandbox
 from mr_failover.sandbox.seed import seed
@@ -48,13 +47,6 @@ def e2e_topology(e2e_sandbox: Sandbox, control: SandboxClient) -> Topology:
         seeded = seed(base.model_copy(update={"lock": lock}), factory)
     control.advance(1.1)  # one round of lag metrics, so the plan has a datapoint
     return seeded
-
-
-@pytest.fixture
-def clock(e2e_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> SandboxAdvancingClock:
-    fake = SandboxAdvancingClock(e2e_sandbox)
-    monkeypatch.setattr(_mutation, "CLOCK", fake)
-    return fake
 
 
 def answered(control: SandboxClient, since: int, **match: Any) -> list[str]:

@@ -20,22 +20,13 @@ from typing import Any
 
 import pytest
 
-from mr_failover.commands import _mutation
 from mr_failover.sandbox.client import SandboxClient
-from mr_failover.sandbox.core import Sandbox
 from mr_failover.topology import Topology
 from tests.e2e.conftest import E2E_SETTINGS, SandboxAdvancingClock
 
 EAST, WEST = "us-east-1", "us-west-2"
 GLOBAL = "arc309-global"
 CACHE = "arc309-cache"
-
-
-@pytest.fixture
-def clock(e2e_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> SandboxAdvancingClock:
-    fake = SandboxAdvancingClock(e2e_sandbox)
-    monkeypatch.setattr(_mutation, "CLOCK", fake)
-    return fake
 
 
 @pytest.fixture

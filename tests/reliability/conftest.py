@@ -18,8 +18,9 @@ with ``mock_aws``). It reuses tests/e2e's fixtures unchanged (``e2e_sandbox``,
     A call the sandbox failed on purpose (an injected 5xx or throttle) never reached moto,
     so it changed nothing and is not counted: a duplicate is a second served call.
 ``clock``
-    An :class:`AdvancingClock` installed as the executor's clock for in-process runs:
-    sleeping advances the sandbox clock, so AWS-side waits pass without real sleeping.
+    tests/e2e/conftest.py's: a ``SandboxAdvancingClock`` installed as the executor's clock
+    for in-process runs: sleeping advances the sandbox clock, so AWS-side waits pass
+    without real sleeping.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ from botocore.retries.standard import ExponentialBackoff
 
 from mr_failover import topology as topo
 from mr_failover.aws import ClientFactory, Timeouts
-from mr_failover.commands import _mutation
 from mr_failover.sandbox.client import SandboxClient
 from mr_failover.sandbox.core import Sandbox
 from mr_failover.sandbox.seed import seed
@@ -42,6 +42,7 @@ from mr_failover.topology import Topology
 from tests.e2e.conftest import (  # noqa: F401  (fixtures re-exported)
     EXAMPLE,
     _dummy_credentials,
+    clock,
     e2e_env,
     e2e_sandbox,
     e2e_seeded,
@@ -50,7 +51,6 @@ from tests.e2e.conftest import (  # noqa: F401  (fixtures re-exported)
     run_cli_subprocess,
     sandbox,
 )
-from tests.e2e.conftest import SandboxAdvancingClock as AdvancingClock
 from tests.sandbox.conftest import aws, control  # noqa: F401  (fixtures re-exported)
 
 Mutations = Callable[..., list[str]]
@@ -108,16 +108,6 @@ def mutations(control: SandboxClient) -> Mutations:  # noqa: F811
         return served_mutations(control, since)
 
     return read
-
-
-@pytest.fixture
-def clock(
-    e2e_sandbox: Sandbox,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
-) -> AdvancingClock:
-    fake = AdvancingClock(e2e_sandbox)
-    monkeypatch.setattr(_mutation, "CLOCK", fake)
-    return fake
 
 
 @pytest.fixture(autouse=True)

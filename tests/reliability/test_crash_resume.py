@@ -27,7 +27,8 @@ from mr_failover import journal
 from mr_failover.commands import _mutation
 from mr_failover.sandbox.client import SandboxClient
 from mr_failover.sandbox.core import Sandbox
-from tests.reliability.conftest import AdvancingClock, Mutations, reseed
+from tests.e2e.conftest import SandboxAdvancingClock
+from tests.reliability.conftest import Mutations, reseed
 
 EAST, WEST = "us-east-1", "us-west-2"
 STEPS = 4
@@ -77,7 +78,7 @@ def reference(
     """The state after an uninterrupted drain (computed once, in-process, then re-seeded)."""
     if not _REFERENCE:
         with monkeypatch.context() as mp:
-            mp.setattr(_mutation, "CLOCK", AdvancingClock(e2e_sandbox))
+            mp.setattr(_mutation, "CLOCK", SandboxAdvancingClock(e2e_sandbox))
             since = len(control.calls())
             done = run_cli("drain", "--region", EAST, "--yes")
             assert done.exit_code == 0, done.output

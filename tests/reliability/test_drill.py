@@ -27,7 +27,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from mr_failover.sandbox.client import SandboxClient
-from tests.reliability.conftest import AdvancingClock, Mutations
+from tests.e2e.conftest import SandboxAdvancingClock
+from tests.reliability.conftest import Mutations
 from tests.reliability.test_security import FRAGMENTS, canary_env  # noqa: F401
 
 EAST, WEST = "us-east-1", "us-west-2"
@@ -49,7 +50,7 @@ def test_drill_completes_under_20_percent_errors_without_repeating(
     kind: str,
     e2e_env: dict[str, str],
     control: SandboxClient,
-    clock: AdvancingClock,
+    clock: SandboxAdvancingClock,
     quick_backoff: None,
     run_cli: Any,
     mutations: Mutations,
@@ -77,7 +78,7 @@ def test_drill_completes_under_20_percent_errors_without_repeating(
 def test_drill_report_and_journal_are_private_and_hold_no_secret(
     canary_env: dict[str, str],  # noqa: F811
     control: SandboxClient,
-    clock: AdvancingClock,
+    clock: SandboxAdvancingClock,
     quick_backoff: None,
     run_cli: Any,
 ) -> None:

@@ -26,7 +26,8 @@ import pytest
 
 from mr_failover.aws import ClientFactory, Timeouts
 from mr_failover.sandbox.client import SandboxClient
-from tests.reliability.conftest import AdvancingClock, Mutations, _dummy_credentials
+from tests.e2e.conftest import SandboxAdvancingClock
+from tests.reliability.conftest import Mutations, _dummy_credentials
 
 EAST, WEST = "us-east-1", "us-west-2"
 GLOBAL = "arc309-global"
@@ -185,7 +186,7 @@ def test_promote_completes_under_20_percent_errors_without_repeating(
     kind: str,
     e2e_env: dict[str, str],
     control: SandboxClient,
-    clock: AdvancingClock,
+    clock: SandboxAdvancingClock,
     quick_backoff: None,
     run_cli: Any,
     aws: Any,
@@ -200,7 +201,7 @@ def test_promote_back_and_forth_10_times_under_20_percent_errors(
     kind: str,
     e2e_env: dict[str, str],
     control: SandboxClient,
-    clock: AdvancingClock,
+    clock: SandboxAdvancingClock,
     quick_backoff: None,
     run_cli: Any,
     aws: Any,
@@ -214,7 +215,7 @@ def test_drain_completes_under_20_percent_errors_without_repeating(
     kind: str,
     e2e_env: dict[str, str],
     control: SandboxClient,
-    clock: AdvancingClock,
+    clock: SandboxAdvancingClock,
     quick_backoff: None,
     run_cli: Any,
     aws: Any,

@@ -19,7 +19,8 @@ import pytest
 import yaml
 
 from mr_failover.sandbox.client import SandboxClient
-from tests.reliability.conftest import AdvancingClock, Mutations
+from tests.e2e.conftest import SandboxAdvancingClock
+from tests.reliability.conftest import Mutations
 
 EAST, WEST = "us-east-1", "us-west-2"
 KEY_ID = "AKIAH13LEAKCANARY0X7"
@@ -49,7 +50,7 @@ def leaks(text: str) -> list[str]:
 def test_no_credential_in_output_journals_or_reports(
     canary_env: dict[str, str],
     control: SandboxClient,
-    clock: AdvancingClock,
+    clock: SandboxAdvancingClock,
     run_cli: Any,
     run_cli_subprocess: Any,
 ) -> None:

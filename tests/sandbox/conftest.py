@@ -53,20 +53,58 @@ def control(sandbox: Sandbox) -> SandboxClient:
     return client
 
 
-@pytest.fixture
-def aws(sandbox: Sandbox, control: SandboxClient) -> AwsFactory:
-    config = botocore.config.Config(
-        retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=2, read_timeout=4
-    )
+def client_factory(endpoint_url: str, config: botocore.config.Config) -> AwsFactory:
+    """``make(service, region)``: boto3 clients for the sandbox at ``endpoint_url``."""
 
     def make(service: str, region: str) -> Any:
         return boto3.client(
             service,  # type: ignore[call-overload]
             region_name=region,
-            endpoint_url=sandbox.endpoint_url,
+            endpoint_url=endpoint_url,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
             config=config,
         )
 
     return make
+
+
+@pytest.fixture
+def aws(sandbox: Sandbox, control: SandboxClient) -> AwsFactory:
+    config = botocore.config.Config(
+        retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=2, read_timeout=4
+    )
+    return client_factory(sandbox.endpoint_url, config)
+
+
+# --- a frozen-clock sandbox: only ``advance()`` moves it ----------------------------------
+
+FROZEN_LAG = 0.2  # DynamoDB and S3 replication lag of ``frozen_sandbox``
+
+
+@pytest.fixture(scope="module")
+def frozen_sandbox() -> Iterator[Sandbox]:
+    """One sandbox per module on a frozen clock, with ``FROZEN_LAG`` replication lag."""
+    sb = Sandbox(
+        settings=SandboxSettings(
+            dynamodb_replication_lag=FROZEN_LAG, s3_replication_lag=FROZEN_LAG, tick=0.05
+        ),
+        clock=lambda: 1000.0,  # frozen: only advance() moves it
+    )
+    sb.start()
+    yield sb
+    sb.stop()
+
+
+@pytest.fixture
+def sb(frozen_sandbox: Sandbox) -> Sandbox:
+    """``frozen_sandbox``, reset before the test."""
+    frozen_sandbox.reset()
+    return frozen_sandbox
+
+
+@pytest.fixture
+def client(sb: Sandbox) -> AwsFactory:
+    """boto3 clients for ``sb``: one attempt, short timeouts."""
+    config = botocore.config.Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=5)
+    return client_factory(sb.endpoint_url, config)

@@ -7,18 +7,17 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import boto3
-import botocore.config
 import pytest
 
 from mr_failover.sandbox import s3 as simulation
-from mr_failover.sandbox.core import Sandbox, SandboxSettings
+from mr_failover.sandbox.core import Sandbox
 from mr_failover.sandbox.faults import Fault
+from tests.sandbox.conftest import FROZEN_LAG
 
-LAG = 0.2
+LAG = FROZEN_LAG  # the sb fixture (tests/sandbox/conftest.py) replicates after LAG
 EAST, WEST = "us-east-1", "us-west-2"
 SRC, DST = "assets-use1", "assets-usw2"
 ROLE = "arn:aws:iam::123456789012:role/s3-replication"
@@ -28,40 +27,6 @@ DIMS = [
     {"Name": "DestinationBucket", "Value": DST},
     {"Name": "RuleId", "Value": RULE},
 ]
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    sb = Sandbox(
-        settings=SandboxSettings(dynamodb_replication_lag=LAG, s3_replication_lag=LAG, tick=0.05),
-        clock=lambda: 1000.0,  # frozen: only advance() moves it
-    )
-    sb.start()
-    yield sb
-    sb.stop()
-
-
-@pytest.fixture
-def sb(sandbox: Sandbox) -> Sandbox:
-    sandbox.reset()
-    return sandbox
-
-
-@pytest.fixture
-def client(sb: Sandbox) -> Callable[[str, str], Any]:
-    config = botocore.config.Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=5)
-
-    def make(service: str, region: str) -> Any:
-        return boto3.client(
-            service,
-            region_name=region,
-            endpoint_url=sb.endpoint_url,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            config=config,
-        )
-
-    return make
 
 
 def rule(dest: str, rule_id: str, *, metrics: bool = True, prefix: str = "") -> dict[str, Any]:

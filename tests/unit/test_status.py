@@ -6,10 +6,7 @@ sees its calls in a fixed order, as Stubber requires.
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -336,33 +333,6 @@ def test_region_filter_observes_only_that_region() -> None:
 
 
 # --- a black-holed region ---------------------------------------------------------------
-
-
-@pytest.fixture
-def black_hole() -> Iterator[str]:
-    """A loopback port that accepts connections and never answers."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.05)
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}"
-    stop.set()
-    thread.join()
-    for conn in held:
-        conn.close()
-    server.close()
 
 
 def test_black_holed_region_is_unreachable_and_the_other_is_shown(black_hole: str) -> None:

@@ -5,35 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from mr_failover import topology
-from mr_failover.errors import ConfigError
+from tests.unit.test_topology import MINIMAL, edit, problems
 
 EXAMPLE = topology.shipped_example()
 
-BASE = """\
-application: shop
-account_id: "012345678901"
-primary_region: us-east-1
-policy:
-  rpo_seconds: 60
-  rto_seconds: 900
-regions:
-  us-east-1:
-    profile: shop-east
-  us-west-2:
-    profile: shop-west
-"""
-
-
-def problems(tmp_path: Path, text: str) -> list[str]:
-    path = tmp_path / "t.yaml"
-    path.write_text(text)
-    with pytest.raises(ConfigError) as info:
-        topology.load(path)
-    lines = info.value.problems or [str(info.value)]
-    return [line.replace(str(path), "F", 1) for line in lines]
+# test_topology.py's MINIMAL, with a profile for us-west-2 too (same line numbers).
+BASE = edit(MINIMAL, "role_arn: arn:aws:iam::012345678901:role/failover", "profile: shop-west")
 
 
 def load(tmp_path: Path, text: str) -> topology.Topology:

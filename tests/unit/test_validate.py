@@ -16,27 +16,9 @@ from click.testing import CliRunner
 from mr_failover import topology
 from mr_failover.cli import AppContext, cli
 from mr_failover.errors import EXIT_USAGE, ConfigError
+from tests.unit.test_topology import MINIMAL, edit
 
 ROOT = Path(__file__).resolve().parents[2]
-
-MINIMAL = """\
-application: shop
-account_id: "012345678901"
-primary_region: us-east-1
-policy:
-  rpo_seconds: 60
-  rto_seconds: 900
-regions:
-  us-east-1:
-    profile: shop-east
-  us-west-2:
-    role_arn: arn:aws:iam::012345678901:role/failover
-"""
-
-
-def edit(text: str, old: str, new: str) -> str:
-    assert text.count(old) == 1, old
-    return text.replace(old, new)
 
 
 def run(*args: str) -> tuple[int, str, str]:
