@@ -18,7 +18,7 @@ from botocore.stub import Stubber
 from mr_failover import journal
 from mr_failover.errors import RefusedError, UsageError
 from mr_failover.operations import drain as op
-from mr_failover.plan import Plan, StepFailedError, execute
+from mr_failover.plan import Plan, Step, StepFailedError, execute
 from mr_failover.resources import compute_steps
 from mr_failover.resources.compute import ServiceFinding
 from mr_failover.resources.route53 import HealthCheckFinding, RecordFinding
@@ -325,11 +325,8 @@ def test_a_missing_record_fails_the_step_naming_it(r53: tuple[Any, Stubber]) -> 
 # --- the TTL wait --------------------------------------------------------------------------
 
 
-def test_the_ttl_wait_runs_on_the_clock_after_a_change_and_reverifies(
-    r53: tuple[Any, Stubber],
-) -> None:
-    client, stub = r53
-    clock = FakeClock()
+def weight_zero_then_ttl_wait(client: Any, clock: FakeClock) -> tuple[Step, Step]:
+    """us-east-1's weighted record to weight 0, then the 30 s TTL wait that follows it."""
     shift = TrafficShift()
     step = shift.track(
         weight_step(
@@ -341,7 +338,15 @@ def test_the_ttl_wait_runs_on_the_clock_after_a_change_and_reverifies(
             undo="x",
         )
     )
-    wait = ttl_wait_step(shift, ttl=30, region="us-east-1", clock=clock)
+    return step, ttl_wait_step(shift, ttl=30, region="us-east-1", clock=clock)
+
+
+def test_the_ttl_wait_runs_on_the_clock_after_a_change_and_reverifies(
+    r53: tuple[Any, Stubber],
+) -> None:
+    client, stub = r53
+    clock = FakeClock()
+    step, wait = weight_zero_then_ttl_wait(client, clock)
     assert (wait.plane, wait.plane_region, wait.params) == ("data", None, {"seconds": 30})
     listed(stub, 100)
     listed(stub, 100)
@@ -367,18 +372,7 @@ def test_the_ttl_wait_is_skipped_when_the_traffic_had_already_moved(
 ) -> None:
     client, stub = r53
     clock = FakeClock()
-    shift = TrafficShift()
-    step = shift.track(
-        weight_step(
-            client,
-            ZONE,
-            east_record(make_topology("weight")),
-            region="us-east-1",
-            weight=0,
-            undo="x",
-        )
-    )
-    wait = ttl_wait_step(shift, ttl=30, region="us-east-1", clock=clock)
+    step, wait = weight_zero_then_ttl_wait(client, clock)
     for _ in range(6):  # holds; settled; verify x2; the wait's verify x2 (holds, settled)
         listed(stub, 0)
     result = execute(Plan("drain", {}, (step, wait)), clock=clock)
