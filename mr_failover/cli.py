@@ -41,6 +41,7 @@ COMMANDS: dict[str, str] = {
     "undrain": "mr_failover.commands.drain:undrain",
     "check": "mr_failover.commands.check:check",
     "drill": "mr_failover.commands.drill:drill",
+    "export": "mr_failover.commands.export:export",
 }
 
 # One-line summaries for the root --help, so listing commands imports nothing.
@@ -58,6 +59,7 @@ SUMMARIES: dict[str, str] = {
     "undrain": "Bring traffic back to a drained region; scale the others back.",
     "check": "Replication lag, RPO estimate and go / no-go per region pair (read-only).",
     "drill": "Game-day drill: evacuate or fail over, measure RTO/RPO, fail back, report.",
+    "export": "Export the topology, e.g. as an ARC Region switch plan (no AWS call).",
 }
 
 

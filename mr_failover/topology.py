@@ -59,6 +59,13 @@ ENDPOINT_GROUP_ARN_PATTERN = (
     r"/endpoint-group/[^/]+$"
 )
 CERTIFICATE_ARN_PATTERN = r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/.+$"
+ARC_CLUSTER_ARN_PATTERN = r"^arn:aws[a-z-]*:route53-recovery-control::\d{12}:cluster/[^/]+$"
+ROUTING_CONTROL_ARN_PATTERN = (
+    r"^arn:aws[a-z-]*:route53-recovery-control::\d{12}:controlpanel/[^/]+"
+    r"/routingcontrol/[^/]+$"
+)
+# A cluster endpoint as DescribeCluster gives it (https); plain http for loopback tests.
+ENDPOINT_URL_PATTERN = r"^https?://[^\s/?#]+(/[^\s?#]*)?$"
 # Loose shape of a region code, for editors (the schema); the loader also checks the code
 # against botocore's list, which the schema cannot do without going stale.
 REGION_PATTERN = r"^[a-z]{2,4}(-[a-z]+)+-\d+$"
@@ -69,6 +76,9 @@ RoleArn = Annotated[str, StringConstraints(pattern=ROLE_ARN_PATTERN)]
 AcceleratorArn = Annotated[str, StringConstraints(pattern=ACCELERATOR_ARN_PATTERN)]
 EndpointGroupArn = Annotated[str, StringConstraints(pattern=ENDPOINT_GROUP_ARN_PATTERN)]
 CertificateArn = Annotated[str, StringConstraints(pattern=CERTIFICATE_ARN_PATTERN)]
+ArcClusterArn = Annotated[str, StringConstraints(pattern=ARC_CLUSTER_ARN_PATTERN)]
+RoutingControlArn = Annotated[str, StringConstraints(pattern=ROUTING_CONTROL_ARN_PATTERN)]
+EndpointUrl = Annotated[str, StringConstraints(pattern=ENDPOINT_URL_PATTERN)]
 
 
 class _Model(BaseModel):
@@ -191,15 +201,25 @@ class Record(_Model):
 class Traffic(_Model):
     """How traffic reaches the region, and which lever drains it."""
 
-    drain_lever: Literal["health_check_inversion", "weight", "traffic_dial"] = Field(
-        default="health_check_inversion",
-        description=(
-            "How drain moves traffic away: invert the health checks, weight 0, or the "
-            "Global Accelerator traffic dial to 0."
-        ),
+    drain_lever: Literal["health_check_inversion", "weight", "traffic_dial", "routing_control"] = (
+        Field(
+            default="health_check_inversion",
+            description=(
+                "How drain moves traffic away: invert the health checks, weight 0, the "
+                "Global Accelerator traffic dial to 0, or the Route 53 ARC routing "
+                "controls OFF."
+            ),
+        )
     )
     health_checks: list[HealthCheck] = Field(default_factory=list)
     records: list[Record] = Field(default_factory=list)
+    routing_controls: list[RoutingControlArn] = Field(
+        default_factory=list,
+        description=(
+            "Route 53 ARC routing control ARNs of this region (ON: may take traffic); "
+            "needs the top-level 'arc'."
+        ),
+    )
 
 
 class Aurora(_Model):
@@ -395,6 +415,28 @@ class GlobalAccelerator(_Model):
         return self
 
 
+class ArcEndpoint(_Model):
+    """One of an ARC cluster's regional data-plane endpoints."""
+
+    region: RegionCode = Field(
+        description="Region the endpoint is in (requests are signed for it)."
+    )
+    url: EndpointUrl = Field(description="Endpoint URL, as DescribeCluster gives it.")
+
+
+class Arc(_Model):
+    """The Route 53 ARC cluster that serves the routing controls' data plane."""
+
+    cluster_arn: ArcClusterArn = Field(description="ARN of the ARC cluster.")
+    endpoints: list[ArcEndpoint] = Field(
+        default_factory=list,
+        description=(
+            "The cluster's regional endpoints (five); read once with DescribeCluster "
+            "(us-west-2) and cached when empty. `mr-failover arc endpoints` prints them."
+        ),
+    )
+
+
 class Distribution(_Model):
     """A CloudFront distribution whose origin groups fail over between regions."""
 
@@ -424,6 +466,9 @@ class Topology(_Model):
     lock: LockLocation | None = None
     global_accelerator: GlobalAccelerator | None = None
     cloudfront_distributions: list[Distribution] = Field(default_factory=list)
+    arc: Arc | None = Field(
+        default=None, description="Route 53 ARC cluster, for drain_lever: routing_control."
+    )
     regions: dict[RegionCode, Region] = Field(
         min_length=2,
         description="Two or more regions, keyed by region code.",
@@ -592,9 +637,9 @@ def _edge_checks(
     t: Topology, declared: frozenset[str], complete: bool
 ) -> Iterator[tuple[tuple[str | int, ...], str]]:
     """Accelerator, ElastiCache, CloudFront, API endpoints and readiness items."""
-    # A partial topology (some regions invalid) carries the top-level key in
-    # model_fields_set when the file had it, even if it did not validate.
-    has_accelerator = t.global_accelerator is not None or "global_accelerator" in t.model_fields_set
+    # A partial topology (some regions invalid) holds INVALID for a top-level key the file
+    # had but that did not validate: present, already reported. An explicit null is absent.
+    has_accelerator = t.global_accelerator is not None
     caches = {n: r.elasticache for n, r in t.regions.items() if r.elasticache}
     yield from _one_leader(
         caches,
@@ -605,6 +650,8 @@ def _edge_checks(
         groups=("global datastores", {c.global_datastore for c in caches.values()}),
     )
     seen_distributions: set[str] = set()
+    seen_controls: dict[str, str] = {}
+    yield from _arc_checks(t)
     for i, dist in enumerate(t.cloudfront_distributions):
         if dist.name in seen_distributions:
             yield (
@@ -624,6 +671,7 @@ def _edge_checks(
                 (*base, "traffic", "drain_lever"),
                 "drain_lever: traffic_dial needs this region's 'global_accelerator' endpoint group",
             )
+        yield from _arc_region_checks(t, rname, region, seen_controls)
         set_ids = {rec.set_identifier for rec in region.traffic.records}
         domains: set[str] = set()
         for i, api in enumerate(region.api_endpoints):
@@ -651,6 +699,55 @@ def _edge_checks(
             for i, name in enumerate(names):
                 if name in names[:i]:
                     yield (*base, "readiness", key, i), f"duplicate {name!r}"
+
+
+def _arc_checks(t: Topology) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """The ARC cluster's endpoints: distinct URLs, at most one per region."""
+    if not isinstance(t.arc, Arc):
+        return  # none, or INVALID (already reported)
+    urls: set[str] = set()
+    regions: set[str] = set()
+    for i, endpoint in enumerate(t.arc.endpoints):
+        if endpoint.url in urls:
+            yield ("arc", "endpoints", i, "url"), f"duplicate endpoint {endpoint.url!r}"
+        if endpoint.region in regions:
+            yield (
+                ("arc", "endpoints", i, "region"),
+                f"two endpoints in {endpoint.region} (a cluster has one per region)",
+            )
+        urls.add(endpoint.url)
+        regions.add(endpoint.region)
+
+
+def _arc_region_checks(
+    t: Topology, rname: str, region: Region, seen: dict[str, str]
+) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """A region's routing controls: the cluster is declared, the lever has a control,
+    and no routing control belongs to two regions (or twice to one)."""
+    traffic = ("regions", rname, "traffic")
+    has_arc = t.arc is not None
+    if region.traffic.routing_controls and not has_arc:
+        yield (
+            (*traffic, "routing_controls"),
+            "routing controls need the top-level 'arc' (the cluster and its endpoints)",
+        )
+    if region.traffic.drain_lever == "routing_control" and not region.traffic.routing_controls:
+        yield (
+            (*traffic, "drain_lever"),
+            "drain_lever: routing_control needs at least one ARN under 'routing_controls'",
+        )
+    for i, arn in enumerate(region.traffic.routing_controls):
+        if arn in seen:
+            yield (
+                (*traffic, "routing_controls", i),
+                f"duplicate routing control (also in {seen[arn]})",
+            )
+        seen[arn] = rname
+
+
+def control_panel_arn(routing_control_arn: str) -> str:
+    """The control panel ARN of a routing control: the part before '/routingcontrol/'."""
+    return routing_control_arn.split("/routingcontrol/", 1)[0]
 
 
 # --- YAML to values, remembering where each key path came from ------------------------
@@ -932,6 +1029,14 @@ _PATTERNS = {
     CERTIFICATE_ARN_PATTERN: (
         "an ACM certificate ARN, like arn:aws:acm:us-east-1:012345678901:certificate/ID"
     ),
+    ARC_CLUSTER_ARN_PATTERN: (
+        "an ARC cluster ARN, like arn:aws:route53-recovery-control::012345678901:cluster/ID"
+    ),
+    ROUTING_CONTROL_ARN_PATTERN: (
+        "a routing control ARN, like arn:aws:route53-recovery-control::012345678901:"
+        "controlpanel/ID/routingcontrol/ID"
+    ),
+    ENDPOINT_URL_PATTERN: "an endpoint URL, like https://host-abc.us-east-1.example.aws/v1",
 }
 
 
@@ -1084,6 +1189,10 @@ def _pydantic_problems(
     return problems
 
 
+# Stands, in a partial topology, for a top-level section that failed validation.
+INVALID: Any = object()
+
+
 def _partial(data: dict[str, Any]) -> tuple[Topology, frozenset[str]] | None:
     """The parts of an invalid file that did validate, for the cross-field checks."""
     raw = data.get("regions")
@@ -1103,13 +1212,12 @@ def _partial(data: dict[str, Any]) -> tuple[Topology, frozenset[str]] | None:
         "primary_region": primary if isinstance(primary, str) else "",
         "regions": regions,
     }
-    if "global_accelerator" in data:
-        try:
-            fields["global_accelerator"] = GlobalAccelerator.model_validate(
-                data["global_accelerator"]
-            )
-        except ValidationError:
-            fields["global_accelerator"] = None  # reported; its presence still counts
+    for key, model in (("global_accelerator", GlobalAccelerator), ("arc", Arc)):
+        if key in data:
+            try:
+                fields[key] = model.model_validate(data[key])
+            except ValidationError:
+                fields[key] = INVALID  # reported; its presence still counts
     return Topology.model_construct(**fields), frozenset(raw)
 
 

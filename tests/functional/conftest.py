@@ -27,8 +27,9 @@ from mr_failover.topology import Topology
 SHIPPED_EXAMPLE = Path(__file__).resolve().parents[2] / "mr_failover" / "data" / "regions.yaml"
 # In-process moto lacks Global Accelerator and ElastiCache global datastores, and the
 # functional tests seed only the original components: they use the shipped example
-# without the issue-7 keys (those are tested end to end against the sandbox).
-ISSUE7_TOP_KEYS = ("global_accelerator", "cloudfront_distributions")
+# without the issue-7 keys (those are tested end to end against the sandbox). The same
+# goes for the issue-8 Route 53 ARC keys: moto has no ARC.
+ISSUE7_TOP_KEYS = ("global_accelerator", "cloudfront_distributions", "arc")
 ISSUE7_REGION_KEYS = ("global_accelerator", "elasticache", "api_endpoints", "readiness")
 
 
@@ -39,6 +40,7 @@ def _core_example() -> Path:
     for region in data["regions"].values():
         for key in ISSUE7_REGION_KEYS:
             region.pop(key, None)
+        region.get("traffic", {}).pop("routing_controls", None)
     path = Path(tempfile.mkdtemp(prefix="mr-failover-core-")) / "regions.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
