@@ -111,7 +111,7 @@ class ClientFactory:
         self._lock = threading.Lock()
         self._sessions: dict[tuple[str | None, str | None], boto3.session.Session] = {}
         self._making: dict[tuple[str | None, str | None], threading.Lock] = {}
-        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients: dict[tuple[str, str, str | None], Any] = {}
 
     def _config(self) -> botocore.config.Config:
         return botocore.config.Config(
@@ -155,9 +155,13 @@ class ClientFactory:
         other._making = self._making
         return other
 
-    def client(self, service: str, region: str) -> Any:
-        """A client for ``service`` in ``region`` (global services: their home region)."""
-        key = (service, region)
+    def client(self, service: str, region: str, *, endpoint_url: str | None = None) -> Any:
+        """A client for ``service`` in ``region`` (global services: their home region).
+
+        ``endpoint_url`` sends it to one explicit endpoint, signed for ``region`` (an ARC
+        cluster's regional endpoints); otherwise the factory's endpoint override applies.
+        """
+        key = (service, region, endpoint_url)
         with self._lock:
             if key in self._clients:
                 return self._clients[key]
@@ -169,7 +173,7 @@ class ClientFactory:
                     self._clients[key] = session.client(
                         service,  # type: ignore[call-overload]
                         region_name=region,
-                        endpoint_url=self.endpoint_url,
+                        endpoint_url=endpoint_url or self.endpoint_url,
                         config=self._config(),
                     )
                     if self._attempts() > self.timeouts.max_attempts:

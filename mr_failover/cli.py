@@ -41,6 +41,8 @@ COMMANDS: dict[str, str] = {
     "undrain": "mr_failover.commands.drain:undrain",
     "check": "mr_failover.commands.check:check",
     "drill": "mr_failover.commands.drill:drill",
+    "arc": "mr_failover.commands.arc:arc_group",
+    "fence": "mr_failover.commands.fence:fence",
     "export": "mr_failover.commands.export:export",
 }
 
@@ -59,6 +61,8 @@ SUMMARIES: dict[str, str] = {
     "undrain": "Bring traffic back to a drained region; scale the others back.",
     "check": "Replication lag, RPO estimate and go / no-go per region pair (read-only).",
     "drill": "Game-day drill: evacuate or fail over, measure RTO/RPO, fail back, report.",
+    "arc": "Route 53 ARC: the routing controls' cluster endpoints (cached, ready to paste).",
+    "fence": "Stop a split-brain region's database taking writes; keep its traffic drained.",
     "export": "Export the topology, e.g. as an ARC Region switch plan (no AWS call).",
 }
 

@@ -46,12 +46,15 @@ StepKind = Literal[
     "wait",
     "approve",
     "verify",
+    "fence",
 ]
 # Steps that move traffic, the database or break something: RTO starts at the first one.
 DISRUPTIVE: frozenset[str] = frozenset({"drain", "promote", "fault", "health-check"})
 _NEEDS_REGION: frozenset[str] = frozenset(
-    {"drain", "undrain", "promote", "health-check", "fault", "fault-stop", "verify"}
+    {"drain", "undrain", "promote", "health-check", "fault", "fault-stop", "verify", "fence"}
 )
+# Key suffix of the fence phase a failback gets after an unplanned failover (phases()).
+IMPLICIT_FENCE = ".fence"
 BUILTINS = ("evacuate", "db-failover")
 CANARY_PREFIX = "mr-failover-drill"
 
@@ -75,6 +78,7 @@ class ScenarioStep(_M):
     seconds: float | None = Field(default=None, ge=0, le=86_400)  # wait
     prompt: str | None = None  # approve
     fis_template: str | None = None  # fault against AWS: an FIS experiment template id
+    database: Literal["stop", "rejoin"] | None = None  # fence (default: rejoin, global mode)
 
     @model_validator(mode="after")
     def _required(self) -> ScenarioStep:
@@ -141,10 +145,30 @@ class Scenario(_M):
     watch_interval: float = Field(default=10.0, gt=0, le=3600)
 
     def phases(self) -> list[tuple[str, ScenarioStep]]:
-        """Every phase with its key: s1..sN for steps, f1..fN for the failback."""
-        return [(f"s{i}", s) for i, s in enumerate(self.steps, 1)] + [
-            (f"f{i}", s) for i, s in enumerate(self.failback, 1)
-        ]
+        """Every phase with its key: s1..sN for steps, f1..fN for the failback.
+
+        After an unplanned failover (a ``fault`` step on a region and a ``promote`` that is
+        not a switchover), the failback's ``fault-stop`` of that region is followed by an
+        implicit fence phase (key ``fN.fence``): once the region is back, its database may
+        accept writes if Aurora's best-effort fencing failed (split brain), and must be
+        fenced before anything switches back. A scenario that fences the region itself
+        (a ``fence`` step) gets none.
+        """
+        out = [(f"s{i}", s) for i, s in enumerate(self.steps, 1)]
+        unplanned = any(s.action == "promote" and s.mode != "switchover" for s in self.steps)
+        faulted = {s.region for s in self.steps if s.action == "fault"} if unplanned else set()
+        faulted -= {s.region for s in self.failback if s.action == "fence"}
+        for i, s in enumerate(self.failback, 1):
+            out.append((f"f{i}", s))
+            if s.action == "fault-stop" and s.region in faulted:
+                fence = ScenarioStep(
+                    action="fence",
+                    region=s.region,
+                    database="rejoin",
+                    title=f"fence {s.region} if split brain (old primary back after a failover)",
+                )
+                out.append((f"f{i}{IMPLICIT_FENCE}", fence))
+        return out
 
     def rto_target(self, topology: Topology) -> int:
         return self.targets.rto_seconds or topology.policy.rto_seconds
@@ -700,6 +724,7 @@ def build_phase(key: str, spec: ScenarioStep, ctx: DrillContext, *, planning: bo
     region = spec.region or "-"
     steps: list[Step]
     notes: tuple[str, ...] = ()
+    params: dict[str, Any] = {"phase": key}
     if spec.action == "drain":
         from mr_failover.operations.drain import plan_drain
 
@@ -809,6 +834,10 @@ def build_phase(key: str, spec: ScenarioStep, ctx: DrillContext, *, planning: bo
                 ApproveAction(ctx, f"{key}:approve", prompt),
             )
         ]
+    elif spec.action == "fence":
+        steps, notes, fenced = _fence_phase(key, spec, ctx, planning=planning)
+        if fenced:
+            params["fence"] = fenced
     else:  # verify
         steps = [
             _drill_step(
@@ -825,10 +854,53 @@ def build_phase(key: str, spec: ScenarioStep, ctx: DrillContext, *, planning: bo
     steps = [dataclasses.replace(s, id=f"{key}/{s.id}") for s in steps]
     return Plan(
         command=f"drill {spec.action}",
-        params={"phase": key},
+        params=params,
         steps=tuple(steps),
         notes=tuple(notes),
     )
+
+
+def _fence_phase(
+    key: str, spec: ScenarioStep, ctx: DrillContext, *, planning: bool
+) -> tuple[list[Step], tuple[str, ...], dict[str, Any] | None]:
+    """A fence phase: fence's own plan (traffic kept drained, database fenced).
+
+    The implicit phase of a failback (``IMPLICIT_FENCE``) fences only a split brain: when
+    the old primary came back as a secondary (Aurora's fencing worked) it has no step.
+    """
+    from mr_failover.operations.fence import IsWriterError, plan_fence
+
+    region = spec.region or "-"
+    implicit = key.endswith(IMPLICIT_FENCE)
+    aurora = ctx.topology.regions[region].aurora
+    if implicit and (aurora is None or aurora.mode != "global"):
+        return [], (f"{region}: no Aurora global database to check for split brain",), None
+    if implicit and planning:
+        return (
+            [],
+            (
+                f"after {region}'s fault is healed, the failback checks whether its database "
+                "accepts writes without being the writer (split brain) and, if so, fences it: "
+                "rename, stop, rejoin as a new secondary",
+            ),
+            None,
+        )
+    database = spec.database or ("rejoin" if aurora and aurora.mode == "global" else "stop")
+    try:
+        plan = plan_fence(ctx.topology, ctx.factory, region, database=database, clock=ctx.clock)
+    except IsWriterError as exc:
+        if not implicit:
+            raise
+        return [], (f"{region} holds the writer: no split brain ({exc})",), None
+    if implicit and plan.params["action"] == "none":
+        return [], (f"no split brain in {region}: its database accepts no writes",), None
+    fenced = {
+        "region": region,
+        "database": plan.params["action"],
+        "cluster": plan.params["cluster"],
+        "fenced_cluster": plan.params["fenced_cluster"],
+    }
+    return list(plan.steps), plan.notes, fenced
 
 
 @dataclass(frozen=True)
@@ -880,10 +952,19 @@ class StabilityFinding:
 
 def static_stability(drill: DrillPlan, topology: Topology) -> tuple[StabilityFinding, ...]:
     """For each region the plan touches: which steps need it (endpoint or control plane)."""
+    from mr_failover.resources import arc
+
     regions: list[str] = list(topology.regions)
+    # A routing-control step is served by any one of the ARC cluster's five endpoints: no
+    # single region's outage stops it. Only reading the endpoints, when the topology does
+    # not list them, is a control-plane call (us-west-2), and the tool caches its answer.
+    arc_needs = arc.CONTROL_PLANE_REGION if topology.arc and not topology.arc.endpoints else None
     for phase in drill.phases:
         for s in phase.plan.steps if phase.plan else ():
-            for r in (s.region, s.plane_region):
+            places = (
+                (arc_needs,) if s.service == arc.CLUSTER_SERVICE else (s.region, s.plane_region)
+            )
+            for r in places:
                 if r and r != "-" and r not in regions:
                     regions.append(r)
     findings = []
@@ -891,6 +972,14 @@ def static_stability(drill: DrillPlan, topology: Topology) -> tuple[StabilityFin
         hits = []
         for phase in drill.phases:
             for s in phase.plan.steps if phase.plan else ():
+                if s.service == arc.CLUSTER_SERVICE:
+                    if region == arc_needs:
+                        why = (
+                            f"ARC control plane in {region}: DescribeCluster reads the cluster's "
+                            "endpoints unless cached (list them: mr-failover arc endpoints)"
+                        )
+                        hits.append((s.id, s.title, why))
+                    continue
                 if s.region == region and s.plane_region not in (None, region):
                     why = f"endpoint in {region}"
                 elif s.plane == "control" and s.plane_region == region and s.region != region:
@@ -1006,6 +1095,8 @@ def run_phases(
             )
             raise
         offset += len(plan.steps)
+        if plan.params.get("fence"):
+            ctx.write_note("drill-fence", {"phase": key, **plan.params["fence"]})
         seconds = round(ctx.clock.monotonic() - t0, 3)
         ctx.write_note(
             "drill-phase", {**base, "event": "done", "seconds": seconds, "steps": len(plan.steps)}

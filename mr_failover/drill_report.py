@@ -50,6 +50,9 @@ class DrillReport:
     steady_before: tuple[str, ...]
     steady_after: tuple[str, ...] | None
     stability: tuple[dict[str, Any], ...]
+    # Split-brain regions the failback fenced (drill-fence notes): region, database
+    # action, cluster, and the renamed copy holding the diverged writes.
+    fenced: tuple[dict[str, Any], ...] = ()
 
     @property
     def rto_met(self) -> bool:
@@ -112,6 +115,7 @@ class DrillReport:
                 for p in self.phases
             ],
             "static_stability": list(self.stability),
+            "fenced": list(self.fenced),
         }
 
 
@@ -215,6 +219,15 @@ def build(run_id: str, records: list[dict[str, Any]]) -> DrillReport:
         steady_before=steady_before,
         steady_after=steady_after,
         stability=tuple(plan.get("static_stability", [])),
+        fenced=tuple(
+            {
+                k: v
+                for k, v in n.items()
+                if k in ("phase", "region", "database", "cluster", "fenced_cluster")
+            }
+            for n in notes
+            if n.get("kind") == "drill-fence"
+        ),
     )
 
 
@@ -237,6 +250,16 @@ def markdown(report: DrillReport) -> str:
         lines.append(f"- scenario: {r.description}")
     if r.stopped_by:
         lines.append(f"- **stopped by {r.stopped_by}; the failback steps ran**")
+    for f in r.fenced:
+        kept = (
+            f", its diverged writes kept in {f['fenced_cluster']}"
+            if f.get("fenced_cluster")
+            else ""
+        )
+        lines.append(
+            f"- **fenced {f['region']} (split brain)**: {f['cluster']} accepted writes without "
+            f"being the writer; database {f['database']}{kept}"
+        )
     lines += [
         "",
         "## RTO and RPO",

@@ -71,7 +71,7 @@ def status_table(report: StatusReport) -> RenderableType:
             Text(r.verdict.upper(), style=VERDICT_STYLE[r.verdict]),
             Text("yes", style="green") if r.can_take_over else Text("no", style="red"),
             traffic_cell(r),
-            aurora_cell(r),
+            Text(aurora_cell(r), style="bold red" if r.split_brain else ""),
             dynamodb_cell(r),
             s3_cell(r),
             compute_cell(r),
@@ -92,6 +92,15 @@ def status_table(report: StatusReport) -> RenderableType:
             lines.append(Text(cloudfront_line(d.name, g)))
     for warning in report.warnings:
         lines.append(Text(f"warning: {warning}", style="yellow"))
+    for r in report.regions:
+        if r.split_brain:
+            lines.append(
+                Text(
+                    f"SPLIT BRAIN in {r.name}: its database accepts writes without being the "
+                    f"writer; it cannot take over. Fence it: mr-failover fence --region {r.name}",
+                    style="bold red",
+                )
+            )
     verdict = "all regions ready" if report.healthy else "NOT READY"
     lines.append(Text(f"{verdict} (observed in {report.elapsed_seconds:.1f} s)"))
     return Group(*lines)
@@ -108,7 +117,8 @@ def traffic_cell(r: RegionStatus) -> str:
     t: TrafficStatus | None = r.traffic
     if t is None:
         return _section_error(r, "traffic") or "-"
-    parts = []
+    # Routing controls come from the ARC data plane: Route 53's API may still have failed.
+    parts = [e] if (e := _section_error(r, "traffic")) else []
     for hc in t.health_checks:
         if hc.disabled:
             parts.append("disabled")
@@ -127,6 +137,9 @@ def traffic_cell(r: RegionStatus) -> str:
             parts.append(str(rec.failover))
         else:
             parts.append(str(rec.routing_policy))
+    if t.routing_controls:  # names are in the JSON; the cell only needs the states
+        words = sorted({rc.state_word for rc in t.routing_controls})
+        parts.append(f"ARC {'/'.join(words)}")
     return ", ".join(parts) or "-"
 
 
@@ -134,6 +147,8 @@ def aurora_cell(r: RegionStatus) -> str:
     a: AuroraStatus | None = r.aurora
     if a is None:
         return _section_error(r, "aurora") or "-"
+    if r.split_brain:
+        return "SPLIT BRAIN"
     parts: list[str] = []
     member = a.global_cluster.member(a.cluster.arn) if a.global_cluster else None
     writer = member.is_writer if member else a.cluster.replication_source is None

@@ -36,6 +36,7 @@ from mr_failover.errors import (
     UsageError,
 )
 from mr_failover.resources import apigateway as apigateway_res
+from mr_failover.resources import arc as arc_res
 from mr_failover.resources import aurora, cloudwatch, compute, dynamodb, route53, s3
 from mr_failover.resources import cloudfront as cloudfront_res
 from mr_failover.resources import elasticache as elasticache_res
@@ -60,6 +61,7 @@ Section = Literal[
     "elasticache",
     "api",
     "readiness",
+    "routing_controls",  # shown in the traffic section; read from the ARC data plane
 ]
 SECTIONS: tuple[Section, ...] = get_args(Section)
 HEALTHY_VERDICTS: frozenset[str] = frozenset({"serving", "drained"})
@@ -74,6 +76,7 @@ T = TypeVar("T")
 class TrafficStatus:
     health_checks: tuple[route53.HealthCheckFinding, ...]
     records: tuple[route53.RecordFinding, ...]
+    routing_controls: tuple[arc_res.RoutingControlFinding, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -191,6 +194,8 @@ class RegionStatus:
     elasticache: ElastiCacheStatus | None = None
     api: ApiStatus | None = None
     readiness: readiness_res.ReadinessFinding | None = None
+    # Its database accepts writes without being the global writer (mr-failover fence).
+    split_brain: bool = False
 
     @property
     def healthy(self) -> bool:
@@ -243,6 +248,7 @@ class StatusReport:
             },
             "warnings": list(self.warnings),
             "regions": [_region_json(r) for r in self.regions],
+            "split_brain": [r.name for r in self.regions if r.split_brain],
             "cloudfront": [asdict(d) for d in self.cloudfront],
         }
 
@@ -260,6 +266,9 @@ def _region_json(r: RegionStatus) -> dict[str, Any]:
                 for hc in r.traffic.health_checks
             ],
             "records": [asdict(rec) for rec in r.traffic.records],
+            "routing_controls": [
+                {**asdict(rc), "state": rc.state_word} for rc in r.traffic.routing_controls
+            ],
         }
     aurora_json = None
     if r.aurora is not None:
@@ -271,6 +280,7 @@ def _region_json(r: RegionStatus) -> dict[str, Any]:
         "verdict": r.verdict,
         "can_take_over": r.can_take_over,
         "is_writer": r.is_writer,
+        "split_brain": r.split_brain,
         "reasons": list(r.reasons),
         "warnings": list(r.warnings),
         "errors": [asdict(e) for e in r.errors],
@@ -457,6 +467,8 @@ def _has_section(spec: Region, section: Section) -> bool:
         return spec.elasticache is not None
     if section == "api":
         return bool(spec.api_endpoints)
+    if section == "routing_controls":
+        return bool(spec.traffic.routing_controls)
     if section == "readiness":
         r = spec.readiness
         return bool(r.templates or r.code_repository or r.secrets or r.ssm_parameters)
@@ -482,6 +494,8 @@ def _task(
         return lambda: observe_elasticache(factory, region, spec)
     if section == "api":
         return lambda: observe_api(factory, region, spec, now)
+    if section == "routing_controls":
+        return lambda: arc_res.region_controls(topology, factory, region)
     if section == "readiness":
         return lambda: readiness_res.observe(
             factory, region, spec.readiness, topology.primary_region
@@ -567,6 +581,8 @@ def observe(
             region = cloudfront_res.CONTROL_PLANE_REGION
         if key[1] == "accelerator":
             region = ga_res.GA_REGION
+        if key[1] == "routing_controls":
+            region = "ARC endpoints"
         if not future.done() or future.cancelled():
             errors[key] = RegionUnreachableError(
                 region,
@@ -598,6 +614,7 @@ def observe(
         name: {s: results.get((name, s)) for s in SECTIONS} for name in names
     }
     writer = _writer_region(topology, sections)
+    split = _split_brain(sections)
     incoming = _dynamodb_incoming(names, sections)
     failed_into = _s3_failed_into(sections)
     region_status = tuple(
@@ -609,6 +626,7 @@ def observe(
             writer,
             incoming.get(name, ()),
             failed_into.get(name, ()),
+            split.get(name),
         )
         for name in names
     )
@@ -649,6 +667,27 @@ def _writer_region(topology: Topology, sections: Mapping[str, Mapping[str, objec
     return None
 
 
+def _split_brain(sections: Mapping[str, Mapping[str, object]]) -> dict[str, str]:
+    """Region -> why its database is split brain (accepts writes, is not the writer).
+
+    Global mode: each region against its own view of the global cluster. Replica mode:
+    across the observed regions (more than one writable cluster).
+    """
+    found = {
+        name: a
+        for name, values in sections.items()
+        if isinstance(a := values.get("aurora"), AuroraStatus)
+    }
+    replicas = {name: a.cluster for name, a in found.items() if a.mode == "replica"}
+    judged = aurora.split_brain("replica", replicas, None)
+    out = {name: judged.why(name) for name in judged.split}
+    for name, a in found.items():
+        if a.mode == "global":
+            one = aurora.split_brain("global", {name: a.cluster}, a.global_cluster)
+            out |= {name: one.why(name) for name in one.split}
+    return out
+
+
 def _dynamodb_incoming(
     names: Iterable[str], sections: Mapping[str, Mapping[str, object]]
 ) -> dict[str, tuple[IncomingLag, ...]]:
@@ -687,6 +726,7 @@ def _judge(
     writer: str | None,
     incoming: Sequence[IncomingLag],
     backlog_into: Sequence[ReplicationBacklog],
+    split: str | None = None,
 ) -> RegionStatus:
     reasons: list[str] = []
     warnings: list[str] = []
@@ -711,6 +751,10 @@ def _judge(
             # Global Accelerator's API is a control plane in us-west-2; the edge network
             # keeps routing with the dials last set.
             warnings.append(f"accelerator: API ({ga_res.GA_REGION}) not answering: {exc}")
+        elif section == "routing_controls":
+            # The cluster's data plane (five endpoints), not this region's: its failure
+            # says nothing about whether the region could take over.
+            warnings.append(f"traffic: routing control states unknown: {exc}")
         elif cut:
             unreachable = True
             reasons.append(f"{section}: {exc}")
@@ -722,9 +766,17 @@ def _judge(
     drained = False
     if isinstance(traffic, TrafficStatus):
         drained = _judge_traffic(traffic, reasons, warnings)
+    read = sections.get("routing_controls")
+    if topology.regions[name].traffic.routing_controls and (
+        isinstance(traffic, TrafficStatus) or isinstance(read, tuple)
+    ):
+        rcs = _routing_controls(topology, name, read)
+        base = traffic if isinstance(traffic, TrafficStatus) else TrafficStatus((), ())
+        traffic = replace(base, routing_controls=rcs)
+        drained = _judge_routing_controls(rcs, read, reasons, warnings) or drained
     au = sections.get("aurora")
     if isinstance(au, AuroraStatus):
-        _judge_aurora(au, name, rpo, reasons, warnings)
+        _judge_aurora(au, name, rpo, reasons, warnings, split)
     dd = sections.get("dynamodb")
     if isinstance(dd, DynamoDbStatus):
         _judge_dynamodb(dd, topology, name, rpo, incoming, reasons, warnings)
@@ -793,6 +845,7 @@ def _judge(
         elasticache=ec if isinstance(ec, ElastiCacheStatus) else None,
         api=api if isinstance(api, ApiStatus) else None,
         readiness=rd if isinstance(rd, readiness_res.ReadinessFinding) else None,
+        split_brain=split is not None and isinstance(au, AuroraStatus),
     )
 
 
@@ -823,9 +876,50 @@ def _judge_traffic(t: TrafficStatus, reasons: list[str], warnings: list[str]) ->
     return checks_off or weights_off
 
 
+def _routing_controls(
+    topology: Topology, region: str, found: object
+) -> tuple[arc_res.RoutingControlFinding, ...]:
+    """What the data plane said, or every control of the region in state unknown."""
+    if isinstance(found, tuple):
+        return found
+    return tuple(
+        arc_res.RoutingControlFinding(arn, "", region, None)
+        for arn in topology.regions[region].traffic.routing_controls
+    )
+
+
+def _judge_routing_controls(
+    rcs: Sequence[arc_res.RoutingControlFinding],
+    found: object,
+    reasons: list[str],
+    warnings: list[str],
+) -> bool:
+    """Adds the routing controls' findings; any control OFF drains the region."""
+    off = [rc for rc in rcs if rc.state == "Off"]
+    for rc in off:
+        warnings.append(
+            f"traffic: routing control {rc.label} is OFF: drained (mr-failover undrain)"
+        )
+    if isinstance(found, tuple):  # read, yet not on the cluster: ARC cannot switch it
+        for rc in rcs:
+            if rc.state is None:
+                reasons.append(f"traffic: routing control {rc.arn} not found on the ARC cluster")
+    return bool(off)
+
+
 def _judge_aurora(
-    a: AuroraStatus, region: str, rpo: int, reasons: list[str], warnings: list[str]
+    a: AuroraStatus,
+    region: str,
+    rpo: int,
+    reasons: list[str],
+    warnings: list[str],
+    split: str | None = None,
 ) -> None:
+    if split is not None:
+        reasons.append(
+            f"aurora: SPLIT BRAIN: {a.cluster.id} accepts writes without being the writer "
+            f"({split}); fence it: mr-failover fence --region {region}"
+        )
     if a.cluster.status != "available":
         reasons.append(f"aurora: cluster {a.cluster.id} is {a.cluster.status}")
     g = a.global_cluster
@@ -833,7 +927,8 @@ def _judge_aurora(
     if g is not None:
         member = g.member(a.cluster.arn)
         if member is None:
-            reasons.append(f"aurora: {a.cluster.id} is not a member of global cluster {g.id}")
+            if split is None:  # else the split-brain reason says it
+                reasons.append(f"aurora: {a.cluster.id} is not a member of global cluster {g.id}")
             return
         is_writer = member.is_writer
         if g.failover is not None:

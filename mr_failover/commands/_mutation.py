@@ -130,12 +130,27 @@ def plan_table(plan: Plan) -> Table:
 
 
 def show_plan(console: Console, plan: Plan) -> None:
+    from rich.text import Text
+
     console.print(plan_table(plan))
+    for rule in _overrides(plan):
+        console.print(
+            Text(
+                f"OVERRIDE: safety rule '{rule['name']}' ({rule['arn']}): {rule['asserts']}",
+                style="bold red",
+            ),
+            soft_wrap=True,  # one line: an ARN cut in two cannot be copied
+        )
     undo = dict.fromkeys(s.undo for s in plan.steps if s.undoable and s.undo)
     for command in undo:
         console.print(f"undo: {command}")
     for note in plan.notes:
         console.print(f"note: {note}")
+
+
+def _overrides(plan: Plan) -> list[dict[str, str]]:
+    """The ARC safety rules a plan overrides (drain / undrain with a routing-control lever)."""
+    return list(plan.params.get("override_safety_rules") or ())
 
 
 def progress_printer(console: Console, status: Any) -> Callable[[Event], None]:
@@ -296,7 +311,11 @@ def run_mutation(
 
     show_plan(err if app.output == "json" else out, plan)
     if not yes:
-        click.confirm(f"Run these {len(plan.steps)} step(s)?", abort=True, err=True)
+        ask = f"Run these {len(plan.steps)} step(s)?"
+        if overrides := _overrides(plan):
+            names = ", ".join(f"'{o['name']}'" for o in overrides)
+            ask = f"Override ARC safety rule(s) {names} and run these {len(plan.steps)} step(s)?"
+        click.confirm(ask, abort=True, err=True)
 
     run_id = prior.run_id if prior else journal.new_run_id(clock)
     who = journal.Who.current(identity.arn)

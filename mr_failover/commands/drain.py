@@ -31,6 +31,7 @@ def _build_drain(topology: Topology, factory: ClientFactory, params: Mapping[str
         require_region(params),
         scale_up=scale_up is not False,
         clock=current_clock(),
+        override_safety_rules=_overrides(params),
     )
 
 
@@ -44,7 +45,22 @@ def _build_undrain(topology: Topology, factory: ClientFactory, params: Mapping[s
         require_region(params),
         scale_back=None if scale_back is None else bool(scale_back),
         clock=current_clock(),
+        override_safety_rules=_overrides(params),
     )
+
+
+def _overrides(params: Mapping[str, Any]) -> list[str]:
+    return [str(arn) for arn in params.get("override_safety_rules") or ()]
+
+
+_override_option = click.option(
+    "--override-safety-rule",
+    "override_safety_rules",
+    multiple=True,
+    metavar="ARN",
+    help="drain_lever routing_control: override this ARC safety rule (repeatable). The plan "
+    "names it, the confirmation asks for it and the journal records it.",
+)
 
 
 @click.command()
@@ -55,12 +71,14 @@ def _build_undrain(topology: Topology, factory: ClientFactory, params: Mapping[s
     help="Raise the other regions' ECS services and Auto Scaling groups to their "
     "takeover_desired first (default: on where takeover_desired is set).",
 )
+@_override_option
 @mutation_options
 @pass_app
 def drain(
     app: AppContext,
     region: str | None,
     scale_up: bool | None,
+    override_safety_rules: tuple[str, ...],
     yes: bool,
     dry_run: bool,
     resume: str | None,
@@ -68,20 +86,27 @@ def drain(
     """Move a region's traffic to the other regions, with the topology's drain lever.
 
     Refuses when no other region serves and can absorb the load. Scales the other
-    regions up to takeover_desired, inverts the region's health checks or sets its
-    weighted records to weight 0, waits until Route 53 treats it as out and for the
-    records' TTL, then verifies.
+    regions up to takeover_desired, inverts the region's health checks, sets its
+    weighted records to weight 0, its Global Accelerator dial to 0 or its ARC routing
+    controls OFF, waits until Route 53 treats it as out and for the records' TTL, then
+    verifies. An ARC safety rule that would block the change refuses the drain (exit 3)
+    unless overridden with --override-safety-rule.
 
     \b
     Example:
       mr-failover drain --region us-east-1 --dry-run
       mr-failover drain --region us-east-1 --yes
       mr-failover drain --region us-east-1 --no-scale-up --yes
+      mr-failover drain --region us-east-1 --override-safety-rule "$RULE_ARN"
     """
     run_mutation(
         app,
         command="drain",
-        params={"region": region, "scale_up": scale_up},
+        params={
+            "region": region,
+            "scale_up": scale_up,
+            "override_safety_rules": list(override_safety_rules) or None,
+        },
         build=_build_drain,
         yes=yes,
         dry_run=dry_run,
@@ -97,21 +122,24 @@ def drain(
     help="Return the other regions' capacity to the counts the last drain recorded "
     "(default: on when this machine's journal has them).",
 )
+@_override_option
 @mutation_options
 @pass_app
 def undrain(
     app: AppContext,
     region: str | None,
     scale_back: bool | None,
+    override_safety_rules: tuple[str, ...],
     yes: bool,
     dry_run: bool,
     resume: str | None,
 ) -> None:
     """Bring traffic back to a drained region, then scale the other regions back.
 
-    Clears the health checks' inversion or restores the topology's declared weights,
-    waits until Route 53 serves the region again and for the records' TTL, then scales
-    the other regions back to what the drain recorded.
+    Clears the health checks' inversion, restores the topology's declared weights or
+    dial, or turns the ARC routing controls back ON, waits until Route 53 serves the
+    region again and for the records' TTL, then scales the other regions back to what
+    the drain recorded.
 
     \b
     Example:
@@ -122,7 +150,11 @@ def undrain(
     run_mutation(
         app,
         command="undrain",
-        params={"region": region, "scale_back": scale_back},
+        params={
+            "region": region,
+            "scale_back": scale_back,
+            "override_safety_rules": list(override_safety_rules) or None,
+        },
         build=_build_undrain,
         yes=yes,
         dry_run=dry_run,

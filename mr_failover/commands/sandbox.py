@@ -160,7 +160,7 @@ def down() -> None:
 @sandbox.command()
 @pass_app
 def status(app: AppContext) -> None:
-    """Show the sandbox: endpoint, faults, regions down, settings.
+    """Show the sandbox: endpoint, faults, regions down, ARC endpoints, settings.
 
     \b
     Example:
@@ -176,9 +176,18 @@ def status(app: AppContext) -> None:
     click.echo(f"regions down: {', '.join(state['down_regions']) or 'none'}")
     for fault in state["faults"]:
         click.echo(f"fault #{fault['id']}: {describe_fault(fault)}")
-    settings = ", ".join(f"{k}={v:g}" for k, v in state["settings"].items())
+    for endpoint in state.get("arc_endpoints", []):
+        click.echo(f"arc endpoint {describe_arc_endpoint(endpoint)}")
+    settings = ", ".join(
+        f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in state["settings"].items()
+    )
     click.echo(f"settings: {settings}")
     click.echo(f"AWS calls seen: {state['calls']}")
+
+
+def describe_arc_endpoint(endpoint: dict[str, Any]) -> str:
+    mode = endpoint["mode"] + (" (region down)" if endpoint.get("region_down") else "")
+    return f"#{endpoint['index']} {endpoint['region']} {endpoint['url']}: {mode}"
 
 
 def describe_fault(fault: dict[str, Any]) -> str:
@@ -253,3 +262,31 @@ def heal_region(app: AppContext, region: str, service: str | None) -> None:
     """
     healed = _call(_client(app).heal_region, _check_region(region), service)
     click.echo(f"{region}: {healed} fault(s) healed")
+
+
+@sandbox.command("arc-endpoint")
+@click.argument("index", type=click.IntRange(0, 4))
+@click.option("--up", "mode", flag_value="up", help="Serve again (same port).")
+@click.option("--down", "mode", flag_value="down", help="Close the listener.")
+@click.option(
+    "--unavailable",
+    "mode",
+    flag_value="unavailable",
+    help="Answer EndpointTemporarilyUnavailableException.",
+)
+@pass_app
+def arc_endpoint(app: AppContext, index: int, mode: str | None) -> None:
+    """Take one of the five Route 53 ARC cluster endpoints down, or bring it back.
+
+    INDEX is 0-4, as `sandbox status` lists them.
+
+    \b
+    Example:
+      mr-failover sandbox arc-endpoint 0 --down
+      mr-failover sandbox arc-endpoint 1 --unavailable
+      mr-failover sandbox arc-endpoint 0 --up
+    """
+    if mode is None:
+        raise UsageError("say --up, --down or --unavailable")
+    endpoint = _call(_client(app).set_arc_endpoint, index, mode)
+    click.echo(f"arc endpoint {describe_arc_endpoint(endpoint)}")

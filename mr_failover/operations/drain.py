@@ -19,7 +19,7 @@ of that region recorded in this machine's journal, unless someone changed them s
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,9 @@ from mr_failover import journal, status
 from mr_failover.aws import call
 from mr_failover.errors import RefusedError, UsageError
 from mr_failover.plan import Clock, Plan, Step
+from mr_failover.resources import arc
 from mr_failover.resources import globalaccelerator as ga
+from mr_failover.resources.arc_steps import plan_routing_controls
 from mr_failover.resources.compute_steps import (
     asg_key,
     asg_limits,
@@ -51,6 +53,7 @@ from mr_failover.resources.route53_steps import (
 
 if TYPE_CHECKING:
     from mr_failover.aws import ClientSource
+    from mr_failover.resources.arc_steps import RoutingControlPlan
     from mr_failover.topology import Record, Region, Topology
 
 Observe = Callable[..., status.StatusReport]
@@ -105,7 +108,12 @@ def judge_absorbers(
                 blockers.append(err.message)
         if rs.verdict == "unreachable" and not blockers:
             blockers.append("the region is not answering")
-        if not (spec.traffic.health_checks or spec.traffic.records or spec.global_accelerator):
+        if not (
+            spec.traffic.health_checks
+            or spec.traffic.records
+            or spec.global_accelerator
+            or spec.traffic.routing_controls
+        ):
             blockers.append("no health check or record in the topology sends it traffic")
         if rs.traffic is not None:
             for hc in rs.traffic.health_checks:
@@ -117,6 +125,14 @@ def judge_absorbers(
             weighted = [r for r in rs.traffic.records if r.found and r.routing_policy == "weighted"]
             if weighted and all(r.weight == 0 for r in weighted):
                 blockers.append("its weighted records are at weight 0 (drained)")
+        if rs.traffic is not None:
+            for rc in rs.traffic.routing_controls:
+                # OFF drains the region whatever its lever; unknown only matters when the
+                # routing controls are the lever that will have to bring traffic back.
+                if rc.state == "Off" or (
+                    rc.state is None and spec.traffic.drain_lever == "routing_control"
+                ):
+                    blockers.append(f"its routing control {rc.label} is {rc.state_word}")
         if rs.accelerator is not None:
             group = rs.accelerator.group
             if group is None:
@@ -139,6 +155,13 @@ def judge_absorbers(
 
 
 def _control_plane_note(lever: str) -> str:
+    if lever == "routing_control":
+        return (
+            "Route 53 ARC UpdateRoutingControlStates goes to the cluster's data plane: its "
+            "five regional endpoints, tried in random order until one answers, so no "
+            f"us-east-1 call is needed. The safety rules are read from the ARC control plane "
+            f"({arc.CONTROL_PLANE_REGION}), or from this machine's cache when it does not answer."
+        )
     if lever == "traffic_dial":
         return (
             "Global Accelerator UpdateEndpointGroup is a control-plane call served from "
@@ -177,16 +200,28 @@ def _traffic_steps(
     drain: bool,
     clock: Clock,
     dial: DialMemo | None = None,
+    controls: ControlsMemo | None = None,
 ) -> list[Step]:
     """The lever's steps for ``region`` (drain or restore), then the TTL wait."""
     spec = topology.regions[region]
     if spec.traffic.drain_lever == "traffic_dial":
         return _dial_steps(topology, factory, region, drain=drain, memo=dial or DialMemo())
-    client = factory.client("route53", ROUTE53_REGION)
     lever = spec.traffic.drain_lever
     undo = _undo("undrain" if drain else "drain", region)
     shift = TrafficShift()
     steps: list[Step] = []
+    if lever == "routing_control":
+        memo = controls or ControlsMemo()
+        found = plan_routing_controls(
+            topology, factory, region, on=not drain, overrides=memo.overrides, undo=undo
+        )
+        memo.found = found
+        steps.append(shift.track(found.step))
+        ttl = max((r.ttl for r in spec.traffic.records), default=0)
+        if ttl > 0:
+            steps.append(ttl_wait_step(shift, ttl=ttl, region=region, clock=clock))
+        return steps
+    client = factory.client("route53", ROUTE53_REGION)
     if lever == "health_check_inversion":
         if not spec.traffic.health_checks:
             raise UsageError(
@@ -247,6 +282,28 @@ def _traffic_steps(
     if ttl > 0:
         steps.append(ttl_wait_step(shift, ttl=ttl, region=region, clock=clock))
     return steps
+
+
+@dataclass
+class ControlsMemo:
+    """The routing-control lever: the overrides asked for, and what planning found."""
+
+    overrides: tuple[str, ...] = ()
+    found: RoutingControlPlan | None = None
+
+    def notes(self) -> list[str]:
+        if self.found is None:
+            return []
+        # The overrides themselves are shown apart, in red, from the plan's params.
+        return list(self.found.notes)
+
+    def params(self) -> dict[str, Any]:
+        if self.found is None:
+            return {}
+        params: dict[str, Any] = {"routing_controls_before": self.found.before}
+        if self.found.overrides:
+            params["override_safety_rules"] = [o.to_json() for o in self.found.overrides]
+        return params
 
 
 @dataclass
@@ -349,6 +406,7 @@ def plan_drain(
     scale_up: bool = True,
     clock: Clock,
     observe: Observe = status.observe,
+    override_safety_rules: Sequence[str] = (),
 ) -> Plan:
     """The plan for ``drain --region region``; refuses when no other region can absorb."""
     spec = _known(topology, region)
@@ -373,10 +431,14 @@ def plan_drain(
             found = report.region(absorber.region)
             steps += _scale_up_steps(topology, factory, absorber.region, found, region, previous)
     dial = DialMemo()
-    steps += _traffic_steps(topology, factory, region, drain=True, clock=clock, dial=dial)
+    controls = _controls_memo(spec, region, override_safety_rules)
+    steps += _traffic_steps(
+        topology, factory, region, drain=True, clock=clock, dial=dial, controls=controls
+    )
 
     lever = spec.traffic.drain_lever
     notes += dial.notes
+    notes += controls.notes()
     notes.append(_control_plane_note(lever))
     if previous:
         notes.append(
@@ -403,7 +465,17 @@ def plan_drain(
     if lever == "traffic_dial":
         # What undrain goes back to; a dial already at 0 records nothing (see last_dial).
         params["dial_before"] = dial.before or None
+    params |= controls.params()
     return Plan(command="drain", params=params, steps=tuple(steps), notes=tuple(notes))
+
+
+def _controls_memo(spec: Region, region: str, overrides: Sequence[str]) -> ControlsMemo:
+    if overrides and spec.traffic.drain_lever != "routing_control":
+        raise UsageError(
+            f"--override-safety-rule is for drain_lever: routing_control; {region}'s lever is "
+            f"{spec.traffic.drain_lever}"
+        )
+    return ControlsMemo(overrides=tuple(dict.fromkeys(overrides)))
 
 
 def _scale_up_steps(
@@ -502,6 +574,7 @@ def plan_undrain(
     clock: Clock,
     recorded: Callable[[str], RecordedScaleUp | None] = last_drain,
     recorded_dial: Callable[[str], tuple[str, float] | None] = last_dial,
+    override_safety_rules: Sequence[str] = (),
 ) -> Plan:
     """The plan for ``undrain --region region``.
 
@@ -514,8 +587,11 @@ def plan_undrain(
     if spec.traffic.drain_lever == "traffic_dial":
         dial_run = recorded_dial(region)
         dial.restore_to = dial_run[1] if dial_run else None
-    steps = _traffic_steps(topology, factory, region, drain=False, clock=clock, dial=dial)
-    notes: list[str] = []
+    controls = _controls_memo(spec, region, override_safety_rules)
+    steps = _traffic_steps(
+        topology, factory, region, drain=False, clock=clock, dial=dial, controls=controls
+    )
+    notes: list[str] = controls.notes()
     if spec.traffic.drain_lever == "traffic_dial":
         notes.append(
             f"the traffic dial goes back to {dial.to:g}%, "
@@ -537,6 +613,7 @@ def plan_undrain(
     }
     if dial_run is not None:
         params["dial_from"] = dial_run[0]
+    params |= controls.params()
     drained = recorded(region) if scale_back is not False else None
     if scale_back is True and (drained is None or not drained.counts):
         raise UsageError(
@@ -618,3 +695,21 @@ def _asg_desired(client: Any, name: str) -> int | None:
     out = call(client, "describe_auto_scaling_groups", AutoScalingGroupNames=[name])
     groups = out.get("AutoScalingGroups", [])
     return int(groups[0]["DesiredCapacity"]) if groups else None
+
+
+# --- for other operations that keep a region drained ---------------------------------------
+
+
+def drain_traffic_steps(
+    topology: Topology, factory: ClientSource, region: str, *, clock: Clock
+) -> tuple[list[Step], tuple[str, ...]]:
+    """``region``'s traffic steps as drain plans them (lever, then TTL wait), and notes.
+
+    For operations that must keep a region drained (``fence``): each step holds when
+    the region already is drained, so a drained region is not touched again.
+    """
+    _known(topology, region)
+    dial = DialMemo()
+    steps = _traffic_steps(topology, factory, region, drain=True, clock=clock, dial=dial)
+    lever = topology.regions[region].traffic.drain_lever
+    return steps, (*dial.notes, _control_plane_note(lever))

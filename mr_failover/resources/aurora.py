@@ -144,3 +144,67 @@ def lag_seconds(
         if value is not None:
             return value * factor, query.metric
     return None, None
+
+
+# --- split brain: which regions accept writes ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class SplitBrain:
+    """Which regions' clusters accept writes, and which of them are split brain.
+
+    A cluster accepts writes when it is ``available`` and (global mode) is the global
+    writer or not a member of the global cluster at all (detached, or an old primary that
+    came back standalone), or (replica mode) replicates from nothing. Split brain: a
+    region that accepts writes without being the global writer; in replica mode, every
+    writable region once more than one is writable (which one is legitimate is the
+    operator's call).
+    """
+
+    mode: str
+    writer_region: str | None  # the global writer (global mode) or the only writable region
+    writable: tuple[str, ...]
+    split: tuple[str, ...]
+    detached: tuple[str, ...] = ()  # global mode: regions whose cluster is not a member
+
+    def why(self, region: str) -> str:
+        """One clause saying why ``region`` is split brain."""
+        if self.mode == "replica":
+            return (
+                f"{len(self.writable)} clusters accept writes ({', '.join(self.writable)}): "
+                "binlog replication connects none of them any more"
+            )
+        where = (
+            f"the global writer is in {self.writer_region}"
+            if self.writer_region
+            else ("the global cluster has no writer")
+        )
+        return f"its cluster is not a member of the global cluster and is writable; {where}"
+
+
+def accepts_writes(cluster: ClusterFinding, g: GlobalClusterFinding | None) -> bool:
+    """Whether ``cluster`` takes writes (``g``: its global cluster, None in replica mode)."""
+    if cluster.status != "available":
+        return False
+    if g is None:
+        return not cluster.replication_source
+    member = g.member(cluster.arn)
+    return member is None or member.is_writer
+
+
+def split_brain(
+    mode: str, clusters: Mapping[str, ClusterFinding], g: GlobalClusterFinding | None
+) -> SplitBrain:
+    """Judge ``clusters`` (region -> its cluster) against the global cluster ``g``."""
+    if mode == "global":
+        if g is None:  # nobody could read the global cluster: no judgement
+            return SplitBrain(mode, None, (), ())
+        writable = tuple(r for r, c in clusters.items() if accepts_writes(c, g))
+        detached = tuple(r for r, c in clusters.items() if g.member(c.arn) is None)
+        writer = g.writer_region
+        split = tuple(r for r in writable if r != writer)
+        return SplitBrain(mode, writer, writable, split, detached)
+    writable = tuple(r for r, c in clusters.items() if accepts_writes(c, None))
+    if len(writable) > 1:
+        return SplitBrain(mode, None, writable, writable)
+    return SplitBrain(mode, writable[0] if writable else None, writable, ())

@@ -50,8 +50,8 @@ class ClusterDetail:
     endpoint: str | None
 
 
-def read_cluster(client: Any, cluster_id: str) -> ClusterDetail | None:
-    """The cluster ``cluster_id`` in the client's region, or None when it does not exist."""
+def describe_cluster(client: Any, cluster_id: str) -> dict[str, Any] | None:
+    """DescribeDBClusters' entry for ``cluster_id`` in the client's region, or None."""
     try:
         out = client.describe_db_clusters(DBClusterIdentifier=cluster_id)
     except Exception as exc:
@@ -59,9 +59,14 @@ def read_cluster(client: Any, cluster_id: str) -> ClusterDetail | None:
             return None
         raise call_error(client, "describe_db_clusters", exc) from None
     clusters = out.get("DBClusters", [])
-    if not clusters:
+    return dict(clusters[0]) if clusters else None
+
+
+def read_cluster(client: Any, cluster_id: str) -> ClusterDetail | None:
+    """The cluster ``cluster_id`` in the client's region, or None when it does not exist."""
+    c = describe_cluster(client, cluster_id)
+    if c is None:
         return None
-    c = clusters[0]
     return ClusterDetail(
         finding=cluster_finding(c),
         endpoint=c.get("Endpoint"),
@@ -246,4 +251,283 @@ def promote_replica_step(client: Any, *, cluster_id: str, region: str) -> Step:
         poll=MOVE_POLL,
         max_poll=MOVE_MAX_POLL,
         action=PromoteReplica(client, cluster_id),
+    )
+
+
+# --- fencing a diverged cluster: stop it, or rename it and rejoin as a secondary ----------
+
+# Stopping, renaming and creating a cluster or an instance take minutes on AWS.
+FENCE_TIMEOUT = 1800.0
+FENCE_STOPPED = ("stopping", "stopped")
+
+
+def _require(client: Any, cluster_id: str) -> dict[str, Any]:
+    found = describe_cluster(client, cluster_id)
+    if found is None:
+        raise AwsCallError(
+            client.meta.region_name, "rds:DescribeDBClusters", f"no cluster {cluster_id}"
+        )
+    return found
+
+
+def cluster_instances(client: Any, cluster_id: str) -> list[dict[str, Any]]:
+    """The DB instances of ``cluster_id`` (DescribeDBInstances, filter db-cluster-id)."""
+    out = call(
+        client,
+        "describe_db_instances",
+        Filters=[{"Name": "db-cluster-id", "Values": [cluster_id]}],
+    )
+    return list(out.get("DBInstances", []))
+
+
+def clusters_named(client: Any, prefix: str) -> list[ClusterFinding]:
+    """Every cluster of the client's region whose identifier starts with ``prefix``.
+
+    DescribeDBClusters filters on exact identifiers only, so the region's clusters are
+    listed (paginated) and matched here.
+    """
+    found: list[ClusterFinding] = []
+    marker: str | None = None
+    while True:
+        params: dict[str, Any] = {"Marker": marker} if marker else {}
+        out = call(client, "describe_db_clusters", **params)
+        found += [
+            cluster_finding(c)
+            for c in out.get("DBClusters", [])
+            if str(c.get("DBClusterIdentifier", "")).startswith(prefix)
+        ]
+        marker = out.get("Marker")
+        if not marker:
+            return found
+
+
+class RenameCluster(StepAction):
+    """ModifyDBCluster NewDBClusterIdentifier: the diverged cluster gives up its name."""
+
+    def __init__(self, client: Any, old: str, new: str) -> None:
+        self.client = client
+        self.old = old
+        self.new = new
+        self._status = ""
+
+    def holds(self) -> bool:
+        found = describe_cluster(self.client, self.new)
+        self._status = str(found.get("Status", "")) if found else "not renamed yet"
+        return found is not None
+
+    def apply(self) -> None:
+        call(
+            self.client,
+            "modify_db_cluster",
+            DBClusterIdentifier=self.old,
+            NewDBClusterIdentifier=self.new,
+            ApplyImmediately=True,
+        )
+
+    def settled(self) -> bool:
+        # "renaming" until done; then it can be stopped, and the old name is free.
+        return self.holds() and self._status in ("available", *FENCE_STOPPED)
+
+    def state(self) -> str:
+        return f"{self.new}: {self._status}"
+
+
+class StopCluster(StepAction):
+    """StopDBCluster; settles when the cluster is ``stopped`` (its data is kept)."""
+
+    def __init__(self, client: Any, cluster_id: str) -> None:
+        self.client = client
+        self.cluster_id = cluster_id
+        self._status = ""
+
+    def _read(self) -> str:
+        self._status = str(_require(self.client, self.cluster_id).get("Status", ""))
+        return self._status
+
+    def holds(self) -> bool:
+        return self._read() in FENCE_STOPPED
+
+    def apply(self) -> None:
+        call(self.client, "stop_db_cluster", DBClusterIdentifier=self.cluster_id)
+
+    def settled(self) -> bool:
+        return self._read() == "stopped"
+
+    def state(self) -> str:
+        return f"cluster {self.cluster_id} is {self._status or '?'}"
+
+
+class CreateSecondary(StepAction):
+    """CreateDBCluster with GlobalClusterIdentifier: a new secondary of the global cluster."""
+
+    def __init__(self, client: Any, params: dict[str, Any]) -> None:
+        self.client = client
+        self.params = params
+        self.cluster_id = str(params["DBClusterIdentifier"])
+        self.global_id = str(params["GlobalClusterIdentifier"])
+        self._status = ""
+
+    def holds(self) -> bool:
+        found = describe_cluster(self.client, self.cluster_id)
+        if found is None:
+            self._status = "not created yet"
+            return False
+        self._status = str(found.get("Status", ""))
+        g = observe_global_cluster(self.client, self.global_id)
+        # The name is only ours once it is a member: a standalone cluster under it is
+        # the diverged one, which the rename step has to move out of the way first.
+        return g.member(str(found["DBClusterArn"])) is not None
+
+    def apply(self) -> None:
+        call(self.client, "create_db_cluster", **self.params)
+
+    def settled(self) -> bool:
+        return self.holds() and self._status == "available"
+
+    def state(self) -> str:
+        return f"cluster {self.cluster_id}: {self._status}"
+
+
+class CreateReader(StepAction):
+    """CreateDBInstance in the new secondary: a cluster without an instance serves nothing."""
+
+    def __init__(self, client: Any, params: dict[str, Any]) -> None:
+        self.client = client
+        self.params = params
+        self.cluster_id = str(params["DBClusterIdentifier"])
+        self._states: list[str] = []
+
+    def holds(self) -> bool:
+        instances = cluster_instances(self.client, self.cluster_id)
+        self._states = [str(i.get("DBInstanceStatus", "")) for i in instances]
+        return bool(instances)
+
+    def apply(self) -> None:
+        call(self.client, "create_db_instance", **self.params)
+
+    def settled(self) -> bool:
+        return self.holds() and "available" in self._states
+
+    def state(self) -> str:
+        shown = ", ".join(self._states) or "no instance yet"
+        return f"instances of {self.cluster_id}: {shown}"
+
+
+class Rejoined(StepAction):
+    """Nothing to call: wait until the cluster is an available, connected secondary."""
+
+    def __init__(self, client: Any, cluster_id: str, global_id: str) -> None:
+        self.client = client
+        self.cluster_id = cluster_id
+        self.global_id = global_id
+        self._last = ""
+
+    def holds(self) -> bool:
+        found = _require(self.client, self.cluster_id)
+        g = observe_global_cluster(self.client, self.global_id)
+        member = g.member(str(found["DBClusterArn"]))
+        status = str(found.get("Status", ""))
+        if member is None:
+            self._last = f"{self.cluster_id} ({status}) is not a member of {self.global_id}"
+            return False
+        sync = member.synchronization or "connected"
+        self._last = f"{self.cluster_id} is {status}, {sync}" + (
+            ", WRITER" if member.is_writer else ""
+        )
+        return status == "available" and sync == "connected" and not member.is_writer
+
+    def apply(self) -> None:
+        """Nothing to change: the step is the wait."""
+
+    def settled(self) -> bool:
+        return self.holds()
+
+    def state(self) -> str:
+        return self._last
+
+
+def _fence_step(
+    step_id: str,
+    title: str,
+    call_name: str,
+    params: dict[str, Any],
+    region: str,
+    action: StepAction,
+    *,
+    undo: str | None = None,
+) -> Step:
+    return Step(
+        id=step_id,
+        title=title,
+        service="rds",
+        call=call_name,
+        params=params,
+        region=region,
+        plane="control",
+        plane_region=region,
+        undoable=undo is not None,
+        undo=undo,
+        timeout=FENCE_TIMEOUT,
+        poll=MOVE_POLL,
+        max_poll=MOVE_MAX_POLL,
+        action=action,
+    )
+
+
+def rename_step(client: Any, *, region: str, old: str, new: str) -> Step:
+    params = {"DBClusterIdentifier": old, "NewDBClusterIdentifier": new, "ApplyImmediately": True}
+    return _fence_step(
+        f"fence:rename:{old}",
+        f"rename the diverged cluster {old} ({region}) to {new}",
+        "ModifyDBCluster",
+        params,
+        region,
+        RenameCluster(client, old, new),
+    )
+
+
+def stop_step(client: Any, *, region: str, cluster_id: str) -> Step:
+    return _fence_step(
+        f"fence:stop:{cluster_id}",
+        f"stop cluster {cluster_id} ({region}); its data is kept",
+        "StopDBCluster",
+        {"DBClusterIdentifier": cluster_id},
+        region,
+        StopCluster(client, cluster_id),
+        undo=f"aws rds start-db-cluster --region {region} --db-cluster-identifier {cluster_id}",
+    )
+
+
+def create_secondary_step(client: Any, *, region: str, params: dict[str, Any]) -> Step:
+    cluster_id = str(params["DBClusterIdentifier"])
+    return _fence_step(
+        f"fence:create-secondary:{cluster_id}",
+        f"create {cluster_id} ({region}) as a new secondary of {params['GlobalClusterIdentifier']}",
+        "CreateDBCluster",
+        params,
+        region,
+        CreateSecondary(client, params),
+    )
+
+
+def create_reader_step(client: Any, *, region: str, params: dict[str, Any]) -> Step:
+    return _fence_step(
+        f"fence:create-reader:{params['DBClusterIdentifier']}",
+        f"add reader instance {params['DBInstanceIdentifier']} ({params['DBInstanceClass']}) "
+        f"to {params['DBClusterIdentifier']}",
+        "CreateDBInstance",
+        params,
+        region,
+        CreateReader(client, params),
+    )
+
+
+def rejoined_step(client: Any, *, region: str, cluster_id: str, global_id: str) -> Step:
+    return _fence_step(
+        f"fence:rejoined:{cluster_id}",
+        f"wait until {cluster_id} ({region}) is an available, connected secondary of {global_id}",
+        "DescribeGlobalClusters",
+        {"GlobalClusterIdentifier": global_id},
+        region,
+        Rejoined(client, cluster_id, global_id),
     )

@@ -13,13 +13,21 @@ snake_case name and renders model attributes named after the output members):
   region is down), with AWS's error codes;
 - ``SynchronizationStatus`` per member (``pending-resync`` for an old writer after a
   failover with data loss, and for a member whose region is down);
-- ``AuroraGlobalDBReplicationLag`` / ``AuroraGlobalDBRPOLag`` in each secondary's region.
+- ``AuroraGlobalDBReplicationLag`` / ``AuroraGlobalDBRPOLag`` in each secondary's region;
+- Aurora's best-effort fencing of the old writer after a failover with data loss, as the
+  setting ``aurora_fencing`` says: ``succeeds`` (default) rebuilds it as a pending-resync
+  secondary; ``fails`` leaves it, when its region was down at the failover, detached from
+  the global cluster, standalone and writable once its region is back (a split brain);
+- ``StopDBCluster`` refused for a member of a global database, as AWS refuses it; a
+  rename (``ModifyDBCluster NewDBClusterIdentifier``) that keeps the cluster's instances,
+  refuses a name in use, and frees the old name for a new cluster.
 
 Everything installed here is tied to moto 5.2.5 (tests/sandbox/test_moto_pin.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +43,9 @@ HOOKS = (
     "moto.rds.responses.RDSResponse.remove_from_global_cluster",
     "moto.rds.responses.RDSResponse.describe_global_clusters",
     "moto.rds.models.GlobalCluster.global_cluster_members",
+    "moto.rds.models.RDSBackend.stop_db_cluster",
+    "moto.rds.models.RDSBackend.modify_db_cluster",
+    "moto.rds.models.DBCluster.save_automated_backup",
 )
 PENDING_SHARE = 0.2  # first part of a move shows "pending", as on AWS
 METRIC_INTERVAL = 1.0  # sandbox seconds between lag datapoints
@@ -50,6 +61,7 @@ class Move:
     to_arn: str
     data_loss: bool
     started: float
+    writer_down: bool = False  # the old writer's region was down when the move began
 
 
 @dataclass
@@ -165,7 +177,10 @@ def _begin_move(request_region: str, params: dict[str, Any], kind: str, data_los
                 f"DB cluster {target.db_cluster_identifier} is unavailable.",
             )
         from_arn = writer.db_cluster_arn if writer is not None else ""
-        state.moves[name] = Move(kind, from_arn, target.db_cluster_arn, data_loss, sandbox.now())
+        writer_down = writer is not None and sandbox.region_down(writer.region, "rds")
+        state.moves[name] = Move(
+            kind, from_arn, target.db_cluster_arn, data_loss, sandbox.now(), writer_down
+        )
         gc.failover_state = {
             "Status": "pending",
             "FromDbClusterArn": from_arn,
@@ -196,9 +211,14 @@ def advance(sandbox: Sandbox) -> None:
             gc.failover_state = {**(gc.failover_state or {}), "Status": status}
             gc.status = status
             continue
-        for member in gc.members:
+        for member in list(gc.members):
             member.is_writer = member.db_cluster_arn == move.to_arn
-            if member.db_cluster_arn == move.from_arn and move.data_loss:
+            if member.db_cluster_arn != move.from_arn or not move.data_loss:
+                continue
+            if move.writer_down and sandbox.settings.aurora_fencing == "fails":
+                # Fencing did not reach the old writer: it stays a standalone writer.
+                _detach(gc, member)
+            else:
                 # The old writer is rebuilt as a secondary once its region answers.
                 state.resync_since[member.db_cluster_arn] = now
         setattr(gc, "failover_state", None)  # noqa: B010
@@ -216,6 +236,22 @@ def advance(sandbox: Sandbox) -> None:
             state.writer_down_since.setdefault(gc.global_cluster_identifier, now)
         else:
             state.writer_down_since.pop(gc.global_cluster_identifier, None)
+
+
+def _detach(gc: Any, member: Any) -> None:
+    """``member`` leaves ``gc`` as a standalone, writable cluster (what a detach leaves)."""
+    gc.members.remove(member)
+    member.global_cluster_identifier = None
+    member.is_writer = False
+    _state(_sandbox()).resync_since.pop(member.db_cluster_arn, None)
+
+
+def _global_of(backend: Any, cluster: Any) -> Any:
+    """The global cluster ``cluster`` is a member of, or None."""
+    from moto.rds.models import rds_backends
+
+    clusters = rds_backends[backend.account_id]["us-east-1"].global_clusters.values()
+    return next((gc for gc in clusters if cluster in gc.members), None)
 
 
 def synchronization_status(sandbox: Sandbox, member: Any) -> str:
@@ -266,10 +302,14 @@ def publish_lag_metrics(sandbox: Sandbox) -> None:
 
 def _patch_moto() -> None:
     from moto.core.responses import ActionResult
-    from moto.rds.models import GlobalCluster
+    from moto.rds.exceptions import DBClusterSnapshotAlreadyExistsError
+    from moto.rds.models import DBCluster, GlobalCluster, RDSBackend
     from moto.rds.responses import RDSResponse
 
     original_members = vars(GlobalCluster)["global_cluster_members"].fget
+    original_stop = RDSBackend.stop_db_cluster
+    original_modify = RDSBackend.modify_db_cluster
+    original_backup = DBCluster.save_automated_backup
     # setattr: these patch moto's classes, which mypy knows as typed.
     setattr(GlobalCluster, "failover_state", None)  # noqa: B010  # absent until a move
 
@@ -328,11 +368,8 @@ def _patch_moto() -> None:
                     f"DB cluster {member.db_cluster_identifier} is the writer of {name}; "
                     "remove the secondaries first or switch over.",
                 )
-            gc.members.remove(member)
             # A detached secondary becomes a standalone, writable cluster.
-            member.global_cluster_identifier = None
-            member.is_writer = False
-            _state(sandbox).resync_since.pop(member.db_cluster_arn, None)
+            _detach(gc, member)
             return ActionResult({"GlobalCluster": gc})
 
     def describe_global_clusters(self: Any) -> Any:
@@ -341,7 +378,43 @@ def _patch_moto() -> None:
             return ActionResult({"GlobalClusters": [_find_global(ident)]})
         return ActionResult({"GlobalClusters": self.global_backend.describe_global_clusters()})
 
+    def stop_db_cluster(self: Any, cluster_identifier: str) -> Any:
+        cluster = self.clusters.get(cluster_identifier)
+        gc = _global_of(self, cluster) if cluster is not None else None
+        if gc is not None:
+            raise _error(
+                "InvalidDBClusterStateFault",
+                f"DB cluster {cluster_identifier} is a member of global cluster "
+                f"{gc.global_cluster_identifier}; a global database member cannot be stopped.",
+            )
+        return original_stop(self, cluster_identifier)
+
+    def modify_db_cluster(self: Any, kwargs: dict[str, Any]) -> Any:
+        old, new = kwargs["db_cluster_identifier"], kwargs.get("new_db_cluster_identifier")
+        if not new or new == old:
+            return original_modify(self, kwargs)
+        if new in self.clusters:
+            raise _error("DBClusterAlreadyExistsFault", f"DB cluster {new} already exists.")
+        # moto finds a cluster's instances by the identifier they hold: on AWS a renamed
+        # cluster keeps its instances, and a new cluster under the old name starts empty.
+        moved = [
+            i for i in self.databases.values() if getattr(i, "db_cluster_identifier", None) == old
+        ]
+        result = original_modify(self, kwargs)
+        for instance in moved:
+            instance.db_cluster_identifier = new
+        return result
+
+    def save_automated_backup(self: Any) -> None:
+        # The name is per minute: a cluster re-created under an identifier used within
+        # the same minute (a rejoin after a rename) keeps the first snapshot.
+        with contextlib.suppress(DBClusterSnapshotAlreadyExistsError):
+            original_backup(self)
+
     patches: dict[tuple[type, str], Any] = {
+        (RDSBackend, "stop_db_cluster"): stop_db_cluster,
+        (RDSBackend, "modify_db_cluster"): modify_db_cluster,
+        (DBCluster, "save_automated_backup"): save_automated_backup,
         (GlobalCluster, "global_cluster_members"): property(global_cluster_members),
         (RDSResponse, "switchover_global_cluster"): switchover_global_cluster,
         (RDSResponse, "failover_global_cluster"): failover_global_cluster,

@@ -119,6 +119,16 @@ class SandboxClient:
     def assign_health_check(self, check_id: str, region: str) -> None:
         self._call("POST", "health-checks", {"id": check_id, "region": region})
 
+    def arc_endpoints(self) -> list[dict[str, Any]]:
+        """The ARC cluster endpoints: index, region, url, mode, region_down."""
+        result: list[dict[str, Any]] = self._call("GET", "arc-endpoints")
+        return result
+
+    def set_arc_endpoint(self, index: int, mode: str) -> dict[str, Any]:
+        """Set ARC endpoint ``index`` (0-4) "up", "down" or "unavailable"."""
+        result: dict[str, Any] = self._call("POST", "arc-endpoints", {"index": index, "mode": mode})
+        return result
+
 
 # --- the background sandbox process ------------------------------------------------------
 

@@ -42,6 +42,7 @@ SIMULATIONS = (
     "mr_failover.sandbox.globalaccelerator",
     "mr_failover.sandbox.elasticache",
     "mr_failover.sandbox.ecs",
+    "mr_failover.sandbox.arc",
 )
 # Services whose moto backend is keyed by partition, not region.
 _PARTITION_SERVICES = {"route53", "iam", "cloudfront", "organizations", "route53domains"}
@@ -98,6 +99,10 @@ class Hooks:
         return current
 
 
+# Settings that take a word rather than a number, with the words they take.
+WORD_SETTINGS: dict[str, tuple[str, ...]] = {"aurora_fencing": ("succeeds", "fails")}
+
+
 @dataclass(frozen=True)
 class SandboxSettings:
     """Lags and durations of the simulations, in seconds unless the name says otherwise.
@@ -113,6 +118,10 @@ class SandboxSettings:
     aurora_failover_seconds: float = 3.0
     # What AuroraGlobalDBReplicationLag / RPOLag report for each healthy secondary.
     aurora_replication_lag_ms: float = 80.0
+    # The sandbox's model of Aurora's best-effort fencing of an old writer after a failover
+    # with data loss (docs/SANDBOX.md): "succeeds", it comes back as a pending-resync
+    # secondary; "fails", if its region was down, it comes back standalone and writable.
+    aurora_fencing: str = "succeeds"
     # Stands in for a health check's RequestInterval (10 or 30 s on AWS).
     health_check_interval: float = 1.0
     # How long an ECS service's new tasks stay PENDING before RUNNING (Fargate: about a
@@ -124,13 +133,18 @@ class SandboxSettings:
     blackhole_max_seconds: float = 60.0
 
     def replace(self, **changes: Any) -> SandboxSettings:
-        """A copy with ``changes``; unknown names or non-numbers raise ValueError."""
+        """A copy with ``changes``; unknown names, non-numbers or unknown words raise ValueError."""
         names = {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(changes) - names)
         if unknown:
             raise ValueError(f"unknown setting(s): {', '.join(unknown)}; known: {sorted(names)}")
-        clean: dict[str, float] = {}
+        clean: dict[str, Any] = {}
         for key, value in changes.items():
+            if key in WORD_SETTINGS:
+                if value not in WORD_SETTINGS[key]:
+                    raise ValueError(f"setting {key} is one of {', '.join(WORD_SETTINGS[key])}")
+                clean[key] = value
+                continue
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise ValueError(f"setting {key} must be a number >= 0, not {value!r}")
             clean[key] = float(value)
@@ -224,6 +238,11 @@ class Sandbox:
         self._server: SandboxServer | None = None
         self._stop = threading.Event()
         self._ticker_thread: threading.Thread | None = None
+        # Objects a simulation keeps for the sandbox's lifetime (reset() leaves them), and
+        # what runs at stop() and whenever _State is replaced (reset, checkpoint restore).
+        self.resident: dict[str, Any] = {}
+        self._on_stop: list[Callable[[], None]] = []
+        self._on_state_replaced: list[Callable[[], None]] = []
 
     # --- the contract -------------------------------------------------------------
 
@@ -299,6 +318,8 @@ class Sandbox:
         if self._server is not None:
             self._server.stop()
             self._server = None
+        for fn in self._on_stop:
+            fn()
         if self in _last_started:
             _last_started.remove(self)
 
@@ -311,8 +332,34 @@ class Sandbox:
             moto_api_backend.reset()
             self._state = _State()
             self.settings = self._initial_settings
+            self.state_replaced()
 
     # --- additions the simulations and the control API use --------------------------
+
+    def on_stop(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` when the sandbox stops (a simulation's own listeners, say)."""
+        self._on_stop.append(fn)
+
+    def on_state_replaced(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` after reset() or a checkpoint restore replaced the simulation state."""
+        self._on_state_replaced.append(fn)
+
+    def state_replaced(self) -> None:
+        with self.lock:
+            for fn in self._on_state_replaced:
+                fn()
+
+    def arc_endpoints(self) -> list[tuple[str, str]]:
+        """(region, url) of the five Route 53 ARC cluster endpoints (loopback listeners)."""
+        from mr_failover.sandbox import arc_cluster
+
+        return [(e["region"], e["url"]) for e in arc_cluster.describe(self)]
+
+    def set_arc_endpoint(self, index: int, mode: str) -> dict[str, Any]:
+        """Set ARC endpoint ``index`` (0-4) "up", "down" (listener closed) or "unavailable"."""
+        from mr_failover.sandbox import arc_cluster
+
+        return arc_cluster.set_mode(self, index, mode)
 
     def intercept(self, service: str, action: str, fn: Interceptor) -> None:
         """Let ``fn`` answer ``service:action`` requests before moto does.
@@ -383,6 +430,8 @@ class Sandbox:
 
     def snapshot(self) -> dict[str, Any]:
         """What GET /_sandbox/state returns."""
+        from mr_failover.sandbox import arc_cluster
+
         with self.lock:
             return {
                 "endpoint_url": self.endpoint_url,
@@ -394,6 +443,7 @@ class Sandbox:
                 "health_check_regions": dict(self._state.health_check_regions),
                 "simulations": list(self.installed),
                 "calls": len(self._state.calls),
+                "arc_endpoints": arc_cluster.describe(self) if "arc" in self.installed else [],
             }
 
     # --- ticker ---------------------------------------------------------------------

@@ -8,7 +8,8 @@ DynamoDB global tables (created in one region, replicas added with ``UpdateTable
 zones, health checks (tagged ``Name=``) and records, ECS clusters and services, Auto
 Scaling groups with a launch template, Lambda functions, and the lock table. It looks
 before it creates, so a second run changes nothing. It returns the topology with the
-generated ids filled in (health check ids, hosted zone ids), which
+generated ids filled in (health check ids, hosted zone ids, the ARC cluster's ARN and
+endpoints and the routing controls' ARNs), which
 :func:`mr_failover.topology.dump` renders back to a file the tool loads.
 
 The seeder also tells the sandbox which region each health check watches (the control
@@ -175,6 +176,7 @@ class Seeder:
         self.settle: list[Callable[[], None]] = []
         self.home = topology.primary_region
         self.api_targets: dict[tuple[str, str], str] = {}
+        self.routing_controls: dict[str, str] = {}  # ARN in the file -> seeded ARN
 
     def run(self) -> Topology:
         self._aurora()
@@ -182,9 +184,10 @@ class Seeder:
         self._s3()
         self._elasticache()
         self._global_accelerator()
-        from mr_failover.sandbox.seed_edge import seed_edge
+        from mr_failover.sandbox.seed_edge import seed_arc, seed_edge
 
         self.api_targets = seed_edge(self)
+        arc, self.routing_controls = seed_arc(self)
         regions = {
             name: self._region_compute_and_traffic(name, r) for name, r in self.t.regions.items()
         }
@@ -213,7 +216,7 @@ class Seeder:
                 self._wait_active(loc.table, loc.region)
         for wait in self.settle:
             wait()
-        return self.t.model_copy(update={"regions": regions})
+        return self.t.model_copy(update={"regions": regions, "arc": arc})
 
     # --- helpers ----------------------------------------------------------------------
 
@@ -571,7 +574,10 @@ class Seeder:
             for rec in region.traffic.records
         ]
         self._compute(name, region)
-        traffic = region.traffic.model_copy(update={"health_checks": checks, "records": records})
+        controls = [self.routing_controls.get(a, a) for a in region.traffic.routing_controls]
+        traffic = region.traffic.model_copy(
+            update={"health_checks": checks, "records": records, "routing_controls": controls}
+        )
         return region.model_copy(update={"traffic": traffic})
 
     def _route53(self) -> str:

@@ -6,7 +6,8 @@ and a root base path mapping; CloudFront distributions (looked up by alias) whos
 group fails over from the primary region's replicated bucket to its destination; the
 templates buckets, with replication and one template already replicated; CodeCommit
 repositories and mirrors; Secrets Manager secrets created in the primary region and
-replicated; SSM parameters. Each is created only when missing, so seeding twice is
+replicated; SSM parameters; the Route 53 ARC cluster, control panel and routing controls
+(:func:`seed_arc`). Each is created only when missing, so seeding twice is
 harmless. Returns, per (region, record set identifier), the regional domain name the
 region's Route 53 record must answer with.
 """
@@ -15,11 +16,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from mr_failover.aws import translate
 from mr_failover.resources.apigateway import ROOT_PATHS
 
 if TYPE_CHECKING:
     from mr_failover.sandbox.seed import Seeder
-    from mr_failover.topology import ApiEndpoint, Distribution
+    from mr_failover.topology import ApiEndpoint, Arc, ArcEndpoint, Distribution
 
 TEMPLATE_KEY = "templates/app.yaml"
 TEMPLATE_BODY = b"# deployment template seeded by mr-failover\nResources: {}\n"
@@ -262,3 +264,94 @@ def _parameters(s: Seeder) -> None:
             if out.get("InvalidParameters"):
                 s.call("ssm", name, "put_parameter", Name=param, Value="seeded", Type="String")
                 s.report.add(f"ssm parameter {param} ({name})")
+
+
+ARC_CONTROL_REGION = "us-west-2"  # the recovery control configuration API's only region
+ARC_CONFIG = "route53-recovery-control-config"
+
+
+def seed_arc(s: Seeder) -> tuple[Arc | None, dict[str, str]]:
+    """The topology's ARC cluster, one control panel and its routing controls (all On).
+
+    Returns the ``arc`` section with the real cluster ARN and its five endpoints, and
+    the real ARN of each routing control ARN the file lists. A control the file names by
+    an ARN the sandbox does not know is created under the ARN's last segment as name;
+    one that exists keeps its state (a second seeding changes nothing).
+    """
+    from mr_failover.topology import ArcEndpoint
+
+    spec = s.t.arc
+    if spec is None:
+        return None, {}
+    described = s.find(
+        ARC_CONFIG, ARC_CONTROL_REGION, "describe_cluster", ClusterArn=spec.cluster_arn
+    )
+    if described is None:
+        out = s.call(ARC_CONFIG, ARC_CONTROL_REGION, "list_clusters")
+        named = [c for c in out["Clusters"] if c["Name"] == s.t.application]
+        if named:
+            described = {"Cluster": named[0]}
+        else:
+            described = s.call(
+                ARC_CONFIG, ARC_CONTROL_REGION, "create_cluster", ClusterName=s.t.application
+            )
+            s.report.add(f"arc cluster {s.t.application}")
+    cluster_arn = str(described["Cluster"]["ClusterArn"])
+    endpoints = [
+        ArcEndpoint(region=e["Region"], url=e["Endpoint"])
+        for e in described["Cluster"]["ClusterEndpoints"]
+    ]
+    panels = s.call(ARC_CONFIG, ARC_CONTROL_REGION, "list_control_panels", ClusterArn=cluster_arn)
+    panel = next((p for p in panels["ControlPanels"] if p["Name"] == s.t.application), None)
+    if panel is None:
+        panel = s.call(
+            ARC_CONFIG,
+            ARC_CONTROL_REGION,
+            "create_control_panel",
+            ClusterArn=cluster_arn,
+            ControlPanelName=s.t.application,
+        )["ControlPanel"]
+        s.report.add(f"arc control panel {s.t.application}")
+    panel_arn = str(panel["ControlPanelArn"])
+    listed = s.call(
+        ARC_CONFIG, ARC_CONTROL_REGION, "list_routing_controls", ControlPanelArn=panel_arn
+    )["RoutingControls"]
+    by_arn = {c["RoutingControlArn"] for c in listed}
+    by_name = {c["Name"]: c["RoutingControlArn"] for c in listed}
+    real: dict[str, str] = {}
+    created: list[str] = []
+    for region in s.t.regions.values():
+        for arn in region.traffic.routing_controls:
+            if arn in by_arn:
+                real[arn] = arn
+                continue
+            name = arn.rsplit("/", 1)[-1]
+            if name not in by_name:
+                by_name[name] = s.call(
+                    ARC_CONFIG,
+                    ARC_CONTROL_REGION,
+                    "create_routing_control",
+                    ClusterArn=cluster_arn,
+                    ControlPanelArn=panel_arn,
+                    RoutingControlName=name,
+                )["RoutingControl"]["RoutingControlArn"]
+                created.append(by_name[name])
+                s.report.add(f"arc routing control {name}")
+            real[arn] = str(by_name[name])
+    if created:  # AWS creates routing controls Off: the topology's regions take traffic
+        _routing_controls_on(s, endpoints[0], created)
+    return spec.model_copy(update={"cluster_arn": cluster_arn, "endpoints": endpoints}), real
+
+
+def _routing_controls_on(s: Seeder, endpoint: ArcEndpoint, arns: list[str]) -> None:
+    from mr_failover.aws import ClientFactory
+
+    # The data plane answers on the cluster's endpoints only, signed for their region.
+    factory = ClientFactory(None, endpoint_url=endpoint.url)
+    client = factory.client("route53-recovery-cluster", endpoint.region)
+    entries = [{"RoutingControlArn": a, "RoutingControlState": "On"} for a in arns]
+    try:
+        client.update_routing_control_states(UpdateRoutingControlStateEntries=entries)
+    except Exception as exc:
+        call = "route53-recovery-cluster:UpdateRoutingControlStates"
+        raise translate(exc, endpoint.region, call) from None

@@ -38,6 +38,8 @@ StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 _CREDENTIAL = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
+# environ key set by a listener that serves one region only (arc_cluster.py).
+LISTENER_REGION_KEY = "mr_failover.listener_region"
 _CBOR_PATH = re.compile(r"^/service/[^/]+/operation/([A-Za-z0-9]+)$")
 # SigV4 signing names that differ from botocore's service names.
 SIGNING_TO_SERVICE = {"monitoring": "cloudwatch", "elasticloadbalancing": "elbv2"}
@@ -97,6 +99,9 @@ class SandboxRequest:
     action: str
     protocol: str
     _body: bytes | None = field(default=None, repr=False)
+    # The region of the SigV4 credential scope, when ``region`` is the region of the
+    # listener that took the request instead (the ARC cluster endpoints).
+    signed_region: str = ""
 
     def body(self) -> bytes:
         """The request body; moto still gets it afterwards."""
@@ -120,18 +125,26 @@ class SandboxRequest:
     def header(self, name: str) -> str:
         return str(self.environ.get("HTTP_" + name.upper().replace("-", "_"), ""))
 
-    def error(self, status: int, code: str, message: str) -> SandboxResponse:
+    def error(
+        self, status: int, code: str, message: str, extra: dict[str, str] | None = None
+    ) -> SandboxResponse:
         """An error in this request's protocol, so botocore parses code and message."""
-        return error_response(self.protocol, self.service, status, code, message)
+        return error_response(self.protocol, self.service, status, code, message, extra)
 
 
 def error_response(
-    protocol: str, service: str, status: int, code: str, message: str
+    protocol: str,
+    service: str,
+    status: int,
+    code: str,
+    message: str,
+    extra: dict[str, str] | None = None,
 ) -> SandboxResponse:
+    """``extra``: more members of the error shape (JSON protocols only)."""
     request_id = str(uuid.uuid4())
     rid = ("x-amzn-RequestId", request_id)
     if protocol in ("json", "rest-json"):
-        body = json.dumps({"__type": code, "message": message}).encode()
+        body = json.dumps({"__type": code, "message": message, **(extra or {})}).encode()
         return SandboxResponse(
             status,
             body,
@@ -261,6 +274,10 @@ def classify(environ: dict[str, Any]) -> SandboxRequest:
         region, signing = match.group(1), match.group(2)
     service = SIGNING_TO_SERVICE.get(signing, signing)
     request = SandboxRequest(environ, method, path, query, region, service, "", "")
+    request.signed_region = region
+    # A listener that stands for one region (an ARC cluster endpoint) names it: faults
+    # and the call log then see the region that served the call.
+    request.region = environ.get(LISTENER_REGION_KEY) or region
     model = _service_model(service) if service else None
     request.protocol = model.protocol if model is not None else ""
     target = environ.get("HTTP_X_AMZ_TARGET", "")
@@ -279,10 +296,13 @@ def classify(environ: dict[str, Any]) -> SandboxRequest:
         request.action = form.get("Action", [""])[0]
         request.protocol = "query"
     elif service:
+        # An ARN in a path segment arrives with its slashes as %2F, which PATH_INFO has
+        # already decoded: match the raw path too.
+        raw = environ.get("RAW_URI", "").split("?", 1)[0]
         for http_method, pattern, keys, headers, _, name in _rest_routes(service):
             if (
                 http_method == method
-                and pattern.match(path)
+                and (pattern.match(path) or (raw and pattern.match(raw)))
                 and keys <= set(query)
                 and all(h in environ for h in headers)
             ):
@@ -412,6 +432,15 @@ class SandboxMiddleware:
         if route == ("POST", "/_sandbox/tick"):
             sb.tick_now()
             return 200, {"now": sb.now()}
+        if route == ("GET", "/_sandbox/arc-endpoints"):
+            from mr_failover.sandbox import arc_cluster
+
+            return 200, arc_cluster.describe(sb)
+        if route == ("POST", "/_sandbox/arc-endpoints"):
+            index, mode = data.get("index"), data.get("mode")
+            if isinstance(index, bool) or not isinstance(index, int) or not isinstance(mode, str):
+                raise ValueError('POST /_sandbox/arc-endpoints needs {"index": 0-4, "mode": ...}')
+            return 200, sb.set_arc_endpoint(index, mode)
         if route == ("POST", "/_sandbox/health-checks"):
             check_id, region = data.get("id"), data.get("region")
             if not isinstance(check_id, str) or not isinstance(region, str):

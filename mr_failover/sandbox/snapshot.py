@@ -4,7 +4,8 @@ Seeding the example topology takes about a second (a hundred-odd AWS calls, wait
 replicas and tasks); copying what it built takes ~20 ms. Tests that need a freshly seeded
 sandbox take a :func:`checkpoint` after seeding once, then :func:`restore` it before each
 test instead of reseeding: every moto backend, the call log, health check assignments and
-the simulations' state (``Sandbox.state``) come back exactly as they were. Faults and
+the simulations' state (``Sandbox.state``, with the ARC endpoints' modes: their listeners
+follow) come back exactly as they were. Faults and
 settings are left alone (``reset()`` first for defaults, as a reseed would), and the
 sandbox clock is not rewound (it only moves forward), so timestamps in the restored state
 are as old as the checkpoint.
@@ -109,3 +110,4 @@ def restore(sandbox: Sandbox, saved: Checkpoint) -> None:
             dict.update(bd, accounts)
         BackendDict._instances[:] = [bd for bd, _, _ in entries]  # type: ignore[misc]
         sandbox._state = state
+        sandbox.state_replaced()  # e.g. ARC endpoint listeners follow the restored modes
