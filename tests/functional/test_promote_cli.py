@@ -113,7 +113,9 @@ def lag(seconds: float) -> None:
                 "Dimensions": [{"Name": "DBClusterIdentifier", "Value": "shop-usw2"}],
                 "Value": seconds,
                 "Unit": "Seconds",
-                "Timestamp": datetime.now(UTC),
+                # The tool's "now" is the fake clock's: a wall-clock stamp taken later could
+                # fall past the period boundary the lag query ends on (a minute-edge flake).
+                "Timestamp": datetime.fromtimestamp(_mutation.CLOCK.time(), UTC),
             }
         ],
     )
