@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -40,3 +41,9 @@ def test_root_help_imports_neither_boto3_nor_the_core() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.splitlines()[-1] == "LOADED:"
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_the_readme_shows_every_command_with_an_example(name: str) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert f"mr-failover {name}" in readme, f"README.md has no example of `mr-failover {name}`"
