@@ -14,6 +14,7 @@ from mr_failover.commands._mutation import (
     require_region,
     run_mutation,
 )
+from mr_failover.commands.drain import _override_option, _overrides
 
 if TYPE_CHECKING:
     from mr_failover.aws import ClientFactory
@@ -30,6 +31,7 @@ def _build(topology: Topology, factory: ClientFactory, params: Mapping[str, Any]
         require_region(params),
         database=params.get("database"),
         clock=current_clock(),
+        override_safety_rules=_overrides(params),
     )
 
 
@@ -42,12 +44,14 @@ def _build(topology: Topology, factory: ClientFactory, params: Mapping[str, Any]
     "diverged cluster to <id>-fenced-<UTC stamp>, stop it, and create <id> again as a new "
     "secondary of the global cluster (global mode only).",
 )
+@_override_option
 @mutation_options
 @pass_app
 def fence(
     app: AppContext,
     region: str | None,
     database: str | None,
+    override_safety_rules: tuple[str, ...],
     yes: bool,
     dry_run: bool,
     resume: str | None,
@@ -57,18 +61,25 @@ def fence(
     For a region whose Aurora cluster accepts writes without being the global writer (a
     cluster detached by hand, an old primary back after an unplanned failover). Refuses
     when the region holds the writer; when its database is already fenced (stopped, or a
-    secondary), says so and only keeps its traffic drained.
+    secondary), says so and only keeps its traffic drained. Keeping the traffic drained
+    uses drain's lever; an ARC safety rule that blocks it is named in the plan, and
+    --override-safety-rule overrides it as for drain.
 
     \b
     Example:
       mr-failover fence --region us-east-1 --dry-run
       mr-failover fence --region us-east-1 --yes
       mr-failover fence --region us-east-1 --database rejoin --yes
+      mr-failover fence --region us-east-1 --override-safety-rule "$RULE_ARN"
     """
     run_mutation(
         app,
         command="fence",
-        params={"region": region, "database": database},
+        params={
+            "region": region,
+            "database": database,
+            "override_safety_rules": list(override_safety_rules) or None,
+        },
         build=_build,
         yes=yes,
         dry_run=dry_run,

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from mr_failover import journal, status
 from mr_failover.aws import call
-from mr_failover.errors import RefusedError, UsageError
+from mr_failover.errors import RefusedError, RegionUnreachableError, UsageError
 from mr_failover.plan import Clock, Plan, Step
 from mr_failover.resources import arc
 from mr_failover.resources import globalaccelerator as ga
@@ -47,6 +47,7 @@ from mr_failover.resources.route53_steps import (
     TrafficShift,
     describe,
     inversion_step,
+    read_record_set,
     ttl_wait_step,
     weight_step,
 )
@@ -67,6 +68,8 @@ class Absorber:
 
     region: str
     blockers: tuple[str, ...]
+    # What could not be read but does not block (the plan says so).
+    unverified: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -103,8 +106,16 @@ def judge_absorbers(
     for rs in report.regions:
         spec = topology.regions[rs.name]
         blockers: list[str] = []
+        unverified: list[str] = []
         for err in rs.errors:
-            if err.section in ("traffic", "compute", "accelerator"):
+            if err.section == "traffic" and err.unreachable and _controls_on(rs):
+                # Route 53's API (us-east-1) is down, not the region: its routing controls,
+                # read through ARC's data plane, say that it takes traffic.
+                unverified.append(
+                    f"its health checks and records were not read ({err.call} in {err.region} "
+                    "did not answer); its routing controls are ON (ARC data plane)"
+                )
+            elif err.section in ("traffic", "compute", "accelerator"):
                 blockers.append(err.message)
         if rs.verdict == "unreachable" and not blockers:
             blockers.append("the region is not answering")
@@ -150,8 +161,14 @@ def judge_absorbers(
                     blockers.append(f"{svc.kind} {svc.name} is scaled to 0")
                 elif svc.running < svc.desired:
                     blockers.append(f"{svc.kind} {svc.name} runs {svc.running} of {svc.desired}")
-        out.append(Absorber(rs.name, tuple(blockers)))
+        out.append(Absorber(rs.name, tuple(blockers), tuple(unverified)))
     return tuple(out)
+
+
+def _controls_on(rs: status.RegionStatus) -> bool:
+    """The region has routing controls, all read ON through the data plane."""
+    controls = rs.traffic.routing_controls if rs.traffic is not None else ()
+    return bool(controls) and all(rc.state == "On" for rc in controls)
 
 
 def _control_plane_note(lever: str) -> str:
@@ -217,12 +234,39 @@ def _traffic_steps(
         )
         memo.found = found
         steps.append(shift.track(found.step))
-        ttl = max((r.ttl for r in spec.traffic.records), default=0)
-        if ttl > 0:
-            steps.append(ttl_wait_step(shift, ttl=ttl, region=region, clock=clock))
-        return steps
-    client = factory.client("route53", ROUTE53_REGION)
-    if lever == "health_check_inversion":
+    else:
+        client = factory.client("route53", ROUTE53_REGION)
+        try:
+            steps += _route53_lever_steps(client, spec, region, drain=drain, undo=undo, shift=shift)
+        except RegionUnreachableError as exc:
+            raise _route53_unreachable(exc, region, lever, drain=drain) from None
+    ttl = max((r.ttl for r in spec.traffic.records), default=0)
+    if ttl > 0:
+        steps.append(ttl_wait_step(shift, ttl=ttl, region=region, clock=clock))
+    return steps
+
+
+def _route53_unreachable(
+    exc: RegionUnreachableError, region: str, lever: str, *, drain: bool
+) -> RegionUnreachableError:
+    """The one line for a Route 53 lever whose API (us-east-1's control plane) is down."""
+    command = "drain" if drain else "undrain"
+    return RegionUnreachableError(
+        exc.region,
+        exc.call,
+        f"no answer from Route 53's API, a control plane served only from {ROUTE53_REGION}: "
+        f"drain_lever {lever} cannot {command} {region} without it; nothing was changed",
+        "use drain_lever: routing_control, whose ARC data plane needs no "
+        f"{ROUTE53_REGION} call, or wait until {ROUTE53_REGION} answers",
+    )
+
+
+def _route53_lever_steps(
+    client: Any, spec: Region, region: str, *, drain: bool, undo: str, shift: TrafficShift
+) -> list[Step]:
+    """Health check inversion or weights: Route 53 control-plane steps, read at plan time."""
+    steps: list[Step] = []
+    if spec.traffic.drain_lever == "health_check_inversion":
         if not spec.traffic.health_checks:
             raise UsageError(
                 f"{region} has no health checks to invert (regions.{region}.traffic); "
@@ -269,18 +313,23 @@ def _traffic_steps(
                     "records[].weight to the weight to restore"
                 )
             weight = 0 if drain else rec.weight
+            zone_id = _zone_id(client, rec, zones)
+            # Read it while planning: a missing record, or Route 53's API not answering,
+            # stops the plan before anything (the other regions' scale-up) has changed.
+            if read_record_set(client, zone_id, rec) is None:
+                raise UsageError(
+                    f"record {rec.name} ({rec.set_identifier}) not found in zone {zone_id}; "
+                    f"check regions.{region}.traffic.records"
+                )
             step = weight_step(
                 client,
-                _zone_id(client, rec, zones),
+                zone_id,
                 rec,
                 region=region,
                 weight=weight,
                 undo=undo,
             )
             steps.append(shift.track(step))
-    ttl = max((r.ttl for r in spec.traffic.records), default=0)
-    if ttl > 0:
-        steps.append(ttl_wait_step(shift, ttl=ttl, region=region, clock=clock))
     return steps
 
 
@@ -431,7 +480,7 @@ def plan_drain(
             found = report.region(absorber.region)
             steps += _scale_up_steps(topology, factory, absorber.region, found, region, previous)
     dial = DialMemo()
-    controls = _controls_memo(spec, region, override_safety_rules)
+    controls = controls_memo(spec, region, override_safety_rules)
     steps += _traffic_steps(
         topology, factory, region, drain=True, clock=clock, dial=dial, controls=controls
     )
@@ -451,6 +500,8 @@ def plan_drain(
             "(see mr-failover promote)."
         )
     for absorber in absorbers:
+        for what in absorber.unverified:
+            notes.append(f"{absorber.region}: not verified: {what}")
         degraded = report.region(absorber.region).reasons
         if degraded:
             notes.append(f"{absorber.region} is not fully ready: {'; '.join(degraded)}")
@@ -469,7 +520,8 @@ def plan_drain(
     return Plan(command="drain", params=params, steps=tuple(steps), notes=tuple(notes))
 
 
-def _controls_memo(spec: Region, region: str, overrides: Sequence[str]) -> ControlsMemo:
+def controls_memo(spec: Region, region: str, overrides: Sequence[str]) -> ControlsMemo:
+    """The memo for ``region``'s lever; overrides are only for the routing_control lever."""
     if overrides and spec.traffic.drain_lever != "routing_control":
         raise UsageError(
             f"--override-safety-rule is for drain_lever: routing_control; {region}'s lever is "
@@ -587,7 +639,7 @@ def plan_undrain(
     if spec.traffic.drain_lever == "traffic_dial":
         dial_run = recorded_dial(region)
         dial.restore_to = dial_run[1] if dial_run else None
-    controls = _controls_memo(spec, region, override_safety_rules)
+    controls = controls_memo(spec, region, override_safety_rules)
     steps = _traffic_steps(
         topology, factory, region, drain=False, clock=clock, dial=dial, controls=controls
     )
@@ -701,15 +753,24 @@ def _asg_desired(client: Any, name: str) -> int | None:
 
 
 def drain_traffic_steps(
-    topology: Topology, factory: ClientSource, region: str, *, clock: Clock
+    topology: Topology,
+    factory: ClientSource,
+    region: str,
+    *,
+    clock: Clock,
+    controls: ControlsMemo | None = None,
 ) -> tuple[list[Step], tuple[str, ...]]:
     """``region``'s traffic steps as drain plans them (lever, then TTL wait), and notes.
 
     For operations that must keep a region drained (``fence``): each step holds when
-    the region already is drained, so a drained region is not touched again.
+    the region already is drained, so a drained region is not touched again. ``controls``
+    carries the safety rules to override (routing_control lever) and gets what was found.
     """
     _known(topology, region)
     dial = DialMemo()
-    steps = _traffic_steps(topology, factory, region, drain=True, clock=clock, dial=dial)
+    controls = controls or ControlsMemo()
+    steps = _traffic_steps(
+        topology, factory, region, drain=True, clock=clock, dial=dial, controls=controls
+    )
     lever = topology.regions[region].traffic.drain_lever
-    return steps, (*dial.notes, _control_plane_note(lever))
+    return steps, (*dial.notes, *controls.notes(), _control_plane_note(lever))

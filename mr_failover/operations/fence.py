@@ -27,7 +27,7 @@ secondary being created) repeats nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from mr_failover.errors import AwsCallError, RefusedError, UsageError
 from mr_failover.operations.promote import _aurora as aurora_spec
 from mr_failover.plan import Clock, Plan, Step
+from mr_failover.resources.arc_steps import SafetyRuleBlockedError
 from mr_failover.resources.aurora import (
     ClusterFinding,
     cluster_finding,
@@ -141,33 +142,40 @@ def plan_fence(
     clock: Clock,
     now: datetime | None = None,
     traffic: TrafficSteps | None = None,
+    override_safety_rules: Sequence[str] = (),
 ) -> Plan:
     """The plan for ``fence --region region``: traffic kept drained, database fenced.
 
     ``traffic``: the region's drain steps (default: drain's own,
     :func:`mr_failover.operations.drain.drain_traffic_steps`); tests inject their own.
+    ``override_safety_rules``: ARC safety rules the traffic steps override (a region
+    whose lever is routing_control), as ``drain --override-safety-rule`` does.
     """
+    from mr_failover.operations.drain import controls_memo, drain_traffic_steps
+
     spec = aurora_spec(topology, region)
     chosen = _database(spec, region, database)
+    # Checked before any read: an override for another lever is a mistake on the line.
+    controls = controls_memo(topology.regions[region], region, override_safety_rules)
     now = now or datetime.fromtimestamp(clock.time(), UTC)
     db = plan_database(topology, factory, region, chosen, now=now)
-    if traffic is None:
-        from mr_failover.operations.drain import drain_traffic_steps
-
-        traffic = drain_traffic_steps
+    traffic = traffic or drain_traffic_steps
     notes: list[str] = []
     try:
         # Traffic first: requests stop reaching the region, so the diverged database stops
         # receiving new writes while it is stopped or renamed (minutes on AWS).
-        steps, traffic_notes = traffic(topology, factory, region, clock=clock)
+        steps, traffic_notes = traffic(topology, factory, region, clock=clock, controls=controls)
         notes += traffic_notes
     except (RefusedError, UsageError, AwsCallError) as exc:
         # The database is what must be fenced; traffic that cannot be drained now is said.
         steps = []
-        notes.append(
-            f"traffic: this plan does not drain {region} ({exc}); drain it once possible: "
-            f"mr-failover drain --region {region}"
-        )
+        again = f"drain it once possible: mr-failover drain --region {region}"
+        if isinstance(exc, SafetyRuleBlockedError):
+            again = (
+                "after checking, fence again with the flags above: "
+                f"mr-failover fence --region {region} --override-safety-rule ARN"
+            )
+        notes.append(f"traffic: this plan does not drain {region} ({exc}); {again}")
     return Plan(
         command="fence",
         params={
@@ -176,6 +184,8 @@ def plan_fence(
             "action": db.action,
             "cluster": spec.cluster,
             "fenced_cluster": db.fenced_cluster,
+            # What the routing-control lever found, and the overrides (shown, journaled).
+            **controls.params(),
         },
         steps=(*steps, *db.steps),
         notes=(*db.notes, *notes),

@@ -591,7 +591,7 @@ def test_status_shows_states_and_a_control_off_drains_the_region() -> None:
     assert "traffic: routing control us-east-1/east is OFF: drained (mr-failover undrain)" in (
         east.warnings
     )
-    assert (traffic_cell(east), traffic_cell(west)) == ("east OFF", "west ON")
+    assert (traffic_cell(east), traffic_cell(west)) == ("ARC OFF", "ARC ON")
     doc = report.to_json()["regions"][0]["traffic"]["routing_controls"]
     assert doc == [{"arn": RC_E, "name": "east", "region": "us-east-1", "state": "OFF"}]
 

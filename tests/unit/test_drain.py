@@ -16,7 +16,7 @@ import pytest
 from botocore.stub import Stubber
 
 from mr_failover import journal
-from mr_failover.errors import RefusedError, UsageError
+from mr_failover.errors import MrFailoverError, RefusedError, UsageError
 from mr_failover.operations import drain as op
 from mr_failover.plan import Plan, Step, StepFailedError, execute
 from mr_failover.resources import compute_steps
@@ -537,3 +537,51 @@ def test_a_later_undrain_means_nothing_to_scale_back(state: Path) -> None:
     journaled("undrain", "us-east-1", "succeeded", 20)
     assert op.last_drain("us-east-1") is None
     assert op.last_drain("us-west-2") is None
+
+
+# --- the weight lever reads its records while planning ----------------------------------
+
+
+class _Route53Only:
+    """A client source that hands out one stubbed Route 53 client and nothing else."""
+
+    def __init__(self, client: Any) -> None:
+        self.route53 = client
+
+    def client(self, service: str, region: str, **_: Any) -> Any:
+        assert (service, region) == ("route53", "us-east-1"), (service, region)
+        return self.route53
+
+
+def test_weight_lever_reads_its_records_while_planning(r53: tuple[Any, Stubber]) -> None:
+    client, stub = r53
+    listed(stub, 100)
+    steps, _ = op.drain_traffic_steps(
+        make_topology("weight"), _Route53Only(client), "us-east-1", clock=FakeClock()
+    )
+    assert [s.call for s in steps] == ["ChangeResourceRecordSets", "WaitTTL"]
+
+
+def test_weight_lever_with_route53_not_answering_fails_in_planning(
+    r53: tuple[Any, Stubber],
+) -> None:
+    client, stub = r53
+    stub.add_client_error("list_resource_record_sets", "ServiceUnavailable", http_status_code=503)
+    with pytest.raises(MrFailoverError) as err:
+        op.drain_traffic_steps(
+            make_topology("weight"), _Route53Only(client), "us-east-1", clock=FakeClock()
+        )
+    assert "route53:ListResourceRecordSets" in str(err.value)
+
+
+def test_weight_lever_with_a_missing_record_fails_in_planning(r53: tuple[Any, Stubber]) -> None:
+    client, stub = r53
+    stub.add_response(
+        "list_resource_record_sets",
+        {"ResourceRecordSets": [], "IsTruncated": False, "MaxItems": "100"},
+        LIST_PARAMS,
+    )
+    with pytest.raises(UsageError, match=r"record api\.example\.com\. \(us-east-1\) not found"):
+        op.drain_traffic_steps(
+            make_topology("weight"), _Route53Only(client), "us-east-1", clock=FakeClock()
+        )
