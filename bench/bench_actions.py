@@ -93,13 +93,14 @@ def captured_steps(done_at: dict[str, float]) -> Iterator[None]:
         _mutation.progress_printer = real  # type: ignore[assignment]
 
 
-def run_cli(*args: str) -> Run:
+def run_cli(*args: str, clock: TimingClock | None = None) -> Run:
+    """Run ``mr-failover ARGS`` in-process; ``clock`` (default: the real one) times the waits."""
     from click.testing import CliRunner
 
     from mr_failover.cli import cli
     from mr_failover.commands import _mutation
 
-    clock = TimingClock()
+    clock = clock or TimingClock()
     done_at: dict[str, float] = {}
     _mutation.CLOCK = clock
     try:
@@ -298,13 +299,9 @@ def detect_health_check(sandbox: Any, workdir: Path, runs: int) -> list[float]:
     return delays
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--detect-runs", type=int, default=3)
-    args = parser.parse_args()
-    logging.disable(logging.WARNING)
-
+def sandbox_env() -> None:
+    """Dummy credentials, no profile, no colour: the sandbox takes any key, and a real
+    profile is never read."""
     os.environ.update(
         AWS_ACCESS_KEY_ID="testing",
         AWS_SECRET_ACCESS_KEY="testing",
@@ -312,6 +309,15 @@ def main() -> None:
         NO_COLOR="1",
     )
     os.environ.pop("AWS_PROFILE", None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--detect-runs", type=int, default=3)
+    args = parser.parse_args()
+    logging.disable(logging.WARNING)
+    sandbox_env()
     from mr_failover.sandbox.core import Sandbox, SandboxSettings
 
     # The sandbox's default pace (Aurora switchover 3 s, health checks every 1 s).

@@ -1,14 +1,23 @@
-"""``mr-failover demo``: sandbox, status, an evacuation drill with its report, an outage."""
+"""``mr-failover demo``: sandbox, status, an evacuation drill with its report, an outage,
+then a drain through ARC routing controls with two of the five ARC endpoints out."""
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from mr_failover.cli import AppContext, pass_app
 from mr_failover.errors import UsageError
+
+if TYPE_CHECKING:
+    from mr_failover.sandbox.demo import DemoSession
+
+Say = Callable[[str], None]
+Run = Callable[..., None]
 
 
 @click.command()
@@ -32,7 +41,10 @@ def demo(app: AppContext, workdir: Path | None, hold: float) -> None:
     Starts the embedded sandbox, creates the topology's resources in it, shows status,
     runs the evacuation drill of the primary region (drain, move the writer, verify,
     hold, fail back) and prints its report, then simulates an outage of the primary
-    and shows status again. Waits run on the sandbox's clock, so it takes seconds.
+    and shows status again. Last, with the primary back, it drains another region
+    through Route 53 ARC routing controls (the data-plane lever) while two of the
+    cluster's five endpoints are out, shows the routing control OFF, and undrains.
+    Waits run on the sandbox's clock, so it takes seconds.
 
     \b
     Example:
@@ -46,7 +58,6 @@ def demo(app: AppContext, workdir: Path | None, hold: float) -> None:
             f"the demo needs the sandbox extra ({exc.name} is missing): "
             "pip install 'mr-failover[sandbox]'"
         ) from None
-    from mr_failover.commands import _mutation
     from mr_failover.commands.drill import drill
     from mr_failover.render import status_table
 
@@ -61,30 +72,75 @@ def demo(app: AppContext, workdir: Path | None, hold: float) -> None:
         console.print(status_table(before))
         primary = session.topology.primary_region
         say(f"game day: evacuating {primary} with `mr-failover drill evacuate --region {primary}`")
-        drill_app = AppContext(
-            config=str(session.topology_file),
-            output=app.output,
-            endpoint_url=session.endpoint,
-            color=app.color,
+        run = _runner(app, session)
+        run(drill, scenario="evacuate", region=primary, hold=hold)
+        result = scenario.outage(session, scenario.observe_now(session), say)
+        say(
+            f"{result.failed_region} outage seen by status after "
+            f"{result.detected_after_seconds:.1f} s (sandbox time)"
         )
-        # The drill's waits (record TTLs, the hold) pass on the sandbox clock, not for real.
+        console.print(status_table(result.after))
+        _data_plane_segment(app, session, say)
+
+
+def _runner(app: AppContext, session: DemoSession) -> Run:
+    """Run a mutating command in-process on ``session``'s topology, confirmed, its waits
+    (record TTLs, holds) passing on the sandbox clock instead of for real."""
+    from mr_failover.commands import _mutation
+
+    command_app = AppContext(
+        config=str(session.topology_file),
+        output=app.output,
+        endpoint_url=session.endpoint,
+        color=app.color,
+    )
+
+    def run(command: click.Command, **params: Any) -> None:
         saved, _mutation.CLOCK = _mutation.CLOCK, session.clock
         try:
-            with click.Context(drill, info_name="drill", obj=drill_app) as ctx:
-                ctx.invoke(
-                    drill,
-                    scenario="evacuate",
-                    region=primary,
-                    hold=hold,
-                    yes=True,
-                    dry_run=False,
-                    resume=None,
-                )
+            with click.Context(command, info_name=command.name, obj=command_app) as ctx:
+                ctx.invoke(command, yes=True, dry_run=False, resume=None, **params)
         finally:
             _mutation.CLOCK = saved
-        result = scenario.outage(session, scenario.observe_now(session), say)
+
+    return run
+
+
+def _data_plane_segment(app: AppContext, session: DemoSession, say: Say) -> None:
+    """Drain a secondary region with its ARC routing controls while two ARC endpoints are
+    out: the lever that needs no us-east-1 call, on whichever endpoint answers."""
+    from mr_failover.commands.drain import drain, undrain
+    from mr_failover.render import status_table
+    from mr_failover.sandbox import demo as scenario
+
+    primary = session.topology.primary_region
+    scenario.recover(session, primary, say)
+    region = next((r for r in session.topology.regions if r != primary), None)
+    if region is None or not session.topology.regions[region].traffic.routing_controls:
+        say("no second region with ARC routing controls in this topology: data-plane part skipped")
+        return
+    arc_session = scenario.with_routing_control_lever(session, region)
     say(
-        f"{result.failed_region} outage seen by status after "
-        f"{result.detected_after_seconds:.1f} s (sandbox time)"
+        f"data-plane lever: {region} drains with `drain_lever: routing_control` "
+        f"({arc_session.topology_file.name}); Route 53 ARC's cluster answers on five "
+        "regional endpoints, tried in random order"
     )
-    console.print(status_table(result.after))
+    run = _runner(app, arc_session)
+    with scenario.arc_endpoints_out(arc_session, say):
+        since = session.sandbox.now()
+        out = len(scenario.ARC_ENDPOINTS_OUT)
+        say(f"`mr-failover drain --region {region}` with {out} of the 5 ARC endpoints out")
+        run(drain, region=region, scale_up=None, override_safety_rules=())
+        say(
+            "UpdateRoutingControlStates "
+            + scenario.describe_updates(scenario.arc_updates(arc_session, since))
+        )
+        console = app.console()
+        console.print(status_table(scenario.observe_now(arc_session)))
+        say(f"`mr-failover undrain --region {region}`: its routing control back ON")
+        since = session.sandbox.now()
+        run(undrain, region=region, scale_back=None, override_safety_rules=())
+        say(
+            "UpdateRoutingControlStates "
+            + scenario.describe_updates(scenario.arc_updates(arc_session, since))
+        )

@@ -1,18 +1,22 @@
-"""The demo scenario: a seeded sandbox, status, an evacuation drill, an outage, status.
+"""The demo scenario: a seeded sandbox, status, an evacuation drill, an outage, status,
+then a drain through Route 53 ARC routing controls with ARC endpoints down.
 
 Everything runs in this process against the embedded sandbox on loopback: the same
 status and drill code that runs against AWS, pointed at the sandbox endpoint.
 :func:`demo_session` starts and seeds the sandbox and hands back what the ``demo``
 command needs to run the drill (a clock that moves the sandbox's clock instead of
 sleeping, so a drill's record-TTL waits and holds take no wall time);
-:func:`run_demo` is the outage part. Nothing here prints: events go to ``on_event``.
+:func:`outage` is the outage part; :func:`recover`, :func:`with_routing_control_lever` and
+:func:`arc_endpoints_out` set the stage for the data-plane drain. Nothing here prints:
+events go to ``on_event``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +24,17 @@ from pathlib import Path
 from mr_failover import topology as topo
 from mr_failover.aws import CONTROL_PLANE_REGION, ClientFactory, Timeouts
 from mr_failover.journal import ENV_STATE_DIR
-from mr_failover.sandbox.core import Sandbox
+from mr_failover.sandbox.core import Call, Sandbox
 from mr_failover.sandbox.faults import Fault
 from mr_failover.sandbox.seed import seed
 from mr_failover.status import StatusReport, observe
+
+# Two of the cluster's five endpoints out for the data-plane drain, one per way an
+# endpoint fails: index 2 (eu-west-1) refuses connections, index 3 (ap-northeast-1)
+# answers EndpointTemporarilyUnavailableException. Neither is a topology region's, so
+# what the demo does to the topology's regions leaves them alone.
+ARC_ENDPOINTS_OUT: tuple[tuple[int, str], ...] = ((2, "down"), (3, "unavailable"))
+ARC_SERVICE = "route53-recovery-cluster"
 
 # The sandbox accepts any credentials; these keep a real profile out of the demo.
 SANDBOX_ENV = {
@@ -140,15 +151,14 @@ def outage(
     """Fail the primary region and observe until its verdict changes (sandbox seconds)."""
     region = session.topology.primary_region
     on_event(f"simulating an outage of {region} (its endpoints stop answering)")
-    clock = session.clock
-    failed_at = clock.monotonic()
     session.sandbox.add_fault(Fault(region=region))
-    after = before
-    while clock.monotonic() - failed_at < detect_timeout:
-        after = observe(session.topology, session.factory, deadline=2)
-        if after.region(region).verdict != before.region(region).verdict:
-            break
-        clock.sleep(poll)
+    after, took = _observe_until(
+        session,
+        lambda report: report.region(region).verdict != before.region(region).verdict,
+        timeout=detect_timeout,
+        poll=poll,
+        deadline=2,
+    )
     if region == CONTROL_PLANE_REGION["route53"]:
         others = ", ".join(r for r in session.topology.regions if r != region)
         on_event(
@@ -156,4 +166,106 @@ def outage(
             f"the tool cannot read them until {region} recovers, so traffic shows as unknown "
             f"for every region; {others} is judged on its own regional APIs"
         )
-    return DemoResult(session.topology_file, region, before, after, clock.monotonic() - failed_at)
+    return DemoResult(session.topology_file, region, before, after, took)
+
+
+def recover(
+    session: DemoSession,
+    region: str,
+    on_event: Callable[[str], None],
+    *,
+    timeout: float = 120.0,
+    poll: float = 1.0,
+) -> StatusReport:
+    """Heal ``region``'s outage and observe until it serves again (sandbox seconds)."""
+    session.sandbox.heal(region)
+    report, took = _observe_until(
+        session,
+        lambda report: report.region(region).verdict == "serving",
+        timeout=timeout,
+        poll=poll,
+        deadline=3,
+    )
+    on_event(
+        f"{region} recovers: {report.region(region).verdict} after {took:.1f} s (sandbox time)"
+    )
+    return report
+
+
+def _observe_until(
+    session: DemoSession,
+    done: Callable[[StatusReport], bool],
+    *,
+    timeout: float,
+    poll: float,
+    deadline: float,
+) -> tuple[StatusReport, float]:
+    """Observe every ``poll`` sandbox seconds until ``done`` or ``timeout``; the last
+    report and the sandbox seconds it took."""
+    clock = session.clock
+    start = clock.monotonic()
+    while True:
+        report = observe(session.topology, session.factory, deadline=deadline)
+        if done(report) or clock.monotonic() - start >= timeout:
+            return report, clock.monotonic() - start
+        clock.sleep(poll)
+
+
+def routing_control_lever(topology: topo.Topology, regions: Iterable[str]) -> topo.Topology:
+    """``topology`` with the drain lever of ``regions`` switched to ``routing_control``
+    (validated again: the lever needs the region's routing controls and the cluster)."""
+    changed = dict(topology.regions)
+    for name in regions:
+        spec = changed[name]
+        traffic = spec.traffic.model_copy(update={"drain_lever": "routing_control"})
+        changed[name] = spec.model_copy(update={"traffic": traffic})
+    return topo.Topology.model_validate(
+        topology.model_copy(update={"regions": changed}).model_dump()
+    )
+
+
+def with_routing_control_lever(session: DemoSession, region: str) -> DemoSession:
+    """The session with ``region``'s drain lever switched to ``routing_control``, in a
+    topology file next to the seeded one (which stays as the drill used it)."""
+    changed = routing_control_lever(session.topology, [region])
+    path = session.topology_file.with_name("regions.routing-control.yaml")
+    path.write_text(topo.dump(changed))
+    return dataclasses.replace(session, topology=changed, topology_file=path)
+
+
+@contextmanager
+def arc_endpoints_out(
+    session: DemoSession,
+    on_event: Callable[[str], None],
+    out: tuple[tuple[int, str], ...] = ARC_ENDPOINTS_OUT,
+) -> Iterator[None]:
+    """Take ARC cluster endpoints out (``(index, mode)``) for the duration, then back up."""
+    sandbox = session.sandbox
+    try:
+        for index, mode in out:
+            described = sandbox.set_arc_endpoint(index, mode)
+            on_event(f"ARC endpoint {index} ({described['region']}) is now {mode}")
+        yield
+    finally:
+        back = [sandbox.set_arc_endpoint(index, "up") for index, _ in out]
+        on_event(
+            "ARC endpoints back up: " + ", ".join(f"{e['index']} ({e['region']})" for e in back)
+        )
+
+
+def arc_updates(session: DemoSession, since: float) -> list[Call]:
+    """The UpdateRoutingControlStates requests the cluster's endpoints received from
+    sandbox time ``since`` on (a refused connection never reaches the sandbox's log)."""
+    return [
+        c
+        for c in session.sandbox.calls()
+        if c.time >= since and c.service == ARC_SERVICE and c.action == "UpdateRoutingControlStates"
+    ]
+
+
+def describe_updates(calls: list[Call]) -> str:
+    """``served by the us-west-2 endpoint (after ap-northeast-1: HTTP 503)``."""
+    served = [c.region for c in calls if c.status == 200]
+    failed = [f"{c.region}: HTTP {c.status}" for c in calls if c.status != 200]
+    where = f"served by the {served[-1]} endpoint" if served else "not served"
+    return where + (f" (after {', '.join(failed)})" if failed else "")
