@@ -153,6 +153,22 @@ def _overrides(plan: Plan) -> list[dict[str, str]]:
     return list(plan.params.get("override_safety_rules") or ())
 
 
+# drain, undrain and fence: ARC safety rules the operator overrides (routing_control lever).
+override_option = click.option(
+    "--override-safety-rule",
+    "override_safety_rules",
+    multiple=True,
+    metavar="ARN",
+    help="drain_lever routing_control: override this ARC safety rule (repeatable). The plan "
+    "names it, the confirmation asks for it and the journal records it.",
+)
+
+
+def requested_overrides(params: Mapping[str, Any]) -> list[str]:
+    """The rule ARNs of --override-safety-rule, from a run's parameters (also on resume)."""
+    return [str(arn) for arn in params.get("override_safety_rules") or ()]
+
+
 def progress_printer(console: Console, status: Any) -> Callable[[Event], None]:
     def on_event(event: Event) -> None:
         head = f"[{event.index}/{event.total}] {event.step.title}"

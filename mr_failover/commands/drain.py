@@ -11,6 +11,8 @@ from mr_failover.cli import AppContext, pass_app
 from mr_failover.commands._mutation import (
     current_clock,
     mutation_options,
+    override_option,
+    requested_overrides,
     require_region,
     run_mutation,
 )
@@ -31,7 +33,7 @@ def _build_drain(topology: Topology, factory: ClientFactory, params: Mapping[str
         require_region(params),
         scale_up=scale_up is not False,
         clock=current_clock(),
-        override_safety_rules=_overrides(params),
+        override_safety_rules=requested_overrides(params),
     )
 
 
@@ -45,22 +47,8 @@ def _build_undrain(topology: Topology, factory: ClientFactory, params: Mapping[s
         require_region(params),
         scale_back=None if scale_back is None else bool(scale_back),
         clock=current_clock(),
-        override_safety_rules=_overrides(params),
+        override_safety_rules=requested_overrides(params),
     )
-
-
-def _overrides(params: Mapping[str, Any]) -> list[str]:
-    return [str(arn) for arn in params.get("override_safety_rules") or ()]
-
-
-_override_option = click.option(
-    "--override-safety-rule",
-    "override_safety_rules",
-    multiple=True,
-    metavar="ARN",
-    help="drain_lever routing_control: override this ARC safety rule (repeatable). The plan "
-    "names it, the confirmation asks for it and the journal records it.",
-)
 
 
 @click.command()
@@ -71,7 +59,7 @@ _override_option = click.option(
     help="Raise the other regions' ECS services and Auto Scaling groups to their "
     "takeover_desired first (default: on where takeover_desired is set).",
 )
-@_override_option
+@override_option
 @mutation_options
 @pass_app
 def drain(
@@ -122,7 +110,7 @@ def drain(
     help="Return the other regions' capacity to the counts the last drain recorded "
     "(default: on when this machine's journal has them).",
 )
-@_override_option
+@override_option
 @mutation_options
 @pass_app
 def undrain(

@@ -11,10 +11,11 @@ from mr_failover.cli import AppContext, pass_app
 from mr_failover.commands._mutation import (
     current_clock,
     mutation_options,
+    override_option,
+    requested_overrides,
     require_region,
     run_mutation,
 )
-from mr_failover.commands.drain import _override_option, _overrides
 
 if TYPE_CHECKING:
     from mr_failover.aws import ClientFactory
@@ -31,7 +32,7 @@ def _build(topology: Topology, factory: ClientFactory, params: Mapping[str, Any]
         require_region(params),
         database=params.get("database"),
         clock=current_clock(),
-        override_safety_rules=_overrides(params),
+        override_safety_rules=requested_overrides(params),
     )
 
 
@@ -44,7 +45,7 @@ def _build(topology: Topology, factory: ClientFactory, params: Mapping[str, Any]
     "diverged cluster to <id>-fenced-<UTC stamp>, stop it, and create <id> again as a new "
     "secondary of the global cluster (global mode only).",
 )
-@_override_option
+@override_option
 @mutation_options
 @pass_app
 def fence(
