@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
 from dataclasses import asdict, dataclass, field, replace
@@ -64,6 +64,10 @@ Section = Literal[
     "routing_controls",  # shown in the traffic section; read from the ARC data plane
 ]
 SECTIONS: tuple[Section, ...] = get_args(Section)
+# What observe(sections=...) can be asked to read: region sections, and CloudFront, read
+# once for the whole report. The account is always checked.
+Readable = Literal[Section, "cloudfront"]
+EVERYTHING: frozenset[Readable] = frozenset(get_args(Readable))
 HEALTHY_VERDICTS: frozenset[str] = frozenset({"serving", "drained"})
 
 T = TypeVar("T")
@@ -542,11 +546,16 @@ def observe(
     factory: ClientSource,
     *,
     regions: Sequence[str] | None = None,
+    sections: Collection[Readable] = EVERYTHING,
     deadline: float = DEFAULT_DEADLINE,
     clock: Callable[[], float] = time.monotonic,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> StatusReport:
     """Observe ``regions`` (default: all) and judge whether each could take over.
+
+    ``sections`` limits the reads (default: everything): a section not read is None in
+    the report and neither blocks nor clears a region, so only a caller that judges by
+    those sections alone (drain's absorbers) should narrow it.
 
     Raises UsageError for a region the topology does not declare, and the
     CredentialsError itself when no call at all could be authenticated.
@@ -563,11 +572,11 @@ def observe(
     tasks: dict[tuple[str, str], Callable[[], object]] = {
         ("", "account"): lambda: check_account(factory, topology)
     }
-    if topology.cloudfront_distributions:
+    if topology.cloudfront_distributions and "cloudfront" in sections:
         tasks[("", "cloudfront")] = lambda: observe_cloudfront(factory, topology)
     for name in names:
         for section in SECTIONS:
-            if _has_section(topology.regions[name], section):
+            if section in sections and _has_section(topology.regions[name], section):
                 tasks[(name, section)] = _task(factory, topology, name, section, observed_at)
     futures = run_concurrently(tasks, deadline=deadline)
 
@@ -610,18 +619,18 @@ def observe(
     if account_error:
         report_warnings.append(f"account not verified: {account_error}")
 
-    sections: dict[str, dict[str, object]] = {
+    found: dict[str, dict[str, object]] = {
         name: {s: results.get((name, s)) for s in SECTIONS} for name in names
     }
-    writer = _writer_region(topology, sections)
-    split = _split_brain(sections)
-    incoming = _dynamodb_incoming(names, sections)
-    failed_into = _s3_failed_into(sections)
+    writer = _writer_region(topology, found)
+    split = _split_brain(found)
+    incoming = _dynamodb_incoming(names, found)
+    failed_into = _s3_failed_into(found)
     region_status = tuple(
         _judge(
             topology,
             name,
-            sections[name],
+            found[name],
             [(s, errors[(name, s)]) for s in SECTIONS if (name, s) in errors],
             writer,
             incoming.get(name, ()),

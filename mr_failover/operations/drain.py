@@ -1,9 +1,10 @@
 """``drain`` / ``undrain``: move a region's traffic away, and back, with its topology's lever.
 
-Drain first checks, from a fresh read of the other regions (:func:`mr_failover.status.
-observe`), that at least one of them serves traffic and can absorb the drained region's
-load; it refuses otherwise, because Route 53 answers as if every record were healthy when
-all are unhealthy, and treats weight 0 everywhere as "all eligible" (AWS-FACTS.md), so
+Drain first checks, from a fresh read of the other regions' traffic and compute
+(:func:`mr_failover.status.observe`, narrowed to ``ABSORBER_SECTIONS``), that at least
+one of them serves traffic and can absorb the drained region's load; it refuses
+otherwise, because Route 53 answers as if every record were healthy when all are
+unhealthy, and treats weight 0 everywhere as "all eligible" (AWS-FACTS.md), so
 draining the last serving region would not drain it. The plan then scales the absorbing
 regions up to ``takeover_desired`` (ECS services, Auto Scaling groups; recorded in the
 plan's params, which the journal keeps), shifts traffic with ``traffic.drain_lever``
@@ -60,6 +61,12 @@ if TYPE_CHECKING:
 Observe = Callable[..., status.StatusReport]
 # How long the other regions' read may take before a region counts as not answering.
 OBSERVE_DEADLINE = 8.0
+# What judge_absorbers looks at. Only these are read: the data stores, API endpoints,
+# readiness items and CloudFront, which status also reads, cost drain most of its
+# overhead (bench/bench_arc.py) and decide nothing here.
+ABSORBER_SECTIONS: frozenset[status.Readable] = frozenset(
+    {"traffic", "routing_controls", "compute", "accelerator"}
+)
 
 
 @dataclass(frozen=True)
@@ -98,9 +105,10 @@ def judge_absorbers(
     """For each observed region, what stops it from absorbing more traffic right now.
 
     Only traffic and compute count: a region serves when Route 53 sends it traffic and
-    its compute runs. Aurora, DynamoDB and S3 findings do not move traffic (drain does not
-    promote the database) and are shown by ``status``. With ``scale_up``, a service below
-    its ``takeover_desired`` is no blocker: the plan scales it and waits for it to run.
+    its compute runs. Aurora, DynamoDB and S3 do not move traffic (drain does not promote
+    the database), so plan_drain does not read them (``ABSORBER_SECTIONS``); ``status``
+    shows them. With ``scale_up``, a service below its ``takeover_desired`` is no
+    blocker: the plan scales it and waits for it to run.
     """
     out = []
     for rs in report.regions:
@@ -460,7 +468,9 @@ def plan_drain(
     """The plan for ``drain --region region``; refuses when no other region can absorb."""
     spec = _known(topology, region)
     others = [n for n in topology.regions if n != region]
-    report = observe(topology, factory, regions=others, deadline=OBSERVE_DEADLINE)
+    report = observe(
+        topology, factory, regions=others, sections=ABSORBER_SECTIONS, deadline=OBSERVE_DEADLINE
+    )
     verdicts = judge_absorbers(topology, report, scale_up=scale_up)
     absorbers = [a for a in verdicts if a.ok]
     if not absorbers:

@@ -180,7 +180,7 @@ def test_draining_the_last_serving_region_is_refused_before_any_aws_call() -> No
     drained = region_status("us-west-2", checks=(hc("api-us-west-2", inverted=True),))
     asked: list[list[str]] = []
 
-    def observe(topology: Topology, factory: Any, *, regions: list[str], deadline: float) -> Any:
+    def observe(topology: Topology, factory: Any, *, regions: list[str], **_: Any) -> Any:
         asked.append(regions)
         return report(drained)
 
