@@ -24,30 +24,15 @@ from mr_failover.commands import _mutation
 from mr_failover.sandbox.client import SandboxClient
 from mr_failover.sandbox.core import Sandbox
 from mr_failover.sandbox.seed import seed
+from tests.clocks import FakeClock
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "regions.yaml"
 STEADY = 2  # the seeder runs half of takeover_desired (4) in each region
 
 
-class FakeClock:
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.t = start
-        self.slept = 0.0
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def time(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.slept += seconds
-        self.t += seconds
-
-
 @pytest.fixture
 def drain_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    clock = FakeClock()
+    clock = FakeClock(1_800_000_000.0)
     monkeypatch.setattr(_mutation, "CLOCK", clock)
     return clock
 

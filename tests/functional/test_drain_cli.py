@@ -19,25 +19,10 @@ from click.testing import CliRunner, Result
 from mr_failover import journal, lock
 from mr_failover.cli import cli
 from mr_failover.commands import _mutation
+from tests.clocks import FakeClock
 from tests.functional.conftest import EXAMPLE, Seeded
 
 CONFIG = str(EXAMPLE)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 1_800_000_000.0
-        self.slept = 0.0
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def time(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.slept += seconds
-        self.t += seconds
 
 
 @pytest.fixture
@@ -45,7 +30,7 @@ def drained_env(
     seeded: Seeded, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> Iterator[Seeded]:
     monkeypatch.setenv("MR_FAILOVER_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setattr(_mutation, "CLOCK", FakeClock())
+    monkeypatch.setattr(_mutation, "CLOCK", FakeClock(1_800_000_000.0))
     lock.create_table(seeded.factory, seeded.topology)
     yield seeded
 

@@ -24,26 +24,11 @@ from mr_failover import journal, lock, topology
 from mr_failover.aws import ClientFactory
 from mr_failover.cli import cli
 from mr_failover.commands import _mutation
+from tests.clocks import FakeClock
 
 CONFIG = str(Path(__file__).resolve().parents[2] / "config" / "regions.yaml")
 ACCESS_KEY = "AKIAFUNCTIONALTEST01"
 SECRET_KEY = "functional/secret/Key/NeverInAJournal0000"
-
-
-class FakeClock:
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.t = start
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def time(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += seconds
 
 
 @pytest.fixture
@@ -55,7 +40,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, s
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setenv("MR_FAILOVER_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setattr(_mutation, "CLOCK", FakeClock())
+    monkeypatch.setattr(_mutation, "CLOCK", FakeClock(1_800_000_000.0))
     with mock_aws():
         r53 = boto3.client("route53", region_name="us-east-1")
         ids = {}

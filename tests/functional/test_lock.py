@@ -18,25 +18,12 @@ from mr_failover.aws import ClientFactory
 from mr_failover.cli import cli
 from mr_failover.commands import _mutation
 from mr_failover.errors import AwsCallError, RefusedError
+from tests.clocks import FakeClock
 
 CONFIG = str(Path(__file__).resolve().parents[2] / "config" / "regions.yaml")
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 ALICE = lock.Owner("arn:aws:iam::123456789012:user/alice", "laptop-a", 4242, "run-a", "drain")
 BOB = lock.Owner("arn:aws:iam::123456789012:user/bob", "laptop-b", 777, "run-b", "promote")
-
-
-class FakeClock:
-    def __init__(self, start: float = T0) -> None:
-        self.t = start
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def time(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.t += seconds
 
 
 @pytest.fixture
@@ -46,7 +33,7 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeClock]:
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setenv("MR_FAILOVER_STATE_DIR", str(tmp_path / "state"))
-    clock = FakeClock()
+    clock = FakeClock(T0)
     monkeypatch.setattr(_mutation, "CLOCK", clock)
     with mock_aws():
         lock.create_table(ClientFactory(), topology.load(CONFIG))

@@ -24,26 +24,13 @@ from mr_failover.cli import cli
 from mr_failover.commands import _mutation
 from mr_failover.errors import RefusedError, RegionUnreachableError
 from mr_failover.topology import LockLocation, Topology
+from tests.clocks import FakeClock
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "regions.yaml"
 EAST, WEST = "us-east-1", "us-west-2"
 TABLE = "mr-failover-lock"
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 ALICE = lock.Owner("arn:aws:iam::123456789012:user/alice", "laptop-a", 4242, "run-a", "promote")
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = T0
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def time(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.t += seconds
 
 
 class RegionsDown(ClientFactory):
@@ -82,7 +69,7 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[FakeC
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setenv("MR_FAILOVER_STATE_DIR", str(tmp_path / "state"))
-    clock = FakeClock()
+    clock = FakeClock(T0)
     monkeypatch.setattr(_mutation, "CLOCK", clock)
     config = tmp_path / "regions.yaml"
     config.write_text(topology.dump(with_fallback(topology.load(CONFIG))))

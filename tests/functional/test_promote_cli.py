@@ -24,6 +24,7 @@ from mr_failover import lock, topology
 from mr_failover.aws import ClientFactory
 from mr_failover.cli import cli
 from mr_failover.commands import _mutation
+from tests.clocks import FakeClock
 
 EAST, WEST = "us-east-1", "us-west-2"
 
@@ -45,22 +46,6 @@ regions:
 """
 
 
-class FakeClock:
-    """Wall time as now (metric datapoints are judged against it); sleeping is free."""
-
-    def __init__(self) -> None:
-        self.t = time.time()
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def time(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.t += seconds
-
-
 @pytest.fixture
 def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     for name, value in {
@@ -72,7 +57,7 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         monkeypatch.setenv(name, value)
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(_mutation, "CLOCK", FakeClock())
+    monkeypatch.setattr(_mutation, "CLOCK", FakeClock(time.time()))
     path = tmp_path / "regions.yaml"
     path.write_text(TOPOLOGY)
     with mock_aws():

@@ -13,6 +13,7 @@ from mr_failover import drill
 from mr_failover import topology as topo
 from mr_failover.errors import ConfigError
 from mr_failover.plan import Plan, Step
+from tests.clocks import FakeClock
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -103,19 +104,6 @@ def test_static_stability_names_the_route53_dependency(topology: topo.Topology) 
     assert [s[0] for s in findings["us-west-2"].steps] == ["s2/switchover"]
 
 
-class _Clock:
-    t = 1_800_000_000.0
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def time(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.t += seconds
-
-
 class _Factory:
     def __init__(self, client: Any) -> None:
         self.c = client
@@ -128,7 +116,9 @@ def test_fis_fault_starts_and_stops_the_experiment(topology: topo.Topology) -> N
     fis = boto3.client(
         "fis", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y"
     )
-    ctx = drill.DrillContext(topology, _Factory(fis), _Clock(), "20260101T000000Z-abcdef")
+    ctx = drill.DrillContext(
+        topology, _Factory(fis), FakeClock(1_800_000_000.0), "20260101T000000Z-abcdef"
+    )
     start = drill.FisExperiment(ctx, "fault:us-east-1", "us-east-1", "EXT123", True)
     stop = drill.FisExperiment(ctx, "fault:us-east-1", "us-east-1", "EXT123", False)
     with Stubber(fis) as stub:

@@ -12,25 +12,12 @@ from mr_failover import journal
 from mr_failover.cli import cli
 from mr_failover.commands.history import rto_bar
 from mr_failover.plan import Plan
-
-
-class _Clock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def time(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.t += seconds
+from tests.clocks import FakeClock
 
 
 def _drill_journal(started: float, rto: float, *, lag: float = 0.5, stopped: bool = False) -> str:
     """A drill's journal as the drill command writes it: plan, phases, measures, end."""
-    clock = _Clock(started)
+    clock = FakeClock(started)
     run_id = journal.new_run_id(clock)
     who = journal.Who("arn:aws:iam::123456789012:role/sre", "ana", "laptop")
     jr = journal.Journal.create(

@@ -14,20 +14,9 @@ from mr_failover import journal
 from mr_failover.errors import UsageError
 from mr_failover.journal import Journal, Who
 from mr_failover.plan import Plan, Step, StepAction, StepFailedError, execute
+from tests.clocks import FakeClock
 
-
-class FakeClock:
-    def __init__(self, start: float = 1_767_225_600.0) -> None:  # 2026-01-01T00:00:00Z
-        self.t = start
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def time(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.t += seconds
+NEW_YEAR = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
 
 class Crash(Exception):
@@ -83,7 +72,7 @@ def records(path: Path) -> list[dict[str, Any]]:
 def test_journal_is_0600_in_a_0700_directory_and_logs_intent_before_outcome(
     state: Path,
 ) -> None:
-    clock, world = FakeClock(), {}
+    clock, world = FakeClock(NEW_YEAR), {}
     jr = Journal.create(
         "20260101T000000Z-abc123",
         command="fake run",
@@ -130,7 +119,7 @@ def test_secrets_are_redacted_before_writing() -> None:
         },
         who=WHO,
         plan=None,
-        clock=FakeClock(),
+        clock=FakeClock(NEW_YEAR),
     )
     jr.close()
     text = jr.path.read_text()
@@ -150,7 +139,7 @@ def test_run_ids_are_validated_so_paths_cannot_escape() -> None:
 
 
 def test_crash_between_steps_then_resume_does_not_repeat_a_mutation() -> None:
-    clock, world = FakeClock(), {}
+    clock, world = FakeClock(NEW_YEAR), {}
     run_id = journal.new_run_id(clock)
     first = make_plan(world, crash_at="b")
     jr = Journal.create(
@@ -183,7 +172,7 @@ def test_crash_between_steps_then_resume_does_not_repeat_a_mutation() -> None:
 
 def test_crash_after_the_call_but_before_the_outcome_is_caught_by_the_read() -> None:
     """The worst window: the mutation happened, the journal never heard of it."""
-    clock, world = FakeClock(), {"a": True, "applies": ["a"]}  # applied, then died
+    clock, world = FakeClock(NEW_YEAR), {"a": True, "applies": ["a"]}  # applied, then died
     run_id = journal.new_run_id(clock)
     jr = Journal.create(run_id, command="fake run", params={}, who=WHO, plan=None, clock=clock)
     jr.intent(make_plan(world).steps[0], 1)
@@ -196,7 +185,7 @@ def test_crash_after_the_call_but_before_the_outcome_is_caught_by_the_read() -> 
 
 
 def test_a_failed_run_records_its_failure_and_history_lists_newest_first() -> None:
-    clock = FakeClock()
+    clock = FakeClock(NEW_YEAR)
     ids = []
     for n, outcome in enumerate(("succeeded", "failed")):
         clock.t += 60
@@ -219,7 +208,7 @@ def test_a_failed_run_records_its_failure_and_history_lists_newest_first() -> No
 
 
 def test_a_torn_last_line_does_not_hide_the_run(state: Path) -> None:
-    clock = FakeClock()
+    clock = FakeClock(NEW_YEAR)
     run_id = journal.new_run_id(clock)
     jr = Journal.create(run_id, command="fake run", params={}, who=WHO, plan=None, clock=clock)
     jr.close()
@@ -237,7 +226,7 @@ def test_resume_of_an_unknown_run_is_a_usage_error() -> None:
 
 
 def test_step_failure_message_survives_in_the_journal() -> None:
-    clock, world = FakeClock(), {}
+    clock, world = FakeClock(NEW_YEAR), {}
     run_id = journal.new_run_id(clock)
     plan = make_plan(world)
     bad = Step(**{**plan.steps[0].__dict__, "timeout": 0.0, "action": Never()})

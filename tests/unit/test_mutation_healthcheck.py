@@ -17,6 +17,7 @@ from mr_failover.errors import RefusedError
 from mr_failover.operations.healthcheck import plan_inversion
 from mr_failover.plan import StepFailedError, execute
 from mr_failover.topology import Topology
+from tests.clocks import FakeClock
 
 EAST, WEST = "hc-east", "hc-west"
 
@@ -38,20 +39,6 @@ TOPOLOGY = Topology.model_validate(
         },
     }
 )
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def time(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.t += seconds
 
 
 class OneClient:

@@ -17,22 +17,7 @@ from mr_failover.plan import (
     execute,
     wait_until,
 )
-
-
-class FakeClock:
-    def __init__(self, start: float = 1_000.0) -> None:
-        self.t = start
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def time(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += seconds
+from tests.clocks import FakeClock
 
 
 class World:
@@ -124,7 +109,7 @@ class ListRecorder:
 
 
 def test_applies_in_order_and_reports_events() -> None:
-    world, clock, events = World(), FakeClock(), []
+    world, clock, events = World(), FakeClock(1_000.0), []
     rec = ListRecorder()
     result = execute(
         plan(step(Switch(world, "a")), step(Switch(world, "b"))),
@@ -153,14 +138,14 @@ def test_applies_in_order_and_reports_events() -> None:
 def test_a_step_whose_effect_holds_is_skipped_not_applied() -> None:
     world = World()
     world.on["a"] = True
-    result = execute(plan(step(Switch(world, "a"))), clock=FakeClock())
+    result = execute(plan(step(Switch(world, "a"))), clock=FakeClock(1_000.0))
     assert world.applies == []
     assert result.outcomes[0].status == "skipped"
     assert result.outcomes[0].detail == "already in place"
 
 
 def test_wait_polls_with_backoff_on_the_injected_clock() -> None:
-    world, clock = World(), FakeClock()
+    world, clock = World(), FakeClock(1_000.0)
     action = Switch(world, "a", settle_after=4)
     real_start = time.monotonic()
     result = execute(plan(step(action, timeout=600)), clock=clock)
@@ -174,7 +159,7 @@ def test_wait_polls_with_backoff_on_the_injected_clock() -> None:
 
 
 def test_a_step_that_never_settles_fails_at_its_deadline() -> None:
-    world, clock = World(), FakeClock()
+    world, clock = World(), FakeClock(1_000.0)
     with pytest.raises(StepFailedError) as err:
         execute(plan(step(Switch(world, "a", settle_after=10**9), timeout=120)), clock=clock)
     waited = clock.t - 1_000.0
@@ -188,7 +173,7 @@ def test_a_step_that_never_settles_fails_at_its_deadline() -> None:
 def test_transient_aws_errors_while_waiting_are_retried() -> None:
     world = World()
     action = Switch(world, "a", flaky_polls=2)
-    result = execute(plan(step(action)), clock=FakeClock())
+    result = execute(plan(step(action)), clock=FakeClock(1_000.0))
     assert result.outcomes[0].status == "applied"
     assert action.polls == 4  # two throttled polls, one good, one verify
 
@@ -203,7 +188,7 @@ def test_a_failing_step_stops_the_run_and_names_step_region_call() -> None:
                 step(Switch(world, "b", fail_apply=boom)),
                 step(Switch(world, "c")),
             ),
-            clock=FakeClock(),
+            clock=FakeClock(1_000.0),
             recorder=rec,
         )
     assert world.applies == ["a"]
@@ -221,7 +206,7 @@ def test_a_failing_step_stops_the_run_and_names_step_region_call() -> None:
 def test_verification_reads_fresh_state() -> None:
     world = World()
     with pytest.raises(StepFailedError, match="verification failed: the change is not in place"):
-        execute(plan(step(Switch(world, "a", revert_before_verify=True))), clock=FakeClock())
+        execute(plan(step(Switch(world, "a", revert_before_verify=True))), clock=FakeClock(1_000.0))
 
 
 def test_a_bug_in_a_step_is_journaled_and_keeps_its_traceback() -> None:
@@ -229,7 +214,7 @@ def test_a_bug_in_a_step_is_journaled_and_keeps_its_traceback() -> None:
     with pytest.raises(ZeroDivisionError):
         execute(
             plan(step(Switch(world, "a", fail_apply=ZeroDivisionError()))),
-            clock=FakeClock(),
+            clock=FakeClock(1_000.0),
             recorder=rec,
         )
     assert rec.records == [("intent", "switch:a", "1"), ("outcome", "switch:a", "failed")]
@@ -239,7 +224,7 @@ def test_completed_steps_are_not_reapplied_even_if_changed_back() -> None:
     world = World()
     # The journal says "a" completed, yet it is off now: someone reverted it.
     with pytest.raises(StepFailedError, match="the journal says this step completed"):
-        execute(plan(step(Switch(world, "a"))), clock=FakeClock(), completed={"switch:a"})
+        execute(plan(step(Switch(world, "a"))), clock=FakeClock(1_000.0), completed={"switch:a"})
     assert world.applies == []
 
 
@@ -253,14 +238,14 @@ def test_before_step_hook_can_stop_the_run() -> None:
     with pytest.raises(MrFailoverError, match="lost the lock"):
         execute(
             plan(step(Switch(world, "a")), step(Switch(world, "b"))),
-            clock=FakeClock(),
+            clock=FakeClock(1_000.0),
             before_step=lost_lock,
         )
     assert world.applies == ["a"]
 
 
 def test_wait_until_returns_false_at_the_deadline_without_real_sleep() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1_000.0)
     start = time.monotonic()
     assert wait_until(lambda: False, clock=clock, timeout=3600, poll=5, max_poll=60) is False
     assert time.monotonic() - start < 2

@@ -20,6 +20,7 @@ from mr_failover.errors import RefusedError, UsageError
 from mr_failover.operations.promote import NothingToDo, plan_promotion
 from mr_failover.plan import StepFailedError, execute
 from mr_failover.topology import Topology
+from tests.clocks import FakeClock
 
 EAST, WEST = "us-east-1", "us-west-2"
 GID = "app-global"
@@ -62,20 +63,6 @@ def topology(mode: str = "global") -> Topology:
 
 
 TOPOLOGY = topology()
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def time(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.t += seconds
 
 
 class Stubs:
