@@ -42,6 +42,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -249,6 +250,24 @@ class SubprocessRunner:
             text=True,
         )
         self.children.append(child)
+        return child
+
+    def paused(self, *args: str, step: int) -> subprocess.Popen[str]:
+        """``mr-failover args``, left at the test pause after ``step`` (its outcome journaled)."""
+        child = self.popen(*args, env={_mutation.TEST_PAUSE_ENV: str(step)})
+        assert child.stderr is not None
+        line = ""
+        while "test pause" not in line:
+            line = child.stderr.readline()
+            assert line or child.poll() is None, f"ended before pausing: {child.communicate()}"
+        return child
+
+    def kill_after_step(self, *args: str, step: int) -> subprocess.Popen[str]:
+        """Run ``mr-failover args`` and SIGKILL it at the test pause after ``step``."""
+        child = self.paused(*args, step=step)
+        os.kill(child.pid, signal.SIGKILL)
+        child.communicate(timeout=10)
+        assert child.returncode == -signal.SIGKILL
         return child
 
     def kill_all(self) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -258,14 +256,7 @@ def test_a_drill_killed_mid_way_resumes_without_repeating_a_mutation(
     mark = len(control.calls())
     drill_args = ("drill", "db-failover", "--region", EAST, "--hold", "0", "--yes")
     # Step 2 of the plan is the switchover itself (after the cut-over probe).
-    child = run_cli_subprocess.popen(*config, *drill_args, env={_mutation.TEST_PAUSE_ENV: "2"})
-    assert child.stderr is not None
-    line = ""
-    while "test pause" not in line:
-        line = child.stderr.readline()
-        assert line or child.poll() is None, "the drill ended before pausing"
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait(timeout=10)
+    run_cli_subprocess.kill_after_step(*config, *drill_args, step=2)
     (crashed,) = journal.list_runs()
     assert crashed.outcome == "incomplete"
 

@@ -9,14 +9,11 @@ secondary; a fence killed between steps and resumed repeats no mutation.
 from __future__ import annotations
 
 import json
-import os
-import signal
 from typing import Any
 
 import pytest
 
 from mr_failover import journal
-from mr_failover.commands import _mutation
 from mr_failover.sandbox.client import SandboxClient
 from mr_failover.topology import Topology
 
@@ -179,14 +176,7 @@ def test_a_fence_killed_after_the_rename_resumes_without_repeating_it(
     rename = 1 + [s["call"] for s in plan["steps"]].index("rds:ModifyDBCluster")
     mark = len(control.calls())
     args = ("fence", "--region", WEST, "--database", "rejoin", "--yes")
-    child = run_cli_subprocess.popen(*args, env={_mutation.TEST_PAUSE_ENV: str(rename)})
-    assert child.stderr is not None
-    line = ""
-    while "test pause" not in line:
-        line = child.stderr.readline()
-        assert line or child.poll() is None, "the fence ended before pausing"
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait(timeout=10)
+    run_cli_subprocess.kill_after_step(*args, step=rename)
     crashed = next(r for r in journal.list_runs() if r.command == "fence")
     assert crashed.outcome == "incomplete"
     assert mutations(control, mark) == ["ModifyDBCluster"]

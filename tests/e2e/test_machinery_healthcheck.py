@@ -8,8 +8,6 @@ every test marks the log's length before the command, so seeding calls never cou
 from __future__ import annotations
 
 import json
-import os
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -226,16 +224,8 @@ def test_sigkill_between_steps_then_resume_does_not_repeat_the_mutation(
     machinery_factory: ClientFactory,
 ) -> None:
     config = ("--config", str(machinery_two_checks))
-    child = run_cli_subprocess.popen(*config, *INVERT_EAST, env={_mutation.TEST_PAUSE_ENV: "1"})
-    assert child.stderr is not None
-    # The hook writes this line once step 1's outcome is in the journal.
-    line = ""
-    while "test pause" not in line:
-        line = child.stderr.readline()
-        assert line or child.poll() is None, "the run ended before pausing"
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait(timeout=10)
-    assert child.returncode == -signal.SIGKILL
+    # The pause comes once step 1's outcome is in the journal.
+    run_cli_subprocess.kill_after_step(*config, *INVERT_EAST, step=1)
 
     (crashed,) = journal.list_runs()
     assert crashed.outcome == "incomplete"
@@ -265,10 +255,7 @@ def test_resume_is_refused_while_the_same_run_is_still_alive(
     run_cli_subprocess: Any, machinery_two_checks: Path, machinery_calls: CallLog
 ) -> None:
     config = ("--config", str(machinery_two_checks))
-    child = run_cli_subprocess.popen(*config, *INVERT_EAST, env={_mutation.TEST_PAUSE_ENV: "1"})
-    assert child.stderr is not None
-    while "test pause" not in child.stderr.readline():
-        assert child.poll() is None
+    child = run_cli_subprocess.paused(*config, *INVERT_EAST, step=1)
     (running,) = journal.list_runs()
     second = run_cli_subprocess(*config, "health-check", "invert", "--resume", running.run_id, "-y")
     child.kill()

@@ -17,8 +17,6 @@ broken owner go to the journal, and the next promotion proceeds.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,6 @@ from typing import Any
 import pytest
 
 from mr_failover import journal
-from mr_failover.commands import _mutation
 from mr_failover.sandbox.client import SandboxClient
 
 EAST, WEST = "us-east-1", "us-west-2"
@@ -118,16 +115,7 @@ def test_a_killed_runs_lock_is_reported_and_broken_only_with_a_reason(
     e2e_env: dict[str, str], control: SandboxClient, run_cli_subprocess: Any, run_cli: Any
 ) -> None:
     control.advance(1.1)
-    child = run_cli_subprocess.popen(
-        "promote", "--region", WEST, "--yes", env={_mutation.TEST_PAUSE_ENV: "1"}
-    )
-    assert child.stderr is not None
-    line = ""
-    while "test pause" not in line:
-        line = child.stderr.readline()
-        assert line or child.poll() is None, f"the run ended before pausing: {child.communicate()}"
-    os.kill(child.pid, signal.SIGKILL)
-    child.communicate(timeout=10)
+    child = run_cli_subprocess.kill_after_step("promote", "--region", WEST, "--yes", step=1)
     (dead,) = journal.list_runs()
 
     shown = run_cli("--output", "json", "lock", "status")

@@ -24,15 +24,12 @@ needs the reference and re-seeding in a loop is cheaper than a fixture per step.
 from __future__ import annotations
 
 import json
-import os
-import signal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mr_failover import journal
-from mr_failover.commands import _mutation
 from mr_failover.sandbox.client import SandboxClient
 from tests.e2e.test_drill import writer_region
 from tests.reliability.conftest import Mutations, reseed
@@ -86,15 +83,7 @@ def test_sigkill_at_every_drill_step_then_resume_equals_an_uninterrupted_drill(
     for step in range(1, steps + 1):
         config = fresh(control, e2e_env)
         since = len(control.calls())
-        child = run_cli_subprocess.popen(*config, *DRILL, env={_mutation.TEST_PAUSE_ENV: str(step)})
-        assert child.stderr is not None
-        line = ""
-        while "test pause" not in line:
-            line = child.stderr.readline()
-            assert line or child.poll() is None, f"step {step}: ended before pausing"
-        os.kill(child.pid, signal.SIGKILL)
-        child.communicate(timeout=10)
-        assert child.returncode == -signal.SIGKILL
+        run_cli_subprocess.kill_after_step(*config, *DRILL, step=step)
 
         (crashed,) = journal.list_runs()
         assert crashed.outcome == "incomplete", step

@@ -14,8 +14,6 @@ child processes stays short.
 
 from __future__ import annotations
 
-import os
-import signal
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -104,17 +102,7 @@ def test_sigkill_after_each_step_then_resume_equals_an_uninterrupted_run(
 ) -> None:
     config = ("--config", str(short_ttl(Path(e2e_env["MR_FAILOVER_CONFIG"]))))
     since = len(control.calls())
-    child = run_cli_subprocess.popen(
-        *config, "drain", "--region", EAST, "--yes", env={_mutation.TEST_PAUSE_ENV: str(step)}
-    )
-    assert child.stderr is not None
-    line = ""
-    while "test pause" not in line:
-        line = child.stderr.readline()
-        assert line or child.poll() is None, f"the run ended before pausing: {child.communicate()}"
-    os.kill(child.pid, signal.SIGKILL)
-    child.communicate(timeout=10)
-    assert child.returncode == -signal.SIGKILL
+    run_cli_subprocess.kill_after_step(*config, "drain", "--region", EAST, "--yes", step=step)
 
     (crashed,) = journal.list_runs()
     assert crashed.outcome == "incomplete"

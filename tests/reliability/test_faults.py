@@ -182,8 +182,10 @@ def promote_rounds(
 
 
 @pytest.mark.parametrize("kind", ["error5xx", "throttle"])
-def test_promote_completes_under_20_percent_errors_without_repeating(
+@pytest.mark.parametrize("rounds", [4, pytest.param(10, marks=pytest.mark.heavy)])
+def test_promote_back_and_forth_under_20_percent_errors_without_repeating(
     kind: str,
+    rounds: int,
     e2e_env: dict[str, str],
     control: SandboxClient,
     clock: SandboxAdvancingClock,
@@ -192,22 +194,7 @@ def test_promote_completes_under_20_percent_errors_without_repeating(
     aws: Any,
     mutations: Mutations,
 ) -> None:
-    promote_rounds(kind, 4, control, run_cli, aws, mutations)
-
-
-@pytest.mark.heavy
-@pytest.mark.parametrize("kind", ["error5xx", "throttle"])
-def test_promote_back_and_forth_10_times_under_20_percent_errors(
-    kind: str,
-    e2e_env: dict[str, str],
-    control: SandboxClient,
-    clock: SandboxAdvancingClock,
-    quick_backoff: None,
-    run_cli: Any,
-    aws: Any,
-    mutations: Mutations,
-) -> None:
-    promote_rounds(kind, 10, control, run_cli, aws, mutations)
+    promote_rounds(kind, rounds, control, run_cli, aws, mutations)
 
 
 @pytest.mark.parametrize("kind", ["error5xx", "throttle"])
