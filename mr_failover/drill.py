@@ -2,7 +2,7 @@
 
 A scenario (YAML, validated with :func:`mr_failover.topology.load_model`, so errors carry
 file:line:column) lists steady-state checks, steps, stop conditions, failback steps and
-RTO/RPO targets. Each step is a *phase* whose :class:`~mr_failover.plan.Plan` is built
+RTO/RPO targets. Each step is a *phase* whose :class:`~mr_failover.engine.plan.Plan` is built
 from real state when the phase starts, with the same builders as the single-operation
 commands (drain, undrain, promote, health-check), so a drill takes the same refusals and
 the same idempotent steps. Drill-only steps (fault injection, waits, approvals, the
@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mr_failover.aws import call
+from mr_failover.engine.plan import Clock, Plan, Step, StepAction
 from mr_failover.errors import MrFailoverError, RefusedError, UsageError
 from mr_failover.operations.replication import dynamodb_item_key
-from mr_failover.plan import Clock, Plan, Step, StepAction
 
 if TYPE_CHECKING:
     from mr_failover.aws import ClientSource
@@ -1047,7 +1047,7 @@ def run_phases(
 ) -> DrillOutcome:
     """Run the scenario's phases, each planned when it starts; on a stop condition, skip
     to the failback. ``done``: phases an earlier attempt finished (``--resume``)."""
-    from mr_failover.plan import StepFailedError, execute
+    from mr_failover.engine.executor import StepFailedError, execute
 
     offset = 0
 

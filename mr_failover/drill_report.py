@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from mr_failover.journal import iso
+from mr_failover.engine.journal import iso
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,9 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from mr_failover.aws import ClientFactory
-    from mr_failover.journal import Journal
-    from mr_failover.lock import Lease
-    from mr_failover.plan import Clock, Event, Plan, RunResult
+    from mr_failover.engine.journal import Journal
+    from mr_failover.engine.lock import Lease
+    from mr_failover.engine.plan import Clock, Event, Plan, RunResult
     from mr_failover.topology import Topology
 
     Build = Callable[[Topology, ClientFactory, Mapping[str, Any]], Plan]
@@ -54,7 +54,7 @@ def mutation_options(f: F) -> F:
 
 
 def current_clock() -> Clock:
-    from mr_failover.plan import SystemClock
+    from mr_failover.engine.plan import SystemClock
 
     return CLOCK or SystemClock()
 
@@ -68,7 +68,7 @@ def end_on_error(
     jr: Journal | None, exc: MrFailoverError | KeyboardInterrupt, run_id: str, seconds: float
 ) -> None:
     """Journal how a run ended early; a failed step learns its run id (for the resume hint)."""
-    from mr_failover.plan import StepFailedError
+    from mr_failover.engine.executor import StepFailedError
 
     if isinstance(exc, StepFailedError):
         exc.run_id = run_id
@@ -192,7 +192,7 @@ def guard_waits(plan: Plan, lease: Lease) -> Plan:
     """
     import dataclasses
 
-    from mr_failover.plan import StepAction
+    from mr_failover.engine.plan import StepAction
 
     class LeaseGuarded(StepAction):
         def __init__(self, inner: StepAction) -> None:
@@ -288,9 +288,9 @@ def run_mutation(
     resume: str | None,
 ) -> None:
     """Guard, plan, confirm, lock, execute and journal one mutating command."""
-    from mr_failover import guard, journal, lock
+    from mr_failover.engine import guard, journal, lock
+    from mr_failover.engine.executor import execute
     from mr_failover.errors import MrFailoverError, UsageError
-    from mr_failover.plan import execute
 
     clock = current_clock()
     topology = app.topology()

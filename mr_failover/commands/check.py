@@ -12,8 +12,8 @@ from mr_failover.commands import deadline_option
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
+    from mr_failover.engine.plan import Clock
     from mr_failover.operations.replication import ReplicationReport
-    from mr_failover.plan import Clock
 
 # Injected by tests so that canaries are timed on a fake (or the sandbox's) clock.
 clock: Clock | None = None

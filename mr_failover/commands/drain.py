@@ -19,7 +19,7 @@ from mr_failover.commands._mutation import (
 
 if TYPE_CHECKING:
     from mr_failover.aws import ClientFactory
-    from mr_failover.plan import Plan
+    from mr_failover.engine.plan import Plan
     from mr_failover.topology import Topology
 
 

@@ -55,7 +55,8 @@ def drill(
       mr-failover drill evacuate --resume 20260101T120000Z-a1b2c3 --yes
     """
     from mr_failover import drill as core
-    from mr_failover import drill_report, guard, journal, lock
+    from mr_failover import drill_report
+    from mr_failover.engine import guard, journal, lock
     from mr_failover.errors import MrFailoverError, RefusedError, UsageError
 
     clock = current_clock()

@@ -12,7 +12,7 @@ from mr_failover.commands._mutation import mutation_options, require_region, run
 
 if TYPE_CHECKING:
     from mr_failover.aws import ClientFactory
-    from mr_failover.plan import Plan
+    from mr_failover.engine.plan import Plan
     from mr_failover.topology import Topology
 
 

@@ -17,7 +17,7 @@ from mr_failover.cli import AppContext, pass_app
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from mr_failover.journal import RunRecord
+    from mr_failover.engine.journal import RunRecord
 
 CHART_WIDTH = 40
 
@@ -35,7 +35,7 @@ def history(app: AppContext, limit: int) -> None:
     """
     from rich.table import Table
 
-    from mr_failover import journal
+    from mr_failover.engine import journal
 
     runs = journal.list_runs(limit)
     drills = {r.run_id: d for r in runs if (d := _drill(r)) is not None}
@@ -80,7 +80,8 @@ def _drill(run: RunRecord) -> dict[str, Any] | None:
     """A drill run's verdict and measurements; None for other runs or an unreadable journal."""
     if run.command != "drill":
         return None
-    from mr_failover import drill_report, journal
+    from mr_failover import drill_report
+    from mr_failover.engine import journal
 
     try:
         return drill_report.trend(drill_report.build(run.run_id, journal.read_records(run.run_id)))
@@ -116,7 +117,7 @@ def rto_chart(measured: Sequence[tuple[RunRecord, Mapping[str, Any]]]) -> Render
     from rich.table import Table
     from rich.text import Text
 
-    from mr_failover.journal import iso
+    from mr_failover.engine.journal import iso
 
     scale = max(max(d["rto_seconds"] or 0.0, d["rto_target_seconds"]) for _, d in measured)
     table = Table(

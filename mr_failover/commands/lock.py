@@ -22,8 +22,8 @@ def lock_group() -> None:
 
 
 def _describe(state: object) -> str:
-    from mr_failover.journal import iso
-    from mr_failover.lock import LockState
+    from mr_failover.engine.journal import iso
+    from mr_failover.engine.lock import LockState
 
     assert isinstance(state, LockState)
     where = f"lock {state.table} ({state.region}) for {state.application}"
@@ -56,8 +56,8 @@ def status(app: AppContext) -> None:
     Example:
       mr-failover lock status
     """
-    from mr_failover import lock
     from mr_failover.commands._mutation import current_clock
+    from mr_failover.engine import lock
     from mr_failover.errors import NotReadyError
 
     view = lock.read_all(app.factory(), app.topology(), time_fn=current_clock().time)
@@ -86,8 +86,8 @@ def break_(app: AppContext, reason: str, yes: bool) -> None:
     Example:
       mr-failover lock break --reason "operator's laptop crashed mid-drain" --yes
     """
-    from mr_failover import guard, journal, lock
     from mr_failover.commands._mutation import current_clock
+    from mr_failover.engine import guard, journal, lock
     from mr_failover.errors import UsageError
 
     if not reason.strip():

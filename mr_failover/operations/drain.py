@@ -24,10 +24,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from mr_failover import journal, status
+from mr_failover import status
 from mr_failover.aws import call
+from mr_failover.engine import journal
+from mr_failover.engine.plan import Clock, Plan, Step
 from mr_failover.errors import RefusedError, RegionUnreachableError, UsageError
-from mr_failover.plan import Clock, Plan, Step
 from mr_failover.resources import arc
 from mr_failover.resources import globalaccelerator as ga
 from mr_failover.resources.arc_steps import plan_routing_controls

@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from mr_failover.engine.plan import Clock, Plan, Step
 from mr_failover.errors import AwsCallError, RefusedError, UsageError
 from mr_failover.operations.promote import _aurora as aurora_spec
-from mr_failover.plan import Clock, Plan, Step
 from mr_failover.resources.arc_steps import SafetyRuleBlockedError
 from mr_failover.resources.aurora import (
     ClusterFinding,

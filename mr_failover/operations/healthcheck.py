@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from mr_failover.engine.plan import Plan
 from mr_failover.errors import RefusedError, UsageError
-from mr_failover.plan import Plan
 from mr_failover.resources.route53 import HealthCheckFinding, observe_health_check
 from mr_failover.resources.route53_steps import ROUTE53_REGION, describe, inversion_step
 

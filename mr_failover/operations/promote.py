@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
 from mr_failover.aws import ClientFactory, Timeouts
+from mr_failover.engine.plan import Plan, Step
 from mr_failover.errors import (
     EXIT_OK,
     AwsCallError,
@@ -30,7 +31,6 @@ from mr_failover.errors import (
     RegionUnreachableError,
     UsageError,
 )
-from mr_failover.plan import Plan, Step
 from mr_failover.resources import elasticache as cache
 from mr_failover.resources.aurora import (
     arn_region,

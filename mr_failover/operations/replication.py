@@ -10,7 +10,7 @@ when nothing blocks and that estimate is within the policy's ``rpo_seconds``.
 
 With ``canary=True`` it also measures the real end-to-end lag: it writes one marked item
 per table and one marked object per replicated bucket in each source region, polls each
-destination (on an injected :class:`~mr_failover.plan.Clock`, until a deadline) and
+destination (on an injected :class:`~mr_failover.engine.plan.Clock`, until a deadline) and
 always removes what it wrote, failure, timeout or Ctrl-C included. Those canaries are the
 only writes: no plan, no lock, no journal. Reads fan out like status (one task per region
 and service, with a deadline), so a region that does not answer makes its pairs no-go
@@ -28,6 +28,8 @@ from functools import partial
 from typing import Any, Literal
 
 from mr_failover.aws import ClientSource, call, call_error, error_code
+from mr_failover.engine.guard import require_account
+from mr_failover.engine.plan import Clock, SystemClock
 from mr_failover.errors import (
     EXIT_NOT_READY,
     EXIT_OK,
@@ -35,8 +37,6 @@ from mr_failover.errors import (
     MrFailoverError,
     RegionUnreachableError,
 )
-from mr_failover.guard import require_account
-from mr_failover.plan import Clock, SystemClock
 from mr_failover.resources import cloudwatch, s3
 from mr_failover.resources.cloudwatch import MetricQuery
 from mr_failover.status import (

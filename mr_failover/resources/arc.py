@@ -29,8 +29,8 @@ from typing import Any, Literal
 
 import botocore.exceptions
 
-from mr_failover import journal
 from mr_failover.aws import ClientFactory, ClientSource, Timeouts, call, error_code, translate
+from mr_failover.engine import journal
 from mr_failover.errors import (
     AwsCallError,
     CredentialsError,

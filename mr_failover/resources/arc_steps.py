@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mr_failover.aws import ClientSource
+from mr_failover.engine.plan import Step, StepAction
 from mr_failover.errors import MrFailoverError, RefusedError
-from mr_failover.plan import Step, StepAction
 from mr_failover.resources import arc
 from mr_failover.topology import Topology
 

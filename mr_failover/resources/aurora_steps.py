@@ -1,6 +1,6 @@
 """Aurora promotions as mutation steps: move the global writer, or promote a read replica.
 
-Three moves, each one :class:`~mr_failover.plan.Step` whose action reads fresh state on
+Three moves, each one :class:`~mr_failover.engine.plan.Step` whose action reads fresh state on
 every call: ``SwitchoverGlobalCluster`` (planned, no data loss), ``FailoverGlobalCluster``
 with ``AllowDataLoss`` (the writer's region is down) and ``PromoteReadReplicaDBCluster``
 (a cross-region binlog replica cluster). Global moves are asynchronous on AWS: the
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from mr_failover.aws import call, call_error, error_code
+from mr_failover.engine.plan import Step, StepAction
 from mr_failover.errors import AwsCallError
-from mr_failover.plan import Step, StepAction
 from mr_failover.resources.aurora import (
     ClusterFinding,
     GlobalClusterFinding,

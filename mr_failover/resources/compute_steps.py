@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from mr_failover.aws import call
+from mr_failover.engine.plan import Step, StepAction
 from mr_failover.errors import AwsCallError
-from mr_failover.plan import Step, StepAction
 
 Goal = Literal["at_least", "exactly"]
 # Tasks and instances take minutes to start: a Fargate task about 1, an EC2 instance 2-5.

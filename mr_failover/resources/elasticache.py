@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mr_failover.aws import call, call_error, error_code
+from mr_failover.engine.plan import Step, StepAction
 from mr_failover.errors import AwsCallError
-from mr_failover.plan import Step, StepAction
 
 # AWS documents a Global Datastore failover in minutes.
 FAILOVER_TIMEOUT = 1800.0

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mr_failover.aws import CONTROL_PLANE_REGION, call
+from mr_failover.engine.plan import Step, StepAction
 from mr_failover.errors import AwsCallError
-from mr_failover.plan import Step, StepAction
 from mr_failover.topology import GlobalAccelerator
 
 GA_REGION = CONTROL_PLANE_REGION["globalaccelerator"]

@@ -16,8 +16,8 @@ from dataclasses import replace
 from typing import Any
 
 from mr_failover.aws import CONTROL_PLANE_REGION, error_code, translate
+from mr_failover.engine.plan import Clock, Step, StepAction
 from mr_failover.errors import AwsCallError
-from mr_failover.plan import Clock, Step, StepAction
 from mr_failover.resources.route53 import HealthCheckFinding, observe_health_check
 from mr_failover.topology import HealthCheck, Record
 

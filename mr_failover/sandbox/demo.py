@@ -23,7 +23,7 @@ from pathlib import Path
 
 from mr_failover import topology as topo
 from mr_failover.aws import CONTROL_PLANE_REGION, ClientFactory, Timeouts
-from mr_failover.journal import ENV_STATE_DIR
+from mr_failover.engine.journal import ENV_STATE_DIR
 from mr_failover.sandbox.core import Call, Sandbox
 from mr_failover.sandbox.faults import Fault
 from mr_failover.sandbox.seed import seed
@@ -46,7 +46,7 @@ _SCRUB = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE", "AWS_ENDPOIN
 
 
 class SandboxTime:
-    """A :class:`~mr_failover.plan.Clock` on the sandbox's clock: sleeping advances it.
+    """A :class:`~mr_failover.engine.plan.Clock` on the sandbox's clock: sleeping advances it.
 
     The drill then waits in simulated time (Aurora switchovers, health-check intervals and
     replication lags all follow), so the demo's measured RTO is sandbox seconds.

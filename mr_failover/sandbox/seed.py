@@ -192,7 +192,7 @@ class Seeder:
             name: self._region_compute_and_traffic(name, r) for name, r in self.t.regions.items()
         }
         if self.t.lock is not None:
-            from mr_failover import lock
+            from mr_failover.engine import lock
 
             loc = self.t.lock
             if self.find("dynamodb", loc.region, "describe_table", TableName=loc.table) is None:

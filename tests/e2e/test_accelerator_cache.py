@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 
-from mr_failover import journal, status, topology
+from mr_failover import status, topology
 from mr_failover.aws import ClientFactory, Timeouts
+from mr_failover.engine import journal
+from mr_failover.engine.executor import execute
 from mr_failover.operations import drain, promote
-from mr_failover.plan import execute
 from mr_failover.sandbox import elasticache as sandbox_cache
 from mr_failover.sandbox.core import Sandbox
 from mr_failover.sandbox.seed import seed

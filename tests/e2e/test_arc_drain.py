@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from mr_failover import journal
 from mr_failover import topology as topo
+from mr_failover.engine import journal
 from mr_failover.errors import EXIT_REFUSED
 from mr_failover.sandbox.client import SandboxClient
 from mr_failover.topology import Topology

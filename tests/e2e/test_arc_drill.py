@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from mr_failover import journal
 from mr_failover.commands import _mutation
+from mr_failover.engine import journal
 from mr_failover.sandbox import arc as sandbox_arc
 from mr_failover.sandbox.client import SandboxClient
 from mr_failover.sandbox.core import Sandbox

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from mr_failover import journal
+from mr_failover.engine import journal
 from mr_failover.sandbox.client import SandboxClient
 from mr_failover.topology import Topology
 

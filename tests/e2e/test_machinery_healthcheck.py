@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from mr_failover import journal, lock
 from mr_failover import topology as topo
 from mr_failover.aws import ClientFactory, Timeouts
 from mr_failover.commands import _mutation
-from mr_failover.plan import SystemClock
+from mr_failover.engine import journal, lock
+from mr_failover.engine.plan import SystemClock
 from mr_failover.resources.route53 import observe_health_check
 from mr_failover.sandbox.client import SandboxClient
 from mr_failover.sandbox.core import Sandbox

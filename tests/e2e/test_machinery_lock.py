@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from mr_failover import lock
 from mr_failover.aws import ClientFactory, Timeouts
+from mr_failover.engine import lock
 from mr_failover.errors import RefusedError
 from mr_failover.sandbox.core import Sandbox
 from mr_failover.topology import Topology

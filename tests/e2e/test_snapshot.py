@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from mr_failover.lock import KEY
+from mr_failover.engine.lock import KEY
 from mr_failover.sandbox.client import SandboxClient
 from mr_failover.sandbox.core import Sandbox
 from mr_failover.sandbox.seed_edge import TEMPLATE_BODY, TEMPLATE_KEY

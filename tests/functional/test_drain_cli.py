@@ -16,9 +16,9 @@ import boto3
 import pytest
 from click.testing import CliRunner, Result
 
-from mr_failover import journal, lock
 from mr_failover.cli import cli
 from mr_failover.commands import _mutation
+from mr_failover.engine import journal, lock
 from tests.clocks import FakeClock
 from tests.functional.conftest import EXAMPLE, Seeded
 

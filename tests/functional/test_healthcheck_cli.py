@@ -20,10 +20,11 @@ import pytest
 from click.testing import CliRunner, Result
 from moto import mock_aws
 
-from mr_failover import journal, lock, topology
+from mr_failover import topology
 from mr_failover.aws import ClientFactory
 from mr_failover.cli import cli
 from mr_failover.commands import _mutation
+from mr_failover.engine import journal, lock
 from tests.clocks import FakeClock
 
 CONFIG = str(Path(__file__).resolve().parents[2] / "config" / "regions.yaml")

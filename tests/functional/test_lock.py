@@ -13,10 +13,11 @@ import pytest
 from click.testing import CliRunner, Result
 from moto import mock_aws
 
-from mr_failover import journal, lock, topology
+from mr_failover import topology
 from mr_failover.aws import ClientFactory
 from mr_failover.cli import cli
 from mr_failover.commands import _mutation
+from mr_failover.engine import journal, lock
 from mr_failover.errors import AwsCallError, RefusedError
 from tests.clocks import FakeClock
 

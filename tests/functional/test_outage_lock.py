@@ -18,10 +18,11 @@ import pytest
 from click.testing import CliRunner, Result
 from moto import mock_aws
 
-from mr_failover import lock, topology
+from mr_failover import topology
 from mr_failover.aws import ClientFactory, Timeouts
 from mr_failover.cli import cli
 from mr_failover.commands import _mutation
+from mr_failover.engine import lock
 from mr_failover.errors import RefusedError, RegionUnreachableError
 from mr_failover.topology import LockLocation, Topology
 from tests.clocks import FakeClock

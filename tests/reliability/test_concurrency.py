@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from mr_failover import journal
+from mr_failover.engine import journal
 from mr_failover.sandbox.client import SandboxClient
 
 EAST, WEST = "us-east-1", "us-west-2"

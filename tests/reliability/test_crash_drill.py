@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from mr_failover import journal
+from mr_failover.engine import journal
 from mr_failover.sandbox.client import SandboxClient
 from tests.e2e.test_drill import writer_region
 from tests.reliability.conftest import Mutations, reseed

@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 
-from mr_failover import journal
 from mr_failover.aws import ClientFactory, Timeouts
+from mr_failover.engine import journal
+from mr_failover.engine.executor import StepFailedError, execute
+from mr_failover.engine.plan import Plan
 from mr_failover.errors import EXIT_FAILED, EXIT_REFUSED, AwsCallError, UsageError
-from mr_failover.plan import Plan, StepFailedError, execute
 from mr_failover.render import traffic_cell
 from mr_failover.resources import arc
 from mr_failover.resources.arc_steps import SafetyRuleBlockedError, plan_routing_controls
@@ -602,7 +603,7 @@ def test_status_shows_states_and_a_control_off_drains_the_region() -> None:
 @pytest.mark.parametrize("listed", [True, False])
 def test_static_stability_knows_any_endpoint_will_do(listed: bool) -> None:
     from mr_failover import drill
-    from mr_failover.plan import Step
+    from mr_failover.engine.plan import Step
 
     topology = make_topology(endpoints=listed)
     spec = drill.builtin("evacuate", topology, "us-east-1")

@@ -15,10 +15,11 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from mr_failover import journal
+from mr_failover.engine import journal
+from mr_failover.engine.executor import StepFailedError, execute
+from mr_failover.engine.plan import Plan, Step
 from mr_failover.errors import MrFailoverError, RefusedError, UsageError
 from mr_failover.operations import drain as op
-from mr_failover.plan import Plan, Step, StepFailedError, execute
 from mr_failover.resources import compute_steps
 from mr_failover.resources.compute import ServiceFinding
 from mr_failover.resources.route53 import HealthCheckFinding, RecordFinding

@@ -11,8 +11,8 @@ from botocore.stub import Stubber
 
 from mr_failover import drill
 from mr_failover import topology as topo
+from mr_failover.engine.plan import Plan, Step
 from mr_failover.errors import ConfigError
-from mr_failover.plan import Plan, Step
 from tests.clocks import FakeClock
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mr_failover import journal
 from mr_failover.cli import cli
 from mr_failover.commands.history import rto_bar
-from mr_failover.plan import Plan
+from mr_failover.engine import journal
+from mr_failover.engine.plan import Plan
 from tests.clocks import FakeClock
 
 

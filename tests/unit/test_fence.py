@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from mr_failover.engine.executor import execute
 from mr_failover.errors import EXIT_REFUSED, RefusedError, UsageError
 from mr_failover.operations.fence import IsWriterError, fenced_prefix, plan_fence
-from mr_failover.plan import execute
 from mr_failover.topology import Topology
 from tests.unit.test_promote import (
     ARN,

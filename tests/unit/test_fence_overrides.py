@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from mr_failover import journal
+from mr_failover.engine import journal
 from mr_failover.errors import UsageError
 from mr_failover.resources import arc
 from mr_failover.topology import Topology

@@ -8,8 +8,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from mr_failover.engine.guard import require_account
 from mr_failover.errors import CredentialsError, RefusedError
-from mr_failover.guard import require_account
 from mr_failover.topology import Topology
 
 TOPOLOGY = Topology.model_validate(

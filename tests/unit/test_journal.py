@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from mr_failover import journal
+from mr_failover.engine import journal
+from mr_failover.engine.executor import StepFailedError, execute
+from mr_failover.engine.journal import Journal, Who
+from mr_failover.engine.plan import Plan, Step, StepAction
 from mr_failover.errors import UsageError
-from mr_failover.journal import Journal, Who
-from mr_failover.plan import Plan, Step, StepAction, StepFailedError, execute
 from tests.clocks import FakeClock
 
 NEW_YEAR = 1_767_225_600.0  # 2026-01-01T00:00:00Z

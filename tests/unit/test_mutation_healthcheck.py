@@ -13,9 +13,9 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from mr_failover.engine.executor import StepFailedError, execute
 from mr_failover.errors import RefusedError
 from mr_failover.operations.healthcheck import plan_inversion
-from mr_failover.plan import StepFailedError, execute
 from mr_failover.topology import Topology
 from tests.clocks import FakeClock
 
@@ -268,7 +268,7 @@ def _hc(check_id: str, *, inverted: bool, version: int) -> dict[str, Any]:
 
 def plan_inversion_without_reads(client: Any, *, invert: bool) -> Any:
     """The plan as plan_inversion builds it, minus its safety reads (tested above)."""
-    from mr_failover.plan import Plan
+    from mr_failover.engine.plan import Plan
     from mr_failover.resources.route53_steps import inversion_step
 
     hc = TOPOLOGY.regions["us-east-1"].traffic.health_checks[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 
 from mr_failover.commands._mutation import show_plan
-from mr_failover.plan import Plan, Step
+from mr_failover.engine.plan import Plan, Step
 
 
 def test_plan_table_names_call_endpoint_plane_and_undo() -> None:

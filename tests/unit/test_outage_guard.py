@@ -10,8 +10,8 @@ import pytest
 from botocore.stub import Stubber
 
 from mr_failover.aws import account_regions
+from mr_failover.engine.guard import require_account
 from mr_failover.errors import CredentialsError, RefusedError
-from mr_failover.guard import require_account
 from mr_failover.topology import Topology
 
 EAST, WEST, EU = "us-east-1", "us-west-2", "eu-west-1"

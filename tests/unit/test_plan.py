@@ -6,17 +6,9 @@ import time
 
 import pytest
 
+from mr_failover.engine.executor import StepFailedError, execute, wait_until
+from mr_failover.engine.plan import Event, Plan, Step, StepAction, StepOutcome
 from mr_failover.errors import AwsCallError, MrFailoverError
-from mr_failover.plan import (
-    Event,
-    Plan,
-    Step,
-    StepAction,
-    StepFailedError,
-    StepOutcome,
-    execute,
-    wait_until,
-)
 from tests.clocks import FakeClock
 
 

@@ -16,9 +16,9 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from mr_failover.engine.executor import StepFailedError, execute
 from mr_failover.errors import RefusedError, UsageError
 from mr_failover.operations.promote import NothingToDo, plan_promotion
-from mr_failover.plan import StepFailedError, execute
 from mr_failover.topology import Topology
 from tests.clocks import FakeClock
 

@@ -26,8 +26,8 @@ from typing import Any
 
 import platformdirs
 
+from mr_failover.engine.plan import Clock, Plan, Step, StepOutcome, SystemClock
 from mr_failover.errors import UsageError
-from mr_failover.plan import Clock, Plan, Step, StepOutcome, SystemClock
 
 ENV_STATE_DIR = "MR_FAILOVER_STATE_DIR"
 RUN_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
@@ -97,7 +97,7 @@ def _path(run_id: str) -> Path:
 
 
 class Journal:
-    """An open run journal (a :class:`~mr_failover.plan.Recorder`)."""
+    """An open run journal (a :class:`~mr_failover.engine.plan.Recorder`)."""
 
     def __init__(self, run_id: str, path: Path, fd: int, clock: Clock) -> None:
         self.run_id = run_id

@@ -114,7 +114,7 @@ class LockState:
         return self.held and self.expires_at <= self.now
 
     def to_json(self) -> dict[str, Any]:
-        from mr_failover.journal import iso
+        from mr_failover.engine.journal import iso
 
         out: dict[str, Any] = {
             "application": self.application,
@@ -334,7 +334,7 @@ def read_all(
 
 
 def _describe_holder(state: LockState) -> str:
-    from mr_failover.journal import iso
+    from mr_failover.engine.journal import iso
 
     assert state.owner is not None
     return (
