@@ -38,14 +38,10 @@ from mr_failover.errors import (
     RegionUnreachableError,
 )
 from mr_failover.resources import cloudwatch, s3
+from mr_failover.resources.aurora import AuroraStatus, observe_aurora
 from mr_failover.resources.cloudwatch import MetricQuery
-from mr_failover.status import (
-    AuroraStatus,
-    DynamoDbStatus,
-    observe_aurora,
-    observe_dynamodb,
-    run_concurrently,
-)
+from mr_failover.resources.dynamodb import DynamoDbStatus, observe_dynamodb
+from mr_failover.status import run_concurrently
 from mr_failover.topology import Region, Topology
 
 SCHEMA_VERSION = 1

@@ -13,10 +13,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mr_failover.aws import call, call_error, error_code
+from mr_failover.resources.section import (
+    Cell,
+    Judgement,
+    Read,
+    ReadContext,
+    RegionStatus,
+    RegionView,
+    Section,
+)
 from mr_failover.topology import ApiEndpoint
+
+if TYPE_CHECKING:
+    from mr_failover.aws import ClientSource
+    from mr_failover.topology import Region
 
 _NOT_FOUND = {"NotFoundException", "ResourceNotFoundException"}
 # API Gateway REST spells the root mapping "(none)"; HTTP APIs use an empty key.
@@ -178,3 +191,117 @@ def same_host(a: str, b: str) -> bool:
         return h.lower().rstrip(".").removeprefix("dualstack.")
 
     return norm(a) == norm(b)
+
+
+# --- the status section ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApiEndpointStatus:
+    """A regional API endpoint, and its certificate's days left when observed."""
+
+    endpoint: ApiEndpointFinding
+    certificate_days_left: float | None
+
+
+@dataclass(frozen=True)
+class ApiStatus:
+    endpoints: tuple[ApiEndpointStatus, ...]
+
+
+def observe_api(factory: ClientSource, region: str, spec: Region, now: datetime) -> ApiStatus:
+    apigw = factory.client("apigateway", region)
+    acm = factory.client("acm", region)
+    v2 = (
+        factory.client("apigatewayv2", region)
+        if any(a.api_type == "http" for a in spec.api_endpoints)
+        else None
+    )
+    out = []
+    for api in spec.api_endpoints:
+        found = observe_endpoint(apigw, acm, api, apigwv2=v2)
+        days = found.certificate.days_left(now) if found.certificate else None
+        out.append(ApiEndpointStatus(endpoint=found, certificate_days_left=days))
+    return ApiStatus(endpoints=tuple(out))
+
+
+class ApiSection(Section):
+    name = "api"
+    title = "api"
+    layout = "line"
+
+    def reads(self, ctx: ReadContext) -> list[Read]:
+        if not ctx.spec.api_endpoints:
+            return []
+        return [Read("api", lambda: observe_api(ctx.factory, ctx.region, ctx.spec, ctx.now))]
+
+    def judge(self, view: RegionView) -> Judgement:
+        a = view.get("api")
+        if not isinstance(a, ApiStatus):
+            return Judgement()
+        from mr_failover.resources.route53 import TrafficStatus
+
+        reasons: list[str] = []
+        warnings: list[str] = []
+        traffic = view.get("traffic")
+        min_days = view.topology.policy.certificate_min_days
+        specs = {e.domain: e for e in view.spec.api_endpoints}
+        for st in a.endpoints:
+            f = st.endpoint
+            spec = specs[f.domain]
+            where = f"api: {f.domain}"
+            if not f.found:
+                reasons.append(f"{where}: no API Gateway custom domain in {view.region}")
+                continue
+            if f.endpoint_type != "REGIONAL":
+                reasons.append(f"{where}: endpoint type is {f.endpoint_type}, not REGIONAL")
+            if f.mapping(spec.base_path, spec.api_id) is None:
+                path = spec.base_path or "(root)"
+                to = f" to API {spec.api_id}" if spec.api_id else ""
+                reasons.append(f"{where}: no base path mapping {path}{to}")
+            cert = f.certificate
+            if cert is None:
+                reasons.append(f"{where}: no certificate")
+            else:
+                if spec.certificate_arn and spec.certificate_arn != cert.arn:
+                    reasons.append(f"{where}: certificate is not {spec.certificate_arn}")
+                if cert.status != "ISSUED":
+                    reasons.append(f"{where}: certificate {cert.arn} is {cert.status}")
+                elif st.certificate_days_left is not None and st.certificate_days_left < min_days:
+                    reasons.append(
+                        f"{where}: certificate expires in {max(st.certificate_days_left, 0):.0f} "
+                        f"days (policy: at least {min_days})"
+                    )
+            if spec.record is None:
+                continue
+            if not isinstance(traffic, TrafficStatus):
+                warnings.append(f"{where}: record {spec.record} not checked (Route 53 not read)")
+                continue
+            rec = next((r for r in traffic.records if r.set_identifier == spec.record), None)
+            if rec is None or not rec.found:
+                continue  # the traffic section already says the record is missing
+            target = f.regional_domain_name or ""
+            if not any(same_host(v, target) for v in rec.values):
+                shown = ", ".join(rec.values) or "nothing"
+                reasons.append(
+                    f"{where}: record {rec.name} ({rec.set_identifier}) points at {shown}, "
+                    f"not this region's {target}"
+                )
+        return Judgement(reasons, warnings, value=a)
+
+    def value_cell(self, a: ApiStatus, r: RegionStatus) -> Cell:
+        parts = []
+        for st in a.endpoints:
+            e = st.endpoint
+            if not e.found:
+                parts.append("missing")
+            elif e.certificate is None or e.certificate.status != "ISSUED":
+                parts.append("cert " + (e.certificate.status.lower() if e.certificate else "none"))
+            elif st.certificate_days_left is not None:
+                parts.append(f"cert {max(st.certificate_days_left, 0):.0f}d")
+            else:
+                parts.append("ok")
+        return Cell(", ".join(parts) or "-")
+
+
+SECTION = ApiSection()

@@ -8,12 +8,27 @@ region (:func:`lag_queries`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
 
 from mr_failover.aws import call
 from mr_failover.errors import AwsCallError
+from mr_failover.resources import cloudwatch
 from mr_failover.resources.cloudwatch import MetricQuery
+from mr_failover.resources.section import (
+    Cell,
+    Judgement,
+    Read,
+    ReadContext,
+    RegionStatus,
+    RegionView,
+    Section,
+)
+
+if TYPE_CHECKING:
+    from mr_failover.aws import ClientSource
+    from mr_failover.topology import Region, Topology
 
 
 @dataclass(frozen=True)
@@ -208,3 +223,177 @@ def split_brain(
     if len(writable) > 1:
         return SplitBrain(mode, None, writable, writable)
     return SplitBrain(mode, writable[0] if writable else None, writable, ())
+
+
+# --- the status section ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuroraStatus:
+    mode: str
+    cluster: ClusterFinding
+    global_cluster: GlobalClusterFinding | None
+    lag_seconds: float | None
+    lag_metric: str | None
+
+
+def observe_aurora(factory: ClientSource, region: str, spec: Region, now: datetime) -> AuroraStatus:
+    assert spec.aurora is not None
+    rds = factory.client("rds", region)
+    cluster = observe_cluster(rds, spec.aurora.cluster)
+    global_cluster = None
+    if spec.aurora.mode == "global" and spec.aurora.global_cluster:
+        global_cluster = observe_global_cluster(rds, spec.aurora.global_cluster)
+    lag = lag_metric = None
+    is_writer = (
+        global_cluster.writer_region == region
+        if global_cluster is not None
+        else cluster.replication_source is None
+    )
+    if not is_writer:
+        queries = lag_queries(cluster.id, spec.aurora.mode)
+        values = cloudwatch.latest_values(
+            factory.client("cloudwatch", region), [q for q, _ in queries], now=now
+        )
+        lag, lag_metric = lag_seconds(values, queries)
+    return AuroraStatus(
+        mode=spec.aurora.mode,
+        cluster=cluster,
+        global_cluster=global_cluster,
+        lag_seconds=lag,
+        lag_metric=lag_metric,
+    )
+
+
+def writer_region(found: Mapping[str, Mapping[str, object]]) -> str | None:
+    """The Aurora writer as the answering regions see it (None: nobody could tell)."""
+    for values in found.values():
+        a = values.get("aurora")
+        if isinstance(a, AuroraStatus) and a.global_cluster is not None:
+            return a.global_cluster.writer_region
+    for name, values in found.items():
+        a = values.get("aurora")
+        if isinstance(a, AuroraStatus) and a.cluster.replication_source is None:
+            return name
+    return None
+
+
+def split_regions(found: Mapping[str, Mapping[str, object]]) -> dict[str, str]:
+    """Region -> why its database is split brain (accepts writes, is not the writer).
+
+    Global mode: each region against its own view of the global cluster. Replica mode:
+    across the observed regions (more than one writable cluster).
+    """
+    seen = {
+        name: a
+        for name, values in found.items()
+        if isinstance(a := values.get("aurora"), AuroraStatus)
+    }
+    replicas = {name: a.cluster for name, a in seen.items() if a.mode == "replica"}
+    judged = split_brain("replica", replicas, None)
+    out = {name: judged.why(name) for name in judged.split}
+    for name, a in seen.items():
+        if a.mode == "global":
+            one = split_brain("global", {name: a.cluster}, a.global_cluster)
+            out |= {name: one.why(name) for name in one.split}
+    return out
+
+
+class AuroraSection(Section):
+    name = "aurora"
+    title = "Aurora"
+
+    def reads(self, ctx: ReadContext) -> list[Read]:
+        if ctx.spec.aurora is None:
+            return []
+        return [Read("aurora", lambda: observe_aurora(ctx.factory, ctx.region, ctx.spec, ctx.now))]
+
+    def assemble(
+        self, topology: Topology, found: Mapping[str, Mapping[str, object]]
+    ) -> dict[str, object]:
+        return {"writer": writer_region(found), "split_brain": split_regions(found)}
+
+    def judge(self, view: RegionView) -> Judgement:
+        if view.spec.aurora is None:
+            return Judgement()
+        writer = view.facts.get("writer")
+        split = cast("dict[str, str]", view.facts.get("split_brain", {})).get(view.region)
+        a = view.get("aurora")
+        attrs = {"is_writer": None if writer is None else writer == view.region}
+        if not isinstance(a, AuroraStatus):
+            return Judgement(attrs=attrs)
+        reasons: list[str] = []
+        warnings: list[str] = []
+        _judge_aurora(a, view.region, view.rpo, reasons, warnings, split)
+        attrs["split_brain"] = split is not None
+        return Judgement(reasons, warnings, value=a, attrs=attrs)
+
+    def value_cell(self, a: AuroraStatus, r: RegionStatus) -> Cell:
+        if r.split_brain:
+            return Cell("SPLIT BRAIN", "bold red")
+        parts: list[str] = []
+        member = a.global_cluster.member(a.cluster.arn) if a.global_cluster else None
+        writer = member.is_writer if member else a.cluster.replication_source is None
+        if writer:
+            parts.append("writer")
+        if a.cluster.status != "available":
+            parts.append(a.cluster.status)
+        if member and member.synchronization not in (None, "connected"):
+            parts.append(str(member.synchronization))
+        if a.global_cluster and a.global_cluster.failover:
+            parts.append(a.global_cluster.failover.status)
+        if not writer:
+            parts.append("lag ?" if a.lag_seconds is None else f"lag {a.lag_seconds:.1f}s")
+        return Cell(", ".join(parts))
+
+    def to_json(self, value: Any) -> Any:
+        if not isinstance(value, AuroraStatus):
+            return None
+        out = asdict(value)
+        if value.global_cluster is not None:
+            out["global_cluster"]["writer_region"] = value.global_cluster.writer_region
+        return out
+
+
+def _judge_aurora(
+    a: AuroraStatus,
+    region: str,
+    rpo: int,
+    reasons: list[str],
+    warnings: list[str],
+    split: str | None = None,
+) -> None:
+    if split is not None:
+        reasons.append(
+            f"aurora: SPLIT BRAIN: {a.cluster.id} accepts writes without being the writer "
+            f"({split}); fence it: mr-failover fence --region {region}"
+        )
+    if a.cluster.status != "available":
+        reasons.append(f"aurora: cluster {a.cluster.id} is {a.cluster.status}")
+    g = a.global_cluster
+    is_writer = a.cluster.replication_source is None
+    if g is not None:
+        member = g.member(a.cluster.arn)
+        if member is None:
+            if split is None:  # else the split-brain reason says it
+                reasons.append(f"aurora: {a.cluster.id} is not a member of global cluster {g.id}")
+            return
+        is_writer = member.is_writer
+        if g.failover is not None:
+            f = g.failover
+            src = arn_region(f.from_cluster_arn or "") or "?"
+            dst = arn_region(f.to_cluster_arn or "") or "?"
+            reasons.append(f"aurora: {g.id} is {f.status} from {src} to {dst}")
+        if not is_writer and member.synchronization not in (None, "connected"):
+            reasons.append(f"aurora: {a.cluster.id} synchronization is {member.synchronization}")
+    if is_writer:
+        return
+    if a.lag_seconds is None:
+        warnings.append(f"aurora: no replication lag datapoint for {a.cluster.id} in 15 min")
+    elif a.lag_seconds > rpo:
+        reasons.append(
+            f"aurora: replication lag {a.lag_seconds:.1f} s exceeds RPO {rpo} s ({a.lag_metric})"
+        )
+
+
+SECTION = AuroraSection()

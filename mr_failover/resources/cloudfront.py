@@ -11,13 +11,18 @@ this module only reads and types what is there.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from mr_failover.aws import call
 from mr_failover.errors import AwsCallError
+from mr_failover.resources.section import GlobalSection, RegionStatus, Verdict
 from mr_failover.topology import Distribution
+
+if TYPE_CHECKING:
+    from mr_failover.aws import ClientSource
+    from mr_failover.topology import Topology
 
 CONTROL_PLANE_REGION = "us-east-1"
 # A primary that is down answers 5xx or times out; criteria without any 5xx code only
@@ -148,3 +153,120 @@ def distribution_finding(
         groups=tuple(groups),
         missing_groups=tuple(g for g in spec.origin_groups if g not in present),
     )
+
+
+# --- the status section (global: observed once for every region) -----------------------
+
+
+def cloudfront_problems(
+    topology: Topology,
+    found: Sequence[DistributionFinding],
+    verdicts: Mapping[str, str],
+) -> tuple[dict[str, list[str]], list[str]]:
+    """Reasons per region (the secondary origin's), and report-wide warnings.
+
+    A group that cannot fail over, or whose secondary S3 origin does not receive the
+    primary's objects, stops the secondary's region taking over what CloudFront serves.
+    A secondary in a drained or unreachable region is the primary's risk: a warning.
+    """
+    reasons: dict[str, list[str]] = {}
+    warnings: list[str] = []
+    replicates = {
+        (b.name, t.bucket)
+        for r in topology.regions.values()
+        for b in r.s3_buckets
+        for t in b.replicate_to
+    }
+    for d in found:
+        for name in d.missing_groups:
+            warnings.append(f"cloudfront: {d.name} has no origin group {name}")
+        for g in d.groups:
+            where = f"cloudfront: {d.name} origin group {g.id}"
+            sec, pri = g.secondary, g.primary
+            if sec is None or pri is None:
+                warnings.append(f"{where}: a member origin is missing")
+                continue
+            target = sec.region
+            problems: list[str] = []
+            if not g.status_codes:
+                problems.append(f"{where} has no failover criteria")
+            elif not g.fails_over_on_server_errors:
+                codes = ", ".join(map(str, g.status_codes))
+                problems.append(f"{where} fails over only on {codes}, not on 5xx errors")
+            if not g.targeted:
+                problems.append(f"{where} is not the target of any cache behavior")
+            if (
+                pri.bucket
+                and sec.bucket
+                and pri.bucket != sec.bucket
+                and (pri.bucket, sec.bucket) not in replicates
+            ):
+                problems.append(
+                    f"{where}: secondary bucket {sec.bucket} is not the replication "
+                    f"destination of {pri.bucket}"
+                )
+            if target is None or target not in verdicts:
+                warnings.extend(problems)
+                if target is None:
+                    warnings.append(f"{where}: region of secondary origin {sec.domain} unknown")
+            else:
+                if problems:
+                    reasons.setdefault(target, []).extend(problems)
+                if verdicts[target] in ("drained", "unreachable"):
+                    warnings.append(
+                        f"{where}: secondary origin {sec.id} is in {target}, "
+                        f"which is {verdicts[target]}"
+                    )
+    return reasons, warnings
+
+
+class CloudFrontSection(GlobalSection):
+    name = "cloudfront"
+    api_region = CONTROL_PLANE_REGION
+
+    def declared(self, topology: Topology) -> bool:
+        return bool(topology.cloudfront_distributions)
+
+    def read(self, topology: Topology, factory: ClientSource) -> tuple[DistributionFinding, ...]:
+        client = factory.client("cloudfront", CONTROL_PLANE_REGION)
+        buckets = {b.name: n for n, r in topology.regions.items() for b in r.s3_buckets}
+        return tuple(
+            observe_distribution(client, d, buckets) for d in topology.cloudfront_distributions
+        )
+
+    def apply(
+        self,
+        topology: Topology,
+        regions: tuple[RegionStatus, ...],
+        found: tuple[Any, ...],
+    ) -> tuple[tuple[RegionStatus, ...], list[str]]:
+        if not found:
+            return regions, []
+        reasons, warnings = cloudfront_problems(
+            topology, found, {r.name: r.verdict for r in regions}
+        )
+        out = []
+        for r in regions:
+            extra = reasons.get(r.name)
+            if not extra:
+                out.append(r)
+                continue
+            verdict: Verdict = "unreachable" if r.verdict == "unreachable" else "degraded"
+            out.append(
+                replace(r, verdict=verdict, can_take_over=False, reasons=(*r.reasons, *extra))
+            )
+        return tuple(out), warnings
+
+    def lines(self, found: tuple[Any, ...]) -> list[str]:
+        """``cloudfront assets/g: us-east-1 -> us-west-2 on 500,502,503,504``."""
+        out = []
+        for d in found:
+            for g in d.groups:
+                pri = g.primary.region if g.primary else "?"
+                sec = g.secondary.region if g.secondary else "?"
+                codes = ",".join(map(str, g.status_codes)) or "no failover criteria"
+                out.append(f"cloudfront {d.name}/{g.id}: {pri} -> {sec} on {codes}")
+        return out
+
+
+SECTION = CloudFrontSection()

@@ -8,10 +8,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mr_failover.aws import call, call_error, error_code
+from mr_failover.resources.section import (
+    Cell,
+    Judgement,
+    Read,
+    ReadContext,
+    RegionStatus,
+    RegionView,
+    Section,
+)
 from mr_failover.topology import AutoScalingGroup, EcsService, LambdaFunction
+
+if TYPE_CHECKING:
+    from mr_failover.aws import ClientSource
+    from mr_failover.topology import Region
 
 
 @dataclass(frozen=True)
@@ -117,3 +130,82 @@ def observe_functions(client: Any, specs: Sequence[LambdaFunction]) -> list[Func
             raise call_error(client, "get_function_configuration", exc) from None
         out.append(FunctionFinding(spec.name, True, state=str(config.get("State", "Active"))))
     return out
+
+
+# --- the status section ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ComputeStatus:
+    services: tuple[ServiceFinding, ...]
+    functions: tuple[FunctionFinding, ...]
+
+
+def observe_compute(factory: ClientSource, region: str, spec: Region) -> ComputeStatus:
+    c = spec.compute
+    services: list[ServiceFinding] = []
+    if c.ecs_services:
+        services += observe_ecs_services(factory.client("ecs", region), c.ecs_services)
+    if c.autoscaling_groups:
+        services += observe_autoscaling_groups(
+            factory.client("autoscaling", region), c.autoscaling_groups
+        )
+    functions: list[FunctionFinding] = []
+    if c.lambda_functions:
+        functions = observe_functions(factory.client("lambda", region), c.lambda_functions)
+    return ComputeStatus(services=tuple(services), functions=tuple(functions))
+
+
+class ComputeSection(Section):
+    name = "compute"
+    title = "Compute"
+
+    def reads(self, ctx: ReadContext) -> list[Read]:
+        c = ctx.spec.compute
+        if not (c.ecs_services or c.autoscaling_groups or c.lambda_functions):
+            return []
+        return [Read("compute", lambda: observe_compute(ctx.factory, ctx.region, ctx.spec))]
+
+    def judge(self, view: RegionView) -> Judgement:
+        c = view.get("compute")
+        if not isinstance(c, ComputeStatus):
+            return Judgement()
+        reasons: list[str] = []
+        warnings: list[str] = []
+        for svc in c.services:
+            if not svc.found:
+                reasons.append(f"compute: {svc.kind} {svc.name} not found")
+            elif svc.desired == 0:
+                if svc.takeover_desired:
+                    warnings.append(
+                        f"compute: {svc.kind} {svc.name} is scaled to 0 "
+                        f"(takeover scales it to {svc.takeover_desired})"
+                    )
+                else:
+                    reasons.append(f"compute: {svc.kind} {svc.name} has desired count 0")
+            elif svc.running < svc.desired:
+                reasons.append(
+                    f"compute: {svc.kind} {svc.name} runs {svc.running} of {svc.desired}"
+                )
+        for fn in c.functions:
+            if not fn.found:
+                reasons.append(f"compute: lambda {fn.name} not found")
+            elif fn.state != "Active":
+                reasons.append(f"compute: lambda {fn.name} is {fn.state}")
+        return Judgement(reasons, warnings, value=c)
+
+    def value_cell(self, c: ComputeStatus, r: RegionStatus) -> Cell:
+        parts = []
+        for kind in ("ecs", "asg"):
+            found = [s for s in c.services if s.kind == kind]
+            if found:
+                running = sum(s.running for s in found)
+                desired = sum(s.desired for s in found)
+                parts.append(f"{kind} {running}/{desired}")
+        if c.functions:
+            active = sum(1 for f in c.functions if f.state == "Active")
+            parts.append(f"fn {active}/{len(c.functions)}")
+        return Cell(" ".join(parts) or "-")
+
+
+SECTION = ComputeSection()

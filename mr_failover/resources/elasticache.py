@@ -13,12 +13,21 @@ planned promotion) to the target region, then waits while the datastore is
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from mr_failover.aws import call, call_error, error_code
 from mr_failover.engine.plan import Step, StepAction
 from mr_failover.errors import AwsCallError
+from mr_failover.resources.section import (
+    Cell,
+    Judgement,
+    Read,
+    ReadContext,
+    RegionStatus,
+    RegionView,
+    Section,
+)
 
 # AWS documents a Global Datastore failover in minutes.
 FAILOVER_TIMEOUT = 1800.0
@@ -179,3 +188,89 @@ def failover_step(
         max_poll=30.0,
         action=FailoverDatastore(client, datastore, region, group),
     )
+
+
+# --- the status section ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ElastiCacheStatus:
+    """The Global Datastore as this region sees it; ``replication_group``: this region's."""
+
+    datastore: DatastoreFinding
+    replication_group: str
+
+    @property
+    def member(self) -> DatastoreMember | None:
+        for m in self.datastore.members:
+            if m.replication_group == self.replication_group:
+                return m
+        return None
+
+
+class ElastiCacheSection(Section):
+    name = "elasticache"
+    title = "Cache"
+    layout = "optional-column"
+
+    def reads(self, ctx: ReadContext) -> list[Read]:
+        spec = ctx.spec.elasticache
+        if spec is None:
+            return []
+
+        def read() -> ElastiCacheStatus:
+            client = ctx.factory.client("elasticache", ctx.region)
+            found = observe_datastore(client, spec.global_datastore)
+            return ElastiCacheStatus(datastore=found, replication_group=spec.replication_group)
+
+        return [Read("elasticache", read)]
+
+    def judge(self, view: RegionView) -> Judgement:
+        e = view.get("elasticache")
+        if not isinstance(e, ElastiCacheStatus):
+            return Judgement()
+        reasons: list[str] = []
+        warnings: list[str] = []
+        d = e.datastore
+        member = e.member
+        if member is None:
+            reasons.append(
+                f"elasticache: {e.replication_group} is not a member of global datastore {d.id}"
+            )
+            return Judgement(reasons, warnings, value=e)
+        if d.status == "modifying":
+            reasons.append(f"elasticache: global datastore {d.id} is modifying (a failover?)")
+        elif d.status not in ("available", "primary-only"):
+            reasons.append(f"elasticache: global datastore {d.id} is {d.status}")
+        if member.status not in ("associated", ""):
+            reasons.append(f"elasticache: {e.replication_group} is {member.status}")
+        primary = d.primary_region
+        writer = view.facts.get("writer")
+        if (
+            writer is not None
+            and primary is not None
+            and primary != writer
+            and view.region == primary
+        ):
+            warnings.append(
+                f"elasticache: primary is in {primary} but the Aurora writer is in {writer} "
+                f"(mr-failover promote --region {writer} moves both)"
+            )
+        return Judgement(reasons, warnings, value=e)
+
+    def value_cell(self, e: ElastiCacheStatus, r: RegionStatus) -> Cell:
+        member = e.member
+        if member is None:
+            return Cell("not a member")
+        parts = [member.role.lower() or "?"]
+        if e.datastore.status not in ("available", "primary-only"):
+            parts.append(e.datastore.status)
+        return Cell(", ".join(parts))
+
+    def to_json(self, value: Any) -> Any:
+        if not isinstance(value, ElastiCacheStatus):
+            return None
+        return {**asdict(value), "primary_region": value.datastore.primary_region}
+
+
+SECTION = ElastiCacheSection()

@@ -14,12 +14,26 @@ waits until the accelerator is ``DEPLOYED`` again with the dial in place.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mr_failover.aws import CONTROL_PLANE_REGION, call
 from mr_failover.engine.plan import Step, StepAction
 from mr_failover.errors import AwsCallError
+from mr_failover.resources.section import (
+    Cell,
+    ErrorKind,
+    Judgement,
+    Read,
+    ReadContext,
+    RegionStatus,
+    RegionView,
+    Section,
+)
 from mr_failover.topology import GlobalAccelerator
+
+if TYPE_CHECKING:
+    from mr_failover.aws import ClientSource
+    from mr_failover.topology import Topology
 
 GA_REGION = CONTROL_PLANE_REGION["globalaccelerator"]
 # A dial change propagates to the edge in about a minute; past this the step fails.
@@ -176,3 +190,91 @@ def dial_step(
         timeout=DIAL_TIMEOUT,
         action=SetTrafficDial(client, group_arn, dial),
     )
+
+
+# --- the status section ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AcceleratorStatus:
+    """The Global Accelerator as seen from its API in us-west-2; ``group``: this region's."""
+
+    accelerator: AcceleratorFinding
+    group: EndpointGroupFinding | None
+
+
+def observe_region(factory: ClientSource, region: str, topology: Topology) -> AcceleratorStatus:
+    assert topology.global_accelerator is not None
+    client = factory.client("globalaccelerator", GA_REGION)
+    found = observe_accelerator(client, topology.global_accelerator)
+    spec = topology.regions[region].global_accelerator
+    pinned = spec.endpoint_group_arn if spec is not None else None
+    return AcceleratorStatus(accelerator=found, group=found.group(region, pinned))
+
+
+class AcceleratorSection(Section):
+    name = "accelerator"
+    title = "Accelerator"
+    layout = "optional-column"
+
+    def reads(self, ctx: ReadContext) -> list[Read]:
+        if ctx.spec.global_accelerator is None:
+            return []
+        return [
+            Read(
+                "accelerator",
+                lambda: observe_region(ctx.factory, ctx.region, ctx.topology),
+                GA_REGION,
+            )
+        ]
+
+    def read_error(self, key: str, exc: Exception, unreachable: bool) -> tuple[ErrorKind, str]:
+        if unreachable:
+            # Global Accelerator's API is a control plane in us-west-2; the edge network
+            # keeps routing with the dials last set.
+            return "warning", f"accelerator: API ({GA_REGION}) not answering: {exc}"
+        return super().read_error(key, exc, unreachable)
+
+    def judge(self, view: RegionView) -> Judgement:
+        a = view.get("accelerator")
+        if not isinstance(a, AcceleratorStatus):
+            return Judgement()
+        reasons: list[str] = []
+        warnings: list[str] = []
+        lever = view.spec.traffic.drain_lever == "traffic_dial"
+        drained = False
+        acc = a.accelerator
+        if not acc.enabled:
+            reasons.append(f"accelerator: {acc.name} is disabled")
+        g = a.group
+        if g is None:
+            reasons.append(f"accelerator: {acc.name} has no endpoint group in {view.region}")
+            return Judgement(reasons, warnings, value=a)
+        if g.endpoints and g.healthy == 0:
+            reasons.append(
+                f"accelerator: no healthy endpoint in {view.region} (0 of {g.endpoints})"
+            )
+        elif g.healthy < g.endpoints:
+            warnings.append(f"accelerator: {g.healthy} of {g.endpoints} endpoints healthy")
+        if g.dial == 0:
+            if lever:
+                warnings.append("accelerator: traffic dial at 0%: drained (mr-failover undrain)")
+                drained = True
+            else:
+                reasons.append(
+                    "accelerator: traffic dial at 0%: the accelerator sends it no traffic, but "
+                    "its drain lever is not traffic_dial"
+                )
+        return Judgement(reasons, warnings, drained, value=a)
+
+    def value_cell(self, a: AcceleratorStatus, r: RegionStatus) -> Cell:
+        if a.group is None:
+            return Cell("no endpoint group")
+        g = a.group
+        text = f"dial {g.dial:g}%, {g.healthy}/{g.endpoints} healthy"
+        if a.accelerator.status != "DEPLOYED":
+            text += f", {a.accelerator.status}"
+        return Cell(text)
+
+
+SECTION = AcceleratorSection()

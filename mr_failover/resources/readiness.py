@@ -9,7 +9,7 @@ Each item is observed on its own and carries its own error: one unanswered call 
 templates' source region, a secret's primary region) never hides the other items.
 Reads that describe this region are asked of it; the source of a fact that only
 another region knows (the newest template, a secret's ``ReplicationStatus``) is asked
-of that region. Judging happens in :mod:`mr_failover.status`.
+of that region. :class:`ReadinessSection` judges it for the status report.
 """
 
 from __future__ import annotations
@@ -21,6 +21,15 @@ from typing import Any, TypeVar
 
 from mr_failover.aws import ClientSource, call, call_error, error_code
 from mr_failover.errors import CredentialsError, MrFailoverError, RegionUnreachableError
+from mr_failover.resources.section import (
+    Cell,
+    Judgement,
+    Read,
+    ReadContext,
+    RegionStatus,
+    RegionView,
+    Section,
+)
 from mr_failover.topology import CodeRepository, Readiness, TemplatesBucket
 
 T = TypeVar("T")
@@ -250,3 +259,78 @@ def observe_parameters(client: Any, names: list[str]) -> ParametersFinding:
         batch = names[i : i + SSM_BATCH]
         missing += call(client, "get_parameters", Names=batch).get("InvalidParameters", [])
     return ParametersFinding(checked=tuple(names), missing=tuple(missing))
+
+
+# --- the status section ------------------------------------------------------------------
+
+
+class ReadinessSection(Section):
+    name = "readiness"
+    title = "readiness"
+    layout = "line"
+
+    def reads(self, ctx: ReadContext) -> list[Read]:
+        r = ctx.spec.readiness
+        if not (r.templates or r.code_repository or r.secrets or r.ssm_parameters):
+            return []
+        home = ctx.topology.primary_region
+        return [Read("readiness", lambda: observe(ctx.factory, ctx.region, r, home))]
+
+    def judge(self, view: RegionView) -> Judgement:
+        r = view.get("readiness")
+        if not isinstance(r, ReadinessFinding):
+            return Judgement()
+        region = view.region
+        reasons: list[str] = []
+        warnings: list[str] = []
+        t = r.templates
+        if t is not None:
+            src = f"{t.source_bucket} ({t.source_region})"
+            if t.error:
+                warnings.append(f"readiness: templates not checked: {t.error}")
+            elif t.newest_key is None:
+                warnings.append(f"readiness: no template in {src}")
+            elif t.stale:
+                reasons.append(f"readiness: {t.bucket} holds an older {t.newest_key} than {src}")
+            elif not t.present:
+                reasons.append(
+                    f"readiness: newest template {t.newest_key} of {src} not in {t.bucket}"
+                )
+        c = r.code
+        if c is not None:
+            if c.error:
+                warnings.append(f"readiness: code repository not fully checked: {c.error}")
+            if c.available is False:
+                mirror = f" and no mirror {c.mirror}" if c.mirror else ""
+                reasons.append(f"readiness: no code repository {c.name} in {region}{mirror}")
+        for sec in r.secrets:
+            if sec.error:
+                warnings.append(f"readiness: secret {sec.name} not fully checked: {sec.error}")
+            elif sec.found is False:
+                reasons.append(f"readiness: secret {sec.name} is not replicated to {region}")
+            elif sec.status not in ("primary", "InSync"):
+                detail = f" ({sec.message})" if sec.message else ""
+                reasons.append(
+                    f"readiness: secret {sec.name} replica is {sec.status} "
+                    f"(primary {sec.primary_region}){detail}"
+                )
+        p = r.parameters
+        if p is not None:
+            if p.error:
+                reasons.append(f"readiness: SSM parameters not checked: {p.error}")
+            for name in p.missing:
+                reasons.append(f"readiness: SSM parameter {name} missing in {region}")
+        return Judgement(reasons, warnings, value=r)
+
+    def value_cell(self, rd: ReadinessFinding, r: RegionStatus) -> Cell:
+        missing = sum(1 for reason in r.reasons if reason.startswith("readiness:"))
+        items = (
+            (rd.templates is not None)
+            + (rd.code is not None)
+            + len(rd.secrets)
+            + (len(rd.parameters.checked) if rd.parameters else 0)
+        )
+        return Cell(f"{missing} missing" if missing else f"{items} ok")
+
+
+SECTION = ReadinessSection()

@@ -21,9 +21,9 @@ from mr_failover.engine import journal
 from mr_failover.engine.executor import StepFailedError, execute
 from mr_failover.engine.plan import Plan
 from mr_failover.errors import EXIT_FAILED, EXIT_REFUSED, AwsCallError, UsageError
-from mr_failover.render import traffic_cell
-from mr_failover.resources import arc
+from mr_failover.resources import arc, route53
 from mr_failover.resources.arc_steps import SafetyRuleBlockedError, plan_routing_controls
+from mr_failover.resources.section import RegionStatus
 from mr_failover.status import observe
 from mr_failover.topology import ArcEndpoint, Topology
 from tests.unit.test_drain import FakeClock
@@ -40,6 +40,10 @@ ENDPOINTS = [
     ArcEndpoint(region=r, url=f"https://host-a.{r}.example.aws/v1") for r in ENDPOINT_REGIONS
 ]
 CLUSTER_SVC = arc.CLUSTER_SERVICE
+
+
+def traffic_cell(r: RegionStatus) -> str:
+    return route53.SECTION.cell(r).text
 
 
 @pytest.fixture(autouse=True)

@@ -21,10 +21,11 @@ from mr_failover.engine.plan import Plan, Step
 from mr_failover.errors import MrFailoverError, RefusedError, UsageError
 from mr_failover.operations import drain as op
 from mr_failover.resources import compute_steps
-from mr_failover.resources.compute import ServiceFinding
-from mr_failover.resources.route53 import HealthCheckFinding, RecordFinding
+from mr_failover.resources.compute import ComputeStatus, ServiceFinding
+from mr_failover.resources.route53 import HealthCheckFinding, RecordFinding, TrafficStatus
 from mr_failover.resources.route53_steps import TrafficShift, ttl_wait_step, weight_step
-from mr_failover.status import ComputeStatus, RegionStatus, StatusReport, TrafficStatus
+from mr_failover.resources.section import RegionStatus
+from mr_failover.status import StatusReport
 from mr_failover.topology import Record, Topology
 
 ZONE = "Z0123456789ABC"

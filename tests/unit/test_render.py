@@ -10,18 +10,13 @@ from rich.console import Console
 
 from mr_failover.render import status_table, to_json
 from mr_failover.resources import aurora, compute, dynamodb, route53, s3
-from mr_failover.status import (
-    AuroraStatus,
-    ComputeStatus,
-    DynamoDbStatus,
-    IncomingLag,
-    RegionStatus,
-    ReplicationBacklog,
-    S3Status,
-    SectionError,
-    StatusReport,
-    TrafficStatus,
-)
+from mr_failover.resources.aurora import AuroraStatus
+from mr_failover.resources.compute import ComputeStatus
+from mr_failover.resources.dynamodb import DynamoDbStatus, IncomingLag
+from mr_failover.resources.route53 import TrafficStatus
+from mr_failover.resources.s3 import ReplicationBacklog, S3Status
+from mr_failover.resources.section import RegionStatus, SectionError
+from mr_failover.status import StatusReport
 
 E, W = "us-east-1", "us-west-2"
 ARN = {r: f"arn:aws:rds:{r}:123456789012:cluster:c-{r}" for r in (E, W)}
@@ -66,9 +61,10 @@ def _report() -> StatusReport:
         traffic=_hc(8, 8, inverted=True),
         aurora=_aurora(E, failover=True),
         dynamodb=DynamoDbStatus(
-            tables=(dynamodb.TableFinding("orders", E, "ACTIVE", ()),), outgoing=()
+            tables=(dynamodb.TableFinding("orders", E, "ACTIVE", ()),),
+            outgoing=(),
+            incoming=(IncomingLag("orders", W, 1250.0),),
         ),
-        dynamodb_incoming=(IncomingLag("orders", W, 1250.0),),
         s3=S3Status(
             buckets=(
                 s3.BucketFinding(
@@ -136,7 +132,8 @@ def test_status_table_exact_lines() -> None:
 
 
 def test_failing_inverted_check_is_shown_as_failing() -> None:
-    from mr_failover.render import traffic_cell
+    def traffic_cell(r: RegionStatus) -> str:
+        return route53.SECTION.cell(r).text
 
     region = RegionStatus(
         name=E, verdict="degraded", can_take_over=False, is_writer=None, reasons=(), warnings=(),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mr_failover import status, topology
+from mr_failover import topology
 from mr_failover.resources import cloudfront
 
 EXAMPLE = topology.load(Path(__file__).resolve().parents[2] / "config" / "regions.yaml")
@@ -59,7 +59,7 @@ def dist(codes: list[int]) -> dict[str, object]:
 def test_a_group_without_failover_criteria_stops_the_secondary_region() -> None:
     spec = EXAMPLE.cloudfront_distributions[0]
     found = cloudfront.distribution_finding(spec, dist([]), {})
-    reasons, warnings = status.cloudfront_problems(
+    reasons, warnings = cloudfront.cloudfront_problems(
         EXAMPLE, [found], {"us-east-1": "serving", "us-west-2": "drained"}
     )
     assert reasons == {"us-west-2": ["cloudfront: assets origin group g has no failover criteria"]}
@@ -72,6 +72,6 @@ def test_a_sound_group_has_no_problem() -> None:
     spec = EXAMPLE.cloudfront_distributions[0]
     found = cloudfront.distribution_finding(spec, dist([502, 503]), {})
     assert found.groups[0].fails_over_on_server_errors
-    assert status.cloudfront_problems(
+    assert cloudfront.cloudfront_problems(
         EXAMPLE, [found], {"us-east-1": "serving", "us-west-2": "serving"}
     ) == ({}, [])

@@ -1,0 +1,34 @@
+"""The services status reads, in the order of the report: one line per service.
+
+Adding a service: its module under ``resources/`` with a :class:`Section` (see
+docs/ARCHITECTURE.md), its part of the topology model, and one line here.
+"""
+
+from __future__ import annotations
+
+from mr_failover.resources import (
+    apigateway,
+    aurora,
+    cloudfront,
+    compute,
+    dynamodb,
+    elasticache,
+    globalaccelerator,
+    readiness,
+    route53,
+    s3,
+)
+from mr_failover.resources.section import GlobalSection, Section
+
+SECTIONS: tuple[Section, ...] = (
+    route53.SECTION,
+    aurora.SECTION,
+    dynamodb.SECTION,
+    s3.SECTION,
+    compute.SECTION,
+    globalaccelerator.SECTION,
+    elasticache.SECTION,
+    apigateway.SECTION,
+    readiness.SECTION,
+)
+GLOBAL_SECTIONS: tuple[GlobalSection, ...] = (cloudfront.SECTION,)
