@@ -153,6 +153,7 @@ def test_drain_and_undrain_move_the_dial(
     assert [(s.region, s.params["TrafficDialPercentage"]) for s in dial_steps] == [(WEST, 0.0)]
     assert plan.params["dial_before"] == 60.0
     assert any("us-west-2 only" in n for n in plan.notes)
+    assert any(n.startswith("the traffic dial moves new connections only") for n in plan.notes)
     execute(plan, clock=clock)
     assert _ga(sandbox, factory, EAST)["TrafficDialPercentage"] == 0.0
     undrain = drain.plan_undrain(
