@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mr_failover.aws import call
 from mr_failover.engine.plan import Clock, Plan, Step, StepAction
-from mr_failover.errors import MrFailoverError, RefusedError, UsageError
+from mr_failover.errors import AwsCallError, MrFailoverError, RefusedError, UsageError
 from mr_failover.operations.replication import dynamodb_item_key
 
 if TYPE_CHECKING:
@@ -74,6 +74,7 @@ class ScenarioStep(_M):
     title: str | None = None
     mode: Literal["switchover", "failover"] | None = None  # promote
     allow_data_loss: bool = False  # promote
+    beyond_rpo: bool = False  # promote: a failover may lose more than the RPO
     invert: bool = True  # health-check: invert (true) or restore (false)
     seconds: float | None = Field(default=None, ge=0, le=86_400)  # wait
     prompt: str | None = None  # approve
@@ -315,6 +316,34 @@ class DrillContext:
         self.write_note("drill-measure", record)
 
 
+# An alarm stop condition that cannot be read this many checks in a row stops the drill:
+# a condition that can no longer fire must not let the drill go on unwatched.
+UNREADABLE_LIMIT = 3
+ALARM_TYPES = ["CompositeAlarm", "MetricAlarm"]
+
+
+def alarm_state(factory: ClientSource, name: str, region: str) -> str:
+    """The ``StateValue`` of the metric or composite alarm ``name``; raises when unreadable.
+
+    # rule: cloudwatch-alarm-types
+    "If you omit this parameter, only metric alarms are returned, even if composite alarms
+    exist in the account" (DescribeAlarms, AlarmTypes, Amazon CloudWatch API Reference,
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarms.html):
+    both types are asked for. A name that matches no alarm is an error, not "OK".
+    """
+    cw = factory.client("cloudwatch", region)
+    out = call(cw, "describe_alarms", AlarmNames=[name], AlarmTypes=ALARM_TYPES)
+    alarms = [*out.get("MetricAlarms", []), *out.get("CompositeAlarms", [])]
+    if not alarms:
+        raise AwsCallError(
+            region,
+            "cloudwatch:DescribeAlarms",
+            f"no metric or composite alarm named {name!r}",
+            "check the stop condition's alarm name and region",
+        )
+    return str(alarms[0].get("StateValue", ""))
+
+
 class StopWatch:
     """Evaluates the stop conditions at most every ``interval`` seconds on the clock."""
 
@@ -331,6 +360,7 @@ class StopWatch:
         self.fired: str | None = None
         self._next = float("-inf")
         self._observe = observe
+        self._unreadable: dict[str, int] = {}  # label -> failed reads in a row
 
     def check(self) -> None:
         """Raise :class:`StopConditionFiredError` when a condition holds (or held)."""
@@ -346,13 +376,24 @@ class StopWatch:
                 raise StopConditionFiredError(self.fired)
 
     def _holds(self, c: StopCondition) -> bool:
+        if c.alarm is not None:
+            assert c.region is not None
+            label = c.label()
+            try:
+                state = alarm_state(self.ctx.factory, c.alarm, c.region)
+            except MrFailoverError as exc:
+                # Not read (access denied, a name that matches nothing, throttling): a
+                # condition that cannot fire must not go unseen for long.
+                self._unreadable[label] = self._unreadable.get(label, 0) + 1
+                if self._unreadable[label] >= UNREADABLE_LIMIT:
+                    self.fired = (
+                        f"{label}: could not be read {UNREADABLE_LIMIT} times in a row ({exc})"
+                    )
+                    raise StopConditionFiredError(self.fired) from None
+                return False
+            self._unreadable.pop(label, None)
+            return state == "ALARM"
         try:
-            if c.alarm is not None:
-                assert c.region is not None
-                cw = self.ctx.factory.client("cloudwatch", c.region)
-                out = call(cw, "describe_alarms", AlarmNames=[c.alarm])
-                alarms = [*out.get("MetricAlarms", []), *out.get("CompositeAlarms", [])]
-                return any(a.get("StateValue") == "ALARM" for a in alarms)
             from mr_failover import status
 
             observe = self._observe or status.observe
@@ -534,8 +575,10 @@ class CutoverProbe(_Marked):
         spec = topology.regions[self.target].aurora
         if spec is not None:
             with contextlib.suppress(MrFailoverError):
+                # The clock's time, as `promote` judges metrics (a sandbox's runs ahead).
+                now = datetime.fromtimestamp(self.ctx.clock.time(), UTC)
                 reading = aurora_lag(
-                    factory, self.target, spec.cluster, spec.mode, datetime.now(UTC)
+                    factory, self.target, spec.cluster, spec.mode, now, self.source
                 )
                 lag, metric = reading.seconds, reading.metric
         canaries = []
@@ -767,6 +810,8 @@ def build_phase(key: str, spec: ScenarioStep, ctx: DrillContext, *, planning: bo
                 region,
                 mode=spec.mode,
                 allow_data_loss=spec.allow_data_loss,
+                beyond_rpo=spec.beyond_rpo,
+                now=datetime.fromtimestamp(ctx.clock.time(), UTC),
                 resuming=planning or probe_key in ctx.marks,
             )
             steps += list(plan.steps)
@@ -1013,6 +1058,15 @@ def steady_state_problems(
         for r in report.regions
         if r.verdict != "serving"
     ]
+    for c in scenario.stop_conditions:
+        if c.alarm is None or c.region is None:
+            continue
+        # A stop condition that cannot be read would never fire: not a steady state. (One
+        # in ALARM stops the drill at its first check.)
+        try:
+            alarm_state(ctx.factory, c.alarm, c.region)
+        except MrFailoverError as exc:
+            problems.append(f"stop condition alarm {c.alarm} ({c.region}) cannot be read: {exc}")
     if scenario.steady_state.replication:
         from mr_failover.operations.replication import check_replication
 

@@ -33,7 +33,12 @@ if TYPE_CHECKING:
 @click.option(
     "--allow-data-loss",
     is_flag=True,
-    help="Accept losing the writes not yet replicated (failover; lag above the RPO).",
+    help="Accept losing the writes not yet replicated (failover; replica promotion).",
+)
+@click.option(
+    "--beyond-rpo",
+    is_flag=True,
+    help="Let a failover lose more than the RPO, or an amount no lag datapoint measures.",
 )
 @mutation_options
 @pass_app
@@ -42,14 +47,16 @@ def promote(
     region: str | None,
     mode: str | None,
     allow_data_loss: bool,
+    beyond_rpo: bool,
     yes: bool,
     dry_run: bool,
     resume: str | None,
 ) -> None:
     """Promote a region's Aurora cluster to writer (global switchover/failover or replica).
 
-    Checks before the first change: the target exists and is available, engine versions
-    match, the measured lag is within the RPO, the target's traffic is healthy. Waits
+    Checks before the first change: the target exists, is available and has a DB
+    instance, engine versions allow the move, a failover's measured lag is within the
+    RPO (a switchover loses nothing), the target's traffic is healthy. Waits
     for the move to end, verifies the new writer, prints its endpoint.
 
     \b
@@ -75,13 +82,19 @@ def promote(
             target,
             mode=params.get("mode"),
             allow_data_loss=bool(params.get("allow_data_loss")),
+            beyond_rpo=bool(params.get("beyond_rpo")),
             resuming=resume is not None,
             # Metrics are judged at the executor's "now" (tests inject the clock).
             now=datetime.fromtimestamp(current_clock().time(), UTC),
         )
 
     # None, not False: a resume given no flag must not clash with the journaled options.
-    params = {"region": region, "mode": mode, "allow_data_loss": True if allow_data_loss else None}
+    params = {
+        "region": region,
+        "mode": mode,
+        "allow_data_loss": True if allow_data_loss else None,
+        "beyond_rpo": True if beyond_rpo else None,
+    }
     out = app.console(stderr=app.output == "json")
     try:
         run_mutation(
@@ -103,6 +116,11 @@ def promote(
         f"writer: {writer.cluster} in {writer.region} ({writer.status}), endpoint "
         f"{writer.endpoint or 'not reported'}"
     )
+    if writer.rebuilding:
+        out.print(
+            f"rebuilding: {', '.join(writer.rebuilding)} (pending-resync): AWS rebuilds these "
+            "secondaries after a failover, minutes to hours; they serve no reads meanwhile"
+        )
     out.print(
         "reminder: parameter groups and alarms are not inherited from the old writer; "
         "check the new writer's, and point the application at its endpoint"

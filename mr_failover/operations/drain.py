@@ -396,6 +396,14 @@ def _dial_steps(
     declared = float(spec.global_accelerator.traffic_dial)
     if drain:
         target = 0.0
+        # "when you change a traffic dial, the updated setting applies to only new
+        # connections. Existing connections are not terminated" ("Use traffic dials to
+        # adjust traffic flow to Regions", AWS Global Accelerator Developer Guide,
+        # https://docs.aws.amazon.com/global-accelerator/latest/dg/about-endpoint-groups-traffic-dial.html).
+        memo.notes.append(
+            f"the traffic dial moves new connections only: connections already open to "
+            f"{region} stay there until the clients or the endpoints close them"
+        )
         if group.dial == 0:
             memo.notes.append(
                 f"the traffic dial of {region} is already at 0%: nothing to drain there; "

@@ -273,6 +273,7 @@ def _plan_global(
     where = f"the global writer is in {g.writer_region}" if g.writer_region else "no writer"
     head = f"SPLIT BRAIN: {cid} ({region}) accepts writes but is not a member of {gid} ({where})"
     if database == "stop":
+        require_stoppable(cid, region, tuple(raw.get("ReadReplicaIdentifiers") or ()))
         return DatabasePlan(
             "stop",
             (stop_step(rds, region=region, cluster_id=cid),),
@@ -287,6 +288,25 @@ def _plan_global(
         )
     new_name = fenced_prefix(cid) + now.astimezone(UTC).strftime(STAMP_FORMAT)
     return _rejoin(rds, region, gid, cid, new_name, (head, other), source=cid)
+
+
+def require_stoppable(cluster_id: str, region: str, replicas: tuple[str, ...]) -> None:
+    """Refuse a stop AWS refuses: a cluster with cross-Region read replicas.
+
+    # rule: aurora-stop-limits
+    "You can't stop and start a cluster that has a cross-Region read replica"
+    ("Limitations for stopping and starting Aurora DB clusters",
+    https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-cluster-stop-start.html).
+    A read replica cluster is never stopped here (fence treats it as already fenced), and a
+    global member is detached first, so those two limits are not reached.
+    """
+    if replicas:
+        raise RefusedError(
+            f"refused: {cluster_id} ({region}) has cross-Region read replicas "
+            f"({', '.join(replicas)}), and Aurora cannot stop a cluster that has one; promote "
+            "or delete the replicas first (aws rds promote-read-replica-db-cluster), or block "
+            "its writes another way (security group, read_only parameter)"
+        )
 
 
 def _newest_fenced(rds: Any, cluster_id: str) -> ClusterFinding | None:
@@ -425,6 +445,7 @@ def _plan_replica(
             f"refused: {c.id} ({region}) is the only cluster that accepts writes, so it is the "
             "writer; fencing it would stop the application's writes"
         )
+    require_stoppable(c.id, region, found.read_replicas)
     return DatabasePlan(
         "stop",
         (stop_step(rds, region=region, cluster_id=c.id),),

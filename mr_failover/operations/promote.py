@@ -11,17 +11,21 @@ change: the target cluster exists, is available and is a member; no other move i
 way; engine versions match; the measured lag is within the RPO (unless data loss is
 allowed); the target region's traffic is healthy; and the target is not already the
 writer (:class:`NothingToDo`, exit 0). Each refusal is a :class:`RefusedError` saying how
-to proceed. The plan's global cluster call goes to the target region's endpoint, which
-answers when the writer's region is down.
+to proceed. ``SwitchoverGlobalCluster`` goes to the current primary's region and
+``FailoverGlobalCluster`` to the target's, as the Aurora user guide's procedures say.
+
+The RPO is judged where data can be lost: a switchover synchronizes the secondaries
+first (RPO 0), so its lag only makes it slower; a failover loses the lag, so it is
+refused above the RPO, or without a lag datapoint, unless ``beyond_rpo``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from mr_failover.aws import ClientFactory, Timeouts
+from mr_failover.aws import ClientFactory, Timeouts, call
 from mr_failover.engine.plan import Plan, Step
 from mr_failover.errors import (
     EXIT_OK,
@@ -44,8 +48,10 @@ from mr_failover.resources.aurora_steps import (
     GlobalMoveKind,
     describe_move,
     global_move_step,
+    move_region,
     promote_replica_step,
     read_cluster,
+    version_mismatch,
 )
 from mr_failover.resources.cloudwatch import MetricQuery, latest_values
 from mr_failover.resources.route53 import HealthCheckFinding, observe_health_check
@@ -68,6 +74,17 @@ PROBE_DEADLINE = 9.0
 # Error codes that mean "the region's service is not answering", as opposed to a refusal.
 _DOWN_CODES = ("ServiceUnavailable", "InternalFailure", "InternalError", "InternalServerError")
 
+# What AWS does after a managed failover ("Using switchover or failover in Amazon Aurora
+# Global Database", aurora-global-database-disaster-recovery.html).
+REBUILD_NOTE = (
+    "After the failover AWS rebuilds every other secondary region to the new primary's "
+    "point in time (a few minutes to several hours; they are not readable meanwhile), and "
+    "adds the old primary region back as a secondary once it is healthy, with a new storage "
+    "volume. Before that, Aurora tries to snapshot the old volume as "
+    "rds:unplanned-global-failover-<old primary cluster>-<timestamp> "
+    "(DescribeDBClusterSnapshots): the writes this failover loses are there."
+)
+
 NOT_INHERITED = (
     "The promoted cluster keeps its own cluster and DB parameter groups and CloudWatch "
     "alarms: the old writer's are not copied. Check them before taking full load."
@@ -87,11 +104,13 @@ class LagReading:
     seconds: float | None
     metric: str | None
     write_ios_per_second: float | None = None
+    missing: str = ""  # why there is no datapoint, when there is none
 
     def loss_text(self) -> str:
         """What the lag means in lost writes, in words."""
         if self.seconds is None:
-            return "no lag datapoint in the last 15 minutes, so the loss cannot be estimated"
+            why = f" ({self.missing})" if self.missing else ""
+            return f"no lag datapoint in the last 15 minutes{why}, so the loss cannot be estimated"
         text = f"measured lag {self.seconds:.2f} s ({self.metric})"
         if self.write_ios_per_second is not None:
             ios = self.seconds * self.write_ios_per_second
@@ -112,6 +131,7 @@ class WriterInfo:
     cluster: str
     endpoint: str | None
     status: str
+    rebuilding: tuple[str, ...] = ()  # secondaries AWS is rebuilding (after a failover)
 
 
 def _aurora(topology: Topology, region: str) -> Aurora:
@@ -167,10 +187,20 @@ def _probe(factory: ClientSource, region: str, cluster: str) -> tuple[ClusterDet
 
 
 def aurora_lag(
-    factory: ClientSource, region: str, cluster: str, mode: str, now: datetime
+    factory: ClientSource,
+    region: str,
+    cluster: str,
+    mode: str,
+    now: datetime,
+    source_region: str | None = None,
 ) -> LagReading:
-    """The replication lag into ``cluster`` (its region's metrics), and the write rate."""
-    queries = lag_queries(cluster, mode)
+    """The replication lag into ``cluster`` (its region's metrics), and the write rate.
+
+    ``source_region`` (the primary's) adds the ``SourceRegion`` dimension set. When no
+    query finds a datapoint, ``ListMetrics`` says which lag metrics exist for the
+    cluster at all, so "no datapoint" is never silent (``LagReading.missing``).
+    """
+    queries = lag_queries(cluster, mode, source_region)
     rate = MetricQuery(
         WRITE_IO_METRIC,
         "AWS/RDS",
@@ -179,11 +209,33 @@ def aurora_lag(
         stat="Sum",
     )
     wanted = [q for q, _ in queries] + ([rate] if mode == "global" else [])
-    values = latest_values(factory.client("cloudwatch", region), wanted, now=now)
+    cw = factory.client("cloudwatch", region)
+    values = latest_values(cw, wanted, now=now)
     seconds, metric = lag_seconds(values, queries)
     per_minute = values.get(rate.key) if mode == "global" else None
     per_second = per_minute / PERIOD_SECONDS if per_minute is not None else None
-    return LagReading(seconds, metric, per_second)
+    missing = "" if seconds is not None else _missing_lag(cw, cluster, queries)
+    return LagReading(seconds, metric, per_second, missing)
+
+
+def _missing_lag(cw: Any, cluster: str, queries: list[tuple[MetricQuery, float]]) -> str:
+    """Which lag metrics CloudWatch holds for ``cluster`` (ListMetrics matches partially)."""
+    names = sorted({q.metric for q, _ in queries})
+    found: dict[str, None] = {}  # ordered, without repeats
+    for name in names:
+        out = call(
+            cw,
+            "list_metrics",
+            Namespace="AWS/RDS",
+            MetricName=name,
+            Dimensions=[{"Name": "DBClusterIdentifier", "Value": cluster}],
+        )
+        for m in out.get("Metrics", []):
+            dims = ", ".join(f"{d['Name']}={d['Value']}" for d in m.get("Dimensions", []))
+            found[f"{name} [{dims}]"] = None
+    if not found:
+        return f"CloudWatch holds no {' or '.join(names)} for {cluster} in its region"
+    return "published as " + "; ".join(found) + ", but with no recent datapoint"
 
 
 def _traffic(
@@ -214,10 +266,13 @@ def plan_promotion(
     *,
     mode: str | None = None,
     allow_data_loss: bool = False,
+    beyond_rpo: bool = False,
     resuming: bool = False,
     now: datetime | None = None,
 ) -> Plan:
     """The plan for ``promote --region region``; raises what refuses it.
+
+    ``beyond_rpo``: a failover may lose more than the RPO (or an unmeasured amount).
 
     ``resuming``: a resumed run re-plans even when the target already is the writer, so
     that its step is recorded as done rather than the run left without an end.
@@ -227,7 +282,9 @@ def plan_promotion(
     now = now or datetime.now(UTC)
     if resolved == "replica":
         return _plan_replica(topology, factory, region, spec, allow_data_loss, resuming, now)
-    return _plan_global(topology, factory, region, spec, resolved, allow_data_loss, resuming, now)
+    return _plan_global(
+        topology, factory, region, spec, resolved, allow_data_loss, beyond_rpo, resuming, now
+    )
 
 
 def _plan_global(
@@ -237,6 +294,7 @@ def _plan_global(
     spec: Aurora,
     mode: GlobalMoveKind | None,
     allow_data_loss: bool,
+    beyond_rpo: bool,
     resuming: bool,
     now: datetime,
 ) -> Plan:
@@ -246,6 +304,7 @@ def _plan_global(
     # Asked of the target region: it answers when the writer's region does not.
     g = observe_global_cluster(rds, gid)
     target = _member_cluster(factory, region, spec)
+    _require_instance(target, region)
     if g.member(target.finding.arn) is None:
         raise RefusedError(
             f"refused: {spec.cluster} ({region}) is not a member of global cluster {gid}; "
@@ -297,7 +356,7 @@ def _plan_global(
                 "--allow-data-loss"
             )
         _check_target_traffic(topology, factory, region, kind, notes)
-        lag = aurora_lag(factory, region, spec.cluster, "global", now)
+        lag = aurora_lag(factory, region, spec.cluster, "global", now, writer_region)
         if kind == "failover" and not allow_data_loss:
             alternative = (
                 ", or switch over without loss (--mode switchover)" if not writer_down else ""
@@ -307,27 +366,33 @@ def _plan_global(
                 f"{writer_region or 'the writer'} had not replicated: {lag.loss_text()}; rerun "
                 f"with --allow-data-loss to accept that{alternative}"
             )
-        _check_rpo(topology, region, spec.cluster, lag, allow_data_loss, required=False)
-        if lag.seconds is None:
-            notes.append(f"no replication lag datapoint for {spec.cluster} in the last 15 min")
         if kind == "failover":
+            _check_failover_rpo(topology, region, spec.cluster, lag, beyond_rpo, notes)
             notes.append(
                 f"AllowDataLoss: writes {writer_region or 'the writer'} had not replicated are "
                 f"lost ({lag.loss_text()}). Aurora fences the old writer on a best-effort "
-                "basis only: stop the application's writes to it. It rejoins as a secondary "
-                "after a resync."
+                "basis only: stop the application's writes to it."
             )
+            notes.append(REBUILD_NOTE)
+        else:
+            notes.append(_switchover_lag_note(spec.cluster, lag))
+    call_region = move_region(kind, region, writer_region)
     call = "FailoverGlobalCluster" if kind == "failover" else "SwitchoverGlobalCluster"
+    why = (
+        "the current primary's region, as the Aurora user guide's switchover procedure says"
+        if kind == "switchover"
+        else f"the target, which answers even when the writer's region "
+        f"({writer_region or 'unknown'}) does not"
+    )
     notes[:0] = [
-        f"rds:{call} is sent to {region}'s endpoint (the target), which answers even when "
-        f"the writer's region ({writer_region or 'unknown'}) does not.",
+        f"rds:{call} is sent to {call_region}'s endpoint ({why}).",
         "Aurora moves take minutes: FailoverState goes pending -> "
         f"{'failing-over' if kind == 'failover' else 'switching-over'} -> gone; the run "
         f"waits up to {MOVE_TIMEOUT / 60:.0f} min, then checks IsWriter on {spec.cluster}.",
     ]
     notes.append(NOT_INHERITED)
     step = global_move_step(
-        rds,
+        factory.client("rds", call_region) if call_region != region else rds,
         global_id=gid,
         target_cluster=spec.cluster,
         target_arn=target.finding.arn,
@@ -338,7 +403,12 @@ def _plan_global(
     cache_steps = datastore_steps(topology, factory, region, notes, writer_down=writer_down)
     return Plan(
         command="promote",
-        params={"region": region, "mode": kind, "allow_data_loss": allow_data_loss},
+        params={
+            "region": region,
+            "mode": kind,
+            "allow_data_loss": allow_data_loss,
+            **({"beyond_rpo": True} if beyond_rpo else {}),
+        },
         steps=(step, *cache_steps),
         notes=tuple(notes),
     )
@@ -357,6 +427,26 @@ def _member_cluster(factory: ClientSource, region: str, spec: Aurora) -> Cluster
             f"available; wait until it is (mr-failover status --region {region})"
         )
     return target
+
+
+def _require_instance(target: ClusterDetail, region: str) -> None:
+    """A headless secondary (no DB instance) cannot take over.
+
+    # rule: aurora-headless-target
+    "Before you can perform a switchover or failover to a headless secondary Aurora DB
+    cluster, you must add a DB instance to it" ("Using switchover or failover in Amazon
+    Aurora Global Database",
+    https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-global-database-disaster-recovery.html).
+    """
+    if target.instances == 0:
+        c = target.finding
+        raise RefusedError(
+            f"refused: {c.id} ({region}) has no DB instance (a headless secondary); Aurora "
+            "needs one before a switchover or failover: add one (aws rds create-db-instance "
+            f"--region {region} --db-cluster-identifier {c.id} --engine {c.engine or 'ENGINE'} "
+            "--db-instance-class CLASS --db-instance-identifier NAME) and wait until it is "
+            "available"
+        )
 
 
 def _check_members(
@@ -387,11 +477,12 @@ def _check_members(
                 )
             continue
         theirs, ours = found.finding.engine_version, target.finding.engine_version
-        if theirs != ours:
+        mismatch = version_mismatch(target.finding.engine, ours, theirs)
+        if mismatch is not None:
             raise RefusedError(
                 f"refused: engine versions differ: {target.finding.id} ({region}) runs {ours}, "
                 f"{found.finding.id} ({name}) runs {theirs}; Aurora cannot move the writer "
-                "between versions: upgrade the members to one version first"
+                f"between versions ({mismatch}): upgrade the members to one version first"
             )
     return down
 
@@ -418,6 +509,60 @@ def _check_target_traffic(
                 f"{region}) before making it the writer"
             )
     return checks
+
+
+def _switchover_lag_note(cluster: str, lag: LagReading) -> str:
+    """A switchover loses nothing; its lag only makes it longer (said, never a refusal).
+
+    # rule: aurora-switchover-rpo-zero
+    "Because this feature synchronizes secondary DB clusters with the primary before
+    making any other changes, RPO is 0 (no data loss)"; the lag "is directly proportional
+    to the time it takes for Aurora to complete the switchover" ("Using switchover or
+    failover in Amazon Aurora Global Database",
+    https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-global-database-disaster-recovery.html).
+    """
+    if lag.seconds is None:
+        return (
+            f"replication lag into {cluster}: unknown ({lag.loss_text()}); a switchover "
+            "synchronizes first and loses nothing, but how long it takes cannot be estimated"
+        )
+    return (
+        f"replication lag into {cluster}: {lag.seconds:.2f} s ({lag.metric}); a switchover "
+        "synchronizes first and loses nothing: the larger the lag, the longer it takes"
+    )
+
+
+def _check_failover_rpo(
+    topology: Topology,
+    region: str,
+    cluster: str,
+    lag: LagReading,
+    beyond_rpo: bool,
+    notes: list[str],
+) -> None:
+    """A failover loses its lag: above the RPO, or unmeasured, it needs ``--beyond-rpo``.
+
+    # rule: aurora-failover-rpo
+    "The RPO for this approach is typically a non-zero value measured in seconds. The
+    amount of data loss depends on the Aurora global database replication lag" (same
+    page as above): the topology's RPO is the policy a failover is judged against.
+    """
+    rpo = topology.policy.rpo_seconds
+    if lag.seconds is not None and lag.seconds <= rpo:
+        return
+    if lag.seconds is None:
+        what = f"the loss cannot be measured: {lag.loss_text()}"
+    else:
+        what = (
+            f"replication lag into {region} is {lag.seconds:.1f} s, above the RPO of {rpo} s "
+            f"({lag.loss_text()})"
+        )
+    if not beyond_rpo:
+        raise RefusedError(
+            f"refused: a failover to {region} would break the RPO: {what}; wait for the lag "
+            "to fall (mr-failover status), or accept a loss beyond the RPO with --beyond-rpo"
+        )
+    notes.append(f"--beyond-rpo: {what}; the failover goes ahead")
 
 
 def _check_rpo(
@@ -520,14 +665,18 @@ def datastore_steps(
         )
     old = found.primary_region
     if writer_down and old is not None and old != region:
+        # rule: elasticache-promote-anytime
+        # "If the primary cluster or AWS Region becomes unavailable or is experiencing
+        # performance issues, you can promote a secondary cluster to primary. Promotion is
+        # allowed anytime, even if other modifications are in progress" ("Promoting the
+        # secondary cluster to primary", Using global datastores (console),
+        # https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/Redis-Global-Datastores-Console.html#Redis-Global-Datastores-Console-Promote-Secondary).
         notes.append(
-            f"ElastiCache: the datastore's primary region {old} does not answer, and AWS "
-            "refuses FailoverGlobalReplicationGroup then: detach the secondary with "
-            f"DisassociateGlobalReplicationGroup (GlobalReplicationGroupId={found.id}, "
-            f"ReplicationGroupId={spec.replication_group}, ReplicationGroupRegion={region}) "
-            "to make it a standalone writer; this plan does not do it"
+            f"ElastiCache: the datastore's primary region {old} does not answer; the "
+            "ElastiCache guide allows promoting a secondary then (FailoverGlobalReplicationGroup "
+            f"is sent to {region}). The old primary becomes a secondary once its region is back: "
+            "writes it took that had not replicated are lost."
         )
-        return []
     notes.append(
         "order: the Aurora writer moves first, then the ElastiCache global datastore "
         f"{found.id} (elasticache:FailoverGlobalReplicationGroup, sent to {region}); the cache "
@@ -552,6 +701,15 @@ def promoted_writer(topology: Topology, factory: ClientSource, region: str) -> W
     found = read_cluster(factory.client("rds", region), spec.cluster)
     if found is None:
         raise AwsCallError(region, "rds:DescribeDBClusters", f"no cluster {spec.cluster}")
+    rebuilding: tuple[str, ...] = ()
+    if spec.mode == "global" and spec.global_cluster:
+        rebuilding = observe_global_cluster(
+            factory.client("rds", region), spec.global_cluster
+        ).rebuilding
     return WriterInfo(
-        region=region, cluster=spec.cluster, endpoint=found.endpoint, status=found.finding.status
+        region=region,
+        cluster=spec.cluster,
+        endpoint=found.endpoint,
+        status=found.finding.status,
+        rebuilding=rebuilding,
     )

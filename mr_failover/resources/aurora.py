@@ -71,6 +71,24 @@ class GlobalClusterFinding:
     def member(self, cluster_arn: str) -> GlobalMember | None:
         return next((m for m in self.members if m.cluster_arn == cluster_arn), None)
 
+    @property
+    def rebuilding(self) -> tuple[str, ...]:
+        """Regions of secondaries being rebuilt (``pending-resync``), not readable meanwhile.
+
+        # rule: aurora-rebuild-after-failover
+        After a managed failover "Aurora ... automatically rebuilds all additional
+        secondary Region clusters ... The duration of the complete rebuilding task can take
+        a few minutes to several hours", and the old primary comes back as a secondary with
+        a new storage volume ("Using switchover or failover in Amazon Aurora Global
+        Database",
+        https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-global-database-disaster-recovery.html).
+        """
+        return tuple(
+            m.region
+            for m in self.members
+            if not m.is_writer and m.synchronization == "pending-resync"
+        )
+
 
 def arn_region(arn: str) -> str:
     """``arn:aws:rds:us-west-2:...`` -> ``us-west-2``."""
@@ -142,11 +160,34 @@ GLOBAL_LAG_METRICS = (("AuroraGlobalDBRPOLag", 0.001), ("AuroraGlobalDBReplicati
 REPLICA_LAG_METRICS = (("AuroraBinlogReplicaLag", 1.0),)
 
 
-def lag_queries(cluster_id: str, mode: str) -> list[tuple[MetricQuery, float]]:
+def lag_queries(
+    cluster_id: str, mode: str, source_region: str | None = None
+) -> list[tuple[MetricQuery, float]]:
+    """The lag metrics of ``cluster_id``, most telling first.
+
+    # rule: aurora-lag-dimensions
+    CloudWatch matches a query's dimensions exactly, and the global database lag metrics
+    are published with ``DBClusterIdentifier`` and ``SourceRegion`` (the primary's
+    region): the AWS Aurora workshop reads ``AuroraGlobalDBReplicationLag`` from the
+    metric group "DBClusterIdentifier, SourceRegion" (awslabs "Monitor an Aurora global
+    database", https://awsauroralabsmy.com/global/monitor/; the cluster-level metrics are
+    listed in "Amazon CloudWatch metrics for Amazon Aurora",
+    https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Aurora.AuroraMonitoring.Metrics.html).
+    Whether AWS also publishes them under ``DBClusterIdentifier`` alone is not documented,
+    so both sets are asked when ``source_region`` is known (see docs/SANDBOX.md,
+    assumptions).
+    """
     metrics = GLOBAL_LAG_METRICS if mode == "global" else REPLICA_LAG_METRICS
+    dimension_sets: list[tuple[tuple[str, str], ...]] = []
+    if source_region and mode == "global":
+        dimension_sets.append(
+            (("DBClusterIdentifier", cluster_id), ("SourceRegion", source_region))
+        )
+    dimension_sets.append((("DBClusterIdentifier", cluster_id),))
     return [
-        (MetricQuery(name, "AWS/RDS", name, (("DBClusterIdentifier", cluster_id),)), factor)
+        (MetricQuery(f"{name}/{'/'.join(v for _, v in dims)}", "AWS/RDS", name, dims), factor)
         for name, factor in metrics
+        for dims in dimension_sets
     ]
 
 

@@ -6,7 +6,9 @@ with ``AllowDataLoss`` (the writer's region is down) and ``PromoteReadReplicaDBC
 (a cross-region binlog replica cluster). Global moves are asynchronous on AWS: the
 ``FailoverState`` of ``DescribeGlobalClusters`` goes ``pending`` -> ``switching-over`` /
 ``failing-over`` and disappears, and only then does ``IsWriter`` move. Every call here
-goes to the TARGET region's endpoint, which answers when the writer's region does not.
+goes to the region the Aurora user guide names: ``SwitchoverGlobalCluster`` to the current
+primary's region, ``FailoverGlobalCluster`` to the target's (which answers when the
+writer's region does not).
 
 A move already under way towards the same target counts as "in place" (``holds``), so a
 run killed after its call, once resumed, waits for the move instead of sending it again.
@@ -48,6 +50,8 @@ class ClusterDetail:
 
     finding: ClusterFinding
     endpoint: str | None
+    instances: int = 0  # DBClusterMembers: 0 is a headless cluster
+    read_replicas: tuple[str, ...] = ()  # ReadReplicaIdentifiers (cross-region replicas)
 
 
 def describe_cluster(client: Any, cluster_id: str) -> dict[str, Any] | None:
@@ -70,7 +74,58 @@ def read_cluster(client: Any, cluster_id: str) -> ClusterDetail | None:
     return ClusterDetail(
         finding=cluster_finding(c),
         endpoint=c.get("Endpoint"),
+        instances=len(c.get("DBClusterMembers") or ()),
+        read_replicas=tuple(str(r) for r in c.get("ReadReplicaIdentifiers") or ()),
     )
+
+
+# --- what the Aurora user guide requires of a managed switchover or failover --------------
+
+# rule: aurora-engine-versions
+# "Patch level compatibility for managed cross-Region switchovers and failovers" in
+# "Upgrading an Amazon Aurora global database",
+# https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-global-database-upgrade.html#aurora-global-database-upgrade.minor.incompatibility:
+# the members must run the same major and minor version; patch levels may differ only
+# for Aurora PostgreSQL 11.17, 12.12, 13.8, 14.5 or higher minors and any 15+; no Aurora
+# MySQL minor allows differing patch levels.
+PATCH_TOLERANT_POSTGRES = {11: 17, 12: 12, 13: 8, 14: 5}
+PATCH_TOLERANT_POSTGRES_FROM_MAJOR = 15
+
+
+def _version_parts(engine: str, version: str) -> tuple[int, ...] | None:
+    """(major, minor[, patch]) of an Aurora engine version, as the guide counts them.
+
+    Aurora MySQL's ``EngineVersion`` carries the Aurora version after ``mysql_aurora.``
+    (``8.0.mysql_aurora.3.05.2`` is 3.05.2); Aurora PostgreSQL's is ``major.minor``
+    (its patch, such as 15.4.9, is not part of ``EngineVersion``).
+    """
+    text = version.split("mysql_aurora.", 1)[1] if "mysql_aurora." in version else version
+    try:
+        return tuple(int(p) for p in text.split("."))
+    except ValueError:
+        return None
+
+
+def version_mismatch(engine: str, ours: str, theirs: str) -> str | None:
+    """Why AWS refuses a managed move between ``ours`` and ``theirs``, or None."""
+    if ours == theirs:
+        return None
+    a, b = _version_parts(engine, ours), _version_parts(engine, theirs)
+    if a is None or b is None or len(a) < 2 or len(b) < 2:
+        return "the versions cannot be compared, so Aurora may refuse the move"
+    if a[:2] != b[:2]:
+        return "Aurora requires the same major and minor version"
+    if "postgresql" in engine:
+        major, minor = a[0], a[1]
+        if major >= PATCH_TOLERANT_POSTGRES_FROM_MAJOR or minor >= PATCH_TOLERANT_POSTGRES.get(
+            major, 10**6
+        ):
+            return None
+        return (
+            f"Aurora PostgreSQL {major}.{minor} needs identical patch levels (patch levels may "
+            "differ from 11.17, 12.12, 13.8, 14.5 and 15 on)"
+        )
+    return "no Aurora MySQL version allows members on different patch levels"
 
 
 def describe_move(g: GlobalClusterFinding) -> str:
@@ -191,6 +246,22 @@ class PromoteReplica(StepAction):
         return f"cluster {c.id} is {c.status}{source}"
 
 
+def move_region(kind: GlobalMoveKind, target_region: str, writer_region: str | None) -> str:
+    """The region whose RDS endpoint receives the move.
+
+    # rule: aurora-move-region
+    "Using switchover or failover in Amazon Aurora Global Database",
+    https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-global-database-disaster-recovery.html:
+    for ``switchover-global-cluster``, "--region – Specify the AWS Region where the primary
+    DB cluster of the Aurora global database is running"; for ``failover-global-cluster``,
+    "--region – Specify the AWS Region where the secondary DB cluster that you want to be
+    the new primary ... is running".
+    """
+    if kind == "switchover" and writer_region:
+        return writer_region
+    return target_region
+
+
 def global_move_step(
     client: Any,
     *,
@@ -201,7 +272,10 @@ def global_move_step(
     writer_region: str | None,
     kind: GlobalMoveKind,
 ) -> Step:
-    """The step that moves ``global_id``'s writer to ``target_cluster`` in ``target_region``."""
+    """The step that moves ``global_id``'s writer to ``target_cluster`` in ``target_region``.
+
+    ``client`` is for the region the call goes to (:func:`move_region`).
+    """
     params: dict[str, Any] = {
         "GlobalClusterIdentifier": global_id,
         "TargetDbClusterIdentifier": target_arn,
@@ -221,9 +295,9 @@ def global_move_step(
         service="rds",
         call=call_name,
         params=params,
-        region=target_region,
+        region=move_region(kind, target_region, writer_region),
         plane="control",
-        plane_region=target_region,
+        plane_region=move_region(kind, target_region, writer_region),
         undoable=undoable,
         undo=f"mr-failover promote --region {writer_region} --mode switchover"
         if undoable

@@ -18,7 +18,15 @@ snake_case name and renders model attributes named after the output members):
   setting ``aurora_fencing`` says: ``succeeds`` (default) rebuilds it as a pending-resync
   secondary; ``fails`` leaves it, when its region was down at the failover, detached from
   the global cluster, standalone and writable once its region is back (a split brain);
-- ``StopDBCluster`` refused for a member of a global database, as AWS refuses it; a
+- the documented preconditions of a move: the request reaches the right region
+  (switchover: the primary's; failover: the target's), the target has a DB instance, and
+  the members' engine versions allow it (same major and minor; patch levels may differ
+  only for the Aurora PostgreSQL minors the guide lists);
+- after a failover, the other secondaries are rebuilt (``pending-resync``) and the old
+  primary's volume is snapshotted as ``rds:unplanned-global-failover-<cluster>-<time>``
+  when its region answers again;
+- ``StopDBCluster`` refused for a global database member (unless it is the only one), a
+  cluster with a cross-region read replica, and a read replica cluster; a
   rename (``ModifyDBCluster NewDBClusterIdentifier``) that keeps the cluster's instances,
   refuses a name in use, and frees the old name for a new cluster.
 
@@ -28,6 +36,7 @@ Everything installed here is tied to moto 5.2.5 (tests/sandbox/test_moto_pin.py)
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +58,10 @@ HOOKS = (
 )
 PENDING_SHARE = 0.2  # first part of a move shows "pending", as on AWS
 METRIC_INTERVAL = 1.0  # sandbox seconds between lag datapoints
+# The lag metrics' dimension sets (see publish_lag_metrics); tests may narrow them.
+LAG_DIMENSIONS_BOTH = ("cluster", "cluster+source")
+# Patch levels may differ from these Aurora PostgreSQL minors on (and any 15+).
+_PG_PATCH_TOLERANT = {11: 17, 12: 12, 13: 8, 14: 5}
 
 _hooks = Hooks("Aurora")
 _sandbox = _hooks.sandbox
@@ -69,6 +82,10 @@ class AuroraState:
     moves: dict[str, Move] = field(default_factory=dict)  # global cluster id -> move
     resync_since: dict[str, float] = field(default_factory=dict)  # cluster arn -> since
     writer_down_since: dict[str, float] = field(default_factory=dict)  # gc id -> since
+    # Old primaries whose volume is snapshotted once their region answers: arn -> when
+    # the failover ended (the snapshot's point of failure).
+    snapshot_due: dict[str, float] = field(default_factory=dict)
+    lag_dimensions: tuple[str, ...] = LAG_DIMENSIONS_BOTH
 
 
 def _state(sandbox: Sandbox) -> AuroraState:
@@ -134,6 +151,51 @@ def _writer(gc: Any) -> Any:
     return writers[0] if writers else None
 
 
+def _version_key(version: str) -> tuple[int, ...] | None:
+    tail = version.rsplit("mysql_aurora.", 1)[-1]
+    parts = tail.split(".")
+    return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else None
+
+
+def versions_refusal(engine: str, versions: set[str]) -> str | None:
+    """Why the members' engine versions forbid a managed move, or None.
+
+    # rule: aurora-engine-versions
+    "Patch level compatibility for managed cross-Region switchovers and failovers",
+    https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-global-database-upgrade.html#aurora-global-database-upgrade.minor.incompatibility:
+    same major and minor; differing patch levels only for Aurora PostgreSQL 11.17,
+    12.12, 13.8, 14.5 and higher minors, and 15 or higher majors; never for Aurora MySQL.
+    """
+    if len(versions) < 2:
+        return None
+    keys = {v: _version_key(v) for v in versions}
+    if any(k is None or len(k) < 2 for k in keys.values()):
+        return "the versions cannot be compared"
+    if len({k[:2] for k in keys.values() if k}) > 1:
+        return "the major or minor versions differ"
+    if "postgres" not in engine:
+        return "Aurora MySQL needs identical patch levels"
+    major, minor = next(iter(keys.values()))[:2]  # type: ignore[index]
+    if major >= 15 or minor >= _PG_PATCH_TOLERANT.get(major, 10**6):
+        return None
+    return f"Aurora PostgreSQL {major}.{minor} needs identical patch levels"
+
+
+def _wrong_region(kind: str, request_region: str, writer: Any, target: Any) -> str | None:
+    """The region the move must be sent to, when the request came to another one.
+
+    # rule: aurora-move-region
+    "Using switchover or failover in Amazon Aurora Global Database",
+    https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-global-database-disaster-recovery.html:
+    ``switchover-global-cluster --region`` is "the AWS Region where the primary DB cluster
+    ... is running"; ``failover-global-cluster --region`` is the Region of "the secondary
+    DB cluster that you want to be the new primary". The guide gives the procedure, not
+    the error for another region: the refusal's code is the sandbox's (docs/SANDBOX.md).
+    """
+    right = writer.region if kind == "switchover" and writer is not None else target.region
+    return right if request_region != right else None
+
+
 def _begin_move(request_region: str, params: dict[str, Any], kind: str, data_loss: bool) -> Any:
     sandbox = _sandbox()
     with sandbox.lock:
@@ -157,11 +219,21 @@ def _begin_move(request_region: str, params: dict[str, Any], kind: str, data_los
                 f"DB cluster {target.db_cluster_identifier} is already the writer of {name}.",
             )
         versions = {m.engine_version for m in gc.members}
-        if len(versions) > 1:
+        why = versions_refusal(str(gc.engine or ""), versions)
+        if why is not None:
             raise _error(
                 "InvalidGlobalClusterStateFault",
                 f"Members of global cluster {name} run different engine versions "
-                f"({', '.join(sorted(versions))}); upgrade them to the same version first.",
+                f"({', '.join(sorted(versions))}): {why}; upgrade them first.",
+            )
+        if not target.members:
+            # rule: aurora-headless-target
+            # "Before you can perform a switchover or failover to a headless secondary
+            # Aurora DB cluster, you must add a DB instance to it" (same page as above).
+            raise _error(
+                "InvalidDBClusterStateFault",
+                f"DB cluster {target.db_cluster_identifier} has no DB instance; add one "
+                "before a switchover or failover.",
             )
         if kind == "switchover":
             down = sorted({m.region for m in gc.members if sandbox.region_down(m.region, "rds")})
@@ -175,6 +247,14 @@ def _begin_move(request_region: str, params: dict[str, Any], kind: str, data_los
             raise _error(
                 "InvalidDBClusterStateFault",
                 f"DB cluster {target.db_cluster_identifier} is unavailable.",
+            )
+        right = _wrong_region(kind, request_region, writer, target)
+        if right is not None:
+            call = "SwitchoverGlobalCluster" if kind == "switchover" else "FailoverGlobalCluster"
+            raise _error(
+                "InvalidParameterValue",
+                f"{call} for {name} was sent to {request_region}; send it to {right} "
+                f"({'the primary' if kind == 'switchover' else 'the target'}'s region).",
             )
         from_arn = writer.db_cluster_arn if writer is not None else ""
         writer_down = writer is not None and sandbox.region_down(writer.region, "rds")
@@ -213,14 +293,23 @@ def advance(sandbox: Sandbox) -> None:
             continue
         for member in list(gc.members):
             member.is_writer = member.db_cluster_arn == move.to_arn
-            if member.db_cluster_arn != move.from_arn or not move.data_loss:
+            if not move.data_loss or member.db_cluster_arn == move.to_arn:
+                continue
+            if member.db_cluster_arn != move.from_arn:
+                # rule: aurora-rebuild-after-failover
+                # "After Aurora promotes the new primary cluster, it automatically rebuilds
+                # all additional secondary Region clusters" (aurora-global-database-
+                # disaster-recovery.html): minutes to hours, pending-resync meanwhile.
+                state.resync_since[member.db_cluster_arn] = now
                 continue
             if move.writer_down and sandbox.settings.aurora_fencing == "fails":
                 # Fencing did not reach the old writer: it stays a standalone writer.
                 _detach(gc, member)
             else:
-                # The old writer is rebuilt as a secondary once its region answers.
+                # The old writer is rebuilt as a secondary once its region answers; Aurora
+                # first tries to snapshot its old volume (same page).
                 state.resync_since[member.db_cluster_arn] = now
+                state.snapshot_due[member.db_cluster_arn] = now
         setattr(gc, "failover_state", None)  # noqa: B010
         gc.status = "available"
         del state.moves[name]
@@ -228,7 +317,10 @@ def advance(sandbox: Sandbox) -> None:
         region = arn.split(":")[3]
         if sandbox.region_down(region, "rds"):
             state.resync_since[arn] = now  # the rebuild starts when the region is back
-        elif now - since >= duration:
+            continue
+        if arn in state.snapshot_due:
+            _failover_snapshot(sandbox, arn, state.snapshot_due.pop(arn))
+        if now - since >= duration:
             del state.resync_since[arn]
     for gc in clusters.values():
         writer = _writer(gc)
@@ -236,6 +328,18 @@ def advance(sandbox: Sandbox) -> None:
             state.writer_down_since.setdefault(gc.global_cluster_identifier, now)
         else:
             state.writer_down_since.pop(gc.global_cluster_identifier, None)
+
+
+def _failover_snapshot(sandbox: Sandbox, arn: str, at: float) -> None:
+    """``rds:unplanned-global-failover-<cluster>-<timestamp>`` of the old primary's volume."""
+    from moto.rds.models import rds_backends
+
+    region, cluster_id = arn.split(":")[3], arn.rsplit(":", 1)[-1]
+    backend = rds_backends[sandbox.account_id][region]
+    stamp = sandbox.wall_time() - dt.timedelta(seconds=max(0.0, sandbox.now() - at))
+    name = f"rds:unplanned-global-failover-{cluster_id}-{stamp:%Y-%m-%d-%H-%M}"
+    if cluster_id in backend.clusters and name not in backend.cluster_snapshots:
+        backend.create_auto_cluster_snapshot(cluster_id, name)
 
 
 def _detach(gc: Any, member: Any) -> None:
@@ -278,21 +382,35 @@ def publish_lag_metrics(sandbox: Sandbox) -> None:
 
     for gc in rds_backends[sandbox.account_id]["us-east-1"].global_clusters.values():
         writer = _writer(gc)
+        lag_dimensions = _state(sandbox).lag_dimensions
         for member in gc.members:
             if member is writer or sandbox.region_down(member.region, "cloudwatch"):
                 continue  # a region that is down publishes nothing
             lag = replication_lag_ms(sandbox, gc)
             stamp = sandbox.wall_time()
-            dims = [{"Name": "DBClusterIdentifier", "Value": member.db_cluster_identifier}]
+            # rule: aurora-lag-dimensions
+            # The Aurora labs ("Monitor a Global Database", aws-samples/amazon-aurora-labs-
+            # for-mysql) read AuroraGlobalDBReplicationLag both from the metric group
+            # "DBClusterIdentifier, SourceRegion" and by DBClusterIdentifier alone; CloudWatch
+            # matches dimension sets exactly, so each set is its own metric.
+            cluster_dim = {"Name": "DBClusterIdentifier", "Value": member.db_cluster_identifier}
+            dimension_sets = {
+                "cluster": [cluster_dim],
+                "cluster+source": [
+                    cluster_dim,
+                    {"Name": "SourceRegion", "Value": writer.region if writer else ""},
+                ],
+            }
             data = [
                 {
                     "MetricName": n,
                     "Value": lag,
                     "Unit": "Milliseconds",
-                    "Dimensions": dims,
+                    "Dimensions": dimension_sets[which],
                     "Timestamp": stamp,
                 }
                 for n in ("AuroraGlobalDBReplicationLag", "AuroraGlobalDBRPOLag")
+                for which in lag_dimensions
             ]
             cloudwatch_backends[sandbox.account_id][member.region].put_metric_data("AWS/RDS", data)
 
@@ -379,13 +497,32 @@ def _patch_moto() -> None:
         return ActionResult({"GlobalClusters": self.global_backend.describe_global_clusters()})
 
     def stop_db_cluster(self: Any, cluster_identifier: str) -> Any:
+        # rule: aurora-stop-limits
+        # "Limitations for stopping and starting Aurora DB clusters" in "Stopping and
+        # starting an Amazon Aurora DB cluster",
+        # https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-cluster-stop-start.html:
+        # a global database member only if it is the only cluster there; never a cluster
+        # that has a cross-Region read replica. A read replica cluster itself is refused
+        # too (AWS-FACTS; not stated on that page: an assumption in docs/SANDBOX.md).
         cluster = self.clusters.get(cluster_identifier)
         gc = _global_of(self, cluster) if cluster is not None else None
-        if gc is not None:
+        if gc is not None and len(gc.members) > 1:
             raise _error(
                 "InvalidDBClusterStateFault",
                 f"DB cluster {cluster_identifier} is a member of global cluster "
                 f"{gc.global_cluster_identifier}; a global database member cannot be stopped.",
+            )
+        if cluster is not None and cluster.read_replica_identifiers:
+            raise _error(
+                "InvalidDBClusterStateFault",
+                f"DB cluster {cluster_identifier} has cross-Region read replicas "
+                f"({', '.join(cluster.read_replica_identifiers)}); it cannot be stopped.",
+            )
+        if cluster is not None and cluster.replication_source_identifier:
+            raise _error(
+                "InvalidDBClusterStateFault",
+                f"DB cluster {cluster_identifier} is a read replica of "
+                f"{cluster.replication_source_identifier}; it cannot be stopped.",
             )
         return original_stop(self, cluster_identifier)
 

@@ -43,6 +43,7 @@ SIMULATIONS = (
     "mr_failover.sandbox.elasticache",
     "mr_failover.sandbox.ecs",
     "mr_failover.sandbox.arc",
+    "mr_failover.sandbox.cloudwatch",
 )
 # Services whose moto backend is keyed by partition, not region.
 _PARTITION_SERVICES = {"route53", "iam", "cloudfront", "organizations", "route53domains"}

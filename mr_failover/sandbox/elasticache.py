@@ -13,10 +13,12 @@ snake_case name), faithful to AWS (AWS-FACTS.md):
   on moto's replication groups, so ``DescribeReplicationGroups`` shows
   ``GlobalReplicationGroupInfo`` consistently; ``Members`` appear only with
   ``ShowMemberInfo=true``, as on AWS; a datastore without secondaries is ``primary-only``;
-- a failover is asynchronous: ``Status`` is ``modifying`` for ``FAILOVER_SECONDS`` on
-  the sandbox clock, then the roles swap and it is ``available`` again; refused (with
-  AWS's codes) unless ``available``, for a non-member or the current primary, and while
-  the primary's region is down (AWS's answer then is to disassociate the secondary);
+- a failover (the guide's "promote a secondary cluster to primary") is asynchronous:
+  ``Status`` is ``modifying`` for ``FAILOVER_SECONDS`` on the sandbox clock, then the
+  roles swap and it is ``available`` again; it is accepted while the primary's region is
+  down and while another promotion is under way (the last one asked for wins), as the
+  guide documents; refused (with AWS's codes) for a primary-only datastore, a
+  non-member or the current primary;
 - ``DisassociateGlobalReplicationGroup`` turns a secondary into a standalone replication
   group at once (AWS takes minutes).
 
@@ -266,10 +268,10 @@ def _patch_moto() -> None:
         group = self._get_param("PrimaryReplicationGroupId") or ""
         with sandbox.lock:
             ds = _find(sandbox, gid)
-            if ds.failover is not None or len(members(sandbox, gid)) < 2:
+            if len(members(sandbox, gid)) < 2:
                 raise _error(
                     "InvalidGlobalReplicationGroupState",
-                    f"Global datastore {gid} is not available (modifying or primary-only).",
+                    f"Global datastore {gid} is primary-only: there is no secondary to promote.",
                 )
             target = _member(sandbox, gid, region, group)
             if target.global_replication_group_member_role == "PRIMARY":
@@ -277,13 +279,14 @@ def _patch_moto() -> None:
                     "InvalidParameterValue",
                     f"Replication group {group} in {region} is already the primary of {gid}.",
                 )
-            primary = _primary(sandbox, gid)
-            if primary is not None and sandbox.region_down(primary[0], "elasticache"):
-                raise _error(
-                    "InvalidGlobalReplicationGroupState",
-                    f"The primary region {primary[0]} of {gid} is unavailable; disassociate "
-                    "the secondary (DisassociateGlobalReplicationGroup) to promote it.",
-                )
+            # rule: elasticache-promote-anytime
+            # "If the primary cluster or AWS Region becomes unavailable or is experiencing
+            # performance issues, you can promote a secondary cluster to primary. Promotion
+            # is allowed anytime, even if other modifications are in progress" ("Promoting
+            # the secondary cluster to primary", Using global datastores (console),
+            # https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/Redis-Global-Datastores-Console.html#Redis-Global-Datastores-Console-Promote-Secondary).
+            # Several promotions at once: "the global datastore resolves to one primary
+            # eventually"; here the last one asked for wins.
             ds.failover = Failover(region, group, sandbox.now())
             return ActionResult({"GlobalReplicationGroup": describe(sandbox, ds, True)})
 

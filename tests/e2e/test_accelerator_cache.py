@@ -20,6 +20,7 @@ from mr_failover.engine import journal
 from mr_failover.engine.executor import execute
 from mr_failover.operations import drain, promote
 from mr_failover.sandbox import elasticache as sandbox_cache
+from mr_failover.sandbox.client import SandboxClient
 from mr_failover.sandbox.core import Sandbox
 from mr_failover.sandbox.seed import seed
 from mr_failover.sandbox.snapshot import Checkpoint, checkpoint, restore
@@ -152,6 +153,7 @@ def test_drain_and_undrain_move_the_dial(
     assert [(s.region, s.params["TrafficDialPercentage"]) for s in dial_steps] == [(WEST, 0.0)]
     assert plan.params["dial_before"] == 60.0
     assert any("us-west-2 only" in n for n in plan.notes)
+    assert any(n.startswith("the traffic dial moves new connections only") for n in plan.notes)
     execute(plan, clock=clock)
     assert _ga(sandbox, factory, EAST)["TrafficDialPercentage"] == 0.0
     undrain = drain.plan_undrain(
@@ -189,7 +191,7 @@ def test_promote_moves_database_then_datastore(
     assert west.is_writer is True
 
 
-def test_datastore_failover_is_asynchronous_and_refused_while_modifying(
+def test_datastore_failover_is_asynchronous_and_accepted_while_modifying(
     sandbox: Sandbox,  # noqa: F811
     seeded: tuple[Topology, ClientFactory],
 ) -> None:
@@ -204,12 +206,14 @@ def test_datastore_failover_is_asynchronous_and_refused_while_modifying(
         PrimaryReplicationGroupId="arc309-cache-usw2",
     )
     assert out["GlobalReplicationGroup"]["Status"] == "modifying"
-    with pytest.raises(client.exceptions.InvalidGlobalReplicationGroupStateFault):
-        client.failover_global_replication_group(
-            GlobalReplicationGroupId=gid,
-            PrimaryRegion=WEST,
-            PrimaryReplicationGroupId="arc309-cache-usw2",
-        )
+    # rule: elasticache-promote-anytime: "Promotion is allowed anytime, even if other
+    # modifications are in progress" (the sandbox used to refuse this one).
+    again = client.failover_global_replication_group(
+        GlobalReplicationGroupId=gid,
+        PrimaryRegion=WEST,
+        PrimaryReplicationGroupId="arc309-cache-usw2",
+    )
+    assert again["GlobalReplicationGroup"]["Status"] == "modifying"
     sandbox.advance(sandbox_cache.FAILOVER_SECONDS + 0.5)
     g = client.describe_global_replication_groups(
         GlobalReplicationGroupId=gid, ShowMemberInfo=True
@@ -219,6 +223,27 @@ def test_datastore_failover_is_asynchronous_and_refused_while_modifying(
         WEST: "PRIMARY",
         EAST: "SECONDARY",
     }
+
+
+def test_a_secondary_is_promoted_while_the_primary_region_is_down(
+    sandbox: Sandbox,  # noqa: F811
+    seeded: tuple[Topology, ClientFactory],
+    control: SandboxClient,  # noqa: F811
+) -> None:
+    """rule: elasticache-promote-anytime (the old plan skipped the datastore then)."""
+    t, factory = seeded
+    control.fail_region(EAST)
+    sandbox.advance(2.0)
+    plan = promote.plan_promotion(t, factory, WEST, allow_data_loss=True, beyond_rpo=True)
+    assert [s.call for s in plan.steps] == [
+        "FailoverGlobalCluster",
+        "FailoverGlobalReplicationGroup",
+    ]
+    assert any("the ElastiCache guide allows promoting a secondary then" in n for n in plan.notes)
+    execute(plan, clock=SandboxTime(sandbox))
+    client = factory.client("elasticache", WEST)
+    g = client.describe_global_replication_groups(ShowMemberInfo=True)["GlobalReplicationGroups"][0]
+    assert {m["ReplicationGroupRegion"]: m["Role"] for m in g["Members"]}[WEST] == "PRIMARY"
 
 
 def test_global_accelerator_api_only_in_us_west_2(

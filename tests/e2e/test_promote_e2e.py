@@ -74,7 +74,7 @@ def test_switchover_moves_the_writer_and_prints_its_endpoint(
     # then (the cache follows the database) one datastore failover, also sent to the target.
     assert mutating(control, before) == [
         "us-east-1 dynamodb:PutItem",
-        "us-west-2 rds:SwitchoverGlobalCluster",
+        "us-east-1 rds:SwitchoverGlobalCluster",  # the primary's region (aurora-move-region)
         "us-west-2 elasticache:FailoverGlobalReplicationGroup",
         "us-east-1 dynamodb:DeleteItem",
     ]
@@ -111,7 +111,7 @@ def test_switchover_moves_the_writer_and_prints_its_endpoint(
     assert (writer_region(aws), cache_primary(aws)) == (EAST, EAST)
     assert mutating(control, before) == [
         "us-east-1 dynamodb:PutItem",
-        "us-east-1 rds:SwitchoverGlobalCluster",
+        "us-west-2 rds:SwitchoverGlobalCluster",  # the primary's region (aurora-move-region)
         "us-east-1 elasticache:FailoverGlobalReplicationGroup",
         "us-east-1 dynamodb:DeleteItem",
     ]
@@ -121,9 +121,10 @@ def test_a_cache_left_behind_by_a_database_move_is_promoted_alone(
     seeded: Topology, run_cli: Any, control: SandboxClient, aws: Any, clock: SandboxAdvancingClock
 ) -> None:
     # The database moved (by hand, or a run stopped in between); its cache did not.
-    rds = aws("rds", WEST)
-    target = rds.describe_db_clusters(DBClusterIdentifier="arc309-usw2")["DBClusters"][0]
-    rds.switchover_global_cluster(
+    target = aws("rds", WEST).describe_db_clusters(DBClusterIdentifier="arc309-usw2")["DBClusters"][
+        0
+    ]
+    aws("rds", EAST).switchover_global_cluster(
         GlobalClusterIdentifier=GLOBAL, TargetDbClusterIdentifier=target["DBClusterArn"]
     )
     clock.sleep(E2E_SETTINGS.aurora_failover_seconds + 1)
@@ -158,24 +159,28 @@ def test_dry_run_makes_no_mutating_call(
     assert writer_region(aws) == EAST
 
 
-def test_lag_above_the_rpo_is_refused_then_allowed_with_data_loss(
+def test_lag_above_the_rpo_refuses_a_failover_but_not_a_switchover(
     seeded: Topology, run_cli: Any, control: SandboxClient, aws: Any, clock: SandboxAdvancingClock
 ) -> None:
+    """rules: aurora-failover-rpo, aurora-switchover-rpo-zero (the old tool refused the
+    switchover for its lag and never judged the failover against the RPO)."""
     rpo = seeded.policy.rpo_seconds
     control.settings(aurora_replication_lag_ms=(rpo + 30) * 1000.0)
     control.advance(1.1)  # the lag metric is published with the new value
+    control.fail_region(EAST, service="rds")
     before = len(control.calls(mutating=True))
-    refused = run_cli("promote", "--region", WEST, "--yes")
+    refused = run_cli("promote", "--region", WEST, "--allow-data-loss", "--yes")
     assert refused.exit_code == 3, refused.output
-    assert f"replication lag into us-west-2 is {rpo + 30:.1f} s, above the RPO of {rpo} s" in (
+    assert "a failover to us-west-2 would break the RPO: replication lag into us-west-2 is" in (
         refused.stderr
     )
-    assert "--allow-data-loss" in refused.stderr
+    assert f"above the RPO of {rpo} s" in refused.stderr
+    assert "--beyond-rpo" in refused.stderr
     assert "Traceback" not in refused.output
     assert mutating(control, before) == []  # refused at planning: nothing changed
-    assert writer_region(aws) == EAST
+    control.heal_region(EAST)
 
-    allowed = run_cli("promote", "--region", WEST, "--allow-data-loss", "--yes")
+    allowed = run_cli("promote", "--region", WEST, "--yes")  # a switchover loses nothing
     assert allowed.exit_code == 0, allowed.output
     assert writer_region(aws) == WEST
     assert [c["action"] for c in control.calls(service="rds", mutating=True)[-1:]] == [

@@ -20,7 +20,9 @@ VERSION = "8.0.mysql_aurora.3.05.2"
 DURATION = TEST_SETTINGS.aurora_failover_seconds
 
 
-def make_global(aws: AwsFactory, west_version: str = VERSION) -> dict[str, str]:
+def make_global(
+    aws: AwsFactory, west_version: str = VERSION, *, instances: bool = True
+) -> dict[str, str]:
     east, west = aws("rds", EAST), aws("rds", WEST)
     east.create_global_cluster(
         GlobalClusterIdentifier="app-global", Engine="aurora-mysql", EngineVersion=VERSION
@@ -39,7 +41,19 @@ def make_global(aws: AwsFactory, west_version: str = VERSION) -> dict[str, str]:
         EngineVersion=west_version,
         GlobalClusterIdentifier="app-global",
     )["DBCluster"]["DBClusterArn"]
+    if instances:
+        for client, cluster in ((east, "app-use1"), (west, "app-usw2")):
+            add_instance(client, cluster)
     return {"writer": writer, "secondary": secondary}
+
+
+def add_instance(client: Any, cluster: str) -> None:
+    client.create_db_instance(
+        DBInstanceIdentifier=f"{cluster}-1",
+        DBClusterIdentifier=cluster,
+        Engine="aurora-mysql",
+        DBInstanceClass="db.r6g.large",
+    )
 
 
 def describe(aws: AwsFactory, region: str = EAST) -> dict[str, Any]:
@@ -59,7 +73,7 @@ def code(err: pytest.ExceptionInfo[botocore.exceptions.ClientError]) -> str:
 
 def test_switchover_moves_through_failover_state(aws: AwsFactory, control: SandboxClient) -> None:
     arns = make_global(aws)
-    out = aws("rds", WEST).switchover_global_cluster(
+    out = aws("rds", EAST).switchover_global_cluster(
         GlobalClusterIdentifier="app-global", TargetDbClusterIdentifier=arns["secondary"]
     )["GlobalCluster"]
     assert out["FailoverState"] == {
@@ -128,7 +142,7 @@ def test_failover_switchover_form_and_bad_combinations(
         with pytest.raises(botocore.exceptions.ClientError) as err:
             west.failover_global_cluster(**args, **flags)
         assert code(err) == "InvalidParameterCombination"
-    out = west.failover_global_cluster(**args, Switchover=True)["GlobalCluster"]
+    out = aws("rds", EAST).failover_global_cluster(**args, Switchover=True)["GlobalCluster"]
     assert out["FailoverState"]["IsDataLossAllowed"] is False
     control.advance(DURATION / 2)
     assert describe(aws)["FailoverState"]["Status"] == "switching-over"
@@ -160,7 +174,7 @@ def test_a_second_move_is_refused_while_one_is_in_progress(
     arns = make_global(aws)
     west = aws("rds", WEST)
     args = {"GlobalClusterIdentifier": "app-global", "TargetDbClusterIdentifier": arns["secondary"]}
-    west.switchover_global_cluster(**args)
+    aws("rds", EAST).switchover_global_cluster(**args)
     with pytest.raises(botocore.exceptions.ClientError) as err:
         west.failover_global_cluster(**args, AllowDataLoss=True)
     assert code(err) == "InvalidGlobalClusterStateFault"

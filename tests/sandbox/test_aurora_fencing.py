@@ -102,14 +102,8 @@ def test_stop_is_refused_for_a_member_and_accepted_standalone(
 def test_rename_then_a_new_secondary_under_the_old_name(
     aws: AwsFactory, control: SandboxClient
 ) -> None:
-    arns = make_global(aws)
+    arns = make_global(aws)  # each cluster with its instance <cluster>-1
     west = aws("rds", WEST)
-    west.create_db_instance(
-        DBInstanceIdentifier="app-usw2-1",
-        DBClusterIdentifier="app-usw2",
-        Engine="aurora-mysql",
-        DBInstanceClass="db.r6g.large",
-    )
     west.remove_from_global_cluster(
         GlobalClusterIdentifier="app-global", DbClusterIdentifier=arns["secondary"]
     )

@@ -307,3 +307,17 @@ def test_replica_mode_refuses_when_another_region_does_not_answer(stubs: FenceSt
     replica(stubs, east_down=True)
     with pytest.raises(RefusedError, match="us-east-1 does not answer"):
         fence(stubs, t=topology("replica"))
+
+
+def test_a_cluster_with_cross_region_read_replicas_is_not_stopped(stubs: FenceStubs) -> None:
+    """rule: aurora-stop-limits (the old plan sent a StopDBCluster AWS refuses)."""
+    stubs.members((ARN[EAST], True))
+    replica_arn = "arn:aws:rds:eu-west-1:123456789012:cluster:app-euw1"
+    stubs.described(CLUSTER[WEST], raw(ReadReplicaIdentifiers=[replica_arn]))
+    stubs.listing()
+    with pytest.raises(RefusedError) as err:
+        fence(stubs)
+    assert str(err.value).startswith(
+        f"refused: app-usw2 (us-west-2) has cross-Region read replicas ({replica_arn}), and "
+        "Aurora cannot stop a cluster that has one"
+    )

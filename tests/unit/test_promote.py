@@ -19,6 +19,7 @@ from botocore.stub import Stubber
 from mr_failover.engine.executor import StepFailedError, execute
 from mr_failover.errors import RefusedError, UsageError
 from mr_failover.operations.promote import NothingToDo, plan_promotion
+from mr_failover.resources.aurora_steps import version_mismatch
 from mr_failover.topology import Topology
 from tests.clocks import FakeClock
 
@@ -117,6 +118,7 @@ class Stubs:
         version: str = V1,
         status: str = "available",
         source: str | None = None,
+        headless: bool = False,
     ) -> None:
         c: dict[str, Any] = {
             "DBClusterIdentifier": CLUSTER[region],
@@ -125,6 +127,9 @@ class Stubs:
             "Engine": "aurora-mysql",
             "EngineVersion": version,
             "Endpoint": f"{CLUSTER[region]}.cluster-x.{region}.rds.amazonaws.com",
+            "DBClusterMembers": []
+            if headless
+            else [{"DBInstanceIdentifier": f"{CLUSTER[region]}-1", "IsClusterWriter": True}],
         }
         if source:
             c["ReplicationSourceIdentifier"] = source
@@ -141,7 +146,12 @@ class Stubs:
         )
 
     def metrics(self, *values: float | None) -> None:
-        """Latest datapoints of the queries in order (RPO lag, replication lag, write I/O)."""
+        """Latest datapoints: (RPO lag, replication lag, write I/O) of a global secondary,
+        each lag under its (DBClusterIdentifier, SourceRegion) set first, then under
+        DBClusterIdentifier alone (None there); or the one binlog lag of a replica."""
+        if len(values) == 3:
+            rpo, repl, wio = values
+            values = (rpo, None, repl, None, wio)
         results = [
             {
                 "Id": f"q{i}",
@@ -154,6 +164,19 @@ class Stubs:
         self.stubs[("cloudwatch", WEST)].add_response(
             "get_metric_data", {"MetricDataResults": results}
         )
+
+    def no_lag_metrics(self, *names: str) -> None:
+        """ListMetrics finds none of ``names`` for the target cluster."""
+        for name in names:
+            self.stubs[("cloudwatch", WEST)].add_response(
+                "list_metrics",
+                {"Metrics": []},
+                {
+                    "Namespace": "AWS/RDS",
+                    "MetricName": name,
+                    "Dimensions": [{"Name": "DBClusterIdentifier", "Value": CLUSTER[WEST]}],
+                },
+            )
 
     def healthy(self, region: str = WEST, inverted: bool = False) -> None:
         stub = self.stubs[("route53", EAST)]
@@ -204,7 +227,8 @@ def plan_reads(aws: Stubs, *, east_version: str = V1, lag_ms: float | None = 80.
     aws.metrics(lag_ms, lag_ms, None)
 
 
-def test_switchover_plan_goes_to_the_target_region(aws: Stubs) -> None:
+def test_switchover_plan_goes_to_the_primarys_region(aws: Stubs) -> None:
+    """rule: aurora-move-region (the old plan sent it to the target, us-west-2)."""
     plan_reads(aws)
     plan = plan_promotion(TOPOLOGY, aws, WEST, now=NOW)
     (step,) = plan.steps
@@ -214,10 +238,13 @@ def test_switchover_plan_goes_to_the_target_region(aws: Stubs) -> None:
         "GlobalClusterIdentifier": GID,
         "TargetDbClusterIdentifier": ARN[WEST],
     }
-    assert (step.region, step.plane, step.plane_region) == (WEST, "control", WEST)
+    assert (step.region, step.plane, step.plane_region) == (EAST, "control", EAST)
+    assert step.action is not None and step.action.client is aws.client("rds", EAST)  # type: ignore[attr-defined]
     assert step.undoable and step.undo == "mr-failover promote --region us-east-1 --mode switchover"
     assert plan.params == {"region": WEST, "mode": "switchover", "allow_data_loss": False}
-    assert plan.notes[0].startswith("rds:SwitchoverGlobalCluster is sent to us-west-2's endpoint")
+    assert plan.notes[0].startswith(
+        "rds:SwitchoverGlobalCluster is sent to us-east-1's endpoint (the current primary's"
+    )
     assert "not copied" in plan.notes[-1]
 
 
@@ -229,42 +256,102 @@ def test_engine_versions_that_differ_are_refused(aws: Stubs) -> None:
         plan_promotion(TOPOLOGY, aws, WEST, now=NOW)
     assert str(err.value) == (
         f"refused: engine versions differ: app-usw2 (us-west-2) runs {V1}, app-use1 "
-        f"(us-east-1) runs {V2}; Aurora cannot move the writer between versions: upgrade "
-        "the members to one version first"
+        f"(us-east-1) runs {V2}; Aurora cannot move the writer between versions (Aurora "
+        "requires the same major and minor version): upgrade the members to one version first"
     )
     assert err.value.exit_code == 3
 
 
-def test_lag_above_the_rpo_is_refused_with_the_writes_it_would_lose(aws: Stubs) -> None:
+@pytest.mark.parametrize(
+    ("engine", "ours", "theirs", "refused"),
+    [
+        ("aurora-mysql", "8.0.mysql_aurora.3.05.2", "8.0.mysql_aurora.3.05.1", True),
+        ("aurora-postgresql", "14.9", "14.9", False),
+        ("aurora-postgresql", "14.9.2", "14.9.1", False),  # patch levels may differ
+        ("aurora-postgresql", "13.7.2", "13.7.1", True),  # not below 13.8
+        ("aurora-postgresql", "16.1", "16.2", True),  # the minor differs
+    ],
+)
+def test_engine_version_rule(engine: str, ours: str, theirs: str, refused: bool) -> None:
+    """rule: aurora-engine-versions (the old check refused any two different strings)."""
+    assert (version_mismatch(engine, ours, theirs) is not None) is refused
+
+
+def test_a_headless_target_is_refused(aws: Stubs) -> None:
+    """rule: aurora-headless-target (the old plan let it through)."""
     aws.global_cluster()
-    aws.cluster(WEST)
-    aws.cluster(EAST)
-    aws.healthy()
-    aws.metrics(95_000.0, 90_000.0, 6_000.0)  # 95 s of lag, 100 write I/Os per second
+    aws.cluster(WEST, headless=True)
     with pytest.raises(RefusedError) as err:
         plan_promotion(TOPOLOGY, aws, WEST, now=NOW)
-    assert str(err.value) == (
-        "refused: replication lag into us-west-2 is 95.0 s, above the RPO of 60 s: promoting "
-        "now could lose that much (measured lag 95.00 s (AuroraGlobalDBRPOLag), about 9500 "
-        "write I/Os at the recent rate of 100.0/s (AuroraGlobalDBReplicatedWriteIO)); wait "
-        "for the lag to fall (mr-failover status), or accept the loss with --allow-data-loss"
+    assert str(err.value).startswith(
+        "refused: app-usw2 (us-west-2) has no DB instance (a headless secondary); Aurora "
+        "needs one before a switchover or failover"
     )
 
 
-def test_lag_above_the_rpo_proceeds_with_allow_data_loss(aws: Stubs) -> None:
+def test_switchover_is_not_refused_for_lag_above_the_rpo(aws: Stubs) -> None:
+    """rule: aurora-switchover-rpo-zero (the old plan refused this: lag 95 s > RPO 60 s)."""
     plan_reads(aws, lag_ms=95_000.0)
-    plan = plan_promotion(TOPOLOGY, aws, WEST, allow_data_loss=True, now=NOW)
-    assert plan.steps[0].call == "SwitchoverGlobalCluster"  # the writer answers: no loss
+    plan = plan_promotion(TOPOLOGY, aws, WEST, now=NOW)
+    assert plan.steps[0].call == "SwitchoverGlobalCluster"
+    assert (
+        "replication lag into app-usw2: 95.00 s (AuroraGlobalDBRPOLag); a switchover "
+        "synchronizes first and loses nothing: the larger the lag, the longer it takes"
+    ) in plan.notes
+
+
+def failover_reads(aws: Stubs, *lag: float | None) -> None:
+    """Every read of a plan with the writer's region answering 503."""
+    aws.global_cluster()
+    aws.cluster(WEST)
+    aws.cluster_down(EAST)
+    aws.healthy()
+    aws.metrics(*lag)
+
+
+def test_failover_lag_above_the_rpo_is_refused_with_the_writes_it_would_lose(
+    aws: Stubs,
+) -> None:
+    """rule: aurora-failover-rpo (the old plan never judged a failover against the RPO)."""
+    failover_reads(aws, 95_000.0, 90_000.0, 6_000.0)  # 95 s of lag, 100 write I/Os per second
+    with pytest.raises(RefusedError) as err:
+        plan_promotion(TOPOLOGY, aws, WEST, allow_data_loss=True, now=NOW)
+    assert str(err.value) == (
+        "refused: a failover to us-west-2 would break the RPO: replication lag into us-west-2 "
+        "is 95.0 s, above the RPO of 60 s (measured lag 95.00 s (AuroraGlobalDBRPOLag), about "
+        "9500 write I/Os at the recent rate of 100.0/s (AuroraGlobalDBReplicatedWriteIO)); "
+        "wait for the lag to fall (mr-failover status), or accept a loss beyond the RPO with "
+        "--beyond-rpo"
+    )
+
+
+def test_failover_lag_above_the_rpo_proceeds_with_beyond_rpo(aws: Stubs) -> None:
+    failover_reads(aws, 95_000.0, 90_000.0, None)
+    plan = plan_promotion(TOPOLOGY, aws, WEST, allow_data_loss=True, beyond_rpo=True, now=NOW)
+    assert plan.steps[0].call == "FailoverGlobalCluster"
+    assert plan.params["beyond_rpo"] is True
+    assert any(
+        n.startswith("--beyond-rpo: replication lag into us-west-2 is 95.0 s") for n in plan.notes
+    )
+
+
+def test_failover_without_a_lag_datapoint_is_refused_and_says_why(aws: Stubs) -> None:
+    """rule: aurora-failover-rpo: a missing datapoint never passes silently."""
+    failover_reads(aws, None, None, None)
+    aws.no_lag_metrics("AuroraGlobalDBRPOLag", "AuroraGlobalDBReplicationLag")
+    with pytest.raises(RefusedError) as err:
+        plan_promotion(TOPOLOGY, aws, WEST, allow_data_loss=True, now=NOW)
+    assert str(err.value).startswith(
+        "refused: a failover to us-west-2 would break the RPO: the loss cannot be measured: "
+        "no lag datapoint in the last 15 minutes (CloudWatch holds no AuroraGlobalDBRPOLag or "
+        "AuroraGlobalDBReplicationLag for app-usw2 in its region)"
+    )
 
 
 def test_replication_lag_is_used_when_rpo_lag_is_not_published(aws: Stubs) -> None:
-    aws.global_cluster()
-    aws.cluster(WEST)
-    aws.cluster(EAST)
-    aws.healthy()
-    aws.metrics(None, 61_000.0, None)
+    failover_reads(aws, None, 61_000.0, None)
     with pytest.raises(RefusedError, match=r"61\.0 s, above the RPO of 60 s.*ReplicationLag\)"):
-        plan_promotion(TOPOLOGY, aws, WEST, now=NOW)
+        plan_promotion(TOPOLOGY, aws, WEST, allow_data_loss=True, now=NOW)
 
 
 def test_a_move_in_progress_elsewhere_is_refused(aws: Stubs) -> None:
@@ -314,16 +401,16 @@ def test_switchover_waits_through_failover_state_then_verifies(aws: Stubs) -> No
     plan_reads(aws)
     plan = plan_promotion(TOPOLOGY, aws, WEST, now=NOW)
     state = {"FromDbClusterArn": ARN[EAST], "ToDbClusterArn": ARN[WEST], "IsDataLossAllowed": False}
-    aws.global_cluster()  # holds? no
-    aws[("rds", WEST)].add_response(
+    aws.global_cluster(region=EAST)  # holds? no
+    aws[("rds", EAST)].add_response(
         "switchover_global_cluster",
         {"GlobalCluster": {"GlobalClusterIdentifier": GID}},
         {"GlobalClusterIdentifier": GID, "TargetDbClusterIdentifier": ARN[WEST]},
     )
-    aws.global_cluster(failover={"Status": "pending", **state})
-    aws.global_cluster(failover={"Status": "switching-over", **state})
-    aws.global_cluster(writer=WEST)
-    aws.global_cluster(writer=WEST)  # verify, fresh
+    aws.global_cluster(failover={"Status": "pending", **state}, region=EAST)
+    aws.global_cluster(failover={"Status": "switching-over", **state}, region=EAST)
+    aws.global_cluster(writer=WEST, region=EAST)
+    aws.global_cluster(writer=WEST, region=EAST)  # verify, fresh
     clock = FakeClock()
     result = execute(plan, clock=clock)
     assert [o.status for o in result.outcomes] == ["applied"]
@@ -334,8 +421,8 @@ def test_switchover_waits_through_failover_state_then_verifies(aws: Stubs) -> No
 def test_a_move_that_ends_without_moving_the_writer_fails_verification(aws: Stubs) -> None:
     plan_reads(aws)
     plan = plan_promotion(TOPOLOGY, aws, WEST, now=NOW)
-    aws.global_cluster()
-    aws[("rds", WEST)].add_response(
+    aws.global_cluster(region=EAST)
+    aws[("rds", EAST)].add_response(
         "switchover_global_cluster", {"GlobalCluster": {"GlobalClusterIdentifier": GID}}
     )
     aws.global_cluster(
@@ -343,10 +430,11 @@ def test_a_move_that_ends_without_moving_the_writer_fails_verification(aws: Stub
             "Status": "cancelling",
             "FromDbClusterArn": ARN[EAST],
             "ToDbClusterArn": ARN[WEST],
-        }
+        },
+        region=EAST,
     )
-    aws.global_cluster()  # FailoverState gone, writer still east
-    aws.global_cluster()  # verify
+    aws.global_cluster(region=EAST)  # FailoverState gone, writer still east
+    aws.global_cluster(region=EAST)  # verify
     with pytest.raises(StepFailedError) as err:
         execute(plan, clock=FakeClock())
     assert "the move ended but the writer is in us-east-1, not us-west-2 (cancelled?)" in str(
@@ -396,6 +484,10 @@ def test_failover_with_the_flag_plans_allow_data_loss(aws: Stubs) -> None:
     assert not step.undoable  # lost writes do not come back
     assert any(
         n.startswith("AllowDataLoss: writes us-east-1 had not replicated") for n in plan.notes
+    )
+    # rule: aurora-rebuild-after-failover: the plan says what AWS does next.
+    assert any(
+        n.startswith("After the failover AWS rebuilds every other secondary") for n in plan.notes
     )
 
 
@@ -453,6 +545,7 @@ def test_replica_promotion_needs_a_lag_datapoint(aws: Stubs) -> None:
     aws.cluster(EAST)
     aws.healthy()
     aws.metrics(None)
+    aws.no_lag_metrics("AuroraBinlogReplicaLag")
     with pytest.raises(RefusedError, match="no replication lag datapoint for app-usw2"):
         plan_promotion(topology("replica"), aws, WEST, now=NOW)
 

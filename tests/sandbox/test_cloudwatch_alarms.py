@@ -1,0 +1,98 @@
+"""Composite alarms and ``AlarmTypes``: the sandbox answers as DescribeAlarms documents, and
+the drill's stop conditions see composite alarms, and stop on an alarm they cannot read."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mr_failover import drill
+from mr_failover import topology as topo
+from mr_failover.errors import AwsCallError
+from mr_failover.sandbox import cloudwatch
+from mr_failover.sandbox.client import SandboxClient
+from tests.clocks import FakeClock
+from tests.sandbox.conftest import AwsFactory
+
+REGION = "us-east-1"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def composite(aws: AwsFactory, state: str = "ALARM") -> None:
+    cw = aws("cloudwatch", REGION)
+    cw.put_metric_alarm(
+        AlarmName="errors",
+        MetricName="5XXError",
+        Namespace="AWS/ApiGateway",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=10,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    cw.put_composite_alarm(AlarmName="app-health", AlarmRule='ALARM("errors")')
+    cw.set_alarm_state(AlarmName="app-health", StateValue=state, StateReason="test")
+
+
+@pytest.mark.parametrize("hook", cloudwatch.HOOKS)
+def test_the_patched_method_exists_in_moto(hook: str) -> None:
+    module_name, cls_name, attr = hook.rsplit(".", 2)
+    assert hasattr(getattr(importlib.import_module(module_name), cls_name), attr)
+
+
+def test_describe_alarms_without_alarm_types_returns_metric_alarms_only(
+    aws: AwsFactory, control: SandboxClient
+) -> None:
+    """rule: cloudwatch-alarm-types"""
+    composite(aws)
+    cw = aws("cloudwatch", REGION)
+    plain = cw.describe_alarms(AlarmNames=["app-health", "errors"])
+    assert [a["AlarmName"] for a in plain["MetricAlarms"]] == ["errors"]
+    assert plain["CompositeAlarms"] == []
+    both = cw.describe_alarms(
+        AlarmNames=["app-health", "errors"], AlarmTypes=["CompositeAlarm", "MetricAlarm"]
+    )
+    assert [a["AlarmName"] for a in both["CompositeAlarms"]] == ["app-health"]
+
+
+class Factory:
+    def __init__(self, aws: AwsFactory) -> None:
+        self.aws = aws
+
+    def client(self, service: str, region: str) -> Any:
+        return self.aws(service, region)
+
+
+def watch(aws: AwsFactory, alarm: str) -> drill.StopWatch:
+    ctx = drill.DrillContext(
+        topology=topo.load(REPO / "config" / "regions.yaml"),
+        factory=Factory(aws),
+        clock=FakeClock(),
+        run_id="test",
+    )
+    return drill.StopWatch((drill.StopCondition(alarm=alarm, region=REGION),), ctx, 0.0)
+
+
+def test_a_composite_alarm_stop_condition_fires(aws: AwsFactory, control: SandboxClient) -> None:
+    """rule: cloudwatch-alarm-types (the old watcher asked without AlarmTypes: never fired)."""
+    composite(aws)
+    assert drill.alarm_state(Factory(aws), "app-health", REGION) == "ALARM"
+    with pytest.raises(drill.StopConditionFiredError, match="app-health"):
+        watch(aws, "app-health").check()
+
+
+def test_an_alarm_that_cannot_be_read_stops_the_drill_after_three_checks(
+    aws: AwsFactory, control: SandboxClient
+) -> None:
+    """A misspelt name used to disable the condition silently."""
+    with pytest.raises(AwsCallError, match="no metric or composite alarm named 'app-helth'"):
+        drill.alarm_state(Factory(aws), "app-helth", REGION)
+    w = watch(aws, "app-helth")
+    w.check()
+    w.check()
+    with pytest.raises(drill.StopConditionFiredError) as err:
+        w.check()
+    assert "could not be read 3 times in a row" in str(err.value)
