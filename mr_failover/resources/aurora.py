@@ -292,7 +292,8 @@ def observe_aurora(factory: ClientSource, region: str, spec: Region, now: dateti
         else cluster.replication_source is None
     )
     if not is_writer:
-        queries = lag_queries(cluster.id, spec.aurora.mode)
+        source = global_cluster.writer_region if global_cluster is not None else None
+        queries = lag_queries(cluster.id, spec.aurora.mode, source)
         values = cloudwatch.latest_values(
             factory.client("cloudwatch", region), [q for q, _ in queries], now=now
         )
@@ -425,7 +426,12 @@ def _judge_aurora(
             src = arn_region(f.from_cluster_arn or "") or "?"
             dst = arn_region(f.to_cluster_arn or "") or "?"
             reasons.append(f"aurora: {g.id} is {f.status} from {src} to {dst}")
-        if not is_writer and member.synchronization not in (None, "connected"):
+        if not is_writer and member.synchronization == "pending-resync":
+            reasons.append(
+                f"aurora: {a.cluster.id} is being rebuilt by Aurora after a failover "
+                "(pending-resync; minutes to hours): it cannot take over until connected"
+            )
+        elif not is_writer and member.synchronization not in (None, "connected"):
             reasons.append(f"aurora: {a.cluster.id} synchronization is {member.synchronization}")
     if is_writer:
         return

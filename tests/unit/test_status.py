@@ -153,13 +153,32 @@ def stub_global(
     )
 
 
-def stub_lag(f: StubbedFactory, region: str, rpo_ms: float | None, repl_ms: float | None) -> None:
-    results = []
-    for i, value in enumerate((rpo_ms, repl_ms)):
-        points = [] if value is None else [value, value / 2]
-        stamps = [] if value is None else [NOW - timedelta(minutes=1), NOW - timedelta(minutes=2)]
-        results.append({"Id": f"q{i}", "Timestamps": stamps, "Values": points})
+def stub_lag(
+    f: StubbedFactory, region: str, rpo_ms: float | None, repl_ms: float | None, source: str = E
+) -> None:
+    """Each lag metric asked with (cluster, SourceRegion) then (cluster) alone; the values
+    are published under the first set."""
     cluster = f"shop-{region}"
+    dimension_sets = (
+        [
+            {"Name": "DBClusterIdentifier", "Value": cluster},
+            {"Name": "SourceRegion", "Value": source},
+        ],
+        [{"Name": "DBClusterIdentifier", "Value": cluster}],
+    )
+    queries = [
+        (name, value, dims, j)
+        for name, value in (
+            ("AuroraGlobalDBRPOLag", rpo_ms),
+            ("AuroraGlobalDBReplicationLag", repl_ms),
+        )
+        for j, dims in enumerate(dimension_sets)
+    ]
+    results = []
+    for i, (_, value, _, j) in enumerate(queries):
+        points = [] if value is None or j else [value, value / 2]
+        stamps = [NOW - timedelta(minutes=1), NOW - timedelta(minutes=2)] if points else []
+        results.append({"Id": f"q{i}", "Timestamps": stamps, "Values": points})
     f.stub("cloudwatch", region).add_response(
         "get_metric_data",
         {"MetricDataResults": results},
@@ -168,17 +187,13 @@ def stub_lag(f: StubbedFactory, region: str, rpo_ms: float | None, repl_ms: floa
                 {
                     "Id": f"q{i}",
                     "MetricStat": {
-                        "Metric": {
-                            "Namespace": "AWS/RDS",
-                            "MetricName": name,
-                            "Dimensions": [{"Name": "DBClusterIdentifier", "Value": cluster}],
-                        },
+                        "Metric": {"Namespace": "AWS/RDS", "MetricName": name, "Dimensions": dims},
                         "Period": 60,
                         "Stat": "Maximum",
                     },
                     "ReturnData": True,
                 }
-                for i, name in enumerate(("AuroraGlobalDBRPOLag", "AuroraGlobalDBReplicationLag"))
+                for i, (name, _, dims, _) in enumerate(queries)
             ],
             # Aligned on the minute after NOW: EndTime is exclusive.
             "StartTime": NOW - timedelta(minutes=14),
@@ -258,7 +273,11 @@ def test_pending_resync_and_missing_lag() -> None:
         stub_global(f, r, sync="pending-resync")
     stub_lag(f, W, rpo_ms=None, repl_ms=None)
     west = run(aurora_topology(), f).region(W)
-    assert west.reasons == ("aurora: shop-us-west-2 synchronization is pending-resync",)
+    # Aurora rebuilds the other secondaries after a failover (issue 15 item 7): said so.
+    assert west.reasons == (
+        "aurora: shop-us-west-2 is being rebuilt by Aurora after a failover "
+        "(pending-resync; minutes to hours): it cannot take over until connected",
+    )
     assert west.warnings == ("aurora: no replication lag datapoint for shop-us-west-2 in 15 min",)
 
 
