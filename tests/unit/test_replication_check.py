@@ -476,12 +476,17 @@ def stub_aurora_region(f: StubbedFactory, region: str, sync: str = "connected") 
 
 
 def stub_aurora_lag(f: StubbedFactory, rpo_ms: float | None) -> None:
-    dims = [("DBClusterIdentifier", f"shop-{W}")]
+    # Each lag metric is asked with (cluster, SourceRegion = the writer's) then (cluster).
+    dimension_sets = (
+        [("DBClusterIdentifier", f"shop-{W}"), ("SourceRegion", E)],
+        [("DBClusterIdentifier", f"shop-{W}")],
+    )
+    names = ("AuroraGlobalDBRPOLag", "AuroraGlobalDBReplicationLag")
     queries = [
         metric_query(i, "AWS/RDS", name, dims, "Maximum")
-        for i, name in enumerate(("AuroraGlobalDBRPOLag", "AuroraGlobalDBReplicationLag"))
+        for i, (name, dims) in enumerate((n, d) for n in names for d in dimension_sets)
     ]
-    stub_metrics(f, W, queries, [rpo_ms, None])
+    stub_metrics(f, W, queries, [rpo_ms, None, None, None])
 
 
 def test_aurora_lag_above_rpo_is_no_go_from_writer_to_secondary() -> None:
