@@ -262,7 +262,7 @@ def detect_health_check(sandbox: Any, workdir: Path, runs: int) -> list[float]:
     from mr_failover.aws import ClientFactory
     from mr_failover.sandbox.client import SandboxClient
 
-    control = SandboxClient(sandbox.endpoint_url)
+    control = SandboxClient(sandbox.endpoint_url, token=sandbox.token)
     delays = []
     for _ in range(runs):
         seeded = fresh(sandbox, workdir)

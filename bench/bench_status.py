@@ -211,7 +211,7 @@ def measure(
         seed_file(source, url, write_topology=seeded)
         seed_seconds = time.perf_counter() - t0
         loaded = topo.load(seeded)
-        control = SandboxClient(url)
+        control = SandboxClient(url, token=sandbox.token)
         control.advance(1.1)  # one round of metrics
         for region in loaded.regions:
             control.fail_region(region, kind="latency", ms=latency_ms)

@@ -5,10 +5,12 @@ file:line:column) lists steady-state checks, steps, stop conditions, failback st
 RTO/RPO targets. Each step is a *phase* whose :class:`~mr_failover.engine.plan.Plan` is built
 from real state when the phase starts, with the same builders as the single-operation
 commands (drain, undrain, promote, health-check), so a drill takes the same refusals and
-the same idempotent steps. Drill-only steps (fault injection, waits, approvals, the
-cut-over probe and the "target serves and takes writes" check) are :class:`StepAction`
-values here. Measurements and phase boundaries go to the run journal as notes, which is
-what the report (:mod:`mr_failover.drill_report`) and ``--resume`` read back.
+the same idempotent steps. Fault injection goes through :mod:`mr_failover.faults` (AWS
+FIS, or an injector registered as an entry point); the other drill-only steps (waits,
+approvals, the cut-over probe and the "target serves and takes writes" check) are
+:class:`StepAction` values here. Measurements and phase boundaries go to the run journal
+as notes, which is what the report (:mod:`mr_failover.drill_report`) and ``--resume`` read
+back.
 
 This module never prints; approvals go through a callback the command supplies.
 """
@@ -17,8 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,9 +27,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from mr_failover import faults
 from mr_failover.aws import call
 from mr_failover.engine.plan import Clock, Plan, Step, StepAction
 from mr_failover.errors import AwsCallError, MrFailoverError, RefusedError, UsageError
+from mr_failover.faults import FisExperiment as FisExperiment
+from mr_failover.faults import Outage
 from mr_failover.operations.replication import dynamodb_item_key
 
 if TYPE_CHECKING:
@@ -283,18 +286,6 @@ class StopConditionFiredError(MrFailoverError):
         super().__init__(f"stop condition fired: {condition}")
 
 
-def sandbox_endpoint(endpoint_url: str | None, timeout: float = 2.0) -> str | None:
-    """``endpoint_url`` when a sandbox answers its control API there (GET /_sandbox/state)."""
-    if not endpoint_url:
-        return None
-    url = endpoint_url.rstrip("/") + "/_sandbox/state"
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return endpoint_url if response.status == 200 else None
-    except (urllib.error.URLError, OSError, ValueError):
-        return None
-
-
 @dataclass
 class DrillContext:
     """What a drill's phases share: clients, clock, the journal's notes, the approver."""
@@ -303,7 +294,8 @@ class DrillContext:
     factory: ClientSource
     clock: Clock
     run_id: str
-    sandbox_url: str | None = None
+    # Where AWS calls go (--endpoint-url / AWS_ENDPOINT_URL), for the fault injectors.
+    endpoint_url: str | None = None
     approve: Callable[[str], bool] = lambda _prompt: False
     # key -> fields of the journal note; prefilled from the journal on --resume.
     marks: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -480,75 +472,6 @@ class ApproveAction(_Marked):
         if not self.ctx.approve(self.prompt):
             raise RefusedError(f"refused: not approved: {self.prompt}")
         self.ctx.mark(self.key, kind="approved", prompt=self.prompt)
-
-
-class SandboxFault(StepAction):
-    """A regional outage in the sandbox, through its control API."""
-
-    def __init__(self, url: str, region: str, start: bool) -> None:
-        from mr_failover.sandbox.client import SandboxClient
-
-        self.client = SandboxClient(url)
-        self.region = region
-        self.start = start
-
-    def _active(self) -> bool:
-        return any(f.get("region") == self.region for f in self.client.faults())
-
-    def holds(self) -> bool:
-        return self._active() == self.start
-
-    def apply(self) -> None:
-        if self.start:
-            self.client.fail_region(self.region)
-        else:
-            self.client.heal_region(self.region)
-
-
-class FisExperiment(StepAction):
-    """Start (or stop) a named AWS FIS experiment template; the id is kept in a mark."""
-
-    def __init__(self, ctx: DrillContext, key: str, region: str, template: str, start: bool):
-        self.ctx = ctx
-        self.key = key  # the mark of the start step, shared by the stop step
-        self.region = region
-        self.template = template
-        self.start = start
-
-    def _client(self) -> Any:
-        return self.ctx.factory.client("fis", self.region)
-
-    def _state(self) -> str | None:
-        mark = self.ctx.marks.get(self.key)
-        if mark is None:
-            return None
-        out = call(self._client(), "get_experiment", id=mark["experiment_id"])
-        return str(out["experiment"]["state"]["status"])
-
-    def holds(self) -> bool:
-        state = self._state()
-        if self.start:
-            return state is not None
-        return state is None or state in ("completed", "stopped", "failed", "cancelled")
-
-    def apply(self) -> None:
-        if self.start:
-            out = call(
-                self._client(),
-                "start_experiment",
-                experimentTemplateId=self.template,
-                clientToken=f"{self.ctx.run_id}-{self.key}",
-                tags={"mr-failover-drill": self.ctx.run_id},
-            )
-            self.ctx.mark(self.key, kind="fis", experiment_id=out["experiment"]["id"])
-        else:
-            call(self._client(), "stop_experiment", id=self.ctx.marks[self.key]["experiment_id"])
-
-    def settled(self) -> bool:
-        return self.start or self.holds()
-
-    def state(self) -> str:
-        return self._state() or "not started"
 
 
 def _canary_tables(topology: Topology, source: str, target: str) -> list[str]:
@@ -737,6 +660,28 @@ def _drill_step(
     )
 
 
+def _fault_step(ctx: DrillContext, key: str, spec: ScenarioStep, region: str, start: bool) -> Step:
+    """The step of a fault (``start``) or fault-stop phase, by the first fault injector
+    that can inject this outage (:func:`mr_failover.faults.choose`)."""
+    outage = Outage(region, f"fault:{region}", ctx.endpoint_url, spec.fis_template)
+    try:
+        injector = faults.choose(outage)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    step = injector.describe(outage, start)
+    return _drill_step(
+        f"{key}:{step.suffix}",
+        step.title,
+        step.service,
+        step.call,
+        step.region,
+        injector.start(ctx, outage) if start else injector.stop(ctx, outage),
+        params=step.params,
+        plane=step.plane,
+        poll=step.poll,
+    )
+
+
 # --- phases -----------------------------------------------------------------------------------
 
 
@@ -819,39 +764,7 @@ def build_phase(key: str, spec: ScenarioStep, ctx: DrillContext, *, planning: bo
         except NothingToDo as exc:
             steps, notes = [], (str(exc),)
     elif spec.action in ("fault", "fault-stop"):
-        start = spec.action == "fault"
-        fault_key = f"fault:{region}"
-        if spec.fis_template:
-            steps = [
-                _drill_step(
-                    f"{key}:fis",
-                    f"{'start' if start else 'stop'} FIS experiment {spec.fis_template}",
-                    "fis",
-                    "StartExperiment" if start else "StopExperiment",
-                    region,
-                    FisExperiment(ctx, fault_key, region, spec.fis_template, start),
-                    params={"experimentTemplateId": spec.fis_template},
-                    plane="control",
-                )
-            ]
-        elif ctx.sandbox_url:
-            steps = [
-                _drill_step(
-                    f"{key}:sandbox-fault",
-                    f"{'simulate an outage of' if start else 'heal'} {region} (sandbox)",
-                    "sandbox",
-                    "FailRegion" if start else "HealRegion",
-                    "-",
-                    SandboxFault(ctx.sandbox_url, region, start),
-                    params={"region": region},
-                    poll=0.2,
-                )
-            ]
-        else:
-            raise UsageError(
-                f"the fault step for {region} needs fis_template (an FIS experiment template "
-                "id) against AWS; only the sandbox can simulate an outage without one"
-            )
+        steps = [_fault_step(ctx, key, spec, region, start=spec.action == "fault")]
     elif spec.action == "wait":
         seconds = float(spec.seconds or 0)
         steps = [

@@ -86,7 +86,7 @@ def drill(
         factory,
         clock,
         run_id,
-        sandbox_url=core.sandbox_endpoint(app.endpoint_url),
+        endpoint_url=app.endpoint_url,
         approve=lambda prompt: yes or click.confirm(prompt, err=True),
     )
     drill_plan = core.plan_drill(spec, ctx)

@@ -1,6 +1,6 @@
 """``mr-failover sandbox ...``: start, stop, inspect and break the local multi-region AWS.
 
-The server runs in the background (``python -m mr_failover.sandbox.server``) with its
+The server runs in the background (``python -m mr_failover.sandbox``) with its
 runtime files in ``./.sandbox/``; the other subcommands reach it through the control
 API. Without the ``sandbox`` extra (moto) every subcommand says how to install it
 (exit 2). Only ``up --seed`` imports boto3 here; nothing imports the sandbox core

@@ -19,10 +19,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from mr_failover.sandbox.core import Hooks, active
+from mr_failover.sandbox.state import Hooks, active
 
 if TYPE_CHECKING:
-    from mr_failover.sandbox.core import Sandbox
+    from mr_failover.sandbox.state import SandboxState
 
 HOOKS = (
     "moto.acm.models.CertBundle.check",
@@ -32,7 +32,7 @@ HOOKS = (
 _hooks = Hooks("ACM")
 
 
-def install(sandbox: Sandbox) -> None:
+def install(sandbox: SandboxState) -> None:
     _hooks.install(sandbox, _patch_moto)
 
 
@@ -44,7 +44,7 @@ def _expiries() -> dict[str, dt.datetime]:
     return expiries
 
 
-def set_expiry(sandbox: Sandbox, arn: str, not_after: dt.datetime) -> None:
+def set_expiry(sandbox: SandboxState, arn: str, not_after: dt.datetime) -> None:
     """Make certificate ``arn`` (any region) expire at ``not_after`` (aware or UTC)."""
     if not_after.tzinfo is not None:
         not_after = not_after.astimezone(dt.UTC).replace(tzinfo=None)

@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import unquote
 
-from mr_failover.sandbox.server import SandboxResponse
+from mr_failover.sandbox.wire import SandboxResponse
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from mr_failover.sandbox.core import Sandbox
-    from mr_failover.sandbox.server import SandboxRequest
+    from mr_failover.sandbox.state import SandboxState
+    from mr_failover.sandbox.wire import SandboxRequest
 
 Params = dict[str, Any]
 SERVICE = "route53-recovery-control-config"
@@ -38,6 +38,8 @@ STATE_KEY = "arc"
 # the indexes Sandbox.set_arc_endpoint takes).
 ENDPOINT_REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "ap-northeast-1", "ap-southeast-2")
 MODES = ("up", "down", "unavailable")
+# Sandbox.resident key of a function describing the cluster endpoints (arc_cluster sets it).
+ENDPOINTS_KEY = "arc_cluster_endpoints"
 RULE_TYPES = ("ATLEAST", "AND", "OR")
 _JSON = ("Content-Type", "application/json")
 
@@ -142,7 +144,7 @@ class ArcState:
     modes: list[str] = field(default_factory=lambda: ["up"] * len(ENDPOINT_REGIONS))
 
 
-def state(sandbox: Sandbox) -> ArcState:
+def state(sandbox: SandboxState) -> ArcState:
     found: ArcState = sandbox.state(STATE_KEY, ArcState)
     return found
 
@@ -188,16 +190,20 @@ def blocking_rules(arc: ArcState, changes: dict[str, bool], override: set[str]) 
 # --- serving -----------------------------------------------------------------------------
 
 
-def install(sandbox: Sandbox) -> None:
-    """Serve the control-config actions, then the data plane (arc_cluster)."""
-    from mr_failover.sandbox import arc_cluster
-
+def install(sandbox: SandboxState) -> None:
+    """Serve the control-config actions (arc_cluster, installed after, the data plane)."""
     for action in _HANDLERS:
         sandbox.intercept(SERVICE, action, _interceptor(sandbox, action))
-    arc_cluster.install(sandbox)
 
 
-def _interceptor(sandbox: Sandbox, action: str) -> Callable[[SandboxRequest], SandboxResponse]:
+def cluster_endpoints(sandbox: SandboxState) -> list[dict[str, Any]]:
+    """The cluster endpoints as :mod:`~mr_failover.sandbox.arc_cluster` (which serves them
+    and registers :data:`ENDPOINTS_KEY`) describes them; none without it."""
+    describe: Callable[[], list[dict[str, Any]]] | None = sandbox.resident.get(ENDPOINTS_KEY)
+    return describe() if describe is not None else []
+
+
+def _interceptor(sandbox: SandboxState, action: str) -> Callable[[SandboxRequest], SandboxResponse]:
     def answer(request: SandboxRequest) -> SandboxResponse:
         try:
             if request.region != API_REGION:
@@ -258,12 +264,12 @@ def page(items: list[Any], params: dict[str, Any], key: str) -> dict[str, Any]:
     return out
 
 
-def _known(sandbox: Sandbox, action: str, params: dict[str, Any]) -> str | None:
+def _known(sandbox: SandboxState, action: str, params: dict[str, Any]) -> str | None:
     token = params.get("ClientToken")
     return state(sandbox).tokens.get((action, token)) if isinstance(token, str) else None
 
 
-def _remember(sandbox: Sandbox, action: str, params: dict[str, Any], arn: str) -> None:
+def _remember(sandbox: SandboxState, action: str, params: dict[str, Any], arn: str) -> None:
     token = params.get("ClientToken")
     if isinstance(token, str):
         state(sandbox).tokens[(action, token)] = arn
@@ -277,7 +283,7 @@ T = TypeVar("T", bound=_Named)
 
 
 def _create(
-    sandbox: Sandbox,
+    sandbox: SandboxState,
     action: str,
     params: Params,
     table: dict[str, T],
@@ -299,17 +305,15 @@ def _create(
     return table[arn]
 
 
-def _arn(sandbox: Sandbox, path: str) -> str:
+def _arn(sandbox: SandboxState, path: str) -> str:
     return f"arn:aws:route53-recovery-control::{sandbox.account_id}:{path}"
 
 
-def cluster_json(sandbox: Sandbox, c: Cluster) -> dict[str, Any]:
-    from mr_failover.sandbox import arc_cluster
-
+def cluster_json(sandbox: SandboxState, c: Cluster) -> dict[str, Any]:
     return {
         "ClusterArn": c.arn,
         "ClusterEndpoints": [
-            {"Endpoint": e["url"], "Region": e["region"]} for e in arc_cluster.describe(sandbox)
+            {"Endpoint": e["url"], "Region": e["region"]} for e in cluster_endpoints(sandbox)
         ],
         "Name": c.name,
         "Status": "DEPLOYED",
@@ -318,7 +322,7 @@ def cluster_json(sandbox: Sandbox, c: Cluster) -> dict[str, Any]:
     }
 
 
-def panel_json(sandbox: Sandbox, p: ControlPanel) -> dict[str, Any]:
+def panel_json(sandbox: SandboxState, p: ControlPanel) -> dict[str, Any]:
     count = sum(1 for c in state(sandbox).controls.values() if c.panel_arn == p.arn)
     return {
         "ClusterArn": p.cluster_arn,
@@ -331,7 +335,7 @@ def panel_json(sandbox: Sandbox, p: ControlPanel) -> dict[str, Any]:
     }
 
 
-def control_json(sandbox: Sandbox, c: RoutingControl) -> dict[str, Any]:
+def control_json(sandbox: SandboxState, c: RoutingControl) -> dict[str, Any]:
     return {
         "ControlPanelArn": c.panel_arn,
         "Name": c.name,
@@ -348,22 +352,22 @@ def _get(table: dict[str, T], arn: str, kind: str) -> T:
     return found
 
 
-def cluster(sandbox: Sandbox, arn: str) -> Cluster:
+def cluster(sandbox: SandboxState, arn: str) -> Cluster:
     return _get(state(sandbox).clusters, arn, "cluster")
 
 
-def panel(sandbox: Sandbox, arn: str) -> ControlPanel:
+def panel(sandbox: SandboxState, arn: str) -> ControlPanel:
     return _get(state(sandbox).panels, arn, "control panel")
 
 
-def control(sandbox: Sandbox, arn: str) -> RoutingControl:
+def control(sandbox: SandboxState, arn: str) -> RoutingControl:
     return _get(state(sandbox).controls, arn, "routing control")
 
 
 # --- the actions -------------------------------------------------------------------------
 
 
-def create_cluster(sandbox: Sandbox, request: SandboxRequest, params: Params) -> Params:
+def create_cluster(sandbox: SandboxState, request: SandboxRequest, params: Params) -> Params:
     name = _name(params, "ClusterName")
     arc = state(sandbox)
     arn = _known(sandbox, "CreateCluster", params)
@@ -377,16 +381,16 @@ def create_cluster(sandbox: Sandbox, request: SandboxRequest, params: Params) ->
     return {"Cluster": cluster_json(sandbox, arc.clusters[arn])}
 
 
-def describe_cluster(sandbox: Sandbox, request: SandboxRequest, params: Params) -> Params:
+def describe_cluster(sandbox: SandboxState, request: SandboxRequest, params: Params) -> Params:
     return {"Cluster": cluster_json(sandbox, cluster(sandbox, _path_arn(request)))}
 
 
-def list_clusters(sandbox: Sandbox, request: SandboxRequest, params: Params) -> Params:
+def list_clusters(sandbox: SandboxState, request: SandboxRequest, params: Params) -> Params:
     items = [cluster_json(sandbox, c) for c in state(sandbox).clusters.values()]
     return page(items, params, "Clusters")
 
 
-def create_control_panel(sandbox: Sandbox, request: SandboxRequest, params: Params) -> Params:
+def create_control_panel(sandbox: SandboxState, request: SandboxRequest, params: Params) -> Params:
     name = _name(params, "ControlPanelName")
     owner = cluster(sandbox, str(params.get("ClusterArn")))
     panels = state(sandbox).panels
@@ -402,11 +406,13 @@ def create_control_panel(sandbox: Sandbox, request: SandboxRequest, params: Para
     return {"ControlPanel": panel_json(sandbox, created)}
 
 
-def describe_control_panel(sandbox: Sandbox, request: SandboxRequest, params: Params) -> Params:
+def describe_control_panel(
+    sandbox: SandboxState, request: SandboxRequest, params: Params
+) -> Params:
     return {"ControlPanel": panel_json(sandbox, panel(sandbox, _path_arn(request)))}
 
 
-def list_control_panels(sandbox: Sandbox, request: SandboxRequest, params: Params) -> Params:
+def list_control_panels(sandbox: SandboxState, request: SandboxRequest, params: Params) -> Params:
     wanted = params.get("ClusterArn")
     if wanted:
         cluster(sandbox, str(wanted))
@@ -418,7 +424,9 @@ def list_control_panels(sandbox: Sandbox, request: SandboxRequest, params: Param
     return page(items, params, "ControlPanels")
 
 
-def create_routing_control(sandbox: Sandbox, request: SandboxRequest, params: Params) -> Params:
+def create_routing_control(
+    sandbox: SandboxState, request: SandboxRequest, params: Params
+) -> Params:
     name = _name(params, "RoutingControlName")
     owner = cluster(sandbox, str(params.get("ClusterArn")))
     arc = state(sandbox)
@@ -442,11 +450,13 @@ def create_routing_control(sandbox: Sandbox, request: SandboxRequest, params: Pa
     return {"RoutingControl": control_json(sandbox, created)}
 
 
-def describe_routing_control(sandbox: Sandbox, request: SandboxRequest, params: Params) -> Params:
+def describe_routing_control(
+    sandbox: SandboxState, request: SandboxRequest, params: Params
+) -> Params:
     return {"RoutingControl": control_json(sandbox, control(sandbox, _path_arn(request)))}
 
 
-def list_routing_controls(sandbox: Sandbox, request: SandboxRequest, params: Params) -> Params:
+def list_routing_controls(sandbox: SandboxState, request: SandboxRequest, params: Params) -> Params:
     where = panel(sandbox, _path_arn(request))
     items = [
         control_json(sandbox, c)
@@ -456,7 +466,7 @@ def list_routing_controls(sandbox: Sandbox, request: SandboxRequest, params: Par
     return page(items, params, "RoutingControls")
 
 
-def _rule_controls(sandbox: Sandbox, spec: Params, key: str, panel_arn: str) -> list[str]:
+def _rule_controls(sandbox: SandboxState, spec: Params, key: str, panel_arn: str) -> list[str]:
     arns = spec.get(key)
     if not isinstance(arns, list) or not arns:
         raise invalid(f"{key} needs at least one routing control ARN")
@@ -483,7 +493,7 @@ def _rule_config(spec: Params, controls: int) -> dict[str, Any]:
     }
 
 
-def create_safety_rule(sandbox: Sandbox, request: SandboxRequest, params: Params) -> Params:
+def create_safety_rule(sandbox: SandboxState, request: SandboxRequest, params: Params) -> Params:
     assertion, gating = params.get("AssertionRule"), params.get("GatingRule")
     if (assertion is None) == (gating is None):
         raise invalid("CreateSafetyRule needs exactly one of AssertionRule and GatingRule")
@@ -516,20 +526,20 @@ def create_safety_rule(sandbox: Sandbox, request: SandboxRequest, params: Params
     return _rule_out(sandbox, arc.rules[arn], "AssertionRule", "GatingRule")
 
 
-def _rule_out(sandbox: Sandbox, rule: SafetyRule, assertion: str, gating: str) -> Params:
+def _rule_out(sandbox: SandboxState, rule: SafetyRule, assertion: str, gating: str) -> Params:
     return {assertion if rule.kind == "ASSERTION" else gating: rule.to_json(sandbox.account_id)}
 
 
-def _rule(sandbox: Sandbox, arn: str) -> SafetyRule:
+def _rule(sandbox: SandboxState, arn: str) -> SafetyRule:
     return _get(state(sandbox).rules, arn, "safety rule")
 
 
-def describe_safety_rule(sandbox: Sandbox, request: SandboxRequest, params: Params) -> Params:
+def describe_safety_rule(sandbox: SandboxState, request: SandboxRequest, params: Params) -> Params:
     rule = _rule(sandbox, _path_arn(request))
     return _rule_out(sandbox, rule, "AssertionRule", "GatingRule")
 
 
-def list_safety_rules(sandbox: Sandbox, request: SandboxRequest, params: Params) -> Params:
+def list_safety_rules(sandbox: SandboxState, request: SandboxRequest, params: Params) -> Params:
     where = panel(sandbox, _path_arn(request))
     items = [
         _rule_out(sandbox, r, "ASSERTION", "GATING")
@@ -539,13 +549,13 @@ def list_safety_rules(sandbox: Sandbox, request: SandboxRequest, params: Params)
     return page(items, params, "SafetyRules")
 
 
-def delete_safety_rule(sandbox: Sandbox, request: SandboxRequest, params: Params) -> Params:
+def delete_safety_rule(sandbox: SandboxState, request: SandboxRequest, params: Params) -> Params:
     rule = _rule(sandbox, _path_arn(request))
     del state(sandbox).rules[rule.arn]
     return {}
 
 
-_HANDLERS: dict[str, Callable[[Sandbox, SandboxRequest, Params], Params]] = {
+_HANDLERS: dict[str, Callable[[SandboxState, SandboxRequest, Params], Params]] = {
     "CreateCluster": create_cluster,
     "DescribeCluster": describe_cluster,
     "ListClusters": list_clusters,

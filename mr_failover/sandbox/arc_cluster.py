@@ -30,13 +30,18 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from mr_failover.sandbox import arc
-from mr_failover.sandbox.server import LISTENER_REGION_KEY, SandboxMiddleware, SandboxResponse
+from mr_failover.sandbox.wire import (
+    LISTENER_REGION_KEY,
+    SandboxResponse,
+    drop_connection,
+    quiet_handler,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from mr_failover.sandbox.core import Sandbox
-    from mr_failover.sandbox.server import SandboxRequest, StartResponse
+    from mr_failover.sandbox.state import SandboxState
+    from mr_failover.sandbox.wire import SandboxRequest, StartResponse, WSGIApp
 
 SERVICE = "route53-recovery-cluster"
 RESIDENT_KEY = "arc_endpoints"
@@ -60,8 +65,6 @@ class _Listener:
     def start(self) -> None:
         from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
-        from mr_failover.sandbox.server import _QuietHandler
-
         connections: set[socket.socket] = set()
         lock = threading.Lock()
 
@@ -78,7 +81,7 @@ class _Listener:
                     connections.discard(request)
                 super().shutdown_request(request)
 
-        server = Server("127.0.0.1", self.port, self.app, _QuietHandler(WSGIRequestHandler))
+        server = Server("127.0.0.1", self.port, self.app, quiet_handler(WSGIRequestHandler))
         server.connections, server.connections_lock = connections, lock  # type: ignore[attr-defined]
         self.port = int(server.server_address[1])
         self._server = server
@@ -111,15 +114,24 @@ class _Listener:
             self._thread = None
 
 
-def install(sandbox: Sandbox) -> None:
-    """Serve the data plane actions and open the five listeners."""
+def install(sandbox: SandboxState) -> None:
+    """Serve the data plane actions, open the five listeners, add the control endpoints.
+
+    Installed after :mod:`~mr_failover.sandbox.arc` (which holds the endpoints' modes).
+    """
     for action in _HANDLERS:
         sandbox.intercept(SERVICE, action, _interceptor(sandbox, action))
+    sandbox.add_control(
+        "GET", "/_sandbox/arc-endpoints", lambda _data, _query: (200, describe(sandbox))
+    )
+    sandbox.add_control("POST", "/_sandbox/arc-endpoints", functools.partial(_control_set, sandbox))
+    sandbox.add_section("arc_endpoints", functools.partial(describe, sandbox))
+    sandbox.resident[arc.ENDPOINTS_KEY] = functools.partial(describe, sandbox)
     listeners: list[_Listener] | None = sandbox.resident.get(RESIDENT_KEY)
     if listeners is None:
-        middleware = SandboxMiddleware(sandbox, _no_such_path)
+        front = sandbox.front(_no_such_path)
         listeners = [
-            _Listener(_endpoint_app(middleware, i, region))
+            _Listener(_endpoint_app(front, i, region))
             for i, region in enumerate(arc.ENDPOINT_REGIONS)
         ]
         sandbox.resident[RESIDENT_KEY] = listeners
@@ -133,14 +145,14 @@ def _stop_all(listeners: list[_Listener]) -> None:
         listener.stop()
 
 
-def _listeners(sandbox: Sandbox) -> list[_Listener]:
+def _listeners(sandbox: SandboxState) -> list[_Listener]:
     found: list[_Listener] | None = sandbox.resident.get(RESIDENT_KEY)
     if found is None:
         raise ValueError("the ARC simulation is not installed in this sandbox")
     return found
 
 
-def _follow_modes(sandbox: Sandbox) -> None:
+def _follow_modes(sandbox: SandboxState) -> None:
     """Open or close each listener as its mode says."""
     with sandbox.lock:
         modes = arc.state(sandbox).modes
@@ -151,7 +163,7 @@ def _follow_modes(sandbox: Sandbox) -> None:
                 listener.start()
 
 
-def describe(sandbox: Sandbox) -> list[dict[str, Any]]:
+def describe(sandbox: SandboxState) -> list[dict[str, Any]]:
     """Each endpoint: index, region, url, mode, and whether a fault has its region down."""
     listeners = sandbox.resident.get(RESIDENT_KEY)
     if listeners is None:
@@ -172,7 +184,17 @@ def describe(sandbox: Sandbox) -> list[dict[str, Any]]:
         ]
 
 
-def set_mode(sandbox: Sandbox, index: int, mode: str) -> dict[str, Any]:
+def _control_set(
+    sandbox: SandboxState, data: dict[str, Any], _query: dict[str, str]
+) -> tuple[int, Any]:
+    """POST /_sandbox/arc-endpoints {"index": 0-4, "mode": ...}."""
+    index, mode = data.get("index"), data.get("mode")
+    if isinstance(index, bool) or not isinstance(index, int) or not isinstance(mode, str):
+        raise ValueError('POST /_sandbox/arc-endpoints needs {"index": 0-4, "mode": ...}')
+    return 200, set_mode(sandbox, index, mode)
+
+
+def set_mode(sandbox: SandboxState, index: int, mode: str) -> dict[str, Any]:
     """Set endpoint ``index``'s mode; its description afterwards."""
     if mode not in arc.MODES:
         raise ValueError(f"mode must be one of {', '.join(arc.MODES)}, not {mode!r}")
@@ -194,19 +216,19 @@ def _no_such_path(environ: dict[str, Any], start_response: StartResponse) -> lis
 
 
 def _endpoint_app(
-    middleware: SandboxMiddleware, index: int, region: str
+    front: WSGIApp, index: int, region: str
 ) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if not environ.get("PATH_INFO", "").startswith("/v1"):
             return _no_such_path(environ, start_response)  # nor the control API
         environ[_INDEX_KEY] = index
         environ[LISTENER_REGION_KEY] = region
-        return middleware(environ, start_response)
+        return front(environ, start_response)
 
     return app
 
 
-def _interceptor(sandbox: Sandbox, action: str) -> Callable[[SandboxRequest], SandboxResponse]:
+def _interceptor(sandbox: SandboxState, action: str) -> Callable[[SandboxRequest], SandboxResponse]:
     def answer(request: SandboxRequest) -> SandboxResponse:
         try:
             out = _serve(sandbox, request, action)
@@ -219,7 +241,7 @@ def _interceptor(sandbox: Sandbox, action: str) -> Callable[[SandboxRequest], Sa
     return answer
 
 
-def _serve(sandbox: Sandbox, request: SandboxRequest, action: str) -> dict[str, Any]:
+def _serve(sandbox: SandboxState, request: SandboxRequest, action: str) -> dict[str, Any]:
     index = request.environ.get(_INDEX_KEY)
     if index is None:
         raise arc.ArcError(
@@ -230,9 +252,7 @@ def _serve(sandbox: Sandbox, request: SandboxRequest, action: str) -> dict[str, 
         )
     mode = arc.state(sandbox).modes[index]
     if mode == "down":  # a request on a connection opened before the endpoint went down
-        from mr_failover.sandbox.server import _drop
-
-        _drop(request.environ)
+        drop_connection(request.environ)
     if mode == "unavailable":
         raise arc.ArcError(
             "EndpointTemporarilyUnavailableException",
@@ -252,7 +272,7 @@ def _serve(sandbox: Sandbox, request: SandboxRequest, action: str) -> dict[str, 
         return _HANDLERS[action](sandbox, params)
 
 
-def _state_json(sandbox: Sandbox, c: arc.RoutingControl) -> dict[str, Any]:
+def _state_json(sandbox: SandboxState, c: arc.RoutingControl) -> dict[str, Any]:
     return {
         "ControlPanelArn": c.panel_arn,
         "ControlPanelName": arc.panel(sandbox, c.panel_arn).name,
@@ -263,7 +283,7 @@ def _state_json(sandbox: Sandbox, c: arc.RoutingControl) -> dict[str, Any]:
     }
 
 
-def get_routing_control_state(sandbox: Sandbox, params: dict[str, Any]) -> dict[str, Any]:
+def get_routing_control_state(sandbox: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
     c = arc.control(sandbox, str(params.get("RoutingControlArn")))
     return {
         "RoutingControlArn": c.arn,
@@ -272,7 +292,7 @@ def get_routing_control_state(sandbox: Sandbox, params: dict[str, Any]) -> dict[
     }
 
 
-def list_routing_controls(sandbox: Sandbox, params: dict[str, Any]) -> dict[str, Any]:
+def list_routing_controls(sandbox: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
     wanted = params.get("ControlPanelArn")
     if wanted:
         arc.panel(sandbox, str(wanted))
@@ -284,7 +304,7 @@ def list_routing_controls(sandbox: Sandbox, params: dict[str, Any]) -> dict[str,
     return arc.page(items, params, "RoutingControls")
 
 
-def _update(sandbox: Sandbox, entries: list[Any], override: Any) -> dict[str, Any]:
+def _update(sandbox: SandboxState, entries: list[Any], override: Any) -> dict[str, Any]:
     """Apply every entry or none: refused when a safety rule blocks the resulting states."""
     changes: dict[str, bool] = {}
     for entry in entries:
@@ -312,19 +332,19 @@ def _update(sandbox: Sandbox, entries: list[Any], override: Any) -> dict[str, An
     return {}
 
 
-def update_routing_control_state(sandbox: Sandbox, params: dict[str, Any]) -> dict[str, Any]:
+def update_routing_control_state(sandbox: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
     entry = {k: params.get(k) for k in ("RoutingControlArn", "RoutingControlState")}
     return _update(sandbox, [entry], params.get("SafetyRulesToOverride"))
 
 
-def update_routing_control_states(sandbox: Sandbox, params: dict[str, Any]) -> dict[str, Any]:
+def update_routing_control_states(sandbox: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
     entries = params.get("UpdateRoutingControlStateEntries")
     if not isinstance(entries, list) or not entries:
         raise arc.invalid("UpdateRoutingControlStateEntries needs at least one entry")
     return _update(sandbox, entries, params.get("SafetyRulesToOverride"))
 
 
-_HANDLERS: dict[str, Callable[[Sandbox, dict[str, Any]], dict[str, Any]]] = {
+_HANDLERS: dict[str, Callable[[SandboxState, dict[str, Any]], dict[str, Any]]] = {
     "GetRoutingControlState": get_routing_control_state,
     "ListRoutingControls": list_routing_controls,
     "UpdateRoutingControlState": update_routing_control_state,

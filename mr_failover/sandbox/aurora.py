@@ -40,10 +40,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mr_failover.sandbox.core import Hooks
+from mr_failover.sandbox.state import Hooks
 
 if TYPE_CHECKING:
-    from mr_failover.sandbox.core import Sandbox
+    from mr_failover.sandbox.state import SandboxState
 
 # What this module adds to or replaces on moto's RDSResponse / GlobalCluster.
 HOOKS = (
@@ -88,12 +88,12 @@ class AuroraState:
     lag_dimensions: tuple[str, ...] = LAG_DIMENSIONS_BOTH
 
 
-def _state(sandbox: Sandbox) -> AuroraState:
+def _state(sandbox: SandboxState) -> AuroraState:
     state: AuroraState = sandbox.state("aurora", AuroraState)
     return state
 
 
-def install(sandbox: Sandbox) -> None:
+def install(sandbox: SandboxState) -> None:
     """Point the hooks at ``sandbox`` (patching moto once per process); add the tickers."""
     _hooks.install(sandbox, _patch_moto)
     sandbox.every(sandbox.settings.tick, lambda: advance(sandbox))
@@ -270,7 +270,7 @@ def _begin_move(request_region: str, params: dict[str, Any], kind: str, data_los
         return gc
 
 
-def advance(sandbox: Sandbox) -> None:
+def advance(sandbox: SandboxState) -> None:
     """Move every global cluster move along the sandbox clock (the ticker)."""
     from moto.rds.models import rds_backends
 
@@ -330,7 +330,7 @@ def advance(sandbox: Sandbox) -> None:
             state.writer_down_since.pop(gc.global_cluster_identifier, None)
 
 
-def _failover_snapshot(sandbox: Sandbox, arn: str, at: float) -> None:
+def _failover_snapshot(sandbox: SandboxState, arn: str, at: float) -> None:
     """``rds:unplanned-global-failover-<cluster>-<timestamp>`` of the old primary's volume."""
     from moto.rds.models import rds_backends
 
@@ -358,7 +358,7 @@ def _global_of(backend: Any, cluster: Any) -> Any:
     return next((gc for gc in clusters if cluster in gc.members), None)
 
 
-def synchronization_status(sandbox: Sandbox, member: Any) -> str:
+def synchronization_status(sandbox: SandboxState, member: Any) -> str:
     if member.db_cluster_arn in _state(sandbox).resync_since:
         return "pending-resync"
     if sandbox.region_down(member.region, "rds"):
@@ -366,7 +366,7 @@ def synchronization_status(sandbox: Sandbox, member: Any) -> str:
     return "connected"
 
 
-def replication_lag_ms(sandbox: Sandbox, gc: Any) -> float:
+def replication_lag_ms(sandbox: SandboxState, gc: Any) -> float:
     """The lag a secondary reports: the setting, growing while the writer's region is down."""
     lag = sandbox.settings.aurora_replication_lag_ms
     since = _state(sandbox).writer_down_since.get(gc.global_cluster_identifier)
@@ -375,7 +375,7 @@ def replication_lag_ms(sandbox: Sandbox, gc: Any) -> float:
     return lag
 
 
-def publish_lag_metrics(sandbox: Sandbox) -> None:
+def publish_lag_metrics(sandbox: SandboxState) -> None:
     """AuroraGlobalDBReplicationLag / RPOLag per secondary, in the secondary's region."""
     from moto.cloudwatch.models import cloudwatch_backends
     from moto.rds.models import rds_backends

@@ -1,18 +1,24 @@
 """Reaching a sandbox from outside: the control API client and the background process.
 
 :class:`SandboxClient` calls the control API (``/_sandbox/...``) with the standard library
-only (urllib), so tests and the CLI can drive a sandbox in another process. The
-functions at the end start a sandbox server in the background (``sandbox up``), find it
-through its runtime files (``./.sandbox/``: pid, endpoint, log) and stop it
-(``sandbox down``). Errors become :class:`SandboxClientError` with the endpoint and the
-server's message.
+only (urllib), so tests and the CLI can drive a sandbox in another process. It sends the
+sandbox's token (:func:`find_token`: the token of a sandbox started in this process, else
+``MR_FAILOVER_SANDBOX_TOKEN``, else ``.sandbox/token`` when ``.sandbox/endpoint`` names
+that sandbox) in the ``X-Sandbox-Token`` header, without which the control API refuses
+every request. The functions at the end start a sandbox
+server in the background (``sandbox up``), find it through its runtime files
+(``./.sandbox/``, 0700: pid, endpoint, token, log, each 0600) and stop it (``sandbox
+down``). Errors become :class:`SandboxClientError` with the endpoint and the server's
+message.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -23,7 +29,24 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from mr_failover.sandbox.wire import TOKEN_HEADER
+
 RUNTIME_DIR = Path(".sandbox")
+# The token of the sandbox at AWS_ENDPOINT_URL, for a process that did not start it.
+TOKEN_ENV = "MR_FAILOVER_SANDBOX_TOKEN"
+# What the background server runs as (`python -m mr_failover.sandbox`).
+SERVER_MODULE = "mr_failover.sandbox"
+# Tokens of the sandboxes started in this process, by endpoint (core.Sandbox registers
+# them): a client in the same process reaches them with no file or variable.
+_STARTED_HERE: dict[str, str] = {}
+
+
+def remember_token(endpoint_url: str, token: str | None) -> None:
+    """Record (``None``: forget) the token of a sandbox this process serves."""
+    if token is None:
+        _STARTED_HERE.pop(endpoint_url.rstrip("/"), None)
+    else:
+        _STARTED_HERE[endpoint_url.rstrip("/")] = token
 
 
 class SandboxClientError(Exception):
@@ -31,11 +54,15 @@ class SandboxClientError(Exception):
 
 
 class SandboxClient:
-    """Calls the control API of the sandbox at ``endpoint_url``."""
+    """Calls the control API of the sandbox at ``endpoint_url``.
 
-    def __init__(self, endpoint_url: str, timeout: float = 5.0) -> None:
+    ``token``: the sandbox's (``Sandbox.token`` in-process); by default :func:`find_token`.
+    """
+
+    def __init__(self, endpoint_url: str, timeout: float = 5.0, token: str | None = None) -> None:
         self.endpoint_url = endpoint_url.rstrip("/")
         self.timeout = timeout
+        self.token = token if token is not None else find_token(self.endpoint_url)
 
     def _call(
         self, method: str, path: str, body: dict[str, Any] | None = None, **query: Any
@@ -47,6 +74,8 @@ class SandboxClient:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(url, data=data, method=method)
         request.add_header("Content-Type", "application/json")
+        if self.token:
+            request.add_header(TOKEN_HEADER, self.token)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return json.loads(response.read() or b"null")
@@ -135,7 +164,7 @@ class SandboxClient:
 
 @dataclass(frozen=True)
 class RuntimeFiles:
-    """Where a backgrounded sandbox leaves its pid, endpoint and log."""
+    """Where a backgrounded sandbox leaves its pid, endpoint, token and log."""
 
     directory: Path = RUNTIME_DIR
 
@@ -148,8 +177,56 @@ class RuntimeFiles:
         return self.directory / "endpoint"
 
     @property
+    def token(self) -> Path:
+        return self.directory / "token"
+
+    @property
     def log(self) -> Path:
         return self.directory / "sandbox.log"
+
+    def prepare(self) -> None:
+        """Create the folder 0700 (or tighten it); refuse one another user owns."""
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = self.directory.lstat()
+        if not stat.S_ISDIR(info.st_mode):
+            raise SandboxClientError(f"{self.directory} is not a folder")
+        if info.st_uid != os.getuid():
+            raise SandboxClientError(
+                f"{self.directory} belongs to another user (uid {info.st_uid}): "
+                "remove it or start the sandbox from another folder"
+            )
+        os.chmod(self.directory, 0o700)
+
+
+def _own_file(path: Path) -> str | None:
+    """The text of ``path`` if it is a regular file of this user, else None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd) as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid():
+            return None
+        return file.read(4096)
+
+
+def find_token(endpoint_url: str, files: RuntimeFiles | None = None) -> str | None:
+    """The token of the sandbox at ``endpoint_url``: its own if this process started it,
+    else ``MR_FAILOVER_SANDBOX_TOKEN`` if set, else the runtime files' token when their
+    endpoint is this one (``./.sandbox/``)."""
+    here = _STARTED_HERE.get(endpoint_url.rstrip("/"))
+    if here is not None:
+        return here
+    from_env = os.environ.get(TOKEN_ENV, "").strip()
+    if from_env:
+        return from_env
+    files = files or RuntimeFiles()
+    endpoint = _own_file(files.endpoint)
+    if endpoint is None or endpoint.strip().rstrip("/") != endpoint_url.rstrip("/"):
+        return None
+    token = (_own_file(files.token) or "").strip()
+    return token or None
 
 
 def _is_sandbox_process(pid: int) -> bool:
@@ -162,7 +239,11 @@ def _is_sandbox_process(pid: int) -> bool:
         except OSError:
             return False
         return True  # no /proc (macOS): trust the pid file
-    return b"mr_failover.sandbox.server" in cmdline
+    args = cmdline.split(b"\0")
+    return any(
+        a == b"-m" and b in (SERVER_MODULE.encode(), b"mr_failover.sandbox.server")
+        for a, b in itertools.pairwise(args)
+    )
 
 
 def running(files: RuntimeFiles) -> tuple[int, str] | None:
@@ -178,19 +259,22 @@ def running(files: RuntimeFiles) -> tuple[int, str] | None:
 def launch(
     files: RuntimeFiles, port: int = 0, timeout: float = 20.0, poll: float = 0.05
 ) -> tuple[int, str]:
-    """Start ``python -m mr_failover.sandbox.server`` detached; (pid, endpoint) once it answers."""
+    """Start ``python -m mr_failover.sandbox`` detached; (pid, endpoint) once it answers."""
     current = running(files)
     if current is not None:
         raise SandboxClientError(
             f"a sandbox is already running at {current[1]} (pid {current[0]}); "
             "run `mr-failover sandbox down` first"
         )
-    files.directory.mkdir(parents=True, exist_ok=True)
-    for stale in (files.pid, files.endpoint):
+    files.prepare()
+    for stale in (files.pid, files.endpoint, files.token):
         stale.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "mr_failover.sandbox.server", "--port", str(port)]
+    command = [sys.executable, "-m", SERVER_MODULE, "--port", str(port)]
     command += ["--pid-file", str(files.pid), "--endpoint-file", str(files.endpoint)]
-    with files.log.open("ab") as log:
+    command += ["--token-file", str(files.token)]
+    fd = os.open(files.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "ab") as log:
+        os.fchmod(log.fileno(), 0o600)
         process = subprocess.Popen(
             command, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
         )
@@ -203,7 +287,7 @@ def launch(
         if files.endpoint.exists() and files.endpoint.read_text().strip():
             endpoint = files.endpoint.read_text().strip()
             try:
-                SandboxClient(endpoint, timeout=1.0).state()
+                SandboxClient(endpoint, timeout=1.0, token=find_token(endpoint, files)).state()
                 return process.pid, endpoint
             except SandboxClientError:
                 pass
@@ -216,7 +300,7 @@ def shutdown(files: RuntimeFiles, timeout: float = 10.0, poll: float = 0.05) -> 
     """Stop the backgrounded sandbox (SIGTERM, then SIGKILL); its pid, or None if none ran."""
     current = running(files)
     if current is None:
-        for stale in (files.pid, files.endpoint):
+        for stale in (files.pid, files.endpoint, files.token):
             stale.unlink(missing_ok=True)
         return None
     pid = current[0]
@@ -226,6 +310,6 @@ def shutdown(files: RuntimeFiles, timeout: float = 10.0, poll: float = 0.05) -> 
         time.sleep(poll)
     if _is_sandbox_process(pid):
         os.kill(pid, signal.SIGKILL)
-    for stale in (files.pid, files.endpoint):
+    for stale in (files.pid, files.endpoint, files.token):
         stale.unlink(missing_ok=True)
     return pid

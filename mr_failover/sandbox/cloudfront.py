@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mr_failover.sandbox.core import Hooks
+from mr_failover.sandbox.state import Hooks
 
 if TYPE_CHECKING:
-    from mr_failover.sandbox.core import Sandbox
+    from mr_failover.sandbox.state import SandboxState
 
 HOOKS = ("moto.cloudfront.models.DistributionConfig.__init__",)
 FAILOVER_CODES = frozenset({403, 404, 416, 500, 502, 503, 504})
@@ -27,7 +27,7 @@ FAILOVER_CODES = frozenset({403, 404, 416, 500, 502, 503, 504})
 _hooks = Hooks("CloudFront")
 
 
-def install(sandbox: Sandbox) -> None:
+def install(sandbox: SandboxState) -> None:
     """Patch moto once per process; the hook keeps no per-sandbox state."""
     _hooks.install(sandbox, _patch_moto)
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mr_failover.sandbox.core import Hooks
+from mr_failover.sandbox.state import Hooks
 
 if TYPE_CHECKING:
-    from mr_failover.sandbox.core import Sandbox
+    from mr_failover.sandbox.state import SandboxState as Sandbox
 
 HOOKS = (
     "moto.cloudwatch.responses.CloudWatchResponse.describe_alarms",

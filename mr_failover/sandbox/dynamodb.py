@@ -30,12 +30,12 @@ from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 
-from mr_failover.sandbox.core import Hooks
+from mr_failover.sandbox.state import Hooks
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from mr_failover.sandbox.core import Sandbox
+    from mr_failover.sandbox.state import SandboxState
 
 GLOBAL_TABLE_VERSION = "2019.11.21"
 STATE_KEY = "dynamodb"
@@ -58,7 +58,7 @@ HOOKS = (
 
 _install_lock = threading.Lock()
 # Every sandbox installed in this process, newest last; requests go to the newest running one.
-_installed: list[Sandbox] = []
+_installed: list[SandboxState] = []
 _hooks = Hooks("DynamoDB")
 
 Stamp = tuple[float, str]  # (write time on the sandbox clock, region written): LWW order
@@ -99,20 +99,20 @@ class State:
     delivered: int = 0  # replicated writes applied (for the state page and tests)
 
 
-def install(sandbox: Sandbox) -> None:
+def install(sandbox: SandboxState) -> None:
     """Patch moto (once per process) and register the replication ticker."""
     register(sandbox)
     _hooks.install(sandbox, _patch_moto)
     sandbox.every(sandbox.settings.tick, lambda: tick(sandbox))
 
 
-def state(sandbox: Sandbox) -> State:
+def state(sandbox: SandboxState) -> State:
     """This simulation's state in ``sandbox`` (wiped by ``Sandbox.reset``)."""
     st: State = sandbox.state(STATE_KEY, State)
     return st
 
 
-def register(sandbox: Sandbox) -> None:
+def register(sandbox: SandboxState) -> None:
     """Make ``sandbox`` the one the patched moto methods serve (s3.py shares this)."""
     with _install_lock:
         if sandbox in _installed:
@@ -120,7 +120,7 @@ def register(sandbox: Sandbox) -> None:
         _installed.append(sandbox)
 
 
-def current(account_id: str) -> Sandbox | None:
+def current(account_id: str) -> SandboxState | None:
     """The sandbox that owns requests for ``account_id``: the newest one still running.
 
     Tests may start and stop several sandboxes in one process (moto's state is
@@ -133,13 +133,13 @@ def current(account_id: str) -> Sandbox | None:
     return None
 
 
-def _creation_seconds(sb: Sandbox) -> float:
+def _creation_seconds(sb: SandboxState) -> float:
     # How long a new replica stays CREATING (and a removed one DELETING); AWS takes
     # minutes, the sandbox a moment.
     return sb.settings.dynamodb_replica_creation_seconds
 
 
-def _down(sb: Sandbox, region: str) -> bool:
+def _down(sb: SandboxState, region: str) -> bool:
     return sb.region_down(region, "dynamodb")
 
 
@@ -152,7 +152,7 @@ def _key_of(table: Table, attrs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 
 def _replica_updates(
-    sb: Sandbox, backend: DynamoDBBackend, name: str, updates: list[dict[str, Any]]
+    sb: SandboxState, backend: DynamoDBBackend, name: str, updates: list[dict[str, Any]]
 ) -> None:
     """Apply ``UpdateTable(ReplicaUpdates=...)`` sent to ``backend``'s region."""
     table = backend.get_table(name)
@@ -199,7 +199,7 @@ def _check_streams(backend: DynamoDBBackend, table: Table) -> None:
 
 
 def _create_replica_table(
-    sb: Sandbox, st: State, source: Table, source_region: str, region: str
+    sb: SandboxState, st: State, source: Table, source_region: str, region: str
 ) -> None:
     """The replica table in ``region``: same schema and streams, backfilled with items."""
     target_backend = dynamodb_backends[sb.account_id][region]
@@ -244,7 +244,7 @@ def _lsi_spec(index: Any) -> dict[str, Any]:
     return {"IndexName": index.name, "KeySchema": index.schema, "Projection": index.projection}
 
 
-def _describe_replicas(sb: Sandbox, table: Table, out: dict[str, Any]) -> None:
+def _describe_replicas(sb: SandboxState, table: Table, out: dict[str, Any]) -> None:
     group = state(sb).tables.get(table.name)
     if group is None or table.region_name not in group.replicas or len(group.replicas) < 2:
         return
@@ -261,7 +261,7 @@ def _describe_replicas(sb: Sandbox, table: Table, out: dict[str, Any]) -> None:
 
 
 def _record(
-    sb: Sandbox, table: Table, attrs: dict[str, Any] | None, key_src: dict[str, Any]
+    sb: SandboxState, table: Table, attrs: dict[str, Any] | None, key_src: dict[str, Any]
 ) -> None:
     """Queue a local write for the table's other replicas (if it is a global table)."""
     st = state(sb)
@@ -287,7 +287,7 @@ def _record(
         )
 
 
-def tick(sb: Sandbox) -> None:
+def tick(sb: SandboxState) -> None:
     """Advance replica lifecycles and deliver the writes whose lag has passed."""
     now = sb.now()
     st = state(sb)
@@ -321,7 +321,7 @@ def tick(sb: Sandbox) -> None:
     st.changes = kept
 
 
-def _deliver(sb: Sandbox, st: State, change: Change, region: str, now: float) -> None:
+def _deliver(sb: SandboxState, st: State, change: Change, region: str, now: float) -> None:
     table = dynamodb_backends[sb.account_id][region].tables.get(change.table)
     if table is None:
         return
@@ -353,7 +353,7 @@ def _deliver(sb: Sandbox, st: State, change: Change, region: str, now: float) ->
 
 
 def _put_metric(
-    sb: Sandbox, region: str, name: str, value: float, unit: str, dims: list[dict[str, str]]
+    sb: SandboxState, region: str, name: str, value: float, unit: str, dims: list[dict[str, str]]
 ) -> None:
     cloudwatch = sb.backend("cloudwatch", region)
     cloudwatch.put_metric_data(

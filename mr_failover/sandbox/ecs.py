@@ -28,10 +28,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mr_failover.sandbox.core import Hooks
+from mr_failover.sandbox.state import Hooks
 
 if TYPE_CHECKING:
-    from mr_failover.sandbox.core import Sandbox
+    from mr_failover.sandbox.state import SandboxState
 
 # What this module wraps in moto (the pin test checks each still exists).
 HOOKS = (
@@ -56,24 +56,24 @@ class EcsState:
     converged: int = 0  # how many convergences happened (the tests count them)
 
 
-def state(sandbox: Sandbox) -> EcsState:
+def state(sandbox: SandboxState) -> EcsState:
     st: EcsState = sandbox.state(STATE_KEY, EcsState)
     return st
 
 
-def install(sandbox: Sandbox) -> None:
+def install(sandbox: SandboxState) -> None:
     """Wrap moto's ECS backend (once per process) and register the convergence ticker."""
     _hooks.install(sandbox, _patch_moto)
     sandbox.every(sandbox.settings.tick, lambda: tick(sandbox))
 
 
-def _active() -> Sandbox | None:
-    from mr_failover.sandbox.core import active
+def _active() -> SandboxState | None:
+    from mr_failover.sandbox.state import active
 
     return active()
 
 
-def _backend(sandbox: Sandbox, region: str) -> Any:
+def _backend(sandbox: SandboxState, region: str) -> Any:
     return sandbox.backend("ecs", region)
 
 
@@ -96,7 +96,7 @@ def _set_counts(backend: Any, service: Any, running: int) -> None:
         )
 
 
-def _hold(sandbox: Sandbox, backend: Any, service: Any, running: int) -> None:
+def _hold(sandbox: SandboxState, backend: Any, service: Any, running: int) -> None:
     """Keep ``running`` tasks for now; the ticker starts (or stops) the rest later."""
     if sandbox.settings.ecs_task_start_seconds <= 0:
         _set_counts(backend, service, int(service.desired_count))
@@ -109,7 +109,7 @@ def _hold(sandbox: Sandbox, backend: Any, service: Any, running: int) -> None:
         state(sandbox).converging[key] = sandbox.now()
 
 
-def tick(sandbox: Sandbox) -> None:
+def tick(sandbox: SandboxState) -> None:
     """Start (or stop) the tasks of every service whose delay has passed."""
     st = state(sandbox)
     now = sandbox.now()

@@ -31,10 +31,10 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mr_failover.sandbox.core import Hooks
+from mr_failover.sandbox.state import Hooks
 
 if TYPE_CHECKING:
-    from mr_failover.sandbox.core import Sandbox
+    from mr_failover.sandbox.state import SandboxState
 
 STATE_KEY = "elasticache"
 # How long a failover keeps the datastore "modifying", sandbox seconds (minutes on AWS).
@@ -70,12 +70,12 @@ class CacheState:
     datastores: dict[str, Datastore] = field(default_factory=dict)
 
 
-def state(sandbox: Sandbox) -> CacheState:
+def state(sandbox: SandboxState) -> CacheState:
     found: CacheState = sandbox.state(STATE_KEY, CacheState)
     return found
 
 
-def install(sandbox: Sandbox) -> None:
+def install(sandbox: SandboxState) -> None:
     """Patch moto once per process; add the ticker that ends failovers."""
     _hooks.install(sandbox, _patch_moto)
     sandbox.every(sandbox.settings.tick, lambda: advance(sandbox))
@@ -93,13 +93,13 @@ def _error(code: str, message: str) -> Exception:
     return ElastiCacheException(code, message)
 
 
-def _backends(sandbox: Sandbox) -> dict[str, Any]:
+def _backends(sandbox: SandboxState) -> dict[str, Any]:
     from moto.elasticache.models import elasticache_backends
 
     return dict(elasticache_backends[sandbox.account_id].items())
 
 
-def members(sandbox: Sandbox, gid: str) -> list[tuple[str, Any]]:
+def members(sandbox: SandboxState, gid: str) -> list[tuple[str, Any]]:
     """(region, moto replication group) of every member of ``gid``, primary first."""
     out = []
     for region, backend in _backends(sandbox).items():
@@ -110,19 +110,19 @@ def members(sandbox: Sandbox, gid: str) -> list[tuple[str, Any]]:
     return out
 
 
-def _primary(sandbox: Sandbox, gid: str) -> tuple[str, Any] | None:
+def _primary(sandbox: SandboxState, gid: str) -> tuple[str, Any] | None:
     found = members(sandbox, gid)
     return next((m for m in found if m[1].global_replication_group_member_role == "PRIMARY"), None)
 
 
-def _find(sandbox: Sandbox, gid: str) -> Datastore:
+def _find(sandbox: SandboxState, gid: str) -> Datastore:
     found = state(sandbox).datastores.get(gid)
     if found is None:
         raise _error("GlobalReplicationGroupNotFoundFault", f"Global datastore {gid} not found.")
     return found
 
 
-def describe(sandbox: Sandbox, ds: Datastore, show_members: bool) -> dict[str, Any]:
+def describe(sandbox: SandboxState, ds: Datastore, show_members: bool) -> dict[str, Any]:
     """The GlobalReplicationGroup shape, as DescribeGlobalReplicationGroups returns it."""
     found = members(sandbox, ds.id)
     if ds.failover is not None:
@@ -158,7 +158,7 @@ def describe(sandbox: Sandbox, ds: Datastore, show_members: bool) -> dict[str, A
     return out
 
 
-def advance(sandbox: Sandbox) -> None:
+def advance(sandbox: SandboxState) -> None:
     """End every failover whose time has come: the roles swap (the ticker)."""
     now = sandbox.now()
     for ds in state(sandbox).datastores.values():
@@ -178,7 +178,7 @@ def _flag(value: Any) -> bool:
 # --- moto hooks ------------------------------------------------------------------------
 
 
-def _member(sandbox: Sandbox, gid: str, region: str, group: str) -> Any:
+def _member(sandbox: SandboxState, gid: str, region: str, group: str) -> Any:
     """Replication group ``group`` of ``region`` as a member of ``gid``, else the AWS error."""
     for r, rg in members(sandbox, gid):
         if r == region and rg.replication_group_id == group:

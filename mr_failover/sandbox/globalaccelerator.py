@@ -24,13 +24,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mr_failover.sandbox.server import SandboxResponse
+from mr_failover.sandbox.wire import SandboxResponse
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from mr_failover.sandbox.core import Sandbox
-    from mr_failover.sandbox.server import SandboxRequest
+    from mr_failover.sandbox.state import SandboxState
+    from mr_failover.sandbox.wire import SandboxRequest
 
 SERVICE = "globalaccelerator"
 API_REGION = "us-west-2"
@@ -72,7 +72,7 @@ class EndpointGroup:
     interval: int
     threshold: int
 
-    def to_json(self, sandbox: Sandbox) -> dict[str, Any]:
+    def to_json(self, sandbox: SandboxState) -> dict[str, Any]:
         down = sandbox.region_down(self.region)
         endpoints = []
         for e in self.endpoints:
@@ -128,7 +128,7 @@ class Accelerator:
     modified: float
     changed_at: float  # sandbox clock: DEPLOYED after DEPLOY_SECONDS
 
-    def to_json(self, sandbox: Sandbox) -> dict[str, Any]:
+    def to_json(self, sandbox: SandboxState) -> dict[str, Any]:
         deployed = sandbox.now() - self.changed_at >= DEPLOY_SECONDS
         short = self.arn.rsplit("/", 1)[-1][:16]
         return {
@@ -152,25 +152,25 @@ class GaState:
     tokens: dict[tuple[str, str], str] = field(default_factory=dict)  # (action, token) -> arn
 
 
-def state(sandbox: Sandbox) -> GaState:
+def state(sandbox: SandboxState) -> GaState:
     found: GaState = sandbox.state(STATE_KEY, GaState)
     return found
 
 
-def install(sandbox: Sandbox) -> None:
+def install(sandbox: SandboxState) -> None:
     """Register the interceptors for every action this module serves."""
     for action in ACTIONS:
         sandbox.intercept(SERVICE, action, _interceptor(sandbox, action))
 
 
-def _interceptor(sandbox: Sandbox, action: str) -> Callable[[SandboxRequest], SandboxResponse]:
+def _interceptor(sandbox: SandboxState, action: str) -> Callable[[SandboxRequest], SandboxResponse]:
     def answer(request: SandboxRequest) -> SandboxResponse:
         return _serve(sandbox, request, action)
 
     return answer
 
 
-def _serve(sandbox: Sandbox, request: SandboxRequest, action: str) -> SandboxResponse:
+def _serve(sandbox: SandboxState, request: SandboxRequest, action: str) -> SandboxResponse:
     try:
         if request.region != API_REGION:
             raise _ApiError(
@@ -204,21 +204,21 @@ def _required(params: dict[str, Any], name: str) -> Any:
     return value
 
 
-def _accelerator(sandbox: Sandbox, arn: str) -> Accelerator:
+def _accelerator(sandbox: SandboxState, arn: str) -> Accelerator:
     found = state(sandbox).accelerators.get(arn)
     if found is None:
         raise _ApiError("AcceleratorNotFoundException", f"Accelerator {arn} not found")
     return found
 
 
-def _listener(sandbox: Sandbox, arn: str) -> Listener:
+def _listener(sandbox: SandboxState, arn: str) -> Listener:
     found = state(sandbox).listeners.get(arn)
     if found is None:
         raise _ApiError("ListenerNotFoundException", f"Listener {arn} not found")
     return found
 
 
-def _group(sandbox: Sandbox, arn: str) -> EndpointGroup:
+def _group(sandbox: SandboxState, arn: str) -> EndpointGroup:
     found = state(sandbox).groups.get(arn)
     if found is None:
         raise _ApiError("EndpointGroupNotFoundException", f"Endpoint group {arn} not found")
@@ -247,16 +247,16 @@ def _dial(value: Any) -> float:
     return float(value)
 
 
-def _idempotent(sandbox: Sandbox, action: str, params: dict[str, Any]) -> str | None:
+def _idempotent(sandbox: SandboxState, action: str, params: dict[str, Any]) -> str | None:
     token = str(_required(params, "IdempotencyToken"))
     return state(sandbox).tokens.get((action, token))
 
 
-def _remember(sandbox: Sandbox, action: str, params: dict[str, Any], arn: str) -> None:
+def _remember(sandbox: SandboxState, action: str, params: dict[str, Any], arn: str) -> None:
     state(sandbox).tokens[(action, str(params["IdempotencyToken"]))] = arn
 
 
-def _touch(sandbox: Sandbox, accelerator_arn: str) -> None:
+def _touch(sandbox: SandboxState, accelerator_arn: str) -> None:
     acc = _accelerator(sandbox, accelerator_arn)
     acc.changed_at = sandbox.now()
     acc.modified = sandbox.wall_time().timestamp()
@@ -265,7 +265,7 @@ def _touch(sandbox: Sandbox, accelerator_arn: str) -> None:
 # --- the actions -----------------------------------------------------------------------
 
 
-def create_accelerator(sandbox: Sandbox, params: dict[str, Any]) -> dict[str, Any]:
+def create_accelerator(sandbox: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
     name = str(_required(params, "Name"))
     known = _idempotent(sandbox, "CreateAccelerator", params)
     if known is None:
@@ -285,17 +285,17 @@ def create_accelerator(sandbox: Sandbox, params: dict[str, Any]) -> dict[str, An
     return {"Accelerator": _accelerator(sandbox, known).to_json(sandbox)}
 
 
-def describe_accelerator(sandbox: Sandbox, params: dict[str, Any]) -> dict[str, Any]:
+def describe_accelerator(sandbox: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
     acc = _accelerator(sandbox, str(_required(params, "AcceleratorArn")))
     return {"Accelerator": acc.to_json(sandbox)}
 
 
-def list_accelerators(sandbox: Sandbox, params: dict[str, Any]) -> dict[str, Any]:
+def list_accelerators(sandbox: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
     items = [a.to_json(sandbox) for a in state(sandbox).accelerators.values()]
     return _page(items, params, "Accelerators")
 
 
-def create_listener(sandbox: Sandbox, params: dict[str, Any]) -> dict[str, Any]:
+def create_listener(sandbox: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
     acc = _accelerator(sandbox, str(_required(params, "AcceleratorArn")))
     ranges = _required(params, "PortRanges")
     protocol = str(_required(params, "Protocol"))
@@ -319,13 +319,13 @@ def create_listener(sandbox: Sandbox, params: dict[str, Any]) -> dict[str, Any]:
     return {"Listener": _listener(sandbox, known).to_json()}
 
 
-def list_listeners(sandbox: Sandbox, params: dict[str, Any]) -> dict[str, Any]:
+def list_listeners(sandbox: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
     acc = _accelerator(sandbox, str(_required(params, "AcceleratorArn")))
     items = [x.to_json() for x in state(sandbox).listeners.values() if x.accelerator_arn == acc.arn]
     return _page(items, params, "Listeners")
 
 
-def create_endpoint_group(sandbox: Sandbox, params: dict[str, Any]) -> dict[str, Any]:
+def create_endpoint_group(sandbox: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
     listener = _listener(sandbox, str(_required(params, "ListenerArn")))
     region = str(_required(params, "EndpointGroupRegion"))
     known = _idempotent(sandbox, "CreateEndpointGroup", params)
@@ -355,12 +355,12 @@ def create_endpoint_group(sandbox: Sandbox, params: dict[str, Any]) -> dict[str,
     return {"EndpointGroup": _group(sandbox, known).to_json(sandbox)}
 
 
-def describe_endpoint_group(sandbox: Sandbox, params: dict[str, Any]) -> dict[str, Any]:
+def describe_endpoint_group(sandbox: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
     group = _group(sandbox, str(_required(params, "EndpointGroupArn")))
     return {"EndpointGroup": group.to_json(sandbox)}
 
 
-def list_endpoint_groups(sandbox: Sandbox, params: dict[str, Any]) -> dict[str, Any]:
+def list_endpoint_groups(sandbox: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
     listener = _listener(sandbox, str(_required(params, "ListenerArn")))
     items = [
         g.to_json(sandbox) for g in state(sandbox).groups.values() if g.listener_arn == listener.arn
@@ -368,7 +368,7 @@ def list_endpoint_groups(sandbox: Sandbox, params: dict[str, Any]) -> dict[str, 
     return _page(items, params, "EndpointGroups")
 
 
-def update_endpoint_group(sandbox: Sandbox, params: dict[str, Any]) -> dict[str, Any]:
+def update_endpoint_group(sandbox: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
     group = _group(sandbox, str(_required(params, "EndpointGroupArn")))
     if "TrafficDialPercentage" in params:
         group.dial = _dial(params["TrafficDialPercentage"])

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from mr_failover.sandbox.core import Hooks
+from mr_failover.sandbox.state import Hooks
 
 if TYPE_CHECKING:
-    from mr_failover.sandbox.core import Sandbox
+    from mr_failover.sandbox.state import SandboxState
 
 HOOKS = (
     "moto.route53.responses.Route53.get_health_check_status",
@@ -69,22 +69,22 @@ class Route53State:
     last_round: float | None = None
 
 
-def _state(sandbox: Sandbox) -> Route53State:
+def _state(sandbox: SandboxState) -> Route53State:
     state: Route53State = sandbox.state("route53", Route53State)
     return state
 
 
-def install(sandbox: Sandbox) -> None:
+def install(sandbox: SandboxState) -> None:
     """Point the hooks at ``sandbox`` (patching moto once per process); add the ticker."""
     _hooks.install(sandbox, _patch_moto)
     sandbox.every(sandbox.settings.tick, lambda: evaluate(sandbox))
 
 
-def _backend(sandbox: Sandbox) -> Any:
+def _backend(sandbox: SandboxState) -> Any:
     return sandbox.backend("route53", "aws")
 
 
-def region_of(sandbox: Sandbox, check: Any) -> str | None:
+def region_of(sandbox: SandboxState, check: Any) -> str | None:
     """The region a health check watches: assigned, else from its Name tag or domain."""
     assigned = sandbox.health_check_region(check.id)
     if assigned:
@@ -97,13 +97,13 @@ def region_of(sandbox: Sandbox, check: Any) -> str | None:
     return None
 
 
-def raw_ok(sandbox: Sandbox, check: Any) -> bool:
+def raw_ok(sandbox: SandboxState, check: Any) -> bool:
     """What the checkers see right now: failure while the check's region is down."""
     region = region_of(sandbox, check)
     return region is None or not sandbox.region_down(region)
 
 
-def healthy(sandbox: Sandbox, check_id: str) -> bool | None:
+def healthy(sandbox: SandboxState, check_id: str) -> bool | None:
     """The check's own status (FailureThreshold applied, before inversion); None if unseen."""
     cs = _state(sandbox).checks.get(check_id)
     return None if cs is None else cs.healthy
@@ -116,7 +116,7 @@ def effective_healthy(check: Any, state: CheckState) -> bool:
     return state.healthy != bool(check.inverted)
 
 
-def evaluate(sandbox: Sandbox) -> None:
+def evaluate(sandbox: SandboxState) -> None:
     """One checking round per health_check_interval: observations, threshold, metric."""
     state = _state(sandbox)
     now = sandbox.now()
@@ -161,7 +161,7 @@ def evaluate(sandbox: Sandbox) -> None:
         cloudwatch_backends[sandbox.account_id]["us-east-1"].put_metric_data("AWS/Route53", data)
 
 
-def observations(sandbox: Sandbox, check: Any) -> list[dict[str, Any]]:
+def observations(sandbox: SandboxState, check: Any) -> list[dict[str, Any]]:
     """GetHealthCheckStatus: the checkers' last raw reports (no inversion applied)."""
     cs = _state(sandbox).checks.get(check.id) or CheckState(last_ok=raw_ok(sandbox, check))
     regions = [r for r in (check.regions or CHECKER_REGIONS) if r in CHECKER_IPS] or list(

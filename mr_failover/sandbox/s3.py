@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any
 
 from moto.s3.models import FakeBucket, FakeKey, S3Backend, s3_backends
 
-from mr_failover.sandbox.core import Hooks
 from mr_failover.sandbox.dynamodb import EPSILON, current, register
+from mr_failover.sandbox.state import Hooks
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from mr_failover.sandbox.core import Sandbox
+    from mr_failover.sandbox.state import SandboxState
 
 STATE_KEY = "s3"
 NAMESPACE = "AWS/S3"
@@ -78,7 +78,7 @@ class State:
     failed: int = 0
 
 
-def install(sandbox: Sandbox) -> None:
+def install(sandbox: SandboxState) -> None:
     """Patch moto (once per process) and register the replication ticker."""
     register(sandbox)
     _hooks.install(sandbox, _patch_moto)
@@ -93,19 +93,19 @@ def _patch_moto() -> None:
     FakeKey.response_dict = _wrap_response_dict(FakeKey.__dict__["response_dict"])  # type: ignore[method-assign,assignment]
 
 
-def state(sandbox: Sandbox) -> State:
+def state(sandbox: SandboxState) -> State:
     """This simulation's state in ``sandbox`` (wiped by ``Sandbox.reset``)."""
     st: State = sandbox.state(STATE_KEY, State)
     return st
 
 
-def _backend(sb: Sandbox) -> S3Backend:
+def _backend(sb: SandboxState) -> S3Backend:
     # S3 buckets live in one backend per partition; each bucket knows its region.
     backend: S3Backend = s3_backends[sb.account_id]["aws"]
     return backend
 
 
-def _down(sb: Sandbox, region: str) -> bool:
+def _down(sb: SandboxState, region: str) -> bool:
     return sb.region_down(region, "s3")
 
 
@@ -164,7 +164,7 @@ def matching_rules(bucket: FakeBucket, key_name: str) -> list[tuple[str, str, bo
 # --- replication -----------------------------------------------------------------------
 
 
-def _on_put(sb: Sandbox, bucket: FakeBucket, key: FakeKey) -> None:
+def _on_put(sb: SandboxState, bucket: FakeBucket, key: FakeKey) -> None:
     if not bucket.is_versioned:
         return
     rules = matching_rules(bucket, key.name)
@@ -180,7 +180,7 @@ def _on_put(sb: Sandbox, bucket: FakeBucket, key: FakeKey) -> None:
         )
 
 
-def tick(sb: Sandbox) -> None:
+def tick(sb: SandboxState) -> None:
     """Copy the versions whose lag has passed; publish the metrics of rules that want them."""
     now = sb.now()
     st = state(sb)
@@ -242,7 +242,7 @@ def _version(bucket: FakeBucket, name: str, version_id: str) -> FakeKey | None:
     return None
 
 
-def _copy(sb: Sandbox, backend: S3Backend, source: FakeKey, dest_bucket: FakeBucket) -> None:
+def _copy(sb: SandboxState, backend: S3Backend, source: FakeKey, dest_bucket: FakeBucket) -> None:
     assert _original_put_object is not None
     # The unpatched put_object: a replica is never replicated again (no loops between
     # two buckets that replicate to each other, as on AWS without replica sync).
@@ -261,7 +261,7 @@ def _copy(sb: Sandbox, backend: S3Backend, source: FakeKey, dest_bucket: FakeBuc
     _set_status(replica, "REPLICA")
 
 
-def _publish_gauges(sb: Sandbox, st: State, backend: S3Backend, now: float) -> None:
+def _publish_gauges(sb: SandboxState, st: State, backend: S3Backend, now: float) -> None:
     counts: dict[RuleKey, tuple[int, int]] = {}
     for item in st.pending:
         if item.metrics:
@@ -284,7 +284,7 @@ def _publish_gauges(sb: Sandbox, st: State, backend: S3Backend, now: float) -> N
 
 
 def _put_metric(
-    sb: Sandbox, region: str, name: str, value: float, unit: str, rule: RuleKey
+    sb: SandboxState, region: str, name: str, value: float, unit: str, rule: RuleKey
 ) -> None:
     dims = [
         {"Name": "SourceBucket", "Value": rule[0]},

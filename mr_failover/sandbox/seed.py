@@ -23,7 +23,6 @@ import functools
 import io
 import json
 import time
-import urllib.request
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -126,18 +125,9 @@ def _control_api_assigner(factory: ClientFactory) -> AssignHealthCheck:
     if not endpoint:
         raise ValueError("seed() needs a sandbox endpoint_url (or assign_health_check)")
 
-    def assign(check_id: str, region: str) -> None:
-        body = json.dumps({"id": check_id, "region": region}).encode()
-        request = urllib.request.Request(
-            f"{endpoint.rstrip('/')}/_sandbox/health-checks",
-            data=body,
-            method="POST",
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            response.read()
+    from mr_failover.sandbox.client import SandboxClient
 
-    return assign
+    return SandboxClient(endpoint, timeout=10).assign_health_check
 
 
 @dataclass

@@ -14,14 +14,41 @@ region's Route 53 record must answer with.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mr_failover.aws import translate
 from mr_failover.resources.apigateway import ROOT_PATHS
 
 if TYPE_CHECKING:
-    from mr_failover.sandbox.seed import Seeder
-    from mr_failover.topology import ApiEndpoint, Arc, ArcEndpoint, Distribution
+    from mr_failover.aws import ClientSource
+    from mr_failover.topology import ApiEndpoint, Arc, ArcEndpoint, Distribution, Topology
+
+
+class _Report(Protocol):
+    def add(self, what: str) -> None: ...
+
+
+class Seeder(Protocol):
+    """What this module needs of :class:`mr_failover.sandbox.seed.Seeder` (which calls it:
+    this module does not import it back)."""
+
+    @property
+    def t(self) -> Topology: ...
+
+    @property
+    def factory(self) -> ClientSource: ...
+
+    @property
+    def report(self) -> _Report: ...
+
+    def call(self, service: str, region: str, op: str, **kwargs: Any) -> Any: ...
+
+    def find(self, service: str, region: str, op: str, **kwargs: Any) -> Any | None: ...
+
+    def bucket(self, region: str, name: str) -> None: ...
+
+    def role(self, name: str, principal: str) -> str: ...
+
 
 TEMPLATE_KEY = "templates/app.yaml"
 TEMPLATE_BODY = b"# deployment template seeded by mr-failover\nResources: {}\n"

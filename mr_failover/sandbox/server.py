@@ -4,42 +4,53 @@ Every request is classified (region and service from the SigV4 credential scope,
 from the protocol), logged, submitted to the fault table (latency, dropped connection,
 503, blackhole, throttling, 5xx), offered to the simulations' interceptors, and only then
 handed to moto's ``DomainDispatcherApplication``. Paths under ``/_sandbox/`` are the
-control API (JSON), documented in docs/SANDBOX.md. Run as a module, it serves in the
-foreground until SIGTERM (``mr-failover sandbox up`` starts it that way).
+control API (JSON), documented in docs/SANDBOX.md; the simulations add endpoints to it
+through the state (:meth:`~mr_failover.sandbox.state.SandboxState.add_control`), so this
+module imports none of them.
+
+The sandbox listens on loopback, where any local process and any web page open in a
+browser can reach it. So a request with an ``Origin`` header (what browsers send
+cross-origin) is refused on every path; the control API and moto's own ``/moto-api/``
+need the sandbox's token in :data:`~mr_failover.sandbox.wire.TOKEN_HEADER` and a
+loopback ``Host`` (against DNS rebinding); the control API takes JSON bodies only (no
+``text/plain`` form posts); moto's request recorder (which saves every request's
+headers, credentials included, to a file) stays off. AWS calls need no token: boto3
+reaches the sandbox like AWS, through ``AWS_ENDPOINT_URL``.
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
+import hmac
 import json
 import re
-import signal
-import socket
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable
+from dataclasses import asdict
 from functools import cache
-from io import BytesIO
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
 
 from mr_failover.sandbox.faults import Fault
+from mr_failover.sandbox.state import serving
+from mr_failover.sandbox.wire import (
+    LISTENER_REGION_KEY,
+    REASONS,
+    TOKEN_HEADER,
+    SandboxRequest,
+    SandboxResponse,
+    StartResponse,
+    WSGIApp,
+    drop_connection,
+    quiet_handler,
+)
 
 if TYPE_CHECKING:
     from moto.backends import SERVICE_NAMES
 
-    from mr_failover.sandbox.core import Sandbox
-
-StartResponse = Callable[..., Any]
-WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+    from mr_failover.sandbox.state import SandboxState
 
 _CREDENTIAL = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
-# environ key set by a listener that serves one region only (arc_cluster.py).
-LISTENER_REGION_KEY = "mr_failover.listener_region"
 _CBOR_PATH = re.compile(r"^/service/[^/]+/operation/([A-Za-z0-9]+)$")
 # SigV4 signing names that differ from botocore's service names.
 SIGNING_TO_SERVICE = {"monitoring": "cloudwatch", "elasticloadbalancing": "elbv2"}
@@ -63,136 +74,6 @@ _READ_PREFIXES = ("Describe", "Get", "List", "Head", "Query", "Scan", "BatchGet"
 def is_mutating(action: str) -> bool:
     """A call that changes state (what tests count to prove a resume repeats nothing)."""
     return bool(action) and not action.startswith(_READ_PREFIXES)
-
-
-@dataclass(frozen=True)
-class SandboxResponse:
-    """An answer an interceptor or the fault layer sends instead of moto's."""
-
-    status: int
-    body: bytes = b""
-    headers: tuple[tuple[str, str], ...] = ()
-
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
-        reason = _REASONS.get(self.status, "Error")
-        headers = [*self.headers, ("Content-Length", str(len(self.body)))]
-        if self.status >= 400:
-            headers.append(("Connection", "close"))
-        start_response(f"{self.status} {reason}", headers)
-        return [self.body]
-
-
-_REASONS = {200: "OK", 201: "Created", 400: "Bad Request", 404: "Not Found", 409: "Conflict"}
-_REASONS |= {500: "Internal Server Error", 503: "Service Unavailable", 405: "Not Allowed"}
-
-
-@dataclass
-class SandboxRequest:
-    """One AWS request as the middleware sees it."""
-
-    environ: dict[str, Any]
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    region: str
-    service: str
-    action: str
-    protocol: str
-    _body: bytes | None = field(default=None, repr=False)
-    # The region of the SigV4 credential scope, when ``region`` is the region of the
-    # listener that took the request instead (the ARC cluster endpoints).
-    signed_region: str = ""
-
-    def body(self) -> bytes:
-        """The request body; moto still gets it afterwards."""
-        if self._body is None:
-            env = self.environ
-            try:
-                length = int(env.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                length = 0
-            if length:
-                data = env["wsgi.input"].read(length)
-            elif env.get("wsgi.input_terminated"):  # chunked: werkzeug ends the stream
-                data = env["wsgi.input"].read()
-            else:
-                data = b""
-            self._body = data or b""
-            env["wsgi.input"] = BytesIO(self._body)
-            env["CONTENT_LENGTH"] = str(len(self._body))
-        return self._body
-
-    def header(self, name: str) -> str:
-        return str(self.environ.get("HTTP_" + name.upper().replace("-", "_"), ""))
-
-    def error(
-        self, status: int, code: str, message: str, extra: dict[str, str] | None = None
-    ) -> SandboxResponse:
-        """An error in this request's protocol, so botocore parses code and message."""
-        return error_response(self.protocol, self.service, status, code, message, extra)
-
-
-def error_response(
-    protocol: str,
-    service: str,
-    status: int,
-    code: str,
-    message: str,
-    extra: dict[str, str] | None = None,
-) -> SandboxResponse:
-    """``extra``: more members of the error shape (JSON protocols only)."""
-    request_id = str(uuid.uuid4())
-    rid = ("x-amzn-RequestId", request_id)
-    if protocol in ("json", "rest-json"):
-        body = json.dumps({"__type": code, "message": message, **(extra or {})}).encode()
-        return SandboxResponse(
-            status,
-            body,
-            (("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-ErrorType", code), rid),
-        )
-    if protocol == "smithy-rpc-v2-cbor":
-        body = _cbor_map({"__type": code, "message": message})
-        return SandboxResponse(
-            status,
-            body,
-            (("Content-Type", "application/cbor"), ("Smithy-Protocol", "rpc-v2-cbor"), rid),
-        )
-    code_x, message_x = _xml_escape(code), _xml_escape(message)
-    if service == "s3":
-        xml = (
-            f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code_x}</Code>"
-            f"<Message>{message_x}</Message><RequestId>{request_id}</RequestId></Error>"
-        )
-    else:
-        kind = "Sender" if status < 500 else "Receiver"
-        xml = (
-            f"<?xml version='1.0'?><ErrorResponse><Error><Type>{kind}</Type><Code>{code_x}</Code>"
-            f"<Message>{message_x}</Message></Error><RequestId>{request_id}</RequestId>"
-            "</ErrorResponse>"
-        )
-    return SandboxResponse(status, xml.encode(), (("Content-Type", "text/xml"), rid))
-
-
-def _xml_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _cbor_map(data: dict[str, str]) -> bytes:
-    """Minimal CBOR: a map of short text strings (all an error body needs)."""
-
-    def head(major: int, n: int) -> bytes:
-        if n < 24:
-            return bytes([major << 5 | n])
-        if n < 256:
-            return bytes([major << 5 | 24, n])
-        return bytes([major << 5 | 25]) + n.to_bytes(2, "big")
-
-    out = head(5, len(data))
-    for key, value in data.items():
-        for text in (key, value):
-            raw = text.encode()[:65535]
-            out += head(3, len(raw)) + raw
-    return out
 
 
 # --- classifying a request --------------------------------------------------------------
@@ -314,22 +195,82 @@ def classify(environ: dict[str, Any]) -> SandboxRequest:
 # --- the middleware ---------------------------------------------------------------------
 
 
+# --- who may use the sandbox ------------------------------------------------------------
+
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
+_TOKEN_ENVIRON = "HTTP_" + TOKEN_HEADER.upper().replace("-", "_")
+
+
+def cross_origin(environ: dict[str, Any]) -> str | None:
+    """Why a request comes from a web page (then it is refused), else None.
+
+    Browsers send ``Origin`` with every cross-origin request (and with same-origin ones
+    other than GET/HEAD); boto3 and the project's client never do. ``Sec-Fetch-Site``
+    names a request a page made to another site, ``Origin`` or not.
+    """
+    origin = environ.get("HTTP_ORIGIN")
+    if origin is not None:
+        return f"a request with an Origin header ({origin[:80]!r}) is refused"
+    site = environ.get("HTTP_SEC_FETCH_SITE", "")
+    if site in ("cross-site", "same-site"):
+        return f"a {site} request from a web page is refused"
+    return None
+
+
+def guard_control(environ: dict[str, Any], token: str) -> tuple[int, str] | None:
+    """(status, why) when a control API or /moto-api request is refused, else None."""
+    path = environ.get("PATH_INFO", "")
+    if path.startswith("/moto-api/recorder"):
+        return 403, "moto's request recorder is off in the sandbox (it would save credentials)"
+    host = environ.get("HTTP_HOST", "")
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    if name not in _LOOPBACK_HOSTS:
+        return 403, f"Host {host[:80]!r} is not a loopback address"
+    given = environ.get(_TOKEN_ENVIRON, "")
+    if not given:
+        return 401, (
+            f"the sandbox's control API needs its token in the {TOKEN_HEADER} header "
+            "(.sandbox/token next to .sandbox/endpoint, or Sandbox.token in-process)"
+        )
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        return 403, f"wrong {TOKEN_HEADER} for this sandbox"
+    if path.startswith("/_sandbox") and environ.get("REQUEST_METHOD") in ("POST", "PUT"):
+        kind = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
+        if kind != "application/json":
+            return 415, f"the control API takes application/json bodies, not {kind!r}"
+    return None
+
+
+def json_response(status: int, payload: Any) -> SandboxResponse:
+    body = json.dumps(payload, indent=1, default=str).encode()
+    return SandboxResponse(status, body, (("Content-Type", "application/json"),))
+
+
 class SandboxMiddleware:
     """Faults, interceptors and the control API in front of moto's app."""
 
-    def __init__(self, sandbox: Sandbox, app: WSGIApp) -> None:
+    def __init__(self, sandbox: SandboxState, app: WSGIApp) -> None:
         self.sandbox = sandbox
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
-        if path.startswith("/_sandbox"):
-            return self._control(environ, start_response)
-        if path.startswith("/moto-api"):
+        control = path.startswith(("/_sandbox", "/moto-api"))
+        why = cross_origin(environ)
+        if why is not None and control:
+            return json_response(403, {"error": why})(environ, start_response)
+        if control:
+            refused = guard_control(environ, self.sandbox.token)
+            if refused is not None:
+                return json_response(refused[0], {"error": refused[1]})(environ, start_response)
+            if path.startswith("/_sandbox"):
+                return self._control(environ, start_response)
             return self.app(environ, start_response)
-        from mr_failover.sandbox.core import serving
-
         request = classify(environ)
+        if why is not None:
+            request.body()  # unread bytes would be taken for the next request
+            refusal = request.error(403, "AccessDenied", f"sandbox: {why}")
+            return refusal(environ, start_response)
         sandbox = self.sandbox
         serving(sandbox)
         decision = sandbox.faults.decide(request.region, request.service)
@@ -345,7 +286,7 @@ class SandboxMiddleware:
                 decision = sandbox.faults.decide(request.region, request.service)
         if decision.failure == "connection":
             sandbox.record_call(request.region, request.service, request.action, 0)
-            _drop(environ)
+            drop_connection(environ)
         if decision.failure is not None:
             # Unread request bytes would be parsed as the next request on this
             # connection; the answer also asks to close it.
@@ -378,7 +319,7 @@ class SandboxMiddleware:
             status, payload = 400, {"error": str(exc)}
         body = json.dumps(payload, indent=1, default=str).encode()
         start_response(
-            f"{status} {_REASONS.get(status, 'Error')}",
+            f"{status} {REASONS.get(status, 'Error')}",
             [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
         )
         return [body]
@@ -432,32 +373,16 @@ class SandboxMiddleware:
         if route == ("POST", "/_sandbox/tick"):
             sb.tick_now()
             return 200, {"now": sb.now()}
-        if route == ("GET", "/_sandbox/arc-endpoints"):
-            from mr_failover.sandbox import arc_cluster
-
-            return 200, arc_cluster.describe(sb)
-        if route == ("POST", "/_sandbox/arc-endpoints"):
-            index, mode = data.get("index"), data.get("mode")
-            if isinstance(index, bool) or not isinstance(index, int) or not isinstance(mode, str):
-                raise ValueError('POST /_sandbox/arc-endpoints needs {"index": 0-4, "mode": ...}')
-            return 200, sb.set_arc_endpoint(index, mode)
         if route == ("POST", "/_sandbox/health-checks"):
             check_id, region = data.get("id"), data.get("region")
             if not isinstance(check_id, str) or not isinstance(region, str):
                 raise ValueError('POST /_sandbox/health-checks needs {"id": ..., "region": ...}')
             sb.assign_health_check(check_id, region)
             return 200, sb.health_check_regions()
+        handler = sb.control(method, path)
+        if handler is not None:  # an endpoint a simulation added
+            return handler(data, query)
         return 404, {"error": f"no control endpoint {method} {path} (see docs/SANDBOX.md)"}
-
-
-def _drop(environ: dict[str, Any]) -> None:
-    """Close the client's connection without an HTTP answer (a region that is gone)."""
-    sock = environ.get("werkzeug.socket")
-    if isinstance(sock, socket.socket):
-        with contextlib.suppress(OSError):  # the client may already be gone
-            sock.shutdown(socket.SHUT_RDWR)
-    # werkzeug treats ConnectionError as "client went away" and logs nothing.
-    raise ConnectionResetError("sandbox: simulated regional outage")
 
 
 def _fault_response(request: SandboxRequest, failure: str) -> SandboxResponse:
@@ -476,13 +401,14 @@ def _fault_response(request: SandboxRequest, failure: str) -> SandboxResponse:
 class SandboxServer:
     """A threaded werkzeug server on 127.0.0.1 running the middleware over moto."""
 
-    def __init__(self, sandbox: Sandbox, port: int = 0) -> None:
+    def __init__(self, sandbox: SandboxState, port: int = 0) -> None:
         self.sandbox = sandbox
         self.port = port
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> int:
+        from moto.moto_api import recorder
         from moto.moto_server.werkzeug_app import (
             DomainDispatcherApplication,
             MotoRequestHandler,
@@ -490,6 +416,10 @@ class SandboxServer:
         )
         from werkzeug.serving import make_server
 
+        # moto's recorder writes every request, its headers and credentials included, to
+        # a file anyone can then download through /moto-api/recorder/: off, whatever
+        # MOTO_ENABLE_RECORDING says (and its endpoints are refused, guard_control()).
+        recorder.stop_recording()
         dispatcher = DomainDispatcherApplication(create_backend_app)
         # moto imports a service's code on its first request (RDS alone takes ~0.7 s):
         # pay it here, once, rather than in the middle of a seeding or a test's deadline.
@@ -502,7 +432,7 @@ class SandboxServer:
             self.port,
             app,
             threaded=True,
-            request_handler=_QuietHandler(MotoRequestHandler),
+            request_handler=quiet_handler(MotoRequestHandler),
         )
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -517,55 +447,3 @@ class SandboxServer:
             self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
-
-
-def _QuietHandler(base: type) -> type:  # a class factory
-    """moto's request handler without one log line per request."""
-
-    class Quiet(base):  # type: ignore[misc]
-        def log_request(self, *args: Any, **kwargs: Any) -> None:
-            pass
-
-        def connection_dropped(self, error: BaseException, environ: Any = None) -> None:
-            # The outage dropped this connection: never read another request from it.
-            self.close_connection = True
-
-    return Quiet
-
-
-def serve(port: int, pid_file: Path | None = None, endpoint_file: Path | None = None) -> None:
-    """Serve in the foreground until SIGTERM/SIGINT (what `sandbox up` backgrounds)."""
-    import os
-
-    from mr_failover.sandbox.core import Sandbox
-
-    sandbox = Sandbox(port=port)
-    url = sandbox.start()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    if pid_file is not None:
-        pid_file.write_text(f"{os.getpid()}\n")
-    if endpoint_file is not None:
-        endpoint_file.write_text(url + "\n")
-    print(f"sandbox serving on {url}", flush=True)
-    try:
-        stop.wait()
-    finally:
-        sandbox.stop()
-        for f in (pid_file, endpoint_file):
-            if f is not None:
-                f.unlink(missing_ok=True)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m mr_failover.sandbox.server")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--pid-file", type=Path)
-    parser.add_argument("--endpoint-file", type=Path)
-    args = parser.parse_args(argv)
-    serve(args.port, args.pid_file, args.endpoint_file)
-
-
-if __name__ == "__main__":
-    main()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mr_failover.sandbox.core import Sandbox
+    from mr_failover.sandbox.state import SandboxState
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def _untrack(copies: set[int]) -> None:
             tracked[:] = [obj for obj in tracked if id(obj) not in copies]
 
 
-def checkpoint(sandbox: Sandbox) -> Checkpoint:
+def checkpoint(sandbox: SandboxState) -> Checkpoint:
     """Copy moto's state and the sandbox's simulation state, as they are now."""
     from moto.core.base_backend import BackendDict, backend_lock
 
@@ -91,7 +91,7 @@ def checkpoint(sandbox: Sandbox) -> Checkpoint:
     return Checkpoint(id(sandbox), saved)
 
 
-def restore(sandbox: Sandbox, saved: Checkpoint) -> None:
+def restore(sandbox: SandboxState, saved: Checkpoint) -> None:
     """Replace moto's state and the simulations' by a fresh copy of ``saved``."""
     from moto.core.base_backend import BackendDict, backend_lock
     from moto.moto_api._internal.models import moto_api_backend

@@ -3,8 +3,9 @@
 ``sandbox`` starts one in-process sandbox per test module on a loopback port, with
 long simulated durations so that real time passing during a test changes nothing: tests
 move the sandbox clock with ``control.advance(s)`` instead of sleeping. ``control``
-resets the sandbox through the control API before each test. ``aws(service, region)``
-makes boto3 clients with one attempt and short timeouts, so a fault costs no retries.
+resets the sandbox through the control API before each test (and exports its token).
+``aws(service, region)`` makes boto3 clients with one attempt and short timeouts, so a
+fault costs no retries.
 
 tests/e2e reuses them with, in tests/e2e/conftest.py::
 
@@ -22,7 +23,7 @@ import boto3
 import botocore.config
 import pytest
 
-from mr_failover.sandbox.client import SandboxClient
+from mr_failover.sandbox.client import TOKEN_ENV, SandboxClient
 from mr_failover.sandbox.core import Sandbox, SandboxSettings
 
 # Long enough that a slow test never sees a move finish by itself.
@@ -47,8 +48,12 @@ def sandbox() -> Iterator[Sandbox]:
 
 
 @pytest.fixture
-def control(sandbox: Sandbox) -> SandboxClient:
-    client = SandboxClient(sandbox.endpoint_url)
+def control(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> SandboxClient:
+    """The control API client, after a reset. The sandbox's token is also exported as
+    ``MR_FAILOVER_SANDBOX_TOKEN``, so the CLI (in-process or a child) reaches the
+    control API, as after ``sandbox up`` in the user's folder."""
+    monkeypatch.setenv(TOKEN_ENV, sandbox.token)
+    client = SandboxClient(sandbox.endpoint_url, token=sandbox.token)
     client.reset()
     return client
 

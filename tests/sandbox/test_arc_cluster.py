@@ -246,7 +246,9 @@ def test_a_blocked_batch_applies_nothing_and_an_override_lets_it_through(
         update(sandbox, batch)
     assert err.value.response["resourceId"] == rule
     assert states(sandbox, panel) == ["On", "On", "On"]
-    calls = SandboxClient(sandbox.endpoint_url).calls(action="UpdateRoutingControlStates")
+    calls = SandboxClient(sandbox.endpoint_url, token=sandbox.token).calls(
+        action="UpdateRoutingControlStates"
+    )
     assert calls[-1]["status"] == 409
 
     update(sandbox, batch, SafetyRulesToOverride=[rule])

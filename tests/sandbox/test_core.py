@@ -9,6 +9,7 @@ import pytest
 
 from mr_failover.sandbox.client import SandboxClient, SandboxClientError
 from mr_failover.sandbox.core import Sandbox, SandboxClock, SandboxSettings
+from mr_failover.sandbox.wire import TOKEN_HEADER
 from tests.sandbox.conftest import TEST_SETTINGS, AwsFactory
 
 EAST, WEST = "us-east-1", "us-west-2"
@@ -103,7 +104,10 @@ def test_clock_only_moves_forward(control: SandboxClient) -> None:
 
 def test_unknown_control_endpoint_is_a_404_naming_the_docs(sandbox: Sandbox) -> None:
     with pytest.raises(urllib.error.HTTPError) as err:
-        urllib.request.urlopen(f"{sandbox.endpoint_url}/_sandbox/nope", timeout=2)
+        request = urllib.request.Request(
+            f"{sandbox.endpoint_url}/_sandbox/nope", headers={TOKEN_HEADER: sandbox.token}
+        )
+        urllib.request.urlopen(request, timeout=2)
     assert err.value.code == 404
     assert "docs/SANDBOX.md" in json.loads(err.value.read())["error"]
 
