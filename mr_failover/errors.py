@@ -13,6 +13,7 @@ EXIT_USAGE = 2  # bad command line or configuration (topology / scenario file)
 EXIT_REFUSED = 3  # a safety precondition refused the operation
 EXIT_NOT_READY = 4  # status / checks: some region degraded, unreachable or no-go
 EXIT_CREDENTIALS = 5  # no credentials, expired credentials, access denied
+EXIT_DRIFT = 6  # status: every region ready, but AWS differs from the topology file
 EXIT_INTERRUPTED = 130
 
 

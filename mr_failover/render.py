@@ -78,6 +78,8 @@ def status_table(report: StatusReport) -> RenderableType:
             lines.append(Text(f"{r.name}: {reason}", style="red"))
         for warning in r.warnings:
             lines.append(Text(f"{r.name}: warning: {warning}", style="yellow"))
+        for drift in r.drift:
+            lines.append(Text(f"{r.name}: drift: {drift}", style="yellow"))
     for g in GLOBAL_SECTIONS:
         lines.extend(Text(line) for line in g.lines(report.global_found.get(g.name, ())))
     for warning in report.warnings:
@@ -92,5 +94,7 @@ def status_table(report: StatusReport) -> RenderableType:
                 )
             )
     verdict = "all regions ready" if report.healthy else "NOT READY"
+    if report.healthy and report.drifted:
+        verdict += ", but AWS differs from the topology file (drift)"
     lines.append(Text(f"{verdict} (observed in {report.elapsed_seconds:.1f} s)"))
     return Group(*lines)

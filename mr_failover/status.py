@@ -29,6 +29,7 @@ from typing import Any
 
 from mr_failover.aws import AccountCheck, ClientSource, check_account
 from mr_failover.errors import (
+    EXIT_DRIFT,
     EXIT_NOT_READY,
     EXIT_OK,
     CredentialsError,
@@ -39,6 +40,7 @@ from mr_failover.errors import (
 from mr_failover.resources.registry import GLOBAL_SECTIONS, SECTIONS
 from mr_failover.resources.section import (
     HEALTHY_VERDICTS,
+    Drift,
     Judgement,
     ReadContext,
     RegionStatus,
@@ -85,8 +87,14 @@ class StatusReport:
         return not self.nothing_serves and all(r.healthy for r in self.regions)
 
     @property
+    def drifted(self) -> bool:
+        return any(r.drift for r in self.regions)
+
+    @property
     def exit_code(self) -> int:
-        return EXIT_OK if self.healthy else EXIT_NOT_READY
+        if not self.healthy:
+            return EXIT_NOT_READY
+        return EXIT_DRIFT if self.drifted else EXIT_OK
 
     def region(self, name: str) -> RegionStatus:
         return next(r for r in self.regions if r.name == name)
@@ -102,6 +110,8 @@ class StatusReport:
             "deadline_seconds": self.deadline_seconds,
             "rpo_seconds": self.rpo_seconds,
             "healthy": self.healthy,
+            "drifted": self.drifted,
+            "exit_code": self.exit_code,
             "account": {
                 "expected": self.account_id,
                 "actual": self.account.actual if self.account else None,
@@ -126,6 +136,7 @@ def region_json(r: RegionStatus) -> dict[str, Any]:
         "reasons": list(r.reasons),
         "warnings": list(r.warnings),
         "errors": [asdict(e) for e in r.errors],
+        "drift": [asdict(d) for d in r.drift],
         **{s.name: s.to_json(r.sections.get(s.name)) for s in SECTIONS},
     }
 
@@ -321,6 +332,7 @@ def _judge(
     drained = False
     kept: dict[str, object] = {}
     attrs: dict[str, Any] = {}
+    drift: list[Drift] = []
     for section in SECTIONS:
         j: Judgement = section.judge(view)
         reasons += j.reasons
@@ -329,6 +341,7 @@ def _judge(
         if j.value is not None:
             kept[section.name] = j.value
         attrs |= j.attrs
+        drift += j.drift
 
     verdict: Verdict
     if unreachable:
@@ -349,4 +362,5 @@ def _judge(
         errors=tuple(section_errors),
         sections=kept,
         split_brain=bool(attrs.get("split_brain", False)),
+        drift=tuple(drift),
     )

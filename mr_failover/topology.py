@@ -528,6 +528,11 @@ def _cross_checks(
     seen_checks: dict[str, str] = {}
     seen_buckets: dict[str, str] = {}
     seen_clusters: dict[str, str] = {}
+    # Route 53: "SetIdentifier: an identifier that differentiates among multiple resource
+    # record sets that have the same combination of name and type" (ResourceRecordSet,
+    # https://docs.aws.amazon.com/Route53/latest/APIReference/API_ResourceRecordSet.html),
+    # so one identifier is one record, in whichever region the file declares it.
+    seen_sets: dict[tuple[str, str, str], str] = {}
     for rname, region in t.regions.items():
         base: tuple[str | int, ...] = ("regions", rname)
         check_names = set()
@@ -539,20 +544,21 @@ def _cross_checks(
                 )
             seen_checks[hc.name] = rname
             check_names.add(hc.name)
-        seen_sets: set[tuple[str, str]] = set()
         for i, rec in enumerate(region.traffic.records):
             if rec.health_check is not None and rec.health_check not in check_names:
                 yield (
                     (*base, "traffic", "records", i, "health_check"),
                     f"{rec.health_check!r} is not a health check of {rname}",
                 )
-            key = (rec.name, rec.set_identifier)
+            key = (rec.name.rstrip(".").lower(), rec.type, rec.set_identifier)
             if key in seen_sets:
+                other = seen_sets[key]
+                where = "" if other == rname else f" (also in {other})"
                 yield (
                     (*base, "traffic", "records", i, "set_identifier"),
-                    f"duplicate record {rec.name} / {rec.set_identifier}",
+                    f"duplicate record {rec.name} / {rec.set_identifier}{where}",
                 )
-            seen_sets.add(key)
+            seen_sets[key] = rname
         if region.traffic.drain_lever == "weight" and not any(
             r.routing_policy == "weighted" for r in region.traffic.records
         ):

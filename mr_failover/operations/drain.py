@@ -42,7 +42,8 @@ from mr_failover.resources.compute_steps import (
 from mr_failover.resources.route53 import (
     HealthCheckFinding,
     find_zone_id,
-    observe_health_check,
+    observe_region_checks,
+    require_lever_moves_traffic,
 )
 from mr_failover.resources.route53_steps import (
     ROUTE53_REGION,
@@ -215,7 +216,7 @@ def _weighted(spec: Region) -> list[Record]:
 
 
 def _observe_checks(client: Any, spec: Region) -> list[HealthCheckFinding]:
-    return [observe_health_check(client, hc) for hc in spec.traffic.health_checks]
+    return observe_region_checks(client, spec.traffic)
 
 
 def _traffic_steps(
@@ -281,7 +282,10 @@ def _route53_lever_steps(
                 f"{region} has no health checks to invert (regions.{region}.traffic); "
                 "add them or use drain_lever: weight"
             )
-        for hc, seen in zip(spec.traffic.health_checks, _observe_checks(client, spec), strict=True):
+        checks = _observe_checks(client, spec)
+        if drain:
+            require_lever_moves_traffic(client, region, spec, checks)
+        for hc, seen in zip(spec.traffic.health_checks, checks, strict=True):
             if drain and seen.disabled and not seen.inverted:
                 raise RefusedError(
                     f"refused: health check {seen.name} in {region} is disabled, and Route 53 "

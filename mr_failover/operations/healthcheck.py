@@ -14,7 +14,11 @@ from typing import TYPE_CHECKING
 
 from mr_failover.engine.plan import Plan
 from mr_failover.errors import RefusedError, UsageError
-from mr_failover.resources.route53 import HealthCheckFinding, observe_health_check
+from mr_failover.resources.route53 import (
+    HealthCheckFinding,
+    observe_region_checks,
+    require_lever_moves_traffic,
+)
 from mr_failover.resources.route53_steps import ROUTE53_REGION, describe, inversion_step
 
 if TYPE_CHECKING:
@@ -28,7 +32,7 @@ def observe_checks(
     """Every region's health checks, read now."""
     client = factory.client("route53", ROUTE53_REGION)
     return {
-        name: [observe_health_check(client, hc) for hc in region.traffic.health_checks]
+        name: observe_region_checks(client, region.traffic)
         for name, region in topology.regions.items()
     }
 
@@ -76,6 +80,14 @@ def plan_inversion(topology: Topology, factory: ClientSource, region: str, *, in
                 "--region R)"
             )
     client = factory.client("route53", ROUTE53_REGION)
+    if invert:
+        require_lever_moves_traffic(
+            client,
+            region,
+            topology.regions[region],
+            observed[region],
+            lever="health_check_inversion",
+        )
     steps = tuple(
         inversion_step(client, hc, state.id, region=region, inverted=invert)
         for hc, state in zip(checks, observed[region], strict=True)

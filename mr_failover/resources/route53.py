@@ -13,9 +13,10 @@ from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from mr_failover.aws import call
-from mr_failover.errors import AwsCallError
+from mr_failover.errors import AwsCallError, RefusedError
 from mr_failover.resources.section import (
     Cell,
+    Drift,
     ErrorKind,
     Judgement,
     Read,
@@ -24,7 +25,7 @@ from mr_failover.resources.section import (
     RegionView,
     Section,
 )
-from mr_failover.topology import HealthCheck, Record
+from mr_failover.topology import HealthCheck, Record, Region, Traffic
 
 if TYPE_CHECKING:
     from mr_failover.resources.arc import RoutingControlFinding
@@ -43,6 +44,14 @@ class HealthCheckFinding:
     disabled: bool
     checkers_ok: int
     checkers_total: int
+    # The check's configuration as Route 53 holds it (compared with the file: drift).
+    type: str | None = None
+    fqdn: str | None = None
+    port: int | None = None
+    path: str | None = None
+    request_interval: int | None = None
+    failure_threshold: int | None = None
+    routing_control_arn: str | None = None  # type RECOVERY_CONTROL: the ARC control it reads
 
     @property
     def raw_healthy(self) -> bool | None:
@@ -77,6 +86,9 @@ class RecordFinding:
     region: str | None = None
     health_check_id: str | None = None
     values: tuple[str, ...] = ()
+    ttl: int | None = None
+    # Alias records: whether Route 53 routes by the alias target's health.
+    evaluate_target_health: bool | None = None
 
 
 def find_health_check_id(client: Any, name: str) -> str:
@@ -100,25 +112,82 @@ def find_health_check_id(client: Any, name: str) -> str:
             tags = {t["Key"]: t.get("Value") for t in tag_set.get("Tags", [])}
             if tags.get("Name") == name:
                 return str(tag_set["ResourceId"])
-    raise AwsCallError(
+    raise HealthCheckNotTagged(
         CONTROL_PLANE_REGION,
         "route53:ListTagsForResources",
         f"no health check is tagged Name={name}",
-        "tag it, or put its id in the topology",
+        "tag it, put its id in the topology, or name it in a record's health_check",
     )
 
 
-def observe_health_check(client: Any, spec: HealthCheck) -> HealthCheckFinding:
-    check_id = spec.id or find_health_check_id(client, spec.name)
+class HealthCheckNotTagged(AwsCallError):
+    """No health check carries the Name tag looked for."""
+
+
+class ZoneNotFound(AwsCallError):
+    """No hosted zone has the name looked for."""
+
+
+def observe_region_checks(
+    client: Any,
+    traffic: Traffic,
+    *,
+    status: bool = True,
+    records: Sequence[RecordFinding] | None = None,
+) -> list[HealthCheckFinding]:
+    """A region's declared health checks, each found by id, else by its Name tag, else by
+    the id carried by the region's records that name it (``records``: already read)."""
+    carried: dict[str, str] | None = None
+    out = []
+    for spec in traffic.health_checks:
+        check_id = spec.id
+        if check_id is None:
+            try:
+                check_id = find_health_check_id(client, spec.name)
+            except HealthCheckNotTagged:
+                if carried is None:
+                    found = (
+                        records if records is not None else observe_records(client, traffic.records)
+                    )
+                    carried = _carried_ids(traffic.records, found)
+                check_id = carried.get(spec.name)
+                if check_id is None:
+                    raise
+        out.append(observe_health_check(client, spec, status=status, check_id=check_id))
+    return out
+
+
+def _carried_ids(specs: Sequence[Record], found: Sequence[RecordFinding]) -> dict[str, str]:
+    """Declared health check name -> the id the records naming it carry in Route 53."""
+    out: dict[str, str] = {}
+    for spec, rec in zip(specs, found, strict=True):
+        if spec.health_check and rec.found and rec.health_check_id:
+            out.setdefault(spec.health_check, rec.health_check_id)
+    return out
+
+
+def observe_health_check(
+    client: Any, spec: HealthCheck, *, status: bool = True, check_id: str | None = None
+) -> HealthCheckFinding:
+    """The check's flags, configuration and (``status``) its checkers' observations.
+
+    ``check_id``: the id when the caller already knows it (found from a record).
+    """
+    check_id = spec.id or check_id or find_health_check_id(client, spec.name)
     hc = call(client, "get_health_check", HealthCheckId=check_id)["HealthCheck"]
     config = hc.get("HealthCheckConfig", {})
-    status = call(client, "get_health_check_status", HealthCheckId=check_id)
-    observations = status.get("HealthCheckObservations", [])
+    observations = []
+    if status:
+        out = call(client, "get_health_check_status", HealthCheckId=check_id)
+        observations = out.get("HealthCheckObservations", [])
     ok = sum(
         1
         for o in observations
         if str(o.get("StatusReport", {}).get("Status", "")).startswith("Success")
     )
+    interval = config.get("RequestInterval")
+    threshold = config.get("FailureThreshold")
+    port = config.get("Port")
     return HealthCheckFinding(
         name=spec.name,
         id=check_id,
@@ -127,6 +196,13 @@ def observe_health_check(client: Any, spec: HealthCheck) -> HealthCheckFinding:
         disabled=bool(config.get("Disabled", False)),
         checkers_ok=ok,
         checkers_total=len(observations),
+        type=config.get("Type"),
+        fqdn=config.get("FullyQualifiedDomainName"),
+        port=int(port) if port is not None else None,
+        path=config.get("ResourcePath"),
+        request_interval=int(interval) if interval is not None else None,
+        failure_threshold=int(threshold) if threshold is not None else None,
+        routing_control_arn=config.get("RoutingControlArn"),
     )
 
 
@@ -137,7 +213,7 @@ def find_zone_id(client: Any, zone: str) -> str:
     for hz in out.get("HostedZones", []):
         if hz["Name"].lower() == wanted.lower():
             return str(hz["Id"]).removeprefix("/hostedzone/")
-    raise AwsCallError(
+    raise ZoneNotFound(
         CONTROL_PLANE_REGION,
         "route53:ListHostedZonesByName",
         f"no hosted zone named {wanted}",
@@ -206,6 +282,10 @@ def _record_finding(spec: Record, rrs: dict[str, Any] | None) -> RecordFinding:
         region=rrs.get("Region"),
         health_check_id=rrs.get("HealthCheckId"),
         values=values,
+        ttl=rrs.get("TTL"),
+        evaluate_target_health=rrs["AliasTarget"].get("EvaluateTargetHealth")
+        if "AliasTarget" in rrs
+        else None,
     )
 
 
@@ -213,10 +293,23 @@ def _record_finding(spec: Record, rrs: dict[str, Any] | None) -> RecordFinding:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """What one record that routes to the region carries, and whether the lever moves it."""
+
+    record: str  # "api.example.com. (use1)"
+    carries: str  # "health check api-us-east-1", "routing control <arn>", "nothing", ...
+    lever_moves_it: bool | None  # None: the lever is not a record's (traffic dial)
+
+
+@dataclass(frozen=True)
 class TrafficStatus:
     health_checks: tuple[HealthCheckFinding, ...]
     records: tuple[RecordFinding, ...]
     routing_controls: tuple[RoutingControlFinding, ...] = ()
+    # Checks the records carry that the file does not declare (routing-control checks).
+    carried_checks: tuple[HealthCheckFinding, ...] = ()
+    # Filled in by the judgement: which lever really routes each record.
+    attachment: tuple[Attachment, ...] = ()
 
 
 class TrafficSection(Section):
@@ -263,8 +356,13 @@ class TrafficSection(Section):
             base = traffic if isinstance(traffic, TrafficStatus) else TrafficStatus((), ())
             traffic = replace(base, routing_controls=rcs)
             drained = _judge_routing_controls(rcs, read, reasons, warnings) or drained
+        drift: list[Drift] = []
+        if isinstance(traffic, TrafficStatus):
+            traffic = replace(traffic, attachment=attachments(view.spec, traffic))
+            warnings += [f"traffic: {p}" for p in lever_problems(view.spec, traffic)]
+            drift = traffic_drift(view.spec, traffic)
         value = traffic if isinstance(traffic, TrafficStatus) else None
-        return Judgement(reasons, warnings, drained, value)
+        return Judgement(reasons, warnings, drained, value, drift=drift)
 
     def value_cell(self, t: TrafficStatus, r: RegionStatus) -> Cell:
         # Routing controls come from the ARC data plane: Route 53's API may still have failed.
@@ -308,14 +406,151 @@ class TrafficSection(Section):
             "routing_controls": [
                 {**asdict(rc), "state": rc.state_word} for rc in value.routing_controls
             ],
+            "carried_checks": [asdict(hc) for hc in value.carried_checks],
+            "attachment": [asdict(a) for a in value.attachment],
         }
 
 
 def observe_traffic(ctx: ReadContext) -> TrafficStatus:
-    client = ctx.factory.client("route53", CONTROL_PLANE_REGION)
-    spec = ctx.spec.traffic
-    checks = tuple(observe_health_check(client, hc) for hc in spec.health_checks)
-    return TrafficStatus(health_checks=checks, records=tuple(observe_records(client, spec.records)))
+    return read_traffic(ctx.factory.client("route53", CONTROL_PLANE_REGION), ctx.spec.traffic)
+
+
+def read_traffic(client: Any, spec: Traffic, *, status: bool = True) -> TrafficStatus:
+    """The declared checks, the records, then the undeclared checks the records carry."""
+    checks = tuple(observe_region_checks(client, spec, status=status))
+    records = tuple(observe_records(client, spec.records))
+    return TrafficStatus(checks, records, carried_checks=_carried_checks(client, checks, records))
+
+
+def _carried_checks(
+    client: Any, checks: Sequence[HealthCheckFinding], records: Sequence[RecordFinding]
+) -> tuple[HealthCheckFinding, ...]:
+    """The checks the records carry that are not the declared ones (routing-control checks)."""
+    known = {c.id for c in checks}
+    other = sorted({r.health_check_id for r in records if r.health_check_id} - known)
+    return tuple(
+        observe_health_check(client, HealthCheck(name=i, id=i), status=False) for i in other
+    )
+
+
+def require_lever_moves_traffic(
+    client: Any,
+    region: str,
+    spec: Region,
+    checks: Sequence[HealthCheckFinding],
+    *,
+    lever: str | None = None,
+) -> None:
+    """Refuse (nothing changed) when flipping the lever would leave a record's traffic.
+
+    ``checks``: the region's checks as the plan just read them; the records are read here.
+    ``lever``: the lever about to be flipped (default: the region's drain lever).
+    """
+    try:
+        records = tuple(observe_records(client, spec.traffic.records))
+    except ZoneNotFound:
+        return  # no record to move at all: status reports the missing zone as a reason
+    t = TrafficStatus(
+        tuple(checks), records, carried_checks=_carried_checks(client, checks, records)
+    )
+    problems = lever_problems(spec, t, lever=lever)
+    if problems:
+        raise RefusedError(
+            f"refused: {region}'s traffic would not move: " + "; ".join(problems) + ". "
+            "Attach the check to the record (its HealthCheckId) or fix the topology, "
+            "then run again; nothing was changed"
+        )
+
+
+def attachments(
+    region: Region, t: TrafficStatus, *, lever: str | None = None
+) -> tuple[Attachment, ...]:
+    """For each record found: the check it carries, and whether the drain lever moves it.
+
+    Route 53 moves a record's traffic only through what the record itself carries: its
+    ``HealthCheckId`` (a check Route 53 evaluates, inverted or not; an ARC routing control
+    is read through a RECOVERY_CONTROL check), its weight, or an alias target's health
+    (``EvaluateTargetHealth``). Source: ResourceRecordSet, HealthCheckId and
+    EvaluateTargetHealth, Amazon Route 53 API Reference,
+    https://docs.aws.amazon.com/Route53/latest/APIReference/API_ResourceRecordSet.html
+    """
+    lever = lever or region.traffic.drain_lever
+    own = {c.id: c for c in t.health_checks}
+    carried = {c.id: c for c in t.carried_checks}
+    controls = set(region.traffic.routing_controls)
+    out = []
+    for rec in t.records:
+        if not rec.found:
+            continue
+        label = f"{rec.name} ({rec.set_identifier})"
+        check = own.get(rec.health_check_id or "") or carried.get(rec.health_check_id or "")
+        if rec.health_check_id is None:
+            carries = "alias target health" if rec.evaluate_target_health else "no health check"
+        elif rec.health_check_id in own:
+            carries = f"health check {own[rec.health_check_id].name}"
+        elif check is not None and check.routing_control_arn:
+            carries = f"routing control {check.routing_control_arn}"
+        else:
+            carries = f"health check {rec.health_check_id}, not one of this region's"
+        moves: bool | None
+        if lever == "health_check_inversion":
+            moves = rec.health_check_id in own
+        elif lever == "routing_control":
+            moves = check is not None and check.routing_control_arn in controls
+        elif lever == "weight":
+            moves = rec.routing_policy == "weighted"
+        else:
+            moves = None
+        out.append(Attachment(label, carries, moves))
+    return tuple(out)
+
+
+def lever_problems(region: Region, t: TrafficStatus, *, lever: str | None = None) -> list[str]:
+    """Why flipping the region's drain lever would leave some record's traffic in place."""
+    lever = lever or region.traffic.drain_lever
+    words = lever.replace("_", " ")
+    return [
+        f"record {a.record} carries {a.carries}: the {words} lever does not move its traffic"
+        for a in attachments(region, t, lever=lever)
+        if a.lever_moves_it is False
+    ]
+
+
+def _same_value(a: str, b: str) -> bool:
+    return a.rstrip(".").lower() == b.rstrip(".").lower()
+
+
+def traffic_drift(region: Region, t: TrafficStatus) -> list[Drift]:
+    """Declared record and health check facts that Route 53 reports otherwise."""
+    out: list[Drift] = []
+    for spec, rec in zip(region.traffic.records, t.records, strict=False):
+        if not rec.found:
+            continue
+        where = f"record {rec.name} ({rec.set_identifier})"
+        if rec.routing_policy != spec.routing_policy:
+            out.append(Drift(where, "routing policy", spec.routing_policy, str(rec.routing_policy)))
+        elif spec.failover is not None and rec.failover != spec.failover:
+            out.append(Drift(where, "failover", spec.failover, str(rec.failover)))
+        if rec.ttl is not None and rec.ttl != spec.ttl:
+            out.append(Drift(where, "ttl", str(spec.ttl), str(rec.ttl)))
+        if rec.values and not any(_same_value(v, spec.value) for v in rec.values):
+            out.append(Drift(where, "value", spec.value, ", ".join(rec.values)))
+    for hc_spec, hc in zip(region.traffic.health_checks, t.health_checks, strict=False):
+        where = f"health check {hc.name}"
+        pairs: list[tuple[str, object, object]] = [
+            ("type", hc_spec.type, hc.type),
+            ("port", hc_spec.port, hc.port),
+            ("request interval", hc_spec.request_interval, hc.request_interval),
+            ("failure threshold", hc_spec.failure_threshold, hc.failure_threshold),
+        ]
+        if hc_spec.fqdn is not None:
+            pairs.append(("host", hc_spec.fqdn, hc.fqdn))
+        if hc_spec.type != "TCP":
+            pairs.append(("path", hc_spec.path, hc.path))
+        for field_name, declared, observed in pairs:
+            if observed is not None and declared != observed:
+                out.append(Drift(where, field_name, str(declared), str(observed)))
+    return out
 
 
 def _judge_traffic(t: TrafficStatus, reasons: list[str], warnings: list[str]) -> bool:

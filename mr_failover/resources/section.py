@@ -53,6 +53,21 @@ class SectionError:
 
 
 @dataclass(frozen=True)
+class Drift:
+    """A fact the topology declares that AWS reports otherwise."""
+
+    resource: str  # "record api.example.com. (use1)", "health check api-us-east-1"
+    field: str  # "ttl", "port", ...
+    declared: str
+    observed: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.resource}: {self.field} is {self.observed} in AWS, {self.declared} in the file"
+        )
+
+
+@dataclass(frozen=True)
 class Read:
     """One read task of a section in one region, run concurrently with all others.
 
@@ -114,6 +129,7 @@ class Judgement:
     drained: bool = False
     value: object | None = None
     attrs: Mapping[str, Any] = field(default_factory=dict)
+    drift: Sequence[Drift] = ()
 
 
 @dataclass(frozen=True, init=False)
@@ -129,6 +145,8 @@ class RegionStatus:
     sections: Mapping[str, object]
     # Its database accepts writes without being the global writer (mr-failover fence).
     split_brain: bool
+    # Declared facts that AWS reports otherwise (status exit code 6 when nothing worse).
+    drift: tuple[Drift, ...]
 
     def __init__(
         self,
@@ -141,6 +159,7 @@ class RegionStatus:
         errors: tuple[SectionError, ...],
         sections: Mapping[str, object] | None = None,
         split_brain: bool = False,
+        drift: tuple[Drift, ...] = (),
         **by_name: object,
     ) -> None:
         """``by_name``: sections given by name (``aurora=...``), as tests build them."""
@@ -158,6 +177,7 @@ class RegionStatus:
             ("errors", errors),
             ("sections", kept),
             ("split_brain", split_brain),
+            ("drift", drift),
         ):
             object.__setattr__(self, attr, value)
 

@@ -103,7 +103,7 @@ def test_json_output_schema(seeded: Seeded, tmp_path: Path) -> None:
     assert set(west) == {
         "name", "verdict", "can_take_over", "is_writer", "reasons", "warnings", "errors",
         "traffic", "aurora", "dynamodb", "s3", "compute", "accelerator", "elasticache",
-        "api", "readiness", "split_brain",
+        "api", "readiness", "split_brain", "drift",
     }  # fmt: skip
     hc = west["traffic"]["health_checks"][0]
     assert (hc["name"], hc["raw_healthy"], hc["effective_healthy"]) == ("api-us-west-2", True, True)

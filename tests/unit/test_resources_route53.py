@@ -155,7 +155,7 @@ def test_missing_name_tag_says_how_to_fix(r53: Any) -> None:
             route53.find_health_check_id(r53, "api-west")
     assert str(info.value) == (
         "route53:ListTagsForResources in us-east-1 failed: no health check is tagged "
-        "Name=api-west (tag it, or put its id in the topology)"
+        "Name=api-west (tag it, put its id in the topology, or name it in a record's health_check)"
     )
 
 

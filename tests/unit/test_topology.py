@@ -740,6 +740,18 @@ def test_cross_duplicate_record(tmp_path: Path) -> None:
     ]
 
 
+def test_cross_duplicate_set_identifier_across_regions(tmp_path: Path) -> None:
+    # Route 53 keeps one record per name, type and set identifier: two regions declaring
+    # the same one describe one record, which can route to only one of them.
+    text = two_regions(HC % ("hc-east", REC % ("same", "1")), HC % ("hc-west", REC % ("same", "2")))
+    assert problems(tmp_path, text) == [
+        f"F:{at(text, 'set_identifier: same', 2).split(':')[0]}:"
+        f"{int(at(text, 'set_identifier: same', 2).split(':')[1]) + 16}: "
+        "regions.us-west-2.traffic.records.0.set_identifier: duplicate record api.z. / same "
+        "(also in us-east-1)"
+    ]
+
+
 def test_cross_weight_lever_needs_a_weighted_record(tmp_path: Path) -> None:
     east = "traffic:\n  drain_lever: weight\n  health_checks: [{name: h}]\n  records: [%s]\n" % (
         REC % ("e", "")
