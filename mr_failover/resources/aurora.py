@@ -276,6 +276,8 @@ class AuroraStatus:
     global_cluster: GlobalClusterFinding | None
     lag_seconds: float | None
     lag_metric: str | None
+    # How old the lag datapoint was when read (None: no datapoint).
+    lag_age_seconds: float | None = None
 
 
 def observe_aurora(factory: ClientSource, region: str, spec: Region, now: datetime) -> AuroraStatus:
@@ -285,7 +287,7 @@ def observe_aurora(factory: ClientSource, region: str, spec: Region, now: dateti
     global_cluster = None
     if spec.aurora.mode == "global" and spec.aurora.global_cluster:
         global_cluster = observe_global_cluster(rds, spec.aurora.global_cluster)
-    lag = lag_metric = None
+    lag = lag_metric = age = None
     is_writer = (
         global_cluster.writer_region == region
         if global_cluster is not None
@@ -294,16 +296,21 @@ def observe_aurora(factory: ClientSource, region: str, spec: Region, now: dateti
     if not is_writer:
         source = global_cluster.writer_region if global_cluster is not None else None
         queries = lag_queries(cluster.id, spec.aurora.mode, source)
-        values = cloudwatch.latest_values(
+        points = cloudwatch.latest_points(
             factory.client("cloudwatch", region), [q for q, _ in queries], now=now
         )
-        lag, lag_metric = lag_seconds(values, queries)
+        lag, lag_metric = lag_seconds(
+            {k: None if p is None else p.value for k, p in points.items()}, queries
+        )
+        found = next((points[q.key] for q, _ in queries if points.get(q.key) is not None), None)
+        age = None if found is None else round(found.age(now), 1)
     return AuroraStatus(
         mode=spec.aurora.mode,
         cluster=cluster,
         global_cluster=global_cluster,
         lag_seconds=lag,
         lag_metric=lag_metric,
+        lag_age_seconds=age,
     )
 
 
@@ -386,6 +393,8 @@ class AuroraSection(Section):
             parts.append(a.global_cluster.failover.status)
         if not writer:
             parts.append("lag ?" if a.lag_seconds is None else f"lag {a.lag_seconds:.1f}s")
+            if a.lag_age_seconds is not None:
+                parts[-1] += f" ({a.lag_age_seconds:.0f}s ago)"
         return Cell(", ".join(parts))
 
     def to_json(self, value: Any) -> Any:

@@ -29,6 +29,17 @@ class MetricQuery:
     stat: str = "Maximum"
 
 
+@dataclass(frozen=True)
+class Point:
+    """A metric's most recent datapoint, and when it was published."""
+
+    value: float
+    timestamp: datetime
+
+    def age(self, now: datetime) -> float:
+        return max(0.0, (now - self.timestamp).total_seconds())
+
+
 def latest_values(
     client: Any,
     queries: Sequence[MetricQuery],
@@ -37,7 +48,20 @@ def latest_values(
     window: timedelta = WINDOW,
 ) -> dict[str, float | None]:
     """The most recent datapoint of each query within ``window`` before ``now``."""
-    out: dict[str, float | None] = {q.key: None for q in queries}
+    points = latest_points(client, queries, now=now, window=window)
+    return {key: None if p is None else p.value for key, p in points.items()}
+
+
+def latest_points(
+    client: Any,
+    queries: Sequence[MetricQuery],
+    *,
+    now: datetime,
+    window: timedelta = WINDOW,
+) -> dict[str, Point | None]:
+    """The most recent datapoint of each query within ``window`` before ``now``, with its
+    timestamp: a value shown as current must say how old it is."""
+    out: dict[str, Point | None] = {q.key: None for q in queries}
     # EndTime is exclusive: end on the period boundary after ``now`` so that the
     # current, still-filling period is included (aligned times are also cheaper).
     seconds = int(now.timestamp())
@@ -75,7 +99,8 @@ def latest_values(
                     reverse=True,
                 )
                 if key is not None and points and out[key] is None:
-                    out[key] = float(points[0][1])
+                    stamp, value = points[0]
+                    out[key] = Point(float(value), stamp)
             token = page.get("NextToken")
             if not token:
                 break

@@ -184,7 +184,7 @@ class DynamoDbSection(Section):
 
     def value_cell(self, d: DynamoDbStatus, r: RegionStatus) -> Cell:
         active = sum(1 for t in d.tables if t.status == "ACTIVE")
-        text = f"{active}/{len(d.tables)} ok"
+        text = f"{active}/{len(d.tables)} active"
         lags = [i.milliseconds for i in d.incoming if i.milliseconds is not None]
         if lags:
             text += f", lag {max(lags) / 1000:.1f}s"

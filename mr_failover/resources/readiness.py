@@ -268,6 +268,7 @@ class ReadinessSection(Section):
     name = "readiness"
     title = "readiness"
     layout = "line"
+    counts_problems = True
 
     def reads(self, ctx: ReadContext) -> list[Read]:
         r = ctx.spec.readiness

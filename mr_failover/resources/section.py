@@ -205,6 +205,8 @@ class Section(ABC):
     name: ClassVar[str]  # JSON key, the RegionStatus attribute, the default read key
     title: ClassVar[str]  # column header, or the label on the region's line
     layout: ClassVar[Layout] = "column"
+    # Its cell already counts its problems (else the cell gets ", N problems").
+    counts_problems: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -228,11 +230,21 @@ class Section(ABC):
     def judge(self, view: RegionView) -> Judgement:
         """Findings on ``view.region``; called for every region, read or not."""
 
+    def problems(self, r: RegionStatus) -> int:
+        """How many of the region's reasons this section gave."""
+        return sum(1 for reason in r.reasons if reason.startswith(f"{self.name}:"))
+
     def cell(self, r: RegionStatus) -> Cell:
+        """The table cell: never "ok" alone where a reason of this section says otherwise."""
         value = r.sections.get(self.name)
         if value is None:
             return Cell(r.error(self.name) or "-")
-        return self.value_cell(value, r)
+        cell = self.value_cell(value, r)
+        n = self.problems(r)
+        if n and not self.counts_problems:
+            text = f"{cell.text}, {n} problem{'s' if n > 1 else ''}"
+            return Cell(text, cell.style or "red")
+        return cell
 
     @abstractmethod
     def value_cell(self, value: Any, r: RegionStatus) -> Cell:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from rich.console import Console
@@ -120,8 +121,8 @@ def test_status_table_exact_lines() -> None:
         "shop: could each region take over?",
         "Region      Verdict       Takeover   Traffic          Aurora           DynamoDB         S3               Compute",  # noqa: E501
         "─" * 120,
-        "us-east-1   DRAINED       yes        inverted,        writer,          1/1 ok, lag      1/1 on, RTC, 2   ecs 3/4 asg 2/2",  # noqa: E501
-        "                                     weight 0         switching-over   1.2s             failed           fn 1/1",  # noqa: E501
+        "us-east-1   DRAINED       yes        inverted,        writer,          1/1 active,      1/1 on, RTC, 2   ecs 3/4 asg 2/2",  # noqa: E501
+        "                                     weight 0         switching-over   lag 1.2s         failed           fn 1/1",  # noqa: E501
         "us-west-2   UNREACHABLE   no         disabled,        no answer        -                error            -",  # noqa: E501
         "                                     weight 0",
         "us-west-2: aurora: rds:DescribeDBClusters in us-west-2 failed: no answer",
@@ -140,6 +141,28 @@ def test_failing_inverted_check_is_shown_as_failing() -> None:
         errors=(), traffic=_hc(1, 8, inverted=True),
     )  # fmt: skip
     assert traffic_cell(region) == "failing (inverted), weight 0"
+
+
+def test_a_cell_never_says_ok_where_a_reason_says_otherwise() -> None:
+    # issue 13: the DynamoDB cell said "2/2 ok" while a reason said the table had no
+    # replica; every section's cell now counts its own reasons.
+    region = RegionStatus(
+        name=W, verdict="degraded", can_take_over=False, is_writer=False,
+        reasons=("dynamodb: orders has no replica in us-east-1",), warnings=(), errors=(),
+        dynamodb=DynamoDbStatus(
+            tables=(dynamodb.TableFinding("orders", W, "ACTIVE", ()),), outgoing=()
+        ),
+    )  # fmt: skip
+    assert dynamodb.SECTION.cell(region).text == "1/1 active, 1 problem"
+    assert dynamodb.SECTION.cell(region).style == "red"
+
+
+def test_aurora_lag_says_how_old_its_datapoint_is() -> None:
+    region = RegionStatus(
+        name=W, verdict="serving", can_take_over=True, is_writer=False, reasons=(),
+        warnings=(), errors=(), aurora=replace(_aurora(W), lag_age_seconds=95.0),
+    )  # fmt: skip
+    assert aurora.SECTION.cell(region).text == "lag 0.2s (95s ago)"
 
 
 def test_json_is_stable_and_versioned() -> None:
