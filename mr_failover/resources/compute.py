@@ -35,6 +35,7 @@ class ServiceFinding:
     desired: int = 0
     running: int = 0
     takeover_desired: int | None = None
+    max_size: int | None = None  # Auto Scaling groups: the largest desired capacity allowed
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ def observe_autoscaling_groups(
                 desired=int(g.get("DesiredCapacity", 0)),
                 running=in_service,
                 takeover_desired=spec.takeover_desired,
+                max_size=int(g["MaxSize"]) if "MaxSize" in g else None,
             )
         )
     return out
@@ -186,6 +188,21 @@ class ComputeSection(Section):
             elif svc.running < svc.desired:
                 reasons.append(
                     f"compute: {svc.kind} {svc.name} runs {svc.running} of {svc.desired}"
+                )
+            if (
+                svc.found
+                and svc.takeover_desired is not None
+                and svc.max_size is not None
+                and svc.takeover_desired > svc.max_size
+            ):
+                # A desired capacity "must be ... less than or equal to the maximum size of
+                # the group" (UpdateAutoScalingGroup, DesiredCapacity, Amazon EC2 Auto
+                # Scaling API Reference, https://docs.aws.amazon.com/autoscaling/ec2/
+                # APIReference/API_UpdateAutoScalingGroup.html): the take-over scale-up
+                # would fail.
+                reasons.append(
+                    f"compute: {svc.kind} {svc.name} cannot take over: takeover_desired "
+                    f"{svc.takeover_desired} exceeds its MaxSize {svc.max_size}"
                 )
         for fn in c.functions:
             if not fn.found:
