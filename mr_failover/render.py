@@ -8,6 +8,7 @@ answers "could each region take over?", and the reasons are listed under it in f
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from rich import box
@@ -34,12 +35,45 @@ VERDICT_STYLE = {
 }
 
 
+# C0 and C1 controls, DEL, and the invisible characters that reorder or hide text on a
+# terminal (zero-width, line/paragraph separators, bidi overrides and isolates, BOM).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    c = match.group()
+    if c in _NAMED:
+        return _NAMED[c]
+    code = ord(c)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def printable(text: object, limit: int | None = None) -> str:
+    """``text`` safe to print on a terminal: one line, no escape sequence, no control.
+
+    Text from the topology, scenario files, journals and AWS answers goes through this
+    before it is shown (tables and error messages): a newline is shown as ``\\n`` and an
+    escape as ``\\x1b``, so no input can forge a line, move the cursor or recolour the
+    screen. With ``limit``, longer text is cut and says how long it was.
+    """
+    out = _UNSAFE.sub(_escape, str(text))
+    if limit is not None and len(out) > limit:
+        return f"{out[: max(limit - 24, 1)]}... ({len(out)} characters)"
+    return out
+
+
+def safe(text: object) -> Text:
+    """``printable(text)`` as a rich Text: shown as is, never read as markup."""
+    return Text(printable(text))
+
+
 def to_json(data: Any, indent: int | None = 2) -> str:
     """Stable JSON text: sorted keys, so diffs between runs show only real changes."""
     return json.dumps(data, indent=indent, sort_keys=True, default=str)
 
 
-def report_table(title: str | None = None) -> Table:
+def report_table(title: str | Text | None = None) -> Table:
     """The house table of read-only reports: header rule only, title on the left."""
     return Table(
         title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False
@@ -48,7 +82,7 @@ def report_table(title: str | None = None) -> Table:
 
 def status_table(report: StatusReport) -> RenderableType:
     """The status screen: one row per region, then the reasons and warnings."""
-    table = report_table(f"{report.application}: could each region take over?")
+    table = report_table(safe(f"{report.application}: could each region take over?"))
     for header in ("Region", "Verdict", "Takeover", "Traffic", "Aurora", "DynamoDB", "S3"):
         table.add_column(header, no_wrap=header in ("Region", "Verdict", "Takeover"))
     table.add_column("Compute")
@@ -66,32 +100,33 @@ def status_table(report: StatusReport) -> RenderableType:
     for header, _ in extra:
         table.add_column(header)
     for r in report.regions:
+        # Cells hold names and states from the topology and AWS: escaped, never markup.
         table.add_row(
-            r.name,
+            safe(r.name),
             Text(r.verdict.upper(), style=VERDICT_STYLE[r.verdict]),
             Text("yes", style="green") if r.can_take_over else Text("no", style="red"),
-            traffic_cell(r),
-            Text(aurora_cell(r), style="bold red" if r.split_brain else ""),
-            dynamodb_cell(r),
-            s3_cell(r),
-            compute_cell(r),
-            *(cell(r) for _, cell in extra),
+            safe(traffic_cell(r)),
+            Text(printable(aurora_cell(r)), style="bold red" if r.split_brain else ""),
+            safe(dynamodb_cell(r)),
+            safe(s3_cell(r)),
+            safe(compute_cell(r)),
+            *(safe(cell(r)) for _, cell in extra),
         )
     lines: list[RenderableType] = [table]
     for r in report.regions:
         # API endpoints and readiness items get a line, not columns: the table must fit.
         if r.api is not None or r.readiness is not None or _section_error(r, "api"):
-            lines.append(Text(f"{r.name}: api {api_cell(r)}; readiness {readiness_cell(r)}"))
+            lines.append(safe(f"{r.name}: api {api_cell(r)}; readiness {readiness_cell(r)}"))
     for r in report.regions:
         for reason in r.reasons:
-            lines.append(Text(f"{r.name}: {reason}", style="red"))
+            lines.append(Text(printable(f"{r.name}: {reason}"), style="red"))
         for warning in r.warnings:
-            lines.append(Text(f"{r.name}: warning: {warning}", style="yellow"))
+            lines.append(Text(printable(f"{r.name}: warning: {warning}"), style="yellow"))
     for d in report.cloudfront:
         for g in d.groups:
-            lines.append(Text(cloudfront_line(d.name, g)))
+            lines.append(safe(cloudfront_line(d.name, g)))
     for warning in report.warnings:
-        lines.append(Text(f"warning: {warning}", style="yellow"))
+        lines.append(Text(printable(f"warning: {warning}"), style="yellow"))
     for r in report.regions:
         if r.split_brain:
             lines.append(
