@@ -21,6 +21,7 @@ from __future__ import annotations
 import getpass
 import json
 import logging
+import math
 import re
 import threading
 import xml.etree.ElementTree as ElementTree
@@ -76,8 +77,8 @@ class Timeouts:
         endpoint then costs two timeouts and a backoff, which should fit in the deadline
         so that the error names the call that hung.
         """
-        if seconds <= 0:
-            raise ValueError("deadline must be positive")
+        if not math.isfinite(seconds) or seconds <= 0:
+            raise ValueError("deadline must be a positive, finite number of seconds")
         per_try = seconds / 3
         return cls(connect=min(3.0, per_try), read=per_try, max_attempts=2)
 

@@ -123,6 +123,8 @@ class AppContext:
 
 
 pass_app = click.make_pass_decorator(AppContext)
+# The invocation's AppContext, for main() to report a bug as --output / --debug ask.
+_APP: list[AppContext] = []
 
 
 # A message line longer than this is cut (a 100 KB argument is not echoed whole).
@@ -222,13 +224,8 @@ class LazyGroup(click.Group):
                 raise
             usage = exc.format_message()
             fail(ctx, UsageError(usage), exc.exit_code, type(exc).__name__)
-        except Exception as exc:  # a bug: one line, the traceback with --debug
-            bug = RuntimeError(
-                f"internal error: {type(exc).__name__}: {exc} (a bug; run again with --debug "
-                "for the traceback and report it)"
-            )
-            bug.__context__ = exc
-            fail(ctx, bug, EXIT_FAILED, "internal")
+        # Any other exception is a bug: it propagates (tests that invoke ``cli`` see it)
+        # up to main(), which ends it in one line.
 
 
 @click.group(
@@ -282,6 +279,7 @@ def cli(
     """
     color = not no_color and "NO_COLOR" not in os.environ
     ctx.obj = AppContext(config=config, output=output, endpoint_url=None, color=color, debug=debug)
+    _APP[:] = [ctx.obj]
     if debug:
         _wire_log()
     source = ctx.get_parameter_source("endpoint_url")
@@ -366,4 +364,18 @@ def _wire_log() -> None:
 
 
 def main() -> None:
-    cli(prog_name="mr-failover")
+    """The entry point: a bug ends in one line and exit 1, its traceback with --debug."""
+    ctx = click.Context(cli, info_name="mr-failover")
+    try:
+        cli(prog_name="mr-failover")
+    except Exception as exc:  # a bug: nothing below click's handling caught it
+        bug = RuntimeError(
+            f"internal error: {type(exc).__name__}: {exc} (a bug; run again with --debug "
+            "for the traceback and report it)"
+        )
+        bug.__context__ = exc
+        ctx.obj = _APP[0] if _APP else None
+        try:
+            fail(ctx, bug, EXIT_FAILED, "internal")
+        except click.exceptions.Exit as done:
+            sys.exit(done.exit_code)

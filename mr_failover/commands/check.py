@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from mr_failover.cli import AppContext, pass_app
-from mr_failover.commands import deadline_option
+from mr_failover.commands import MAX_DEADLINE, Seconds, deadline_option
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -43,7 +43,7 @@ def check() -> None:
 )
 @click.option(
     "--canary-timeout",
-    type=click.FloatRange(min=0.1),
+    type=Seconds(0.1, MAX_DEADLINE),
     default=None,
     help="Seconds to wait for the canaries. Default: twice the policy's RPO, at least 10.",
 )

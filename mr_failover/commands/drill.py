@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from mr_failover.cli import AppContext, pass_app
+from mr_failover.commands import Seconds, preflight
 from mr_failover.commands._mutation import (
     close_run,
     current_clock,
@@ -30,7 +31,7 @@ from mr_failover.commands._mutation import (
 @click.command()
 @click.argument("scenario")
 @click.option("--region", "-r", help="The region a built-in scenario evacuates / fails away from.")
-@click.option("--hold", type=click.FloatRange(min=0), default=60.0, show_default=True)
+@click.option("--hold", type=Seconds(0.0, 86_400.0), default=60.0, show_default=True)
 @mutation_options
 @pass_app
 def drill(
@@ -61,6 +62,7 @@ def drill(
 
     clock = current_clock()
     topology = app.topology()
+    preflight(app, region, dry_run=dry_run)
     factory = app.factory()
     out = app.console()
     err = app.console(stderr=True)

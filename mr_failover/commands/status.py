@@ -8,7 +8,7 @@ from collections.abc import Callable
 import click
 
 from mr_failover.cli import AppContext, pass_app
-from mr_failover.commands import deadline_option
+from mr_failover.commands import Seconds, check_region, deadline_option
 
 # Injected by tests so --watch never sleeps for real.
 sleep: Callable[[float], None] = time.sleep
@@ -26,7 +26,7 @@ sleep: Callable[[float], None] = time.sleep
 @click.option("--watch", is_flag=True, help="Refresh until Ctrl-C.")
 @click.option(
     "--interval",
-    type=click.FloatRange(min=1.0),
+    type=Seconds(1.0, 86_400.0),
     default=10.0,
     show_default=True,
     help="Seconds between refreshes with --watch.",
@@ -54,6 +54,8 @@ def status(
     from mr_failover.render import status_table, to_json
 
     topology = app.topology()
+    for region in regions:
+        check_region(app, region)
     factory = app.factory().with_timeouts(Timeouts.for_deadline(deadline))
     console = app.console()
 

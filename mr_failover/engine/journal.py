@@ -313,7 +313,10 @@ def _mapping(value: object, key: str) -> Mapping[str, Any]:
 def _seconds(value: object, key: str, *, epoch: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _Bad(f"{key!r} is {_kind(value)}, expected a number")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
     top = MAX_EPOCH if epoch else 10 * 365 * 86_400.0
     if not math.isfinite(number) or not 0 <= number <= top:
         raise _Bad(f"{key!r} is {_clip_number(value)}, out of range (0 to {top:.0f})")
