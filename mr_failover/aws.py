@@ -253,13 +253,14 @@ def _junk(protocol: str, headers: Any, body: bytes) -> str | None:
     """What is wrong with an answer that is not an AWS response, or None if it is one.
 
     AWS answers with JSON for the json / rest-json protocols and with XML for query /
-    ec2 / rest-xml, never with an HTML page. Assumption (no AWS page says it for every
+    ec2 / rest-xml, never with an HTML page. The body decides, not the Content-Type
+    (moto labels some XML answers text/html). Assumption (no AWS page says it for every
     service): a query or ec2 answer always has a body (its RequestId at least).
     """
-    ctype = str(headers.get("content-type") or headers.get("Content-Type") or "").lower()
-    text = body.strip()
-    if "html" in ctype:
-        return f"an HTML page ({ctype})"
+    text = body.strip().removeprefix(b"\xef\xbb\xbf").lstrip()
+    ctype = str(headers.get("content-type") or headers.get("Content-Type") or "")
+    if text[:15].lower().startswith((b"<!doctype html", b"<html")):
+        return f"an HTML page ({ctype or 'no content type'})"
     if protocol not in ("json", "rest-json", "query", "ec2", "rest-xml"):
         return None  # binary protocols (CBOR): botocore's own parser judges them
     if not text:

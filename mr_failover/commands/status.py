@@ -8,7 +8,7 @@ from collections.abc import Callable
 import click
 
 from mr_failover.cli import AppContext, pass_app
-from mr_failover.commands import Seconds, check_region, deadline_option
+from mr_failover.commands import Seconds, deadline_option
 
 # Injected by tests so --watch never sleeps for real.
 sleep: Callable[[float], None] = time.sleep
@@ -54,8 +54,6 @@ def status(
     from mr_failover.render import status_table, to_json
 
     topology = app.topology()
-    for region in regions:
-        check_region(app, region)
     factory = app.factory().with_timeouts(Timeouts.for_deadline(deadline))
     console = app.console()
 

@@ -97,6 +97,7 @@ def credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 CASES = {
     # name: (status, content type, body)
     "captive portal (HTML 200)": (200, "text/html; charset=utf-8", b"<html>Log in</html>"),
+    "HTML 200 without a content type": (200, "", b"\n <!doctype HTML><p>Log in"),
     "HTML 200 served as XML": (200, "text/xml", b"<html><body>Log in</body></html>"),
     "garbage 200": (200, "application/octet-stream", b"\x00\x01garbage\xff"),
     "empty 200": (200, "", b""),
@@ -155,7 +156,7 @@ def test_a_junk_answer_is_one_line_naming_region_call_and_endpoint(
 def test_lock_status_never_says_free_on_a_captive_portal(junk: tuple[Junk, str]) -> None:
     answer, url = junk
     answer.status, answer.content_type = 200, "text/html"
-    answer.body = b'{"Item": {}}'  # even a JSON-looking body: the content type is HTML
+    answer.body = b"<!DOCTYPE html>\n<html><body>Sign in to the hotel Wi-Fi</body></html>"
     result = CliRunner().invoke(
         cli, ["--config", str(EXAMPLE), "--endpoint-url", url, "lock", "status"]
     )
