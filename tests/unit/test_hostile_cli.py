@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -279,3 +280,36 @@ def test_topology_data_cannot_break_validate_output(tmp_path: Path) -> None:
     result = invoke("--config", str(bad), "validate")
     assert result.exit_code == 2
     assert "\x1b" not in result.output
+
+
+def test_one_sections_bug_is_that_sections_error_not_the_end_of_status(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mr_failover import status
+    from tests.unit.test_status import (
+        E,
+        StubbedFactory,
+        W,
+        aurora_topology,
+        run,
+        stub_cluster,
+        stub_global,
+    )
+
+    real = status.observe_aurora
+
+    def buggy(factory: Any, region: str, *args: Any) -> Any:
+        if region == W:
+            raise ZeroDivisionError("division by zero")
+        return real(factory, region, *args)
+
+    monkeypatch.setattr(status, "observe_aurora", buggy)
+    f = StubbedFactory()
+    stub_cluster(f, E)
+    stub_global(f, E)
+    report = run(aurora_topology(), f)
+    assert report.region(E).verdict == "serving"  # the other region is still observed
+    west = report.region(W)
+    assert west.verdict == "degraded"
+    (error,) = [e for e in west.errors if e.section == "aurora"]
+    assert "unexpected ZeroDivisionError: division by zero" in error.message
