@@ -211,7 +211,7 @@ class LazyGroup(click.Group):
             # KeyboardInterrupt as its context.
             if isinstance(exc.__context__, KeyboardInterrupt):
                 fail(ctx, KeyboardInterrupt("interrupted"), EXIT_INTERRUPTED, "interrupted")
-            fail(ctx, click.Abort("aborted: nothing was done"), EXIT_FAILED, "aborted")
+            fail(ctx, click.Abort("aborted at the prompt"), EXIT_FAILED, "aborted")
         except KeyboardInterrupt:
             fail(ctx, KeyboardInterrupt("interrupted"), EXIT_INTERRUPTED, "interrupted")
         except click.ClickException as exc:

@@ -59,6 +59,7 @@ def drill(
     from mr_failover import drill_report
     from mr_failover.engine import guard, journal, lock
     from mr_failover.errors import MrFailoverError, RefusedError, UsageError
+    from mr_failover.render import printable, safe
 
     clock = current_clock()
     topology = app.topology()
@@ -107,17 +108,18 @@ def drill(
             click.echo(json.dumps(body, indent=2))
             return
         out.print(plan_table(plan))
+        # Scenario and AWS text: escaped, never markup.
         for p in drill_plan.phases:
             if p.problem:
                 out.print(
-                    f"note: {p.key} {p.spec.label()}: re-planned when it starts ({p.problem})"
+                    safe(f"note: {p.key} {p.spec.label()}: re-planned when it starts ({p.problem})")
                 )
         for note in dict.fromkeys(plan.notes):
-            out.print(f"note: {note}")
+            out.print(safe(f"note: {note}"))
         out.print("Static stability: what fails if a region is the one that is down")
         for f in stability:
             names = "; ".join(f"{t} [{w}]" for _, t, w in f.steps) or "nothing"
-            out.print(f"  if {f.region} is down: {names}")
+            out.print(safe(f"  if {f.region} is down: {names}"))
         out.print("dry run: no change made")
         return
 
@@ -211,7 +213,8 @@ def drill(
     if app.output == "json":
         click.echo(drill_report.to_json_text(report))
     else:
-        out.print(drill_report.markdown(report), markup=False, highlight=False)
+        markdown = drill_report.markdown(report)
+        out.print("\n".join(printable(line) for line in markdown.splitlines()), markup=False)
         out.print(f"report: {md_path} and {json_path}")
     if report.verdict != "pass":
         raise MrFailoverError(f"drill {report.verdict}: see {md_path}") from None
