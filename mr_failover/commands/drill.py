@@ -210,11 +210,17 @@ def drill(
         os.fchmod(fd, 0o600)  # an existing file (a resumed run's report) keeps its mode
         with os.fdopen(fd, "w") as report_file:
             report_file.write(text)
+    failed = f"drill {report.verdict}: see {md_path}" if report.verdict != "pass" else None
     if app.output == "json":
-        click.echo(drill_report.to_json_text(report))
-    else:
-        markdown = drill_report.markdown(report)
-        out.print("\n".join(printable(line) for line in markdown.splitlines()), markup=False)
-        out.print(f"report: {md_path} and {json_path}")
-    if report.verdict != "pass":
-        raise MrFailoverError(f"drill {report.verdict}: see {md_path}") from None
+        # The report is the run's one JSON document; its exit code goes in it.
+        doc = {**json.loads(drill_report.to_json_text(report)), "exit_code": 1 if failed else 0}
+        click.echo(json.dumps(doc, indent=2))
+        if failed:
+            click.echo(f"Error: {printable(failed)}", err=True)
+            click.get_current_context().exit(1)
+        return
+    markdown = drill_report.markdown(report)
+    out.print("\n".join(printable(line) for line in markdown.splitlines()), markup=False)
+    out.print(f"report: {md_path} and {json_path}")
+    if failed:
+        raise MrFailoverError(failed) from None
