@@ -153,3 +153,34 @@ class NotRegularFileError(OSError):
     def __init__(self, what: str) -> None:
         super().__init__(what)
         self.kind = what
+
+
+def create_private(path: Path) -> int:
+    """A write descriptor on ``path``, truncated, mode 0600: a regular file only.
+
+    Opened without following a symbolic link and without blocking (a FIFO planted at
+    ``path`` would otherwise block until a reader comes), then checked on the
+    descriptor. Raises UnsafeStateError naming the file.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        with contextlib.suppress(OSError):
+            mode = os.lstat(path).st_mode
+            if not stat.S_ISREG(mode):
+                what = "a symbolic link" if stat.S_ISLNK(mode) else kind(mode)
+                why = f"it is {what}, not a regular file"
+        raise UnsafeStateError(f"cannot write {path}: {why}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UnsafeStateError(f"cannot write {path}: it is {kind(info.st_mode)}")
+        os.ftruncate(fd, 0)
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd

@@ -56,7 +56,7 @@ def drill(
       mr-failover drill evacuate --resume 20260101T120000Z-a1b2c3 --yes
     """
     from mr_failover import drill as core
-    from mr_failover import drill_report
+    from mr_failover import drill_report, statedir
     from mr_failover.engine import guard, journal, lock
     from mr_failover.errors import MrFailoverError, RefusedError, UsageError
     from mr_failover.render import printable, safe
@@ -206,9 +206,7 @@ def drill(
         (md_path, drill_report.markdown(report)),
         (json_path, drill_report.to_json_text(report)),
     ):
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fchmod(fd, 0o600)  # an existing file (a resumed run's report) keeps its mode
-        with os.fdopen(fd, "w") as report_file:
+        with os.fdopen(statedir.create_private(path), "w") as report_file:
             report_file.write(text)
     failed = f"drill {report.verdict}: see {md_path}" if report.verdict != "pass" else None
     if app.output == "json":

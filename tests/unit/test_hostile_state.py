@@ -354,3 +354,34 @@ def test_a_huge_run_id_is_not_echoed_whole() -> None:
     with pytest.raises(UsageError) as err:
         journal.read_run("x" * 100_000)
     assert len(str(err.value)) < 200
+
+
+def test_reports_and_caches_are_written_and_read_only_as_regular_files(
+    state: Path, tmp_path: Path
+) -> None:
+    runs = journal.runs_dir()
+    fifo = runs / "20260101T000000Z-ffffff.report.md"
+    os.mkfifo(fifo)
+    with pytest.raises(statedir.UnsafeStateError, match="FIFO"):
+        statedir.create_private(fifo)  # returns at once: no reader is waited for
+    link = runs / "20260101T000000Z-eeeeee.report.md"
+    link.symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(statedir.UnsafeStateError):
+        statedir.create_private(link)
+    assert not (tmp_path / "elsewhere").exists()
+    old = runs / "20260101T000000Z-dddddd.report.md"
+    old.write_text("x" * 100)
+    old.chmod(0o644)
+    with os.fdopen(statedir.create_private(old), "w") as out:
+        out.write("new")
+    assert old.read_text() == "new" and stat.S_IMODE(old.stat().st_mode) == 0o600
+
+    from mr_failover.resources import arc
+
+    arn = "arn:aws:route53-recovery-control::123456789012:cluster/abc"
+    arc._write_cache(arn, endpoints=[])
+    assert stat.S_IMODE((state / "arc").stat().st_mode) == 0o700
+    cached = arc.cache_path(arn)
+    cached.unlink()
+    os.mkfifo(cached)
+    assert arc._read_cache(arn) == {}  # a FIFO is not read (and does not hang)
