@@ -7,7 +7,11 @@ override (``--endpoint-url``, else the standard ``AWS_ENDPOINT_URL`` that botoco
 itself). Core code receives the factory; nothing here runs at import time.
 
 :func:`translate` turns botocore exceptions into the tool's errors, naming the region,
-the call and the likely fix. :func:`check_account` is the account guard: it compares
+the call and the likely fix. Every client screens its answers first (:func:`_screen`): a
+body that is not an AWS response (an HTML page from a proxy or a captive portal, an empty
+403, garbage) becomes :class:`NotAwsAnswer`, reported as one line naming the region, the
+call and the endpoint, instead of being parsed into an empty result or a parser
+traceback. :func:`check_account` is the account guard: it compares
 ``sts:GetCallerIdentity`` with the topology's account id (status warns on a mismatch,
 mutations refuse), asking each declared region's STS in turn until one answers.
 """
@@ -15,8 +19,12 @@ mutations refuse), asking each declared region's STS in turn until one answers.
 from __future__ import annotations
 
 import getpass
+import json
+import logging
+import math
 import re
 import threading
+import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -24,6 +32,7 @@ import boto3
 import botocore.config
 import botocore.credentials
 import botocore.exceptions
+import botocore.parsers
 import botocore.session
 
 from mr_failover import __version__
@@ -37,6 +46,7 @@ from mr_failover.errors import (
 if TYPE_CHECKING:
     from mr_failover.topology import Topology
 
+_LOG = logging.getLogger(__name__)
 USER_AGENT = f"mr-failover/{__version__}"
 # The global services: their control planes live in one region.
 CONTROL_PLANE_REGION = {"route53": "us-east-1", "globalaccelerator": "us-west-2"}
@@ -67,8 +77,8 @@ class Timeouts:
         endpoint then costs two timeouts and a backoff, which should fit in the deadline
         so that the error names the call that hung.
         """
-        if seconds <= 0:
-            raise ValueError("deadline must be positive")
+        if not math.isfinite(seconds) or seconds <= 0:
+            raise ValueError("deadline must be a positive, finite number of seconds")
         per_try = seconds / 3
         return cls(connect=min(3.0, per_try), read=per_try, max_attempts=2)
 
@@ -147,6 +157,23 @@ class ClientFactory:
             with self._lock:
                 return self._sessions.setdefault(key, session)
 
+    def check_profiles(self) -> None:
+        """Raise CredentialsError (exit 5) if a profile the clients would use is missing.
+
+        Reads only the local AWS config files (no AWS call): the environment's
+        ``AWS_PROFILE`` and each region's ``profile`` in the topology.
+        """
+        profiles: set[str | None] = {None}
+        if self._topology is not None:
+            profiles |= {spec.profile for spec in self._topology.regions.values()}
+        for profile in profiles:
+            try:
+                boto3.session.Session(profile_name=profile)
+            except botocore.exceptions.ProfileNotFound as exc:
+                raise CredentialsError(
+                    f"{exc} (check ~/.aws/config, AWS_PROFILE or the topology's profile)"
+                ) from None
+
     def with_timeouts(self, timeouts: Timeouts) -> ClientFactory:
         """A factory with other limits, sharing this one's sessions (no new AssumeRole)."""
         other = ClientFactory(self._topology, endpoint_url=self.endpoint_url, timeouts=timeouts)
@@ -178,6 +205,7 @@ class ClientFactory:
                     )
                     if self._attempts() > self.timeouts.max_attempts:
                         _limit_hung_attempts(self._clients[key], self.timeouts.max_attempts)
+                    _screen_answers(self._clients[key])
                 return self._clients[key]
         except botocore.exceptions.BotoCoreError as exc:
             raise translate(exc, region, f"{service} client") from None
@@ -205,6 +233,103 @@ def _limit_hung_attempts(client: Any, max_attempts: int) -> None:
             raise caught_exception
 
     client.meta.events.register_first("needs-retry", stop_hung)
+
+
+class NotAwsAnswer(botocore.exceptions.BotoCoreError):
+    """An HTTP answer whose body is not an AWS response (a proxy's or portal's page)."""
+
+    fmt = "the answer from {endpoint} is not an AWS response ({what})"
+
+    def __init__(self, *, endpoint: str, what: str) -> None:
+        super().__init__(endpoint=endpoint, what=what)
+        self.endpoint = endpoint
+
+
+# Marks a junk 5xx so that translate() can name the endpoint once retries are spent.
+_JUNK_HEADER = "x-mr-failover-not-aws"
+
+
+def _junk(protocol: str, headers: Any, body: bytes) -> str | None:
+    """What is wrong with an answer that is not an AWS response, or None if it is one.
+
+    AWS answers with JSON for the json / rest-json protocols and with XML for query /
+    ec2 / rest-xml, never with an HTML page. The body decides, not the Content-Type
+    (moto labels some XML answers text/html). Assumption (no AWS page says it for every
+    service): a query or ec2 answer always has a body (its RequestId at least).
+    """
+    text = body.strip().removeprefix(b"\xef\xbb\xbf").lstrip()
+    ctype = str(headers.get("content-type") or headers.get("Content-Type") or "")
+    if text[:15].lower().startswith((b"<!doctype html", b"<html")):
+        return f"an HTML page ({ctype or 'no content type'})"
+    if protocol not in ("json", "rest-json", "query", "ec2", "rest-xml"):
+        return None  # binary protocols (CBOR): botocore's own parser judges them
+    if not text:
+        return "an empty body" if protocol in ("query", "ec2") else None
+    if protocol in ("json", "rest-json"):
+        try:
+            json.loads(text)
+        except ValueError:
+            return f"not JSON: {_snippet(text)}"
+        return None
+    try:
+        root = ElementTree.fromstring(text)
+    except ElementTree.ParseError:
+        return f"not XML: {_snippet(text)}"
+    if root.tag.rsplit("}", 1)[-1].lower() == "html":
+        return "an HTML page"
+    return None
+
+
+def _snippet(body: bytes) -> str:
+    text = body[:40].decode("utf-8", "replace")
+    return repr(text) + ("..." if len(body) > 40 else "")
+
+
+def _screen_answers(client: Any) -> None:
+    """Check every answer of ``client`` before botocore parses it (``before-parse``).
+
+    A junk 2xx or 4xx raises :class:`NotAwsAnswer` at once: parsed, an HTML 200 would
+    read as an empty result (a lock table without an item reads as a free lock). A junk
+    5xx gets an empty body, which botocore parses as a plain HTTP error and retries like
+    any 5xx; its marker header lets :func:`translate` name the endpoint if it persists.
+    """
+    endpoint = str(client.meta.endpoint_url)
+
+    def screen(response_dict: dict[str, Any], operation_model: Any, **_: Any) -> None:
+        if operation_model.has_streaming_output or operation_model.has_event_stream_output:
+            return
+        shape = operation_model.output_shape
+        payload = shape.serialization.get("payload") if shape is not None else None
+        if payload and shape.members[payload].type_name != "structure":
+            return  # the body is the member itself (S3's bucket policy is JSON text)
+        body = response_dict.get("body")
+        if not isinstance(body, bytes):
+            return
+        protocol = operation_model.service_model.resolved_protocol
+        status = int(response_dict.get("status_code") or 0)
+        # Errors of HEAD requests (S3's HeadBucket) come without a body: botocore knows.
+        if operation_model.http.get("method") == "HEAD":
+            return
+        what = _junk(protocol, response_dict.get("headers") or {}, body)
+        if what is None and status >= 300 and not body.strip():
+            what = "an empty body"
+        if what is None:
+            return
+        what = f"HTTP {status}, {what}"
+        _LOG.debug(
+            "not an AWS answer from %s: %s; headers %r; body %r",
+            endpoint,
+            what,
+            response_dict.get("headers"),
+            body[:2000],
+        )
+        if status >= 500:
+            response_dict["body"] = b""
+            response_dict["headers"][_JUNK_HEADER] = f"{endpoint} {what}"
+            return
+        raise NotAwsAnswer(endpoint=endpoint, what=what)
+
+    client.meta.events.register("before-parse", screen)
 
 
 def account_regions(topology: Topology, first: str | None = None) -> list[str]:
@@ -237,6 +362,8 @@ def check_account(
     for region in account_regions(topology, first):
         try:
             client = factory.client("sts", region)
+        except CredentialsError:
+            raise  # a missing profile or expired SSO token: no region would differ
         except MrFailoverError as exc:  # e.g. AssumeRole in that region did not answer
             failures.append((region, exc))
             continue
@@ -347,7 +474,12 @@ def call(client: Any, operation: str, **params: Any) -> Any:
 
 def call_error(client: Any, operation: str, exc: BaseException) -> MrFailoverError:
     """The tool error for ``exc`` raised by ``operation`` on ``client``."""
-    return translate(exc, client.meta.region_name, call_name(client, operation))
+    return translate(
+        exc,
+        client.meta.region_name,
+        call_name(client, operation),
+        endpoint=str(client.meta.endpoint_url),
+    )
 
 
 def error_code(exc: BaseException) -> str:
@@ -356,11 +488,37 @@ def error_code(exc: BaseException) -> str:
     return ""
 
 
-def translate(exc: BaseException, region: str, call: str) -> MrFailoverError:
+_NOT_AWS_HINT = "a proxy, a captive portal or a wrong --endpoint-url in the way?"
+
+
+def translate(
+    exc: BaseException, region: str, call: str, *, endpoint: str | None = None
+) -> MrFailoverError:
     """One line naming the region, the call and the likely fix."""
     if isinstance(exc, MrFailoverError):
         return exc
     where = f"{call} in {region}"
+    if isinstance(exc, NotAwsAnswer):
+        return AwsCallError(region, call, str(exc), _NOT_AWS_HINT)
+    if isinstance(exc, botocore.parsers.ResponseParserError):
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return AwsCallError(
+            region,
+            call,
+            f"the answer from {endpoint or 'the endpoint'} could not be read as an AWS "
+            f"response ({first[:120]})",
+            _NOT_AWS_HINT,
+        )
+    if isinstance(exc, botocore.exceptions.ClientError):
+        headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        if junk := headers.get(_JUNK_HEADER):
+            where_from, _, what = str(junk).partition(" ")
+            return AwsCallError(
+                region,
+                call,
+                f"the answer from {where_from} is not an AWS response ({what})",
+                _NOT_AWS_HINT,
+            )
     if isinstance(exc, botocore.exceptions.NoCredentialsError):
         return CredentialsError(
             f"{where}: no AWS credentials found (set AWS_PROFILE, run `aws sso login`, "

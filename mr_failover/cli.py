@@ -1,22 +1,36 @@
 """Root command group: global options, the lazy subcommand table, errors to exit codes.
 
 Subcommands are imported only when invoked, so ``mr-failover --help`` imports neither
-boto3 nor the core (a test proves it). Domain errors (``errors.py``) become one-line
-messages and their documented exit codes; anything else keeps its traceback.
+boto3 nor the core (a test proves it). Every failure ends the same way: domain errors
+(``errors.py``) become one-line messages and their documented exit codes, Ctrl-C exits
+130, and an unexpected exception (a bug) is one line naming it, exit 1. Messages are
+escaped (no control character from a file or an AWS answer reaches the terminal) and
+clipped. ``--debug`` adds the traceback and botocore's wire log; ``--output json`` makes
+the failure one JSON document on stdout, ``{"error": {...}, "exit_code": N}``.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
+import logging
 import os
+import re
 import sys
+import traceback
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from mr_failover import __version__
-from mr_failover.errors import EXIT_INTERRUPTED, MrFailoverError
+from mr_failover.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    ConfigError,
+    MrFailoverError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -75,6 +89,7 @@ class AppContext:
     output: str
     endpoint_url: str | None
     color: bool
+    debug: bool = False
     _topology: Topology | None = field(default=None, repr=False)
     _factory: ClientFactory | None = field(default=None, repr=False)
 
@@ -89,7 +104,10 @@ class AppContext:
         if self._factory is None:
             from mr_failover.aws import ClientFactory
 
-            self._factory = ClientFactory(self.topology(), endpoint_url=self.endpoint_url)
+            factory = ClientFactory(self.topology(), endpoint_url=self.endpoint_url)
+            # A missing profile is the operator's to fix (exit 5), before any AWS call.
+            factory.check_profiles()
+            self._factory = factory
         return self._factory
 
     def console(self, stderr: bool = False) -> Console:
@@ -105,14 +123,57 @@ class AppContext:
 
 
 pass_app = click.make_pass_decorator(AppContext)
+# The invocation's AppContext, for main() to report a bug as --output / --debug ask.
+_APP: list[AppContext] = []
 
 
-class CommandFailed(click.ClickException):
-    """A domain error on its way out, with the error's exit code."""
+# A message line longer than this is cut (a 100 KB argument is not echoed whole).
+MESSAGE_LIMIT = 1000
 
-    def __init__(self, error: MrFailoverError) -> None:
-        super().__init__(str(error))
-        self.exit_code = error.exit_code  # type: ignore[misc]  # per error, not per class
+
+def _lines(error: BaseException) -> list[str]:
+    """The error's message as escaped, clipped lines (a ConfigError lists its problems)."""
+    from mr_failover.text import printable
+
+    if isinstance(error, ConfigError):
+        head = Exception.__str__(error)
+        return [printable(head, MESSAGE_LIMIT)] + [
+            "  " + printable(p, MESSAGE_LIMIT) for p in error.problems
+        ]
+    return [printable(str(error), MESSAGE_LIMIT)]
+
+
+def _error_json(kind: str, lines: list[str], code: int) -> str:
+    error: dict[str, Any] = {"type": kind, "message": lines[0], "exit_code": code}
+    if len(lines) > 1:
+        error["problems"] = [line.strip() for line in lines[1:]]
+    return json.dumps({"error": error, "exit_code": code}, indent=2)
+
+
+def fail(ctx: click.Context, error: BaseException, code: int, kind: str | None = None) -> NoReturn:
+    """End the command with ``error``: one line on stderr (JSON on stdout with
+    ``--output json``), the traceback too with ``--debug``, then exit ``code``."""
+    app = ctx.find_object(AppContext)
+    if app is not None and app.debug:
+        _print_traceback(error)
+    lines = _lines(error)
+    kind = kind or type(error).__name__
+    if app is not None and app.output == "json":
+        click.echo(_error_json(kind, lines, code))
+    click.echo("Error: " + "\n".join(lines), err=True)
+    ctx.exit(code)
+
+
+def _print_traceback(error: BaseException) -> None:
+    """The traceback of ``error`` and of what it was raised from (``raise ... from None``
+    hides the botocore exception a tool error translates; --debug shows it)."""
+    chain: list[BaseException] = []
+    cur: BaseException | None = error
+    while cur is not None and cur not in chain:
+        chain.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    for exc in reversed(chain):
+        sys.stderr.write("".join(traceback.format_exception(exc, chain=False)))
 
 
 class LazyGroup(click.Group):
@@ -141,11 +202,30 @@ class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.exceptions.Exit:
+            raise
         except MrFailoverError as exc:
-            raise CommandFailed(exc) from None
+            fail(ctx, exc, exc.exit_code)
+        except click.Abort as exc:
+            # click turns Ctrl-C (and end of input) at a prompt into Abort, keeping the
+            # KeyboardInterrupt as its context.
+            if isinstance(exc.__context__, KeyboardInterrupt):
+                fail(ctx, KeyboardInterrupt("interrupted"), EXIT_INTERRUPTED, "interrupted")
+            fail(ctx, click.Abort("aborted at the prompt"), EXIT_FAILED, "aborted")
         except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            ctx.exit(EXIT_INTERRUPTED)
+            fail(ctx, KeyboardInterrupt("interrupted"), EXIT_INTERRUPTED, "interrupted")
+        except click.ClickException as exc:
+            from mr_failover.text import printable
+
+            # click echoes the offending value: escaped and clipped like ours.
+            exc.message = printable(exc.message, MESSAGE_LIMIT)  # type: ignore[misc]
+            app = ctx.find_object(AppContext)
+            if app is None or app.output != "json":
+                raise
+            usage = exc.format_message()
+            fail(ctx, UsageError(usage), exc.exit_code, type(exc).__name__)
+        # Any other exception is a bug: it propagates (tests that invoke ``cli`` see it)
+        # up to main(), which ends it in one line.
 
 
 @click.group(
@@ -175,10 +255,21 @@ class LazyGroup(click.Group):
     help="Send every AWS call here (the sandbox); env AWS_ENDPOINT_URL.",
 )
 @click.option("--no-color", is_flag=True, help="No colors (also NO_COLOR).")
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="On failure, also print the traceback; log botocore's requests and answers "
+    "(credentials masked) to stderr.",
+)
 @click.version_option(__version__, prog_name="mr-failover")
 @click.pass_context
 def cli(
-    ctx: click.Context, config: str, output: str, endpoint_url: str | None, no_color: bool
+    ctx: click.Context,
+    config: str,
+    output: str,
+    endpoint_url: str | None,
+    no_color: bool,
+    debug: bool,
 ) -> None:
     """Move a multi-region AWS application between regions, safely.
 
@@ -187,8 +278,104 @@ def cli(
       mr-failover status --config config/regions.yaml
     """
     color = not no_color and "NO_COLOR" not in os.environ
-    ctx.obj = AppContext(config=config, output=output, endpoint_url=endpoint_url, color=color)
+    ctx.obj = AppContext(config=config, output=output, endpoint_url=None, color=color, debug=debug)
+    _APP[:] = [ctx.obj]
+    if debug:
+        _wire_log()
+    source = ctx.get_parameter_source("endpoint_url")
+    named = "AWS_ENDPOINT_URL" if source == click.core.ParameterSource.ENVIRONMENT else None
+    ctx.obj.endpoint_url = check_endpoint_url(endpoint_url, named or "--endpoint-url")
+
+
+def check_endpoint_url(value: str | None, option: str = "--endpoint-url") -> str | None:
+    """``value`` if it is an http(s) URL with a host and a valid port, else a UsageError."""
+    from ipaddress import IPv6Address
+    from urllib.parse import urlsplit
+
+    from mr_failover.text import printable
+
+    if value is None:
+        return None
+    shown = printable(value, 80)
+    why = ""
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # ValueError when not a number or outside 0-65535
+        if parts.scheme not in ("http", "https"):
+            why = "only http:// and https:// URLs are accepted"
+        elif not parts.hostname:
+            why = "it names no host"
+        elif port is not None and not 1 <= port <= 65535:
+            why = f"port {port} is not between 1 and 65535"
+        elif parts.netloc.startswith("[") or "[" in parts.netloc:
+            IPv6Address(parts.hostname)
+        if not why and any(c.isspace() or not c.isprintable() for c in value):
+            why = "it contains spaces or control characters"
+    except ValueError as exc:
+        why = printable(str(exc), 80)
+    if why:
+        raise UsageError(
+            f"{option}: {shown or repr(value)} is not a usable endpoint URL ({why}); "
+            "for example http://127.0.0.1:4566"
+        )
+    return value
+
+
+# botocore's debug log shows headers: the session token and access key ids are masked.
+_SECRETS = re.compile(
+    r"((?:X-Amz-Security-Token|x-amz-security-token)['\"]?\s*[:=]\s*b?['\"]?)[^'\",\s}]+"
+    r"|\b(?:AKIA|ASIA|AROA|AIDA)[A-Z0-9]{12,}\b"
+)
+
+
+class _MaskSecrets(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        record.msg = _SECRETS.sub(lambda m: (m.group(1) or "") + "***", text)
+        record.args = ()
+        return True
+
+
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time (click's test runner swaps it)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+WIRE_LOGGERS = ("botocore", "urllib3", "mr_failover")
+
+
+def _wire_log() -> None:
+    """botocore's DEBUG log (each request and answer) on stderr, credentials masked."""
+    handler = _Stderr()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    handler.addFilter(_MaskSecrets())
+    for name in WIRE_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.DEBUG)
+        if not any(isinstance(h, _Stderr) for h in logger.handlers):
+            logger.addHandler(handler)
 
 
 def main() -> None:
-    cli(prog_name="mr-failover")
+    """The entry point: a bug ends in one line and exit 1, its traceback with --debug."""
+    ctx = click.Context(cli, info_name="mr-failover")
+    try:
+        cli(prog_name="mr-failover")
+    except Exception as exc:  # a bug: nothing below click's handling caught it
+        bug = RuntimeError(
+            f"internal error: {type(exc).__name__}: {exc} (a bug; run again with --debug "
+            "for the traceback and report it)"
+        )
+        bug.__context__ = exc
+        ctx.obj = _APP[0] if _APP else None
+        try:
+            fail(ctx, bug, EXIT_FAILED, "internal")
+        except click.exceptions.Exit as done:
+            sys.exit(done.exit_code)

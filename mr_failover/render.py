@@ -15,6 +15,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from mr_failover.text import printable
+
 if TYPE_CHECKING:
     from mr_failover.status import StatusReport
 
@@ -26,12 +28,17 @@ VERDICT_STYLE = {
 }
 
 
+def safe(text: object) -> Text:
+    """``printable(text)`` as a rich Text: shown as is, never read as markup."""
+    return Text(printable(text))
+
+
 def to_json(data: Any, indent: int | None = 2) -> str:
     """Stable JSON text: sorted keys, so diffs between runs show only real changes."""
     return json.dumps(data, indent=indent, sort_keys=True, default=str)
 
 
-def report_table(title: str | None = None) -> Table:
+def report_table(title: str | Text | None = None) -> Table:
     """The house table of read-only reports: header rule only, title on the left."""
     return Table(
         title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False
@@ -46,7 +53,7 @@ def status_table(report: StatusReport) -> RenderableType:
     """
     from mr_failover.resources.registry import GLOBAL_SECTIONS, SECTIONS
 
-    table = report_table(f"{report.application}: could each region take over?")
+    table = report_table(safe(f"{report.application}: could each region take over?"))
     for header in ("Region", "Verdict", "Takeover"):
         table.add_column(header, no_wrap=True)
     # Columns for optional components appear only when some region has them.
@@ -60,11 +67,12 @@ def status_table(report: StatusReport) -> RenderableType:
         table.add_column(s.title)
     for r in report.regions:
         cells = [s.cell(r) for s in columns]
+        # Cells hold names and states from the topology and AWS: escaped, never markup.
         table.add_row(
-            r.name,
+            safe(r.name),
             Text(r.verdict.upper(), style=VERDICT_STYLE[r.verdict]),
             Text("yes", style="green") if r.can_take_over else Text("no", style="red"),
-            *(Text(c.text, style=c.style) for c in cells),
+            *(Text(printable(c.text), style=c.style) for c in cells),
         )
     lines: list[RenderableType] = [table]
     # Sections laid out as a line, not columns (API endpoints, readiness): the table must fit.
@@ -72,18 +80,18 @@ def status_table(report: StatusReport) -> RenderableType:
     for r in report.regions:
         if any(s.present(r) for s in inline):
             parts = "; ".join(f"{s.title} {s.cell(r).text}" for s in inline)
-            lines.append(Text(f"{r.name}: {parts}"))
+            lines.append(safe(f"{r.name}: {parts}"))
     for r in report.regions:
         for reason in r.reasons:
-            lines.append(Text(f"{r.name}: {reason}", style="red"))
+            lines.append(Text(printable(f"{r.name}: {reason}"), style="red"))
         for warning in r.warnings:
-            lines.append(Text(f"{r.name}: warning: {warning}", style="yellow"))
+            lines.append(Text(printable(f"{r.name}: warning: {warning}"), style="yellow"))
         for drift in r.drift:
-            lines.append(Text(f"{r.name}: drift: {drift}", style="yellow"))
+            lines.append(Text(printable(f"{r.name}: drift: {drift}"), style="yellow"))
     for g in GLOBAL_SECTIONS:
-        lines.extend(Text(line) for line in g.lines(report.global_found.get(g.name, ())))
+        lines.extend(safe(line) for line in g.lines(report.global_found.get(g.name, ())))
     for warning in report.warnings:
-        lines.append(Text(f"warning: {warning}", style="yellow"))
+        lines.append(Text(printable(f"warning: {warning}"), style="yellow"))
     for r in report.regions:
         if r.split_brain:
             lines.append(

@@ -32,6 +32,7 @@ from mr_failover.errors import (
     EXIT_DRIFT,
     EXIT_NOT_READY,
     EXIT_OK,
+    AwsCallError,
     CredentialsError,
     MrFailoverError,
     RegionUnreachableError,
@@ -239,7 +240,10 @@ def observe(
             )
         elif (exc := future.exception()) is not None:
             if not isinstance(exc, MrFailoverError):
-                raise exc  # a bug: keep its traceback
+                # A bug in one section's reads: that section's error, not the whole report's.
+                exc = AwsCallError(
+                    api_region[key], f"{key[1]} reads", f"unexpected {type(exc).__name__}: {exc}"
+                )
             errors[key] = exc
         else:
             results[key] = future.result()

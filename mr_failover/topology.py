@@ -102,8 +102,14 @@ def _check_region(value: str) -> str:
 
 
 def _not_a_region(value: str) -> str:
-    close = difflib.get_close_matches(value, sorted(known_regions()), n=1)
+    # No guess for text with non-ASCII characters: 'us-east-\uff11' (a fullwidth digit)
+    # looks like us-east-1 and would be "corrected" to a region that merely shares letters.
+    close = (
+        difflib.get_close_matches(value, sorted(known_regions()), n=1) if value.isascii() else []
+    )
     hint = f"did you mean {close[0]}?" if close else "for example us-east-1"
+    if not value.isascii():
+        hint = "it has non-ASCII characters; type the code in ASCII, for example us-east-1"
     return f"{_clip(repr(value))} is not an AWS region code ({hint})"
 
 
@@ -909,25 +915,31 @@ def _clip(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else f"{text[: limit - 20]}... ({len(text)} characters)"
 
 
-def _read_text(file: Path) -> str:
-    """The file's text, or a ConfigError naming the file (no line: nothing was parsed)."""
+def _read_text(file: Path, what: str = "topology file", how: str = "pass --config FILE") -> str:
+    """The file's text, or a ConfigError naming the file (no line: nothing was parsed).
+
+    Only a regular file is read: it is checked with stat() first, so a FIFO, a device or
+    a socket is refused at once (opening a FIFO would wait forever for a writer).
+    """
+    import stat
+
+    from mr_failover.statedir import kind
+
     try:
-        # Read one byte past the limit rather than trusting stat(): devices and pipes
-        # report size 0.
+        info = file.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"{file}: is {kind(info.st_mode)}, not a {what}")
+        # Read one byte past the limit rather than trusting stat() for the size.
         with file.open("rb") as stream:
             raw = stream.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
-        raise ConfigError(f"{file}: no such file (pass --config FILE)") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{file}: is a directory, not a topology file") from None
+        raise ConfigError(f"{file}: no such file ({how})") from None
     except PermissionError:
         raise ConfigError(f"{file}: not readable (permission denied)") from None
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read: {exc.strerror or exc}") from None
     if len(raw) > MAX_FILE_BYTES:
-        raise ConfigError(
-            f"{file}: larger than {MAX_FILE_BYTES} bytes; too large for a topology file"
-        )
+        raise ConfigError(f"{file}: larger than {MAX_FILE_BYTES} bytes; too large for a {what}")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -946,22 +958,39 @@ def _line_col(before: str) -> tuple[int, int]:
     return before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
 
 
-def _compose(file: Path, text: str) -> yaml.Node:
+def _prescan(file: Path, text: str, loader: Any, what: str) -> None:
+    """Refuse deep nesting and too many values from the (iterative) event stream.
+
+    PyYAML's composer recurses once per nesting level and is slow (seconds for a
+    megabyte): a file nested too deep or holding more than MAX_NODES values is refused
+    before it is composed, so no input can exhaust the stack or take long to reject.
+    """
+    depth = nodes = 0
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, yaml.NodeEvent) and not isinstance(event, yaml.AliasEvent):
+            nodes += 1
+            if nodes > MAX_NODES:
+                raise ConfigError(f"{file}: more than {MAX_NODES} values; too large for a {what}")
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH and (mark := event.start_mark) is not None:
+                raise ConfigError(
+                    f"{file}:{mark.line + 1}:{mark.column + 1}: "
+                    f"nested more than {MAX_DEPTH} levels deep"
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _compose(file: Path, text: str, what: str = "topology file") -> yaml.Node:
     """Parse ``text`` into a node graph; syntax errors become one-line ConfigErrors."""
     try:
-        # PyYAML's composer recurses once per nesting level: refuse deep nesting from the
-        # (iterative) event stream before composing, so no input can exhaust the stack.
-        depth = 0
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.CollectionStartEvent):
-                depth += 1
-                if depth > MAX_DEPTH and (mark := event.start_mark) is not None:
-                    raise ConfigError(
-                        f"{file}:{mark.line + 1}:{mark.column + 1}: "
-                        f"nested more than {MAX_DEPTH} levels deep"
-                    )
-            elif isinstance(event, yaml.CollectionEndEvent):
-                depth -= 1
+        try:
+            # libyaml's parser, when present, scans a megabyte in well under a second.
+            _prescan(file, text, getattr(yaml, "CSafeLoader", yaml.SafeLoader), what)
+        except yaml.YAMLError:
+            # Reported by PyYAML's own parser below, in its words; scan with it first.
+            _prescan(file, text, yaml.SafeLoader, what)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.reader.ReaderError as exc:
         line, col = _line_col(text[: exc.position])
@@ -980,7 +1009,8 @@ def _compose(file: Path, text: str) -> yaml.Node:
         raise ConfigError(f"{file}: invalid YAML: {_one_line(str(exc))}") from None
     # A lone '---' composes to an empty scalar: as empty as no document at all.
     if node is None or (isinstance(node, yaml.ScalarNode) and node.value == "" and not node.style):
-        raise ConfigError(f"{file}: the file is empty; see config/regions.yaml for an example")
+        example = "config/regions.yaml" if what == "topology file" else "config/drills/"
+        raise ConfigError(f"{file}: the file is empty; see {example} for an example")
     return node
 
 
@@ -1227,6 +1257,40 @@ def _partial(data: dict[str, Any]) -> tuple[Topology, frozenset[str]] | None:
     return Topology.model_construct(**fields), frozenset(raw)
 
 
+def _not_this_kind(
+    file: Path, data: dict[str, Any], b: _Builder, model: type[BaseModel], what: str, example: str
+) -> None:
+    """Refuse a mapping none of whose keys ``model`` knows (``--config /etc/shadow``).
+
+    One line, naming at most one key, clipped, plus what the YAML layer found: the file's
+    other keys are not listed as unknown keys (a file of secrets given by mistake must
+    not be printed back).
+    """
+    if not data or set(data) & set(model.model_fields):
+        return
+    first = next(iter(data))
+    line, col = b.marks.get((first, KEY_MARK), (1, 1))
+    problems = [
+        *b.problems,
+        (
+            line,
+            col,
+            (),
+            f"not a {what}: none of its {len(data)} top-level keys is one "
+            f"(the first is {_clip(repr(first), 40)}); see {example}",
+        ),
+    ]
+    lines = sorted(
+        {
+            (ln, c, f"{file}:{ln}:{c}: {_dotted(p) + ': ' if p else ''}{m}")
+            for ln, c, p, m in problems
+        }
+    )
+    if len(lines) == 1:
+        raise ConfigError(lines[0][2])
+    raise ConfigError(f"{file}: not a {what}", [text for *_, text in lines])
+
+
 def load(path: str | Path) -> Topology:
     """Load and validate a topology file; raise ConfigError listing every problem."""
     file = Path(path)
@@ -1244,6 +1308,7 @@ def load(path: str | Path) -> Topology:
             f"{file}:{line}:{col}: the top level must be a mapping of keys "
             f"(like 'application: shop'), got {_show(data)}"
         )
+    _not_this_kind(file, data, b, Topology, "topology file", "config/regions.yaml")
     problems = list(b.problems)
     topology: Topology | None = None
     checked: tuple[Topology, frozenset[str]] | None
@@ -1279,7 +1344,7 @@ def load_model(
     """Load another YAML file (a drill scenario) with this module's hardened loading and
     file:line:column errors; ``cross_checks`` adds problems found on the valid model."""
     file = Path(path)
-    node = _compose(file, _read_text(file))
+    node = _compose(file, _read_text(file, what, f"give the {what}'s path"), what)
     b = _Builder()
     try:
         data = b.build(node, ())
@@ -1288,6 +1353,7 @@ def load_model(
     if not isinstance(data, dict):
         line, col = _pos(node)
         raise ConfigError(f"{file}:{line}:{col}: the top level must be a mapping of keys")
+    _not_this_kind(file, data, b, model, what, "the examples in config/drills/")
     problems = list(b.problems)
     result: M | None = None
     try:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from mr_failover.cli import AppContext, pass_app
-from mr_failover.commands import deadline_option
+from mr_failover.commands import MAX_DEADLINE, Seconds, deadline_option
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -43,7 +43,7 @@ def check() -> None:
 )
 @click.option(
     "--canary-timeout",
-    type=click.FloatRange(min=0.1),
+    type=Seconds(0.1, MAX_DEADLINE),
     default=None,
     help="Seconds to wait for the canaries. Default: twice the policy's RPO, at least 10.",
 )
@@ -101,9 +101,12 @@ def replication_view(report: ReplicationReport) -> RenderableType:
     from rich.console import Group
     from rich.text import Text
 
-    from mr_failover.render import report_table
+    from mr_failover.render import report_table, safe
+    from mr_failover.text import printable
 
-    pairs = report_table(f"{report.application}: replication, RPO policy {report.rpo_seconds} s")
+    pairs = report_table(
+        safe(f"{report.application}: replication, RPO policy {report.rpo_seconds} s")
+    )
     for header in ("Source", "Destination", "RPO estimate", "Verdict"):
         pairs.add_column(header, no_wrap=True)
     for p in report.pairs:
@@ -124,18 +127,19 @@ def replication_view(report: ReplicationReport) -> RenderableType:
                 canary = _seconds(link.canary.lag_seconds) if seen else link.canary.state
             links.add_row(
                 f"{p.source} -> {p.destination}",
-                link.kind,
-                link.name,
-                link.state,
+                safe(link.kind),
+                safe(link.name),
+                safe(link.state),
                 _seconds(link.metric_lag_seconds),
                 canary,
             )
     lines: list[RenderableType] = [pairs, links]
     for p in report.pairs:
         for reason in p.reasons:
-            lines.append(Text(f"{p.source} -> {p.destination}: {reason}", style="red"))
+            lines.append(Text(printable(f"{p.source} -> {p.destination}: {reason}"), style="red"))
         for warning in p.warnings:
-            lines.append(Text(f"{p.source} -> {p.destination}: warning: {warning}", style="yellow"))
+            text = printable(f"{p.source} -> {p.destination}: warning: {warning}")
+            lines.append(Text(text, style="yellow"))
     if report.canary:
         left = [c for c in report.cleanup if not c.removed]
         done = len(report.cleanup) - len(left)
@@ -145,7 +149,9 @@ def replication_view(report: ReplicationReport) -> RenderableType:
         for c in left:
             lines.append(
                 Text(
-                    f"left behind: {c.kind} {c.resource} key {c.key} in {c.region}: {c.detail}",
+                    printable(
+                        f"left behind: {c.kind} {c.resource} key {c.key} in {c.region}: {c.detail}"
+                    ),
                     style="red",
                 )
             )

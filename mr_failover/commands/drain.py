@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mr_failover.cli import AppContext, pass_app
+from mr_failover.commands import preflight
 from mr_failover.commands._mutation import (
     current_clock,
     mutation_options,
@@ -87,6 +88,7 @@ def drain(
       mr-failover drain --region us-east-1 --no-scale-up --yes
       mr-failover drain --region us-east-1 --override-safety-rule "$RULE_ARN"
     """
+    preflight(app, region, dry_run=dry_run)
     run_mutation(
         app,
         command="drain",
@@ -135,6 +137,7 @@ def undrain(
       mr-failover undrain --region us-east-1 --yes
       mr-failover undrain --region us-east-1 --no-scale-back --yes
     """
+    preflight(app, region, dry_run=dry_run)
     run_mutation(
         app,
         command="undrain",

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from mr_failover.cli import AppContext, pass_app
+from mr_failover.commands import Seconds, preflight
 from mr_failover.commands._mutation import (
     close_run,
     current_clock,
@@ -30,7 +31,7 @@ from mr_failover.commands._mutation import (
 @click.command()
 @click.argument("scenario")
 @click.option("--region", "-r", help="The region a built-in scenario evacuates / fails away from.")
-@click.option("--hold", type=click.FloatRange(min=0), default=60.0, show_default=True)
+@click.option("--hold", type=Seconds(0.0, 86_400.0), default=60.0, show_default=True)
 @mutation_options
 @pass_app
 def drill(
@@ -55,12 +56,15 @@ def drill(
       mr-failover drill evacuate --resume 20260101T120000Z-a1b2c3 --yes
     """
     from mr_failover import drill as core
-    from mr_failover import drill_report
+    from mr_failover import drill_report, statedir
     from mr_failover.engine import guard, journal, lock
     from mr_failover.errors import MrFailoverError, RefusedError, UsageError
+    from mr_failover.render import safe
+    from mr_failover.text import printable
 
     clock = current_clock()
     topology = app.topology()
+    preflight(app, region, dry_run=dry_run)
     factory = app.factory()
     out = app.console()
     err = app.console(stderr=True)
@@ -105,17 +109,18 @@ def drill(
             click.echo(json.dumps(body, indent=2))
             return
         out.print(plan_table(plan))
+        # Scenario and AWS text: escaped, never markup.
         for p in drill_plan.phases:
             if p.problem:
                 out.print(
-                    f"note: {p.key} {p.spec.label()}: re-planned when it starts ({p.problem})"
+                    safe(f"note: {p.key} {p.spec.label()}: re-planned when it starts ({p.problem})")
                 )
         for note in dict.fromkeys(plan.notes):
-            out.print(f"note: {note}")
+            out.print(safe(f"note: {note}"))
         out.print("Static stability: what fails if a region is the one that is down")
         for f in stability:
             names = "; ".join(f"{t} [{w}]" for _, t, w in f.steps) or "nothing"
-            out.print(f"  if {f.region} is down: {names}")
+            out.print(safe(f"  if {f.region} is down: {names}"))
         out.print("dry run: no change made")
         return
 
@@ -202,14 +207,19 @@ def drill(
         (md_path, drill_report.markdown(report)),
         (json_path, drill_report.to_json_text(report)),
     ):
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fchmod(fd, 0o600)  # an existing file (a resumed run's report) keeps its mode
-        with os.fdopen(fd, "w") as report_file:
+        with os.fdopen(statedir.create_private(path), "w") as report_file:
             report_file.write(text)
+    failed = f"drill {report.verdict}: see {md_path}" if report.verdict != "pass" else None
     if app.output == "json":
-        click.echo(drill_report.to_json_text(report))
-    else:
-        out.print(drill_report.markdown(report), markup=False, highlight=False)
-        out.print(f"report: {md_path} and {json_path}")
-    if report.verdict != "pass":
-        raise MrFailoverError(f"drill {report.verdict}: see {md_path}") from None
+        # The report is the run's one JSON document; its exit code goes in it.
+        doc = {**json.loads(drill_report.to_json_text(report)), "exit_code": 1 if failed else 0}
+        click.echo(json.dumps(doc, indent=2))
+        if failed:
+            click.echo(f"Error: {printable(failed)}", err=True)
+            click.get_current_context().exit(1)
+        return
+    markdown = drill_report.markdown(report)
+    out.print("\n".join(printable(line) for line in markdown.splitlines()), markup=False)
+    out.print(f"report: {md_path} and {json_path}")
+    if failed:
+        raise MrFailoverError(failed) from None

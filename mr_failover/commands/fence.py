@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mr_failover.cli import AppContext, pass_app
+from mr_failover.commands import preflight
 from mr_failover.commands._mutation import (
     current_clock,
     mutation_options,
@@ -73,6 +74,7 @@ def fence(
       mr-failover fence --region us-east-1 --database rejoin --yes
       mr-failover fence --region us-east-1 --override-safety-rule "$RULE_ARN"
     """
+    preflight(app, region, dry_run=dry_run)
     run_mutation(
         app,
         command="fence",

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mr_failover.cli import AppContext, pass_app
+from mr_failover.commands import preflight
 from mr_failover.commands._mutation import mutation_options, require_region, run_mutation
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ def invert(
       mr-failover health-check invert --region us-east-1 --dry-run
       mr-failover health-check invert --region us-east-1 --yes
     """
+    preflight(app, region, dry_run=dry_run)
     run_mutation(
         app,
         command="health-check invert",
@@ -77,6 +79,7 @@ def restore(
     Example:
       mr-failover health-check restore --region us-east-1 --yes
     """
+    preflight(app, region, dry_run=dry_run)
     run_mutation(
         app,
         command="health-check restore",

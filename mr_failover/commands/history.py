@@ -7,12 +7,14 @@ bar chart of RTO per drill when there are several, so a team sees the trend.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from mr_failover.cli import AppContext, pass_app
+from mr_failover.errors import MrFailoverError
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -36,15 +38,21 @@ def history(app: AppContext, limit: int) -> None:
     from rich.table import Table
 
     from mr_failover.engine import journal
+    from mr_failover.render import safe
+    from mr_failover.text import printable
 
-    runs = journal.list_runs(limit)
+    runs, skipped = journal.scan_runs(limit)
+    # A bad journal or line is reported and skipped: it must not hide the other runs.
+    for problem in skipped:
+        click.echo(f"warning: skipped {printable(problem, 500)}", err=True)
     drills = {r.run_id: d for r in runs if (d := _drill(r)) is not None}
     if app.output == "json":
         body = [
             {**r.to_json(), **({"drill": drills[r.run_id]} if r.run_id in drills else {})}
             for r in runs
         ]
-        click.echo(json.dumps({"runs": body}, indent=2))
+        doc = {"runs": body, "skipped": [p.to_json() for p in skipped], "exit_code": 0}
+        click.echo(json.dumps(doc, indent=2))
         return
     if not runs:
         click.echo(f"no runs yet in {journal.runs_dir()}")
@@ -54,13 +62,14 @@ def history(app: AppContext, limit: int) -> None:
         table.add_column(col, no_wrap=col not in ("COMMAND", "WHO"), overflow="fold")
     for r in runs:
         args = _options(r.params)
+        # Journal text is shown escaped, never as markup.
         table.add_row(
             r.run_id,
-            f"{r.command} {args}".strip(),
+            safe(f"{r.command} {args}".strip()),
             # The ARN's resource part names the role or user; --output json has it whole.
-            f"{r.who.os_user}@{r.who.host} ({r.who.caller_arn.split(':', 5)[-1]})",
+            safe(f"{r.who.os_user}@{r.who.host} ({r.who.caller_arn.split(':', 5)[-1]})"),
             journal.iso(r.started),
-            r.outcome,
+            safe(r.outcome),
             f"{r.seconds:.1f}s",
         )
     console = app.console()
@@ -71,7 +80,7 @@ def history(app: AppContext, limit: int) -> None:
         console.print(drill_table(measured))
         for run, d in measured:
             if d["stopped_by"]:
-                console.print(f"{run.run_id} was stopped by {d['stopped_by']}", markup=False)
+                console.print(safe(f"{run.run_id} was stopped by {d['stopped_by']}"))
     if len(measured) > 1:
         console.print(rto_chart(measured))
 
@@ -84,9 +93,37 @@ def _drill(run: RunRecord) -> dict[str, Any] | None:
     from mr_failover.engine import journal
 
     try:
-        return drill_report.trend(drill_report.build(run.run_id, journal.read_records(run.run_id)))
-    except (KeyError, StopIteration, ValueError, TypeError, OSError):
+        d = drill_report.trend(drill_report.build(run.run_id, journal.read_records(run.run_id)))
+        numbers = ("rto_seconds", "rto_target_seconds", "rpo_lag_seconds", "rpo_target_seconds")
+        counts = ("canaries_written", "canaries_lost")
+        if all(
+            _number(d[k], optional=k.endswith("lag_seconds") or k == "rto_seconds") for k in numbers
+        ) and all(isinstance(d[k], int) for k in counts):
+            return d
+        return None  # a journal whose measurements are not numbers is not charted
+    except (
+        KeyError,
+        StopIteration,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        OverflowError,
+        OSError,
+        MrFailoverError,
+    ):
         return None  # a torn or foreign journal must not hide the other runs
+
+
+def _number(value: object, optional: bool) -> bool:
+    if value is None:
+        return optional
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and 0 <= value < 1e9
+    )
 
 
 def _secs(value: float | None) -> str:
@@ -100,11 +137,13 @@ def drill_table(measured: Sequence[tuple[RunRecord, Mapping[str, Any]]]) -> Rend
     table = Table(title="Drills, oldest first", title_justify="left", box=None)
     for col in ("RUN ID", "SCENARIO", "VERDICT", "RTO", "RPO (LAG)", "CANARIES LOST"):
         table.add_column(col, no_wrap=True)
+    from mr_failover.render import safe
+
     for run, d in measured:
         table.add_row(
             run.run_id,
-            str(d["scenario"]),
-            str(d["verdict"]),
+            safe(d["scenario"]),
+            safe(d["verdict"]),
             f"{_secs(d['rto_seconds'])} of {d['rto_target_seconds']}s",
             f"{_secs(d['rpo_lag_seconds'])} of {d['rpo_target_seconds']}s",
             f"{d['canaries_lost']} of {d['canaries_written']}",
@@ -118,6 +157,7 @@ def rto_chart(measured: Sequence[tuple[RunRecord, Mapping[str, Any]]]) -> Render
     from rich.text import Text
 
     from mr_failover.engine.journal import iso
+    from mr_failover.render import safe
 
     scale = max(max(d["rto_seconds"] or 0.0, d["rto_target_seconds"]) for _, d in measured)
     table = Table(
@@ -130,10 +170,10 @@ def rto_chart(measured: Sequence[tuple[RunRecord, Mapping[str, Any]]]) -> Render
         style = "green" if rto is not None and rto <= target else "red"
         table.add_row(
             iso(run.started),
-            str(d["scenario"]),
+            safe(d["scenario"]),
             Text(rto_bar(rto, target, scale), style=style),
             f"{_secs(rto)} of {target}s",
-            str(d["verdict"]),
+            safe(d["verdict"]),
         )
     return table
 

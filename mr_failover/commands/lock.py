@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 import click
 
@@ -22,10 +23,17 @@ def lock_group() -> None:
 
 
 def _describe(state: object) -> str:
-    from mr_failover.engine.journal import iso
+    """One line on the lock; the owner comes from the lock table, so it is escaped."""
     from mr_failover.engine.lock import LockState
+    from mr_failover.text import printable
 
     assert isinstance(state, LockState)
+    return printable(_words(state))
+
+
+def _words(state: Any) -> str:
+    from mr_failover.engine.journal import iso
+
     where = f"lock {state.table} ({state.region}) for {state.application}"
     if not state.held or state.owner is None:
         return f"{where}: free"
@@ -59,15 +67,19 @@ def status(app: AppContext) -> None:
     from mr_failover.commands._mutation import current_clock
     from mr_failover.engine import lock
     from mr_failover.errors import NotReadyError
+    from mr_failover.text import printable
 
     view = lock.read_all(app.factory(), app.topology(), time_fn=current_clock().time)
     if app.output == "json":
-        click.echo(json.dumps(view.to_json(), indent=2))
-    else:
-        for state in view.states:
-            click.echo(_describe(state))
-        for region, why in view.unreachable:
-            click.echo(f"lock {lock.location(app.topology()).table} ({region}): no answer ({why})")
+        # One document, the exit code in it: a conflict is reported here, not again.
+        code = NotReadyError.exit_code if view.conflict else 0
+        click.echo(json.dumps({**view.to_json(), "exit_code": code}, indent=2))
+        click.get_current_context().exit(code)
+    for state in view.states:
+        click.echo(_describe(state))
+    for region, why in view.unreachable:
+        table = lock.location(app.topology()).table
+        click.echo(printable(f"lock {table} ({region}): no answer ({why})"))
     if view.conflict:
         raise NotReadyError(view.conflict_text())
 
@@ -93,14 +105,20 @@ def break_(app: AppContext, reason: str, yes: bool) -> None:
     if not reason.strip():
         raise UsageError("--reason must say why the lock is broken")
     clock = current_clock()
-    topology, factory = app.topology(), app.factory()
+    topology = app.topology()
+    journal.check_writable()  # the break is journaled: check before breaking anything
+    factory = app.factory()
     identity = guard.require_account(factory, topology)
     # Every lock region: with fallbacks, the lease to break may sit in any of them.
     view = lock.read_all(factory, topology, time_fn=clock.time)
     held = [s for s in view.states if s.held]
     current = held[0] if held else view.states[0]
     if not current.held:
-        click.echo(_describe(current) + "; nothing to break")
+        if app.output == "json":
+            doc = {"broken": None, "lock": current.to_json(), "reason": reason, "exit_code": 0}
+            click.echo(json.dumps(doc, indent=2))
+        else:
+            click.echo(_describe(current) + "; nothing to break")
         return
     click.echo(_describe(current), err=app.output == "json")
     if not yes:
@@ -121,6 +139,7 @@ def break_(app: AppContext, reason: str, yes: bool) -> None:
     finally:
         jr.close()
     if app.output == "json":
-        click.echo(json.dumps({"broken": broken.to_json(), "reason": reason, "run_id": run_id}))
+        doc = {"broken": broken.to_json(), "reason": reason, "run_id": run_id, "exit_code": 0}
+        click.echo(json.dumps(doc, indent=2))
     else:
         click.echo(f"lock broken (journal run {run_id})")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from mr_failover.cli import AppContext, pass_app
+from mr_failover.commands import preflight
 from mr_failover.commands._mutation import (
     current_clock,
     mutation_options,
@@ -66,6 +68,8 @@ def promote(
       mr-failover promote --region us-west-2 --mode failover --allow-data-loss --yes
     """
     from mr_failover.operations.promote import NothingToDo, promoted_writer
+    from mr_failover.render import safe
+    from mr_failover.text import printable
 
     planned: dict[str, str] = {}
 
@@ -96,6 +100,7 @@ def promote(
         "beyond_rpo": True if beyond_rpo else None,
     }
     out = app.console(stderr=app.output == "json")
+    preflight(app, region, dry_run=dry_run)
     try:
         run_mutation(
             app,
@@ -107,7 +112,11 @@ def promote(
             resume=resume,
         )
     except NothingToDo as done:
-        out.print(str(done))
+        if app.output == "json":
+            message = printable(str(done))
+            click.echo(json.dumps({"nothing_to_do": True, "message": message, "exit_code": 0}))
+        else:
+            out.print(safe(str(done)))
         return
     if dry_run:
         return

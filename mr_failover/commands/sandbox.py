@@ -109,15 +109,24 @@ def up(app: AppContext, port: int, seed_file: str | None, write_topology: str | 
       mr-failover sandbox up --port 4566
       eval "$(mr-failover sandbox up --seed config/regions.yaml --write-topology sb.yaml)"
     """
-    from mr_failover.sandbox.client import RuntimeFiles, launch
+    from mr_failover import topology
+    from mr_failover.sandbox.client import RuntimeFiles, launch, shutdown
 
     if write_topology and not seed_file:
         raise UsageError("--write-topology needs --seed FILE")
+    if seed_file:
+        topology.load(seed_file)  # a bad file is refused before a sandbox starts
     files = RuntimeFiles()
     pid, endpoint = _call(launch, files, port)
     click.echo(f"# sandbox running: pid {pid}, {endpoint}, log {files.log}", err=True)
     if seed_file:
-        _seed(seed_file, endpoint, write_topology)
+        try:
+            _seed(seed_file, endpoint, write_topology)
+        except MrFailoverError:
+            # Not left running half-seeded: the next `sandbox up` starts clean.
+            shutdown(files)
+            click.echo(f"# seeding failed: sandbox stopped (pid {pid})", err=True)
+            raise
     for line in export_lines(endpoint):
         click.echo(line)
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import click
 
 from mr_failover.cli import AppContext, pass_app
-from mr_failover.commands import deadline_option
+from mr_failover.commands import Seconds, deadline_option
 
 # Injected by tests so --watch never sleeps for real.
 sleep: Callable[[float], None] = time.sleep
@@ -26,7 +26,7 @@ sleep: Callable[[float], None] = time.sleep
 @click.option("--watch", is_flag=True, help="Refresh until Ctrl-C.")
 @click.option(
     "--interval",
-    type=click.FloatRange(min=1.0),
+    type=Seconds(1.0, 86_400.0),
     default=10.0,
     show_default=True,
     help="Seconds between refreshes with --watch.",

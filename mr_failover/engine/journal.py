@@ -7,44 +7,60 @@ params, who ran it, the plan), ``intent`` before a step, ``outcome`` after it,
 ``resume`` when a later attempt continues the run, ``note`` (a lock break's reason),
 ``end``. Credentials never belong here: keys that name secrets are redacted and
 access-key-shaped strings are masked before a line is written.
+
+Reading is tolerant but never trusting (:func:`scan_runs`, :func:`read_run`): only
+regular files owned by the user are read (:mod:`mr_failover.statedir` refuses a state
+folder others may write to), and each line must be a record of the expected shape. A bad
+line is a :class:`JournalProblem` naming the file and the line: ``history`` reports it
+and skips it, ``--resume`` refuses the run (exit 3), since a resume decides from the
+journal which steps not to repeat. A torn last line (a crash mid-write) is expected and
+left out silently.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import getpass
 import json
+import math
 import os
 import re
 import secrets
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
+from mr_failover import statedir
 from mr_failover.engine.plan import Clock, Plan, Step, StepOutcome, SystemClock
-from mr_failover.errors import UsageError
+from mr_failover.errors import RefusedError, UsageError
+from mr_failover.statedir import ENV_STATE_DIR, state_dir
 
-ENV_STATE_DIR = "MR_FAILOVER_STATE_DIR"
-RUN_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
+__all__ = ["ENV_STATE_DIR", "state_dir"]
+
+# \Z, not $: "$" also matches before a trailing newline.
+RUN_ID = re.compile(r"\A\d{8}T\d{6}Z-[0-9a-f]{6}\Z")
 _SECRET_KEY = re.compile(r"secret|token|password|credential|session|private", re.I)
 _ACCESS_KEY = re.compile(r"\b(?:AKIA|ASIA|AROA|AIDA)[A-Z0-9]{12,}\b")
 REDACTED = "***redacted***"
 
 
-def state_dir() -> Path:
-    """Where runs are kept (created 0700 on first use)."""
-    override = os.environ.get(ENV_STATE_DIR)
-    return Path(override) if override else Path(platformdirs.user_state_dir("mr-failover"))
-
-
 def runs_dir() -> Path:
-    path = state_dir() / "runs"
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """``<state dir>/runs``, created 0700 (each level); refused if others may write in it."""
+    return statedir.private_dir("runs")
+
+
+def check_writable() -> Path:
+    """The runs folder, if a journal can be created in it; else UnsafeStateError (exit 3).
+
+    Mutating commands call this before any AWS call and before the lock: a run that
+    cannot be journaled must not start.
+    """
+    path = runs_dir()
+    statedir.check_writable(path)
     return path
 
 
@@ -92,7 +108,8 @@ def redact(value: Any) -> Any:
 
 def _path(run_id: str) -> Path:
     if not RUN_ID.match(run_id):
-        raise UsageError(f"{run_id!r} is not a run id (like 20260101T120000Z-a1b2c3; see history)")
+        shown = repr(run_id) if len(run_id) <= 60 else f"{run_id[:40]!r}... ({len(run_id)} chars)"
+        raise UsageError(f"{shown} is not a run id (like 20260101T120000Z-a1b2c3; see history)")
     return runs_dir() / f"{run_id}.jsonl"
 
 
@@ -194,6 +211,8 @@ class RunRecord:
     completed: frozenset[str]  # steps whose last outcome was applied or skipped
     attempts: int
     detail: str
+    # The plan of the run's first attempt, as journaled (undrain reads what a drain saw).
+    first_plan: Mapping[str, Any] = dataclasses.field(default_factory=dict, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -209,66 +228,259 @@ class RunRecord:
         }
 
 
-def _parse(path: Path) -> RunRecord:
+# Journals larger than this are not read (a drill's journal is tens of kilobytes).
+MAX_JOURNAL_BYTES = 64 * 1024 * 1024
+# Timestamps a journal may hold: 1970 to the end of year 9999 (what datetime can show).
+MAX_EPOCH = 253_402_300_799.0
+
+
+@dataclass(frozen=True)
+class JournalProblem:
+    """Why a journal file, or one line of it (``line`` from 1; 0: the whole file), is bad."""
+
+    path: Path
+    line: int
+    problem: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else str(self.path)
+        return f"{where}: {self.problem}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": str(self.path), "line": self.line, "problem": self.problem}
+
+
+class JournalError(RefusedError):
+    """A journal that cannot be trusted for this run (exit 3): names the file and line."""
+
+    def __init__(self, problem: JournalProblem, hint: str) -> None:
+        self.problem = problem
+        super().__init__(f"{problem}; {hint}")
+
+
+class _Bad(Exception):
+    """One line's problem, raised by the record checks."""
+
+
+def _read_lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
+    """(line number, bytes, ends with a newline) of a journal the user owns.
+
+    Raises _Bad for a file that is not a regular file, not the user's, too large, or
+    unreadable.
+    """
+    try:
+        fd = statedir.open_regular(path, follow=False)
+    except statedir.NotRegularFileError as exc:
+        raise _Bad(f"{exc.kind}, not a journal file; remove it") from None
+    except OSError as exc:
+        if exc.errno is not None and exc.errno == getattr(os, "ELOOP", -1):
+            raise _Bad("a symbolic link, not a journal file; remove it") from None
+        raise _Bad(f"cannot read: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as stream:
+        info = os.fstat(stream.fileno())
+        if info.st_uid != statedir.my_uid():
+            raise _Bad(
+                f"owned by uid {info.st_uid}, not by you (uid {statedir.my_uid()}): not trusted; "
+                "remove it, or chown it if it is yours"
+            )
+        if info.st_size > MAX_JOURNAL_BYTES:
+            raise _Bad(f"larger than {MAX_JOURNAL_BYTES} bytes; not read")
+        data = stream.read(MAX_JOURNAL_BYTES + 1)
+    lines = data.split(b"\n")
+    for number, raw in enumerate(lines, start=1):
+        last = number == len(lines)
+        if last and not raw:
+            return  # the file ends with a newline
+        yield number, raw, not last
+
+
+def _text(value: object, key: str, *, required: bool = True) -> str:
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        raise _Bad(f"{key!r} is {_kind(value)}, expected text")
+    return value
+
+
+def _mapping(value: object, key: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _Bad(f"{key!r} is {_kind(value)}, expected a mapping")
+    return value
+
+
+def _seconds(value: object, key: str, *, epoch: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Bad(f"{key!r} is {_kind(value)}, expected a number")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    top = MAX_EPOCH if epoch else 10 * 365 * 86_400.0
+    if not math.isfinite(number) or not 0 <= number <= top:
+        raise _Bad(f"{key!r} is {_clip_number(value)}, out of range (0 to {top:.0f})")
+    return number
+
+
+def _clip_number(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= 30 else f"{text[:20]}... ({len(text)} digits)"
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _record(raw: bytes) -> dict[str, Any]:
+    """One line as a record of a known shape; raises _Bad saying what is wrong."""
+    try:
+        rec = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    except UnicodeDecodeError:
+        raise _Bad("not UTF-8 text") from None
+    except (ValueError, RecursionError):
+        raise _Bad("not a JSON record") from None
+    if not isinstance(rec, dict):
+        raise _Bad(f"{_kind(rec)}, not a journal record (a JSON mapping)")
+    kind = rec.get("type")
+    if not isinstance(kind, str):
+        raise _Bad(f"'type' is {_kind(kind)}, expected text")
+    if kind == "run":
+        _text(rec.get("run_id"), "run_id")
+        if not _text(rec.get("command"), "command"):
+            raise _Bad("'command' is empty")
+        _mapping(rec.get("params"), "params")
+        for key, value in _mapping(rec.get("who"), "who").items():
+            _text(value, f"who.{key}")
+        _seconds(rec.get("t"), "t", epoch=True)
+        plan = _mapping(rec.get("plan"), "plan")
+        _mapping(plan.get("params"), "plan.params")
+    elif kind == "resume":
+        _mapping(rec.get("who"), "who")
+    elif kind == "outcome":
+        _text(rec.get("step"), "step")
+        _text(rec.get("status"), "status")
+    elif kind == "end":
+        _text(rec.get("outcome"), "outcome")
+        _text(rec.get("detail"), "detail", required=False)
+        if rec.get("seconds") is not None:
+            _seconds(rec.get("seconds"), "seconds")
+    return rec  # intent, note and newer record types: only their type is needed here
+
+
+def _no_constant(name: str) -> None:
+    raise _Bad(f"{name} is not a number a journal holds")
+
+
+def _records(path: Path) -> tuple[list[dict[str, Any]], list[JournalProblem]]:
+    """The file's good records, and a problem per bad line (or for the whole file)."""
+    out: list[dict[str, Any]] = []
+    problems: list[JournalProblem] = []
+    try:
+        for number, raw, complete in _read_lines(path):
+            try:
+                out.append(_record(raw))
+            except _Bad as exc:
+                if complete:
+                    problems.append(JournalProblem(path, number, str(exc)))
+                # else: a torn last line from a crash: the records before it stand
+    except _Bad as exc:
+        return [], [JournalProblem(path, 0, str(exc))]
+    return out, problems
+
+
+def _parse(path: Path) -> tuple[RunRecord | None, list[JournalProblem]]:
+    """The run a journal file records (None if it has no usable head), and its problems."""
+    records, problems = _records(path)
     head: dict[str, Any] | None = None
     status: dict[str, str] = {}
     outcome, detail, seconds, attempts = "incomplete", "", 0.0, 1
-    for line in path.read_text().splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a torn last line from a crash: the records before it stand
-        kind = rec.get("type")
+    for rec in records:
+        kind = rec["type"]
         if kind == "run":
-            head = rec
+            if head is None:
+                head = rec
         elif kind == "resume":
             attempts += 1
             outcome = "incomplete"
         elif kind == "outcome":
             status[rec["step"]] = rec["status"]
         elif kind == "end":
-            outcome, detail = rec["outcome"], rec.get("detail", "")
-            seconds += float(rec.get("seconds", 0.0))
+            outcome, detail = rec["outcome"], rec.get("detail") or ""
+            seconds += float(rec.get("seconds") or 0.0)
     if head is None:
-        raise UsageError(f"{path}: not a run journal (no 'run' record)")
-    who = head.get("who", {})
-    return RunRecord(
-        run_id=head["run_id"],
-        command=head["command"],
-        params=head.get("params", {}),
-        who=Who(who.get("caller_arn", "?"), who.get("os_user", "?"), who.get("host", "?")),
-        started=float(head["t"]),
-        outcome=outcome,
-        seconds=seconds,
-        completed=frozenset(s for s, st in status.items() if st in ("applied", "skipped")),
-        attempts=attempts,
-        detail=detail,
+        if not any(p.line == 0 for p in problems):
+            problems.append(JournalProblem(path, 0, "not a run journal (no 'run' record)"))
+        return None, problems
+    if head["run_id"] != path.stem:
+        problems.append(
+            JournalProblem(path, 0, f"records run {head['run_id'][:40]!r}, not {path.stem}")
+        )
+        return None, problems
+    who = head.get("who") or {}
+    return (
+        RunRecord(
+            run_id=head["run_id"],
+            command=head["command"],
+            params=head.get("params") or {},
+            who=Who(who.get("caller_arn", "?"), who.get("os_user", "?"), who.get("host", "?")),
+            started=float(head["t"]),
+            outcome=outcome,
+            seconds=seconds,
+            completed=frozenset(s for s, st in status.items() if st in ("applied", "skipped")),
+            attempts=attempts,
+            detail=detail,
+            first_plan=head.get("plan") or {},
+        ),
+        problems,
     )
 
 
 def read_run(run_id: str) -> RunRecord:
+    """The run ``run_id`` for ``--resume``: refused (JournalError) if any line is bad."""
     path = _path(run_id)
-    if not path.exists():
+    if not os.path.lexists(path):
         raise UsageError(f"no run {run_id} in {path.parent} (see `mr-failover history`)")
-    return _parse(path)
+    run, problems = _parse(path)
+    if problems or run is None:
+        raise JournalError(
+            problems[0],
+            "the journal cannot be trusted to say which steps are done, so the run is not "
+            "resumed; check the system's state (mr-failover status) and start a new run",
+        )
+    return run
 
 
 def read_records(run_id: str) -> list[dict[str, Any]]:
-    """Every record of a run, in order (a torn last line is left out); drills read notes."""
-    out = []
-    for line in _path(run_id).read_text().splitlines():
-        with contextlib.suppress(json.JSONDecodeError):
-            out.append(json.loads(line))
-    return out
+    """Every good record of a run, in order (bad lines and a torn last line left out)."""
+    return _records(_path(run_id))[0]
+
+
+def scan_runs(limit: int | None = None) -> tuple[list[RunRecord], list[JournalProblem]]:
+    """Runs, newest first, and the problems of the journals (or lines) that were skipped."""
+    runs: list[RunRecord] = []
+    problems: list[JournalProblem] = []
+    for path in sorted(runs_dir().glob("*.jsonl")):
+        run, found = _parse(path)
+        problems += found
+        if run is not None:
+            runs.append(run)
+    runs.sort(key=lambda r: (r.started, r.run_id), reverse=True)
+    return (runs[:limit] if limit else runs), problems
 
 
 def list_runs(limit: int | None = None) -> list[RunRecord]:
-    """Runs, newest first."""
-    runs = []
-    for path in runs_dir().glob("*.jsonl"):
-        try:
-            runs.append(_parse(path))
-        except (UsageError, KeyError, ValueError, OSError):
-            continue  # an unreadable file must not hide the other runs
-    runs.sort(key=lambda r: (r.started, r.run_id), reverse=True)
-    return runs[:limit] if limit else runs
+    """Runs, newest first (a bad journal or line is left out; see :func:`scan_runs`)."""
+    return scan_runs(limit)[0]

@@ -19,7 +19,6 @@ of that region recorded in this machine's journal, unless someone changed them s
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -450,10 +449,8 @@ def _recorded_drains(region: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
             return
         if run.command != "drain":
             continue
-        path = journal.runs_dir() / f"{run.run_id}.jsonl"
-        head = json.loads(path.read_text().splitlines()[0])
         # The first plan of the run: a resumed attempt re-plans from already-changed state.
-        yield run.run_id, (head.get("plan") or {}).get("params") or {}
+        yield run.run_id, run.first_plan.get("params") or {}
 
 
 def last_dial(region: str) -> tuple[str, float] | None:

@@ -220,8 +220,12 @@ def cache_path(cluster_arn: str) -> Path:
 
 
 def _read_cache(cluster_arn: str) -> dict[str, Any]:
+    from mr_failover import statedir
+
     try:
-        data = json.loads(cache_path(cluster_arn).read_text())
+        # A regular file only (a FIFO planted here must not hang the read).
+        with os.fdopen(statedir.open_regular(cache_path(cluster_arn)), "rb") as stream:
+            data = json.loads(stream.read(1_000_000))
     except (OSError, ValueError):
         return {}
     if not isinstance(data, dict) or data.get("cluster_arn") != cluster_arn:
@@ -230,8 +234,10 @@ def _read_cache(cluster_arn: str) -> dict[str, Any]:
 
 
 def _write_cache(cluster_arn: str, **changes: Any) -> None:
+    from mr_failover import statedir
+
     path = cache_path(cluster_arn)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    statedir.private_dir("arc")  # 0700 at each level, refused if others may write in it
     data = {**_read_cache(cluster_arn), **changes, "cluster_arn": cluster_arn}
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

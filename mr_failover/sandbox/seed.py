@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from mr_failover.aws import CONTROL_PLANE_REGION, ClientFactory, error_code, translate
-from mr_failover.errors import AwsCallError
+from mr_failover.errors import AwsCallError, UsageError
 from mr_failover.topology import Bucket, HealthCheck, Record, Region, Topology
 
 # Every table the seeder makes has this key: the tool never reads application items.
@@ -57,6 +57,8 @@ _NOT_FOUND = {
     "InvalidLaunchTemplateName.NotFoundException",
     "ClusterNotFoundException",
     "ServiceNotFoundException",
+    "NoSuchHealthCheck",
+    "NoSuchHostedZone",
     "ReplicationGroupNotFoundFault",
     "NotFoundException",
     "RepositoryDoesNotExistException",
@@ -169,6 +171,7 @@ class Seeder:
         self.routing_controls: dict[str, str] = {}  # ARN in the file -> seeded ARN
 
     def run(self) -> Topology:
+        self._check_given_ids()  # before anything is created: no half-seeded sandbox
         self._aurora()
         self._dynamodb()
         self._s3()
@@ -207,6 +210,43 @@ class Seeder:
         for wait in self.settle:
             wait()
         return self.t.model_copy(update={"regions": regions, "arc": arc})
+
+    def _check_given_ids(self) -> None:
+        """Refuse ids the topology gives that this sandbox does not have (exit 2).
+
+        A topology written for another AWS (a real account, or an earlier sandbox) names
+        its hosted zone and health check ids; seeding around them would create records
+        pointing at checks that do not exist here and write those stale ids back.
+        """
+        r53 = self._route53()
+        missing: list[str] = []
+        zones: set[str] = set()
+        for name, region in self.t.regions.items():
+            for i, hc in enumerate(region.traffic.health_checks):
+                if (
+                    hc.id is not None
+                    and self.find("route53", r53, "get_health_check", HealthCheckId=hc.id) is None
+                ):
+                    missing.append(
+                        f"health check {hc.id!r} (regions.{name}.traffic.health_checks[{i}].id)"
+                    )
+            for i, rec in enumerate(region.traffic.records):
+                zone = rec.hosted_zone_id
+                if zone is None or zone in zones:
+                    continue
+                zones.add(zone)
+                if self.find("route53", r53, "get_hosted_zone", Id=zone) is None:
+                    missing.append(
+                        f"hosted zone {zone!r} (regions.{name}.traffic.records[{i}].hosted_zone_id)"
+                    )
+        if missing:
+            raise UsageError(
+                "the topology names ids this sandbox does not have: "
+                + "; ".join(missing)
+                + "; nothing was seeded. Remove those ids from the file (the seeder then "
+                "creates the resources and writes their new ids) or seed the topology the "
+                "sandbox wrote"
+            )
 
     # --- helpers ----------------------------------------------------------------------
 
