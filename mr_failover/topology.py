@@ -179,6 +179,13 @@ class Record(_Model):
 
     zone: Name = Field(description="Hosted zone name, for example example.com.")
     hosted_zone_id: str | None = Field(default=None, description="Looked up by zone if omitted.")
+    private_zone: bool = Field(
+        default=False,
+        description=(
+            "The record is in the private hosted zone named 'zone' (split-view DNS), not the "
+            "public one; used only to look the zone up when hosted_zone_id is omitted."
+        ),
+    )
     name: Name = Field(description="Record name, for example api.example.com.")
     type: Literal["A", "AAAA", "CNAME"] = "CNAME"
     set_identifier: Name

@@ -205,9 +205,10 @@ def _undo(command: str, region: str) -> str:
 def _zone_id(client: Any, record: Record, cache: dict[str, str]) -> str:
     if record.hosted_zone_id:
         return record.hosted_zone_id
-    if record.zone not in cache:
-        cache[record.zone] = find_zone_id(client, record.zone)
-    return cache[record.zone]
+    key = f"{record.zone}|{'private' if record.private_zone else 'public'}"
+    if key not in cache:
+        cache[key] = find_zone_id(client, record.zone, private=record.private_zone)
+    return cache[key]
 
 
 def _weighted(spec: Region) -> list[Record]:
@@ -285,13 +286,9 @@ def _route53_lever_steps(
         if drain:
             require_lever_moves_traffic(client, region, spec, checks)
         for hc, seen in zip(spec.traffic.health_checks, checks, strict=True):
-            if drain and seen.disabled and not seen.inverted:
-                raise RefusedError(
-                    f"refused: health check {seen.name} in {region} is disabled, and Route 53 "
-                    "treats a disabled check as healthy whatever its inversion, so the drain "
-                    "would move no traffic; enable the check first"
-                )
-            if seen.raw_healthy is False and not seen.inverted:
+            # A disabled check is inverted like any other: Route 53 then treats it as
+            # unhealthy (rule route53-disabled-inverted); its checkers do not run.
+            if seen.raw_healthy is False and not seen.inverted and not seen.disabled:
                 if drain:
                     raise RefusedError(
                         f"refused: {describe(seen)}: Route 53 already sends {region} no "

@@ -3,9 +3,11 @@
 Inverting a region's checks makes Route 53 treat the region as unhealthy, which moves
 its traffic to the other regions: the classic manual failover lever. The plan refuses
 what would hurt: inverting the last region that serves healthy traffic (Route 53 then
-answers as if every record were healthy), inverting a disabled check (Route 53 treats
-it as healthy whatever its inversion, so nothing would move), and inverting checks
-whose checkers already fail (inversion would make a dead region look healthy).
+answers as if every record were healthy), and inverting checks whose checkers already
+fail (inversion would make a dead region look healthy). A disabled check is inverted
+like any other: Route 53 treats a disabled check as healthy, so a disabled, inverted
+check is unhealthy (UpdateHealthCheck, Amazon Route 53 API Reference; rule
+``route53-disabled-inverted``).
 """
 
 from __future__ import annotations
@@ -57,13 +59,7 @@ def plan_inversion(topology: Topology, factory: ClientSource, region: str, *, in
     command = f"health-check {'invert' if invert else 'restore'}"
     if invert:
         for state in observed[region]:
-            if state.disabled and not state.inverted:
-                raise RefusedError(
-                    f"refused: health check {state.name} in {region} is disabled, and Route 53 "
-                    "treats a disabled check as healthy whatever its inversion, so inverting "
-                    "would move no traffic; enable the check first"
-                )
-            if state.raw_healthy is False and not state.inverted:
+            if state.raw_healthy is False and not state.inverted and not state.disabled:
                 raise RefusedError(
                     f"refused: {describe(state)}: the region already looks unhealthy, and "
                     "inverting would make it look healthy and send traffic to it"
@@ -92,9 +88,16 @@ def plan_inversion(topology: Topology, factory: ClientSource, region: str, *, in
         inversion_step(client, hc, state.id, region=region, inverted=invert)
         for hc, state in zip(checks, observed[region], strict=True)
     )
-    notes = (
+    notes: tuple[str, ...] = (
         f"Route 53 UpdateHealthCheck is a control-plane call served from {ROUTE53_REGION}.",
         "Traffic moves after about request interval x failure threshold + record TTL "
         "+ resolver caching (typically 1-3 minutes).",
     )
+    disabled = [s.name for s in observed[region] if s.disabled]
+    if disabled and not invert:
+        notes += (
+            f"{', '.join(disabled)} disabled: restored, Route 53 treats it as healthy "
+            "whatever the endpoint does (its checkers do not run); enable it to have the "
+            "endpoint checked again.",
+        )
     return Plan(command=command, params={"region": region}, steps=steps, notes=notes)

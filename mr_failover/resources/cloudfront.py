@@ -28,6 +28,13 @@ CONTROL_PLANE_REGION = "us-east-1"
 # A primary that is down answers 5xx or times out; criteria without any 5xx code only
 # fail over on 403/404, which a dead region never returns.
 SERVER_ERRORS = frozenset({500, 502, 503, 504})
+# rule: cloudfront-failover-methods
+# "Optimize high availability with CloudFront origin failover", Amazon CloudFront
+# Developer Guide,
+# https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/high_availability_origin_failover.html:
+# CloudFront fails over to the secondary origin only when the viewer request's method is
+# GET, HEAD or OPTIONS; a POST, PUT, PATCH or DELETE sent to the group is not retried.
+FAILOVER_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # bucket.s3.us-west-2.amazonaws.com, bucket.s3-us-west-2.amazonaws.com,
 # bucket.s3-website-us-west-2.amazonaws.com, bucket.s3-website.us-west-2.amazonaws.com
@@ -52,6 +59,9 @@ class OriginGroupFinding:
     secondary: Origin | None
     status_codes: tuple[int, ...]
     targeted: bool  # some cache behaviour sends requests to the group
+    # Methods the cache behaviours targeting the group allow that origin failover does not
+    # cover (POST, PUT, PATCH, DELETE): those requests fail with the primary.
+    unprotected_methods: tuple[str, ...] = ()
 
     @property
     def fails_over_on_server_errors(self) -> bool:
@@ -124,10 +134,14 @@ def distribution_finding(
         origins[o["Id"]] = Origin(
             id=o["Id"], domain=str(o.get("DomainName", "")), region=region, bucket=bucket
         )
-    targets = {config.get("DefaultCacheBehavior", {}).get("TargetOriginId")}
-    targets |= {
-        cb.get("TargetOriginId") for cb in config.get("CacheBehaviors", {}).get("Items", [])
-    }
+    behaviors = [config.get("DefaultCacheBehavior", {})]
+    behaviors += config.get("CacheBehaviors", {}).get("Items", [])
+    targets = {cb.get("TargetOriginId") for cb in behaviors}
+    # AllowedMethods absent: CloudFront's default, GET and HEAD.
+    methods: dict[str, set[str]] = {}
+    for cb in behaviors:
+        allowed = cb.get("AllowedMethods", {}).get("Items", ["GET", "HEAD"])
+        methods.setdefault(cb.get("TargetOriginId"), set()).update(str(m) for m in allowed)
     groups = []
     for g in config.get("OriginGroups", {}).get("Items", []):
         if spec.origin_groups and g["Id"] not in spec.origin_groups:
@@ -141,6 +155,7 @@ def distribution_finding(
                 secondary=origins.get(members[1]) if len(members) > 1 else None,
                 status_codes=tuple(sorted(int(c) for c in codes)),
                 targeted=g["Id"] in targets,
+                unprotected_methods=tuple(sorted(methods.get(g["Id"], set()) - FAILOVER_METHODS)),
             )
         )
     present = {g.id for g in groups}
@@ -195,6 +210,12 @@ def cloudfront_problems(
                 problems.append(f"{where} fails over only on {codes}, not on 5xx errors")
             if not g.targeted:
                 problems.append(f"{where} is not the target of any cache behavior")
+            if g.unprotected_methods:
+                warnings.append(
+                    f"{where}: origin failover covers only GET, HEAD and OPTIONS requests; "
+                    f"its cache behavior also allows {', '.join(g.unprotected_methods)}, which "
+                    "fail when the primary origin fails"
+                )
             if (
                 pri.bucket
                 and sec.bucket

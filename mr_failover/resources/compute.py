@@ -27,6 +27,22 @@ if TYPE_CHECKING:
     from mr_failover.topology import Region
 
 
+# rule: lambda-function-states
+# "Lambda function states", AWS Lambda Developer Guide,
+# https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html: a function becomes
+# Inactive when it has been idle long enough for Lambda to reclaim its external resources;
+# the next invoke fails, the function goes Pending while they are recreated, then Active.
+# Pending is a function being created or configured. Neither says the region cannot take
+# over, so both are warnings; Failed (provisioning failed: delete and recreate the
+# function) stays a reason, as does any state the page does not list.
+FUNCTION_STATE_WARNINGS = {
+    "Inactive": "idle, Lambda reclaimed its resources; the first invoke fails and "
+    "reactivates it (Pending, then Active): invoke it before a takeover",
+    "Pending": "Lambda is still creating or configuring its resources; invokes fail "
+    "until it is Active",
+}
+
+
 @dataclass(frozen=True)
 class ServiceFinding:
     kind: str  # ecs, asg
@@ -207,6 +223,10 @@ class ComputeSection(Section):
         for fn in c.functions:
             if not fn.found:
                 reasons.append(f"compute: lambda {fn.name} not found")
+            elif fn.state in FUNCTION_STATE_WARNINGS:
+                warnings.append(
+                    f"compute: lambda {fn.name} is {fn.state}: " + FUNCTION_STATE_WARNINGS[fn.state]
+                )
             elif fn.state != "Active":
                 reasons.append(f"compute: lambda {fn.name} is {fn.state}")
         return Judgement(reasons, warnings, value=c)

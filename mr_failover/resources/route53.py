@@ -66,12 +66,21 @@ class HealthCheckFinding:
 
 
 def effective_health(raw: bool | None, *, inverted: bool, disabled: bool) -> bool | None:
-    """The health DNS routing uses: Disabled counts as healthy, Inverted flips the rest."""
-    if disabled:
-        return True
-    if raw is None:
+    """The health DNS routing uses: a disabled check's status is healthy, whatever the
+    checkers see; ``Inverted`` then flips the status, disabled or not.
+
+    Source: UpdateHealthCheck, ``Disabled``, Amazon Route 53 API Reference,
+    https://docs.aws.amazon.com/Route53/latest/APIReference/API_UpdateHealthCheck.html:
+    "After you disable a health check, Route 53 considers the status of the health check
+    to always be healthy. [...] If you want to stop routing traffic to a resource, change
+    the value of Inverted." So a disabled, inverted check is unhealthy: the documented way
+    to take a disabled check's region out.
+    """
+    # rule: route53-disabled-inverted
+    status = True if disabled else raw
+    if status is None:
         return None
-    return not raw if inverted else raw
+    return not status if inverted else status
 
 
 @dataclass(frozen=True)
@@ -206,18 +215,54 @@ def observe_health_check(
     )
 
 
-def find_zone_id(client: Any, zone: str) -> str:
-    """The id (without ``/hostedzone/``) of the public or private zone named ``zone``."""
+def find_zone_id(client: Any, zone: str, *, private: bool = False) -> str:
+    """The id (without ``/hostedzone/``) of the public (or, ``private``, private) zone
+    named ``zone``.
+
+    A public and a private hosted zone may share a name (split-view DNS: "Considerations
+    when working with a private hosted zone", Amazon Route 53 Developer Guide,
+    https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/hosted-zone-private-considerations.html),
+    and ``ListHostedZonesByName`` returns both, each with ``Config.PrivateZone``. The
+    record's ``private_zone`` says which one it lives in; a zone of the other kind is never
+    taken, and two zones of the asked kind (private zones of other VPCs) are refused, not
+    guessed between.
+    """
+    # rule: route53-zone-visibility
     wanted = zone if zone.endswith(".") else zone + "."
-    out = call(client, "list_hosted_zones_by_name", DNSName=wanted)
-    for hz in out.get("HostedZones", []):
-        if hz["Name"].lower() == wanted.lower():
-            return str(hz["Id"]).removeprefix("/hostedzone/")
+    kind = "private" if private else "public"
+    same: list[dict[str, Any]] = []
+    request: dict[str, Any] = {"DNSName": wanted}
+    while True:
+        out = call(client, "list_hosted_zones_by_name", **request)
+        zones = out.get("HostedZones", [])
+        same += [hz for hz in zones if hz["Name"].lower() == wanted.lower()]
+        past = any(hz["Name"].lower() != wanted.lower() for hz in zones)
+        if past or not out.get("IsTruncated"):
+            break
+        request = {"DNSName": out["NextDNSName"], "HostedZoneId": out["NextHostedZoneId"]}
+    fitting = [hz for hz in same if bool(hz.get("Config", {}).get("PrivateZone")) == private]
+    ids = [str(hz["Id"]).removeprefix("/hostedzone/") for hz in fitting]
+    if len(ids) == 1:
+        return ids[0]
+    if len(ids) > 1:
+        raise ZoneNotFound(
+            CONTROL_PLANE_REGION,
+            "route53:ListHostedZonesByName",
+            f"{len(ids)} {kind} hosted zones are named {wanted} ({', '.join(ids)})",
+            "set hosted_zone_id on the record to the one that holds it",
+        )
+    other = "public" if private else "private"
+    hint = (
+        f"only a {other} one exists: set private_zone: {str(not private).lower()} on the "
+        "record, or hosted_zone_id"
+        if same
+        else "check traffic.records[].zone or set hosted_zone_id"
+    )
     raise ZoneNotFound(
         CONTROL_PLANE_REGION,
         "route53:ListHostedZonesByName",
-        f"no hosted zone named {wanted}",
-        "check traffic.records[].zone or set hosted_zone_id",
+        f"no {kind} hosted zone named {wanted}",
+        hint,
     )
 
 
@@ -227,12 +272,13 @@ def _same_name(a: str, b: str) -> bool:
 
 def observe_records(client: Any, specs: Sequence[Record]) -> list[RecordFinding]:
     """The records named in ``specs``, matched by name, type and set identifier."""
-    zone_ids: dict[str, str] = {}
+    zone_ids: dict[tuple[str, bool], str] = {}
     found: dict[tuple[str, str, str], dict[str, Any]] = {}
     for spec in specs:
-        zone_id = spec.hosted_zone_id or zone_ids.get(spec.zone)
+        key = (spec.zone, spec.private_zone)
+        zone_id = spec.hosted_zone_id or zone_ids.get(key)
         if zone_id is None:
-            zone_id = zone_ids[spec.zone] = find_zone_id(client, spec.zone)
+            zone_id = zone_ids[key] = find_zone_id(client, spec.zone, private=spec.private_zone)
         request: dict[str, Any] = {
             "HostedZoneId": zone_id,
             "StartRecordName": spec.name,
@@ -369,7 +415,7 @@ class TrafficSection(Section):
         parts = [e] if (e := r.error("traffic")) else []
         for hc in t.health_checks:
             if hc.disabled:
-                parts.append("disabled")
+                parts.append("disabled" + (" (inverted)" if hc.inverted else ""))
             elif hc.raw_healthy is None:
                 parts.append("unknown")
             elif not hc.raw_healthy:
@@ -557,18 +603,26 @@ def _judge_traffic(t: TrafficStatus, reasons: list[str], warnings: list[str]) ->
     """Adds the traffic findings; returns whether the region is drained."""
     for hc in t.health_checks:
         raw = hc.raw_healthy
-        if raw is False:
+        if hc.disabled:
+            # Route 53 stops checking a disabled check: its status is healthy, inverted
+            # unhealthy, whatever the endpoint does (rule route53-disabled-inverted).
+            if hc.inverted:
+                warnings.append(
+                    f"traffic: health check {hc.name} is disabled and inverted: Route 53 "
+                    "treats it as unhealthy whatever the endpoint does"
+                )
+            else:
+                warnings.append(
+                    f"traffic: health check {hc.name} is disabled: Route 53 treats it as "
+                    "healthy whatever the endpoint does"
+                )
+        elif raw is False:
             reasons.append(
                 f"traffic: health check {hc.name}: checkers see the endpoint failing "
                 f"({hc.checkers_ok}/{hc.checkers_total} healthy)"
             )
         elif raw is None:
             warnings.append(f"traffic: health check {hc.name}: no checker observation yet")
-        if hc.disabled:
-            warnings.append(
-                f"traffic: health check {hc.name} is disabled: Route 53 treats it as healthy "
-                "whatever the endpoint does"
-            )
     for rec in t.records:
         if not rec.found:
             reasons.append(f"traffic: record {rec.name} ({rec.set_identifier}) not found")

@@ -11,7 +11,8 @@ the ``HealthCheckStatus`` metric and does not enforce ``HealthCheckVersion``. He
   (``Success: ...`` / ``Failure: ...``), inversion and disabling not applied, as on AWS;
 - the check's own status flips only after ``FailureThreshold`` consecutive intervals
   agree (both ways), and ``AWS/Route53 HealthCheckStatus`` (us-east-1, dimension
-  ``HealthCheckId``) is published with ``Inverted`` and ``Disabled`` (healthy) applied;
+  ``HealthCheckId``) is published with ``Disabled`` (healthy) then ``Inverted`` (flips)
+  applied, so a disabled, inverted check is unhealthy;
 - ``UpdateHealthCheck`` with a stale ``HealthCheckVersion`` fails with
   ``HealthCheckVersionMismatch`` and every update bumps the version.
 
@@ -47,6 +48,9 @@ CHECKER_REGIONS = (
     "sa-east-1",
 )
 CHECKER_IPS = {r: f"15.177.{i * 8}.{10 + i}" for i, r in enumerate(CHECKER_REGIONS)}
+# Checks that have no checkers of their own: calculated (their children's status) and
+# CloudWatch-alarm checks (moto keeps no AlarmIdentifier: not simulated).
+UNCHECKED_TYPES = frozenset({"CALCULATED", "CLOUDWATCH_METRIC", "RECOVERY_CONTROL"})
 _REGION_IN_TEXT = re.compile(r"(?<![a-z])([a-z]{2}(?:-gov)?-[a-z]+-\d)(?![0-9])")
 
 _hooks = Hooks("Route 53")
@@ -110,14 +114,21 @@ def healthy(sandbox: SandboxState, check_id: str) -> bool | None:
 
 
 def effective_healthy(check: Any, state: CheckState) -> bool:
-    """Disabled means healthy whatever the checkers see; Inverted flips the status."""
-    if check.disabled:
-        return True
-    return state.healthy != bool(check.inverted)
+    """A disabled check's status is healthy whatever the checkers see; Inverted then flips
+    it, disabled or not: a disabled, inverted check is unhealthy.
+
+    "After you disable a health check, Route 53 considers the status of the health check
+    to always be healthy. [...] If you want to stop routing traffic to a resource, change
+    the value of Inverted." (UpdateHealthCheck, ``Disabled``, Amazon Route 53 API
+    Reference, https://docs.aws.amazon.com/Route53/latest/APIReference/API_UpdateHealthCheck.html)
+    """
+    # rule: route53-disabled-inverted
+    status = True if check.disabled else state.healthy
+    return status != bool(check.inverted)
 
 
 def evaluate(sandbox: SandboxState) -> None:
-    """One checking round per health_check_interval: observations, threshold, metric."""
+    """One checking round per health_check_interval: observations, threshold, metrics."""
     state = _state(sandbox)
     now = sandbox.now()
     interval = sandbox.settings.health_check_interval
@@ -131,9 +142,10 @@ def evaluate(sandbox: SandboxState) -> None:
     for gone in set(state.checks) - set(checks):
         del state.checks[gone]
     stamp = sandbox.wall_time()
-    data = []
+    data: list[dict[str, Any]] = []
+    status: dict[str, bool] = {}
     for check_id, check in checks.items():
-        if check.type_ == "CALCULATED":
+        if check.type_ in UNCHECKED_TYPES:
             continue
         cs = state.checks.setdefault(check_id, CheckState())
         ok = raw_ok(sandbox, check)
@@ -146,19 +158,72 @@ def evaluate(sandbox: SandboxState) -> None:
             cs.streak += 1
             if cs.streak >= int(check.failure_threshold or 3):
                 cs.healthy, cs.streak = ok, 0
+        status[check_id] = effective_healthy(check, cs)
+        if not check.disabled:  # "not available when the health check is disabled"
+            # Every checker applies FailureThreshold to what it sees; the sandbox's
+            # checkers all agree, so the share is all or nothing.
+            data.append(_datum("HealthCheckPercentageHealthy", check_id, 100.0 * cs.healthy, stamp))
+        data.append(_datum("HealthCheckStatus", check_id, float(status[check_id]), stamp))
+    for check_id, check in checks.items():
+        if check.type_ != "CALCULATED":
+            continue
+        # rule: route53-calculated-status
+        # Route 53 counts the healthy children and compares the count with HealthThreshold
+        # ("How Amazon Route 53 determines whether a health check is healthy").
+        healthy_children = sum(1 for c in check.children or () if status.get(c, False))
+        cs = state.checks.setdefault(check_id, CheckState())
+        cs.healthy = healthy_children >= int(check.health_threshold or 0)
+        cs.last_ok, cs.checked_at = cs.healthy, stamp
         data.append(
-            {
-                "MetricName": "HealthCheckStatus",
-                "Value": 1.0 if effective_healthy(check, cs) else 0.0,
-                "Unit": "None",
-                "Dimensions": [{"Name": "HealthCheckId", "Value": check_id}],
-                "Timestamp": stamp,
-            }
+            _datum("ChildHealthCheckHealthyCount", check_id, float(healthy_children), stamp)
+        )
+        data.append(
+            _datum("HealthCheckStatus", check_id, float(effective_healthy(check, cs)), stamp)
         )
     if data and not sandbox.region_down("us-east-1", "cloudwatch"):
         from moto.cloudwatch.models import cloudwatch_backends
 
-        cloudwatch_backends[sandbox.account_id]["us-east-1"].put_metric_data("AWS/Route53", data)
+        backend = cloudwatch_backends[sandbox.account_id]["us-east-1"]
+        _drop_this_minute(backend, {d["Dimensions"][0]["Value"] for d in data}, stamp)
+        backend.put_metric_data("AWS/Route53", data)
+
+
+def _datum(metric: str, check_id: str, value: float, stamp: datetime) -> dict[str, Any]:
+    return {
+        "MetricName": metric,
+        "Value": value,
+        "Unit": "Percent" if metric == "HealthCheckPercentageHealthy" else "None",
+        "Dimensions": [{"Name": "HealthCheckId", "Value": check_id}],
+        "Timestamp": stamp,
+    }
+
+
+def _drop_this_minute(backend: Any, check_ids: set[str], stamp: datetime) -> None:
+    """Remove this minute's earlier AWS/Route53 datapoints of ``check_ids``.
+
+    Route 53 sends one datapoint per metric a minute ("Amazon Route 53 metrics and
+    dimensions"); the sandbox evaluates every ``health_check_interval`` and keeps, for
+    the current minute, only the latest round's value, so a sped-up demo sees a change at
+    once and a one-minute statistic is that one value. Datapoints are appended in time
+    order: the walk back stops at the first one older than this minute.
+    """
+    # rule: route53-metrics-per-minute
+    minute = stamp.replace(second=0, microsecond=0)
+    data = backend.metric_data
+    i = len(data) - 1
+    while i >= 0:
+        d = data[i]
+        ts = getattr(d, "timestamp", None)
+        if isinstance(ts, datetime) and ts.replace(tzinfo=None) < minute:
+            break
+        dims = getattr(d, "dimensions", None) or []
+        if (
+            getattr(d, "namespace", None) == "AWS/Route53"
+            and len(dims) == 1
+            and getattr(dims[0], "value", None) in check_ids
+        ):
+            del data[i]
+        i -= 1
 
 
 def observations(sandbox: SandboxState, check: Any) -> list[dict[str, Any]]:

@@ -48,28 +48,9 @@ def statuses(aws: AwsFactory, check_id: str) -> set[str]:
 
 def metric(aws: AwsFactory, check_id: str) -> float:
     """The newest HealthCheckStatus datapoint (us-east-1)."""
-    now = dt.datetime.now(dt.UTC)
-    out = aws("cloudwatch", EAST).get_metric_data(
-        MetricDataQueries=[
-            {
-                "Id": "s",
-                "MetricStat": {
-                    "Metric": {
-                        "Namespace": "AWS/Route53",
-                        "MetricName": "HealthCheckStatus",
-                        "Dimensions": [{"Name": "HealthCheckId", "Value": check_id}],
-                    },
-                    "Period": 1,
-                    "Stat": "Minimum",
-                },
-            }
-        ],
-        StartTime=now - dt.timedelta(minutes=5),
-        EndTime=now + dt.timedelta(hours=1),  # the sandbox clock runs ahead
-        ScanBy="TimestampDescending",
-    )["MetricDataResults"][0]
-    assert out["Values"], "no HealthCheckStatus datapoint"
-    return float(out["Values"][0])
+    values = _points(aws, check_id, "HealthCheckStatus", "Minimum", period=1)
+    assert values, "no HealthCheckStatus datapoint"
+    return values[0]
 
 
 def test_observations_fail_while_the_region_is_down(
@@ -160,3 +141,97 @@ def test_unknown_health_check(aws: AwsFactory, control: SandboxClient) -> None:
             HealthCheckId="00000000-0000-0000-0000-000000000000"
         )
     assert err.value.response["Error"]["Code"] == "NoSuchHealthCheck"
+
+
+def test_a_disabled_inverted_check_is_unhealthy(aws: AwsFactory, control: SandboxClient) -> None:
+    # UpdateHealthCheck: a disabled check counts as healthy; to stop routing traffic to the
+    # resource, change Inverted. So disabled + inverted publishes 0, whatever the endpoint.
+    check = make_check(aws, control, WEST, threshold=1)
+    r53 = aws("route53", EAST)
+    r53.update_health_check(HealthCheckId=check, Disabled=True)
+    control.advance(INTERVAL)
+    assert metric(aws, check) == 1.0
+    r53.update_health_check(HealthCheckId=check, Inverted=True)
+    control.advance(INTERVAL)
+    assert metric(aws, check) == 0.0  # the old rule (disabled wins) published 1.0
+    control.fail_region(WEST)
+    control.advance(INTERVAL)
+    assert metric(aws, check) == 0.0  # the endpoint's health does not matter
+
+
+def _points(
+    aws: AwsFactory, check_id: str, metric_name: str, stat: str, period: int = 60
+) -> list[float]:
+    now = dt.datetime.now(dt.UTC)
+    out = aws("cloudwatch", EAST).get_metric_data(
+        MetricDataQueries=[
+            {
+                "Id": "m",
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": "AWS/Route53",
+                        "MetricName": metric_name,
+                        "Dimensions": [{"Name": "HealthCheckId", "Value": check_id}],
+                    },
+                    "Period": period,
+                    "Stat": stat,
+                },
+            }
+        ],
+        StartTime=now - dt.timedelta(minutes=5),
+        EndTime=now + dt.timedelta(hours=1),  # the sandbox clock runs ahead
+        ScanBy="TimestampDescending",
+    )["MetricDataResults"][0]
+    return [float(v) for v in out["Values"]]
+
+
+def test_checkers_share_is_published_once_a_minute_and_not_while_disabled(
+    aws: AwsFactory, control: SandboxClient
+) -> None:
+    # "Amazon Route 53 metrics and dimensions": HealthCheckPercentageHealthy, the share of
+    # checkers that see the endpoint healthy, one datapoint a minute; none while disabled.
+    check = make_check(aws, control, WEST, threshold=1)
+    assert _points(aws, check, "HealthCheckPercentageHealthy", "Minimum")[0] == 100.0
+    control.fail_region(WEST)
+    control.advance(INTERVAL)
+    # The minute's datapoint holds the latest round: Minimum and Maximum agree.
+    assert _points(aws, check, "HealthCheckPercentageHealthy", "Maximum")[0] == 0.0
+    assert _points(aws, check, "HealthCheckStatus", "Maximum")[0] == 0.0
+    stats = aws("cloudwatch", EAST).get_metric_statistics(
+        Namespace="AWS/Route53",
+        MetricName="HealthCheckStatus",
+        Dimensions=[{"Name": "HealthCheckId", "Value": check}],
+        StartTime=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5),
+        EndTime=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
+        Period=60,
+        Statistics=["SampleCount"],
+    )["Datapoints"]
+    assert stats and all(p["SampleCount"] == 1.0 for p in stats)
+    aws("route53", EAST).update_health_check(HealthCheckId=check, Disabled=True)
+    control.advance(60.0)  # the next minute
+    assert _points(aws, check, "HealthCheckStatus", "Minimum")[0] == 1.0  # disabled: healthy
+    # No checker share for the new minute: only the earlier minute's datapoint(s) remain.
+    assert _points(aws, check, "HealthCheckPercentageHealthy", "Minimum")[0] == 0.0
+
+
+def test_a_calculated_check_publishes_its_status_from_its_children(
+    aws: AwsFactory, control: SandboxClient
+) -> None:
+    # GetHealthCheckStatus cannot read a calculated check; CloudWatch can.
+    east = make_check(aws, control, EAST, threshold=1)
+    west = make_check(aws, control, WEST, threshold=1)
+    calc = aws("route53", EAST).create_health_check(
+        CallerReference="both",
+        HealthCheckConfig={
+            "Type": "CALCULATED",
+            "ChildHealthChecks": [east, west],
+            "HealthThreshold": 2,
+        },
+    )["HealthCheck"]["Id"]
+    control.advance(INTERVAL)
+    assert _points(aws, calc, "HealthCheckStatus", "Minimum")[0] == 1.0
+    assert _points(aws, calc, "ChildHealthCheckHealthyCount", "Minimum")[0] == 2.0
+    control.fail_region(WEST)
+    control.advance(INTERVAL)
+    assert _points(aws, calc, "ChildHealthCheckHealthyCount", "Minimum")[0] == 1.0
+    assert _points(aws, calc, "HealthCheckStatus", "Minimum")[0] == 0.0

@@ -138,11 +138,13 @@ def test_invert_refuses_when_the_other_regions_checkers_fail(r53: Any) -> None:
         plan_inversion(TOPOLOGY, OneClient(client), "us-east-1", invert=True)
 
 
-def test_invert_refuses_a_disabled_check(r53: Any) -> None:
+def test_invert_plans_a_disabled_check(r53: Any) -> None:
+    # Issue 15: a disabled, inverted check is unhealthy (UpdateHealthCheck), so inverting
+    # a disabled check is the documented way to move its traffic, not a refusal.
     client, stub = r53
     observe(stub, {"disabled": True}, {})
-    with pytest.raises(RefusedError, match="is disabled, and Route 53 treats a disabled check"):
-        plan_inversion(TOPOLOGY, OneClient(client), "us-east-1", invert=True)
+    plan = plan_inversion(TOPOLOGY, OneClient(client), "us-east-1", invert=True)
+    assert [s.params["Inverted"] for s in plan.steps] == [True]
 
 
 def test_invert_refuses_when_checkers_already_fail(r53: Any) -> None:

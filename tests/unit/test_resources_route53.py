@@ -28,7 +28,9 @@ def r53() -> Any:
         (True, True, False, False),  # inversion: the manual failover lever
         (False, True, False, True),
         (False, False, True, True),  # disabled counts as healthy, whatever checkers see
-        (True, True, True, True),  # ... and wins over inversion
+        # ... and Inverted flips that: disabled + inverted is unhealthy (UpdateHealthCheck:
+        # to stop routing traffic to a disabled check's resource, change Inverted).
+        (True, True, True, False),
         (None, False, False, None),
         (None, True, False, None),
         (None, False, True, True),
