@@ -239,7 +239,13 @@ def _traffic_steps(
     if lever == "routing_control":
         memo = controls or ControlsMemo()
         found = plan_routing_controls(
-            topology, factory, region, on=not drain, overrides=memo.overrides, undo=undo
+            topology,
+            factory,
+            region,
+            on=not drain,
+            overrides=memo.overrides,
+            undo=undo,
+            clock=clock,
         )
         memo.found = found
         steps.append(shift.track(found.step))
