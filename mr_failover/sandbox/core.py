@@ -42,6 +42,7 @@ SIMULATIONS = (
     "mr_failover.sandbox.globalaccelerator",
     "mr_failover.sandbox.elasticache",
     "mr_failover.sandbox.ecs",
+    "mr_failover.sandbox.autoscaling",
     "mr_failover.sandbox.arc",
     "mr_failover.sandbox.cloudwatch",
 )
