@@ -22,7 +22,7 @@ still change the capacity during the take-over.
 from __future__ import annotations
 
 from abc import abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from mr_failover.aws import call
@@ -428,20 +428,21 @@ def _min_step(
     what = "MinCapacity" if kind == "ecs" else "MinSize"
     verb = "raise" if goal == "at_least" else "restore"
     why = " so autoscaling cannot scale it back in" if goal == "at_least" else ""
-    return Step(
-        id=f"{kind}:min:{region}:{name}",
-        title=f"{verb} {what} of {kind} {name} in {region} to {minimum} (from {previous}){why}",
-        service=service,
-        call=api_call,
-        params=params,
+    step = _scale_step(
+        kind=kind,
+        name=name,
         region=region,
-        plane="control",
-        plane_region=region,
-        undoable=True,
+        service=service,
+        api_call=api_call,
+        params=params,
+        desired=minimum,
+        previous=previous,
+        goal=goal,
         undo=undo,
-        timeout=60.0,
         action=action,
     )
+    title = f"{verb} {what} of {kind} {name} in {region} to {minimum} (from {previous}){why}"
+    return replace(step, id=f"{kind}:min:{region}:{name}", title=title, timeout=60.0)
 
 
 def ecs_min_step(
