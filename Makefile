@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean conformance
 
 $(STAMP): pyproject.toml setup.cfg
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=python3)"; exit 2; }
@@ -31,6 +31,11 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit tests/functional
 	$(BIN)/pytest tests/sandbox tests/e2e tests/reliability
+
+# Against a real AWS account (AWS_PROFILE): never part of `make test`, which runs the same
+# scenarios against the sandbox (tests/sandbox/test_conformance.py). docs/CONFORMANCE.md.
+conformance: $(STAMP)
+	$(BIN)/python -m tests.conformance.run $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -21,22 +21,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from mr_failover import status
 from mr_failover.aws import call
 from mr_failover.engine import journal
 from mr_failover.engine.plan import Clock, Plan, Step
-from mr_failover.errors import RefusedError, RegionUnreachableError, UsageError
+from mr_failover.errors import MrFailoverError, RefusedError, RegionUnreachableError, UsageError
 from mr_failover.resources import arc
 from mr_failover.resources import globalaccelerator as ga
 from mr_failover.resources.arc_steps import plan_routing_controls
 from mr_failover.resources.compute_steps import (
+    AAS,
     asg_key,
     asg_limits,
+    asg_min_step,
     asg_step,
     ecs_key,
+    ecs_min_step,
+    ecs_resource_id,
+    ecs_scalable_target,
     ecs_step,
+    scaling_notes,
 )
 from mr_failover.resources.route53 import (
     HealthCheckFinding,
@@ -86,10 +92,14 @@ class Absorber:
 
 @dataclass(frozen=True)
 class RecordedScaleUp:
-    """What a drain run scaled up: region -> service key -> (from, to)."""
+    """What a drain run scaled up: region -> service key -> (from, to).
+
+    ``minimums``: the autoscaling minimums it raised, in the same shape.
+    """
 
     run_id: str
     counts: Mapping[str, Mapping[str, tuple[int, int]]]
+    minimums: Mapping[str, Mapping[str, tuple[int, int]]] = field(default_factory=dict)
 
 
 def _known(topology: Topology, region: str) -> Region:
@@ -240,7 +250,13 @@ def _traffic_steps(
     if lever == "routing_control":
         memo = controls or ControlsMemo()
         found = plan_routing_controls(
-            topology, factory, region, on=not drain, overrides=memo.overrides, undo=undo
+            topology,
+            factory,
+            region,
+            on=not drain,
+            overrides=memo.overrides,
+            undo=undo,
+            clock=clock,
         )
         memo.found = found
         steps.append(shift.track(found.step))
@@ -489,13 +505,16 @@ def plan_drain(
 
     steps: list[Step] = []
     previous: dict[str, dict[str, tuple[int, int]]] = {}
+    minimums: dict[str, dict[str, tuple[int, int]]] = {}
     notes: list[str] = [
         "regions taking the traffic: " + ", ".join(a.region for a in absorbers),
     ]
     if scale_up:
         for absorber in absorbers:
             found = report.region(absorber.region)
-            steps += _scale_up_steps(topology, factory, absorber.region, found, region, previous)
+            steps += _scale_up_steps(
+                topology, factory, absorber.region, found, region, previous, minimums, notes
+            )
     dial = DialMemo()
     controls = controls_memo(spec, region, override_safety_rules)
     steps += _traffic_steps(
@@ -510,6 +529,12 @@ def plan_drain(
         notes.append(
             "ECS UpdateService and Auto Scaling SetDesiredCapacity go to the control plane of "
             "the region they scale; undrain scales back to the recorded counts."
+        )
+    if minimums:
+        notes.append(
+            "autoscaling minimums (Application Auto Scaling MinCapacity, Auto Scaling MinSize) "
+            "are raised to the take-over counts so that scaling policies cannot scale the "
+            "take-over back in; undrain restores the recorded minimums."
         )
     if topology.writer_region() == region:
         notes.append(
@@ -530,6 +555,10 @@ def plan_drain(
             r: {k: {"from": a, "to": b} for k, (a, b) in v.items()} for r, v in previous.items()
         },
     }
+    if minimums:
+        params["previous_min"] = {
+            r: {k: {"from": a, "to": b} for k, (a, b) in v.items()} for r, v in minimums.items()
+        }
     if lever == "traffic_dial":
         # What undrain goes back to; a dial already at 0 records nothing (see last_dial).
         params["dial_before"] = dial.before or None
@@ -554,52 +583,65 @@ def _scale_up_steps(
     found: status.RegionStatus,
     drained: str,
     previous: dict[str, dict[str, tuple[int, int]]],
+    minimums: dict[str, dict[str, tuple[int, int]]] | None = None,
+    notes: list[str] | None = None,
 ) -> list[Step]:
-    """Steps raising ``target``'s compute to ``takeover_desired``; records what they change."""
+    """Steps raising ``target``'s compute to ``takeover_desired``; records what they change.
+
+    Each service's autoscaling minimum goes up first (recorded in ``minimums``), so that
+    its scaling policies cannot scale the take-over back in (rule: autoscaling-scale-in).
+    """
+    minimums = {} if minimums is None else minimums
+    notes = [] if notes is None else notes
     spec = topology.regions[target]
     seen = {(s.kind, s.name): s for s in (found.compute.services if found.compute else ())}
     undo = _undo("undrain", drained)
-    steps: list[Step] = []
+    ecs_todo = []
     for svc in spec.compute.ecs_services:
         finding = seen.get(("ecs", f"{svc.cluster}/{svc.service}"))
         if svc.takeover_desired is None or finding is None or not finding.found:
             continue
-        if finding.desired >= svc.takeover_desired:
-            continue
-        previous.setdefault(target, {})[ecs_key(svc.cluster, svc.service)] = (
-            finding.desired,
-            svc.takeover_desired,
-        )
-        steps.append(
-            ecs_step(
-                factory.client("ecs", target),
-                region=target,
-                cluster=svc.cluster,
-                service=svc.service,
-                desired=svc.takeover_desired,
-                previous=finding.desired,
-                goal="at_least",
-                undo=undo,
-            )
-        )
+        ecs_todo.append((svc.cluster, svc.service, svc.takeover_desired, finding.desired))
+    asg_steps: list[Step] = []
     for group in spec.compute.autoscaling_groups:
         if group.takeover_desired is None:
             continue
         client = factory.client("autoscaling", target)
         limits = asg_limits(client, group.name)
-        if limits.desired >= group.takeover_desired:
-            continue
         if group.takeover_desired > limits.max_size:
+            if limits.desired >= group.takeover_desired:
+                continue
             raise RefusedError(
                 f"refused: takeover_desired {group.takeover_desired} of Auto Scaling group "
                 f"{group.name} in {target} exceeds its MaxSize {limits.max_size}; raise MaxSize "
                 "or lower takeover_desired, or drain with --no-scale-up"
             )
+        if limits.min_size < group.takeover_desired and _scales_itself(
+            client, group.name, target, notes
+        ):
+            minimums.setdefault(target, {})[asg_key(group.name)] = (
+                limits.min_size,
+                group.takeover_desired,
+            )
+            asg_steps.append(
+                asg_min_step(
+                    client,
+                    region=target,
+                    name=group.name,
+                    minimum=group.takeover_desired,
+                    previous=limits.min_size,
+                    goal="at_least",
+                    undo=undo,
+                )
+            )
+            notes += _scaling_notes("asg", client, group.name, target, group.takeover_desired)
+        if limits.desired >= group.takeover_desired:
+            continue
         previous.setdefault(target, {})[asg_key(group.name)] = (
             limits.desired,
             group.takeover_desired,
         )
-        steps.append(
+        asg_steps.append(
             asg_step(
                 client,
                 region=target,
@@ -610,7 +652,108 @@ def _scale_up_steps(
                 undo=undo,
             )
         )
-    return steps
+    steps: list[Step] = []
+    for cluster, service, takeover, desired in ecs_todo:
+        steps += _ecs_min_steps(factory, target, cluster, service, takeover, minimums, notes, undo)
+        if desired >= takeover:
+            continue
+        previous.setdefault(target, {})[ecs_key(cluster, service)] = (desired, takeover)
+        steps.append(
+            ecs_step(
+                factory.client("ecs", target),
+                region=target,
+                cluster=cluster,
+                service=service,
+                desired=takeover,
+                previous=desired,
+                goal="at_least",
+                undo=undo,
+            )
+        )
+    return steps + asg_steps
+
+
+def _ecs_min_steps(
+    factory: ClientSource,
+    region: str,
+    cluster: str,
+    service: str,
+    takeover: int,
+    minimums: dict[str, dict[str, tuple[int, int]]],
+    notes: list[str],
+    undo: str,
+) -> list[Step]:
+    """Raise the service's scalable target's MinCapacity to ``takeover`` (if it has one)."""
+    client = factory.client(AAS, region)
+    name = f"{cluster}/{service}"
+    try:
+        found = ecs_scalable_target(client, cluster, service)
+    except MrFailoverError as exc:
+        notes.append(
+            f"ecs {name} in {region}: its Application Auto Scaling target was not read ({exc}); "
+            "if it has scaling policies they may scale the take-over back in"
+        )
+        return []
+    if found is None or found.min_capacity >= takeover:
+        return []
+    if not _scales_itself(client, name, region, notes):
+        return []
+    if takeover > found.max_capacity:
+        raise RefusedError(
+            f"refused: takeover_desired {takeover} of ECS service {name} in {region} exceeds "
+            f"its scalable target's MaxCapacity {found.max_capacity} (Application Auto Scaling "
+            "would scale it back in); raise MaxCapacity or lower takeover_desired, or drain "
+            "with --no-scale-up"
+        )
+    minimums.setdefault(region, {})[ecs_key(cluster, service)] = (found.min_capacity, takeover)
+    notes += _scaling_notes("ecs", client, name, region, takeover)
+    return [
+        ecs_min_step(
+            client,
+            region=region,
+            cluster=cluster,
+            service=service,
+            minimum=takeover,
+            previous=found.min_capacity,
+            goal="at_least",
+            undo=undo,
+        )
+    ]
+
+
+def _scales_itself(client: Any, name: str, region: str, notes: list[str]) -> bool:
+    """Does something scale ``name`` on its own: a scaling policy or a scheduled action?
+
+    ``client`` is Application Auto Scaling (``name`` an ECS cluster/service) or Auto
+    Scaling (``name`` a group). Unreadable: assumed so (the minimum is raised anyway).
+    """
+    try:
+        if client.meta.service_model.service_name == AAS:
+            cluster, _, service = name.partition("/")
+            ids = {"ServiceNamespace": "ecs", "ResourceId": ecs_resource_id(cluster, service)}
+            found = call(client, "describe_scaling_policies", **ids).get("ScalingPolicies")
+            found = found or call(client, "describe_scheduled_actions", **ids).get(
+                "ScheduledActions"
+            )
+        else:
+            group = {"AutoScalingGroupName": name}
+            found = call(client, "describe_policies", **group).get("ScalingPolicies")
+            found = found or call(client, "describe_scheduled_actions", **group).get(
+                "ScheduledUpdateGroupActions"
+            )
+    except MrFailoverError as exc:
+        notes.append(f"{name} in {region}: scaling policies not read ({exc})")
+        return True
+    return bool(found)
+
+
+def _scaling_notes(
+    kind: Literal["ecs", "asg"], client: Any, name: str, region: str, floor: int
+) -> list[str]:
+    try:
+        return scaling_notes(kind, client, name, region, floor)
+    except MrFailoverError as exc:
+        return [f"{kind} {name} in {region}: scheduled actions not read ({exc})"]
 
 
 # --- undrain ------------------------------------------------------------------------------
@@ -623,13 +766,15 @@ def last_drain(region: str) -> RecordedScaleUp | None:
     undrain of the region came after it (its scale-back was done or declined then).
     """
     for run_id, params in _recorded_drains(region):
-        raw = params.get("previous_desired") or {}
-        counts = {
-            r: {k: (int(v["from"]), int(v["to"])) for k, v in services.items()}
-            for r, services in raw.items()
-        }
-        if counts:
-            return RecordedScaleUp(run_id, counts)
+        counts, minimums = (
+            {
+                r: {k: (int(v["from"]), int(v["to"])) for k, v in services.items()}
+                for r, services in (params.get(name) or {}).items()
+            }
+            for name in ("previous_desired", "previous_min")
+        )
+        if counts or minimums:
+            return RecordedScaleUp(run_id, counts, minimums)
         # A drain that scaled nothing (a re-run of one that had): look further back.
     return None
 
@@ -684,12 +829,12 @@ def plan_undrain(
         params["dial_from"] = dial_run[0]
     params |= controls.params()
     drained = recorded(region) if scale_back is not False else None
-    if scale_back is True and (drained is None or not drained.counts):
+    if scale_back is True and (drained is None or not (drained.counts or drained.minimums)):
         raise UsageError(
             f"no successful drain of {region} in this machine's journal recorded counts to "
             "scale back to (see mr-failover history); scale by hand, or run without --scale-back"
         )
-    if drained is not None and drained.counts:
+    if drained is not None and (drained.counts or drained.minimums):
         params["scale_back_from"] = drained.run_id
         steps += _scale_back_steps(factory, region, drained, notes)
     notes.append(_control_plane_note(spec.traffic.drain_lever))
@@ -699,8 +844,10 @@ def plan_undrain(
 def _scale_back_steps(
     factory: ClientSource, region: str, drained: RecordedScaleUp, notes: list[str]
 ) -> list[Step]:
-    steps: list[Step] = []
     undo = _undo("drain", region)
+    # Minimums first: a desired count below the raised minimum would be refused (Auto
+    # Scaling) or scaled straight back up (Application Auto Scaling).
+    steps = _restore_min_steps(factory, drained, notes, undo)
     for target, services in drained.counts.items():
         for key, (before, after) in services.items():
             kind, _, name = key.partition(":")
@@ -750,6 +897,71 @@ def _scale_back_steps(
                     )
                 )
     return steps
+
+
+def _restore_min_steps(
+    factory: ClientSource, drained: RecordedScaleUp, notes: list[str], undo: str
+) -> list[Step]:
+    """Put back the autoscaling minimums drain raised, unless changed since."""
+    steps: list[Step] = []
+    for target, services in drained.minimums.items():
+        for key, (before, after) in services.items():
+            kind, _, name = key.partition(":")
+            now: int | None
+            if kind == "ecs":
+                cluster, _, service = name.partition("/")
+                client = factory.client(AAS, target)
+                found = ecs_scalable_target(client, cluster, service)
+                now = found.min_capacity if found is not None else None
+            elif kind == "asg":
+                client = factory.client("autoscaling", target)
+                now = _asg_min(client, name)
+            else:
+                continue
+            what = "MinCapacity" if kind == "ecs" else "MinSize"
+            if now == before:
+                continue
+            if now is None:
+                notes.append(f"{kind} {name} in {target}: no {what} to restore (gone)")
+                continue
+            if now != after:
+                notes.append(
+                    f"left the {what} of {kind} {name} in {target} at {now}: changed since "
+                    f"drain run {drained.run_id} set it to {after} (restore it by hand if needed)"
+                )
+                continue
+            if kind == "ecs":
+                steps.append(
+                    ecs_min_step(
+                        client,
+                        region=target,
+                        cluster=cluster,
+                        service=service,
+                        minimum=before,
+                        previous=now,
+                        goal="exactly",
+                        undo=undo,
+                    )
+                )
+            else:
+                steps.append(
+                    asg_min_step(
+                        client,
+                        region=target,
+                        name=name,
+                        minimum=before,
+                        previous=now,
+                        goal="exactly",
+                        undo=undo,
+                    )
+                )
+    return steps
+
+
+def _asg_min(client: Any, name: str) -> int | None:
+    out = call(client, "describe_auto_scaling_groups", AutoScalingGroupNames=[name])
+    groups = out.get("AutoScalingGroups", [])
+    return int(groups[0]["MinSize"]) if groups else None
 
 
 def _ecs_desired(client: Any, cluster: str, service: str) -> int | None:

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 from mr_failover.aws import ClientSource, call, call_error, error_code
 from mr_failover.engine.guard import require_account
@@ -70,10 +71,40 @@ class RuleMetrics:
 
 
 @dataclass(frozen=True)
+class CanaryFilter:
+    """What an object needs to fall under a replication rule: a key prefix and tags."""
+
+    prefix: str = ""
+    tags: tuple[tuple[str, str], ...] = ()
+
+
+# rule: s3-replication-filter
+# A rule replicates only the objects its filter matches: "A Filter must specify exactly
+# one Prefix, Tag, or an And child element", and with a Tag "the rule applies only to
+# objects that have the tag in their tag set" (ReplicationRuleFilter, AWS SDK for Python
+# reference, https://docs.aws.amazon.com/sdk-for-python/v4/reference/clients/s3/structures/ReplicationRuleFilter/;
+# "Replication configuration file elements", Amazon S3 User Guide,
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-add-config.html).
+# A canary outside the filter is never replicated: a false no-go.
+def canary_filter(rule: Mapping[str, Any]) -> CanaryFilter:
+    """The filter of one rule of GetBucketReplication: V1 ``Prefix`` or V2 ``Filter``."""
+    if "Prefix" in rule:  # V1 rule
+        return CanaryFilter(str(rule.get("Prefix") or ""))
+    flt = rule.get("Filter") or {}
+    both = flt.get("And") or {}
+    prefix = flt.get("Prefix") if "Prefix" in flt else both.get("Prefix")
+    tags = [flt["Tag"]] if "Tag" in flt else list(both.get("Tags") or [])
+    return CanaryFilter(
+        str(prefix or ""), tuple((str(t["Key"]), str(t.get("Value") or "")) for t in tags)
+    )
+
+
+@dataclass(frozen=True)
 class BucketObserved:
     finding: s3.BucketFinding
     role: str | None
     metrics: Mapping[str, RuleMetrics]  # by destination bucket
+    filters: Mapping[str, CanaryFilter] = field(default_factory=dict)  # by destination
 
 
 @dataclass(frozen=True)
@@ -256,6 +287,7 @@ class _LinkSpec:
     destination: str
     resource: str  # table, source bucket or secondary cluster
     target: str = ""  # destination bucket (S3)
+    canary_filter: CanaryFilter = CanaryFilter()  # S3: what the canary object must match
 
     @property
     def name(self) -> str:
@@ -289,13 +321,22 @@ def observe_s3_replication(
     """Each bucket of ``region``: versioning, rules, role, backlog and latency metrics."""
     client = factory.client("s3", region)
     found: dict[str, tuple[s3.BucketFinding, str | None]] = {}
+    filters: dict[str, dict[str, CanaryFilter]] = {}
     for bucket in spec.s3_buckets:
         finding = s3.observe_bucket(client, bucket.name)
         role = None
+        filters[bucket.name] = {}
         if finding.rules:
-            # observe_bucket keeps the rules only; the role is in the same document.
+            # observe_bucket keeps the rules only; the role and filters are in the same
+            # document.
             out = call(client, "get_bucket_replication", Bucket=bucket.name)
-            role = out.get("ReplicationConfiguration", {}).get("Role") or None
+            config = out.get("ReplicationConfiguration", {})
+            role = config.get("Role") or None
+            raw = {r.get("ID", f"rule-{i}"): r for i, r in enumerate(config.get("Rules", []))}
+            for target in bucket.replicate_to:
+                rule = finding.rule_to(target.bucket)
+                if rule is not None and rule.id in raw:
+                    filters[bucket.name][target.bucket] = canary_filter(raw[rule.id])
         found[bucket.name] = (finding, role)
     queries: list[MetricQuery] = []
     wanted: list[tuple[str, s3.ReplicationRule]] = []
@@ -320,7 +361,7 @@ def observe_s3_replication(
         )
     return S3Observed(
         buckets={
-            name: BucketObserved(finding=f, role=role, metrics=metrics[name])
+            name: BucketObserved(finding=f, role=role, metrics=metrics[name], filters=filters[name])
             for name, (f, role) in found.items()
         }
     )
@@ -402,6 +443,7 @@ class _Probe:
     key: str
     started: float
     destinations: dict[str, str]  # destination region -> table or bucket
+    tags: tuple[tuple[str, str], ...] = ()  # S3: the object's tags (the rule's filter)
     item_key: dict[str, Any] | None = None  # DynamoDB key of the item
     written: bool = False
     error: str = ""
@@ -412,9 +454,9 @@ def canary_key(run_id: str, region: str) -> str:
     return f"{CANARY_PREFIX}#{run_id}#{region}"
 
 
-def canary_object_key(run_id: str, region: str) -> str:
-    """The marked key of an S3 canary object."""
-    return f"{CANARY_PREFIX}/{run_id}/{region}"
+def canary_object_key(run_id: str, region: str, prefix: str = "", n: int = 0) -> str:
+    """The marked key of an S3 canary object, under the replication rule's ``prefix``."""
+    return f"{prefix}{CANARY_PREFIX}/{run_id}/{region}" + (f"-{n}" if n else "")
 
 
 def dynamodb_item_key(client: Any, table: str, marker: str) -> dict[str, Any]:
@@ -462,6 +504,7 @@ def _write(probe: _Probe, factory: ClientSource, run_id: str, clock: Clock) -> N
         )
     else:
         client = factory.client("s3", probe.source)
+        extra = {"Tagging": urlencode(probe.tags)} if probe.tags else {}
         probe.started = clock.monotonic()
         call(
             client,
@@ -470,6 +513,7 @@ def _write(probe: _Probe, factory: ClientSource, run_id: str, clock: Clock) -> N
             Key=probe.key,
             Body=f"mr-failover replication canary {run_id}\n".encode(),
             Metadata={k.replace("_", "-"): v for k, v in marker.items()},
+            **extra,
         )
     probe.written = True
 
@@ -531,14 +575,21 @@ def run_canaries(
     just before its write to the first poll that sees it (an upper bound, never less
     than the real lag), with ``poll`` seconds of resolution.
     """
-    probes: dict[tuple[Kind, str, str], _Probe] = {}
+    probes: dict[tuple[Kind, str, str, CanaryFilter], _Probe] = {}
     for spec in specs:
-        pkey = (spec.kind, spec.source, spec.resource)
+        # One canary per source and filter: each S3 rule's filter (prefix, tags) decides
+        # which objects it replicates (rule: s3-replication-filter).
+        flt = spec.canary_filter
+        pkey = (spec.kind, spec.source, spec.resource, flt)
         if pkey not in probes:
-            key = (canary_key if spec.kind == "dynamodb" else canary_object_key)(
-                run_id, spec.source
+            if spec.kind == "dynamodb":
+                key = canary_key(run_id, spec.source)
+            else:
+                n = sum(1 for k in probes if k[:3] == pkey[:3])
+                key = canary_object_key(run_id, spec.source, flt.prefix, n)
+            probes[pkey] = _Probe(
+                spec.kind, spec.source, spec.resource, key, 0.0, {}, tags=flt.tags
             )
-            probes[pkey] = _Probe(spec.kind, spec.source, spec.resource, key, 0.0, {})
         probes[pkey].destinations[spec.destination] = spec.target or spec.resource
 
     results: dict[tuple[Kind, str, str, str], CanaryResult] = {}
@@ -810,6 +861,16 @@ def _pair(
 # --- the check ----------------------------------------------------------------------------------
 
 
+def _with_filter(spec: _LinkSpec, results: Mapping[tuple[str, Section], object]) -> _LinkSpec:
+    """An S3 link with its rule's filter, as observed (none observed: no filter)."""
+    observed = results.get((spec.source, "s3"))
+    if spec.kind != "s3" or not isinstance(observed, S3Observed):
+        return spec
+    bucket = observed.buckets.get(spec.resource)
+    flt = bucket.filters.get(spec.target) if bucket is not None else None
+    return replace(spec, canary_filter=flt) if flt is not None else spec
+
+
 def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
@@ -851,7 +912,7 @@ def check_replication(
         require_account(factory, topology)
         run_id = run_id or new_run_id()
         usable = [
-            s
+            _with_filter(s, results)
             for s in specs
             if s.kind != "aurora"  # needs a database connection, not an AWS API
             and s.source not in down

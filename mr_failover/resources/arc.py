@@ -343,6 +343,7 @@ class SafetyRule:
     asserted: tuple[str, ...] = ()  # assertion rules
     gating: tuple[str, ...] = ()  # gating rules: the controls whose states decide
     targets: tuple[str, ...] = ()  # gating rules: the controls that are gated
+    wait_ms: int = 0  # WaitPeriodMs
 
     @classmethod
     def from_api(cls, item: Mapping[str, Any]) -> SafetyRule:
@@ -361,6 +362,7 @@ class SafetyRule:
             asserted=tuple(body.get("AssertedControls", ())),
             gating=tuple(body.get("GatingControls", ())),
             targets=tuple(body.get("TargetControls", ())),
+            wait_ms=int(body.get("WaitPeriodMs") or 0),
         )
 
     def satisfied(self, states: Iterable[bool]) -> bool:
@@ -412,6 +414,7 @@ class SafetyRule:
             "asserted": list(self.asserted),
             "gating": list(self.gating),
             "targets": list(self.targets),
+            "wait_ms": self.wait_ms,
         }
 
 

@@ -9,12 +9,20 @@ The tasks and instances that then serve traffic are the data plane.
 
 Scaling up never lowers a count someone already raised (the change "holds" when the
 desired count is at least the target); scaling back sets the exact recorded count.
+
+Autoscaling would undo a take-over: an ECS service's Application Auto Scaling scaling
+policies scale it in down to its scalable target's ``MinCapacity``, an Auto Scaling
+group's policies down to its ``MinSize``. So drain raises that minimum to the take-over
+count before it raises the desired count (:func:`ecs_min_step`, :func:`asg_min_step`),
+and undrain puts the recorded minimum back before it scales back
+(``autoscaling-scale-in``). :func:`scaling_notes` names the scheduled actions that could
+still change the capacity during the take-over.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from mr_failover.aws import call
@@ -22,6 +30,8 @@ from mr_failover.engine.plan import Step, StepAction
 from mr_failover.errors import AwsCallError
 
 Goal = Literal["at_least", "exactly"]
+AAS = "application-autoscaling"
+ECS_DIMENSION = "ecs:service:DesiredCount"
 # Tasks and instances take minutes to start: a Fargate task about 1, an EC2 instance 2-5.
 SCALE_UP_TIMEOUT = 900.0
 
@@ -239,4 +249,253 @@ def asg_step(
         goal=goal,
         undo=undo,
         action=SetAsgDesired(client, name, desired, goal),
+    )
+
+
+# --- the minimum that autoscaling scales in to ----------------------------------------------
+
+# rule: autoscaling-scale-in
+# MinCapacity is "the minimum value that you plan to scale in to. When a scaling policy is
+# in effect, Application Auto Scaling can scale in (contract) as needed to the minimum
+# capacity limit", and its policies "will not scale capacity to values that are outside
+# of the minimum and maximum range" (RegisterScalableTarget, Application Auto Scaling API
+# Reference, https://docs.aws.amazon.com/autoscaling/application/APIReference/API_RegisterScalableTarget.html).
+# A scheduled action sets a new minimum and maximum, and "if the current capacity is above
+# the maximum capacity, Application Auto Scaling scales in to the maximum capacity"
+# (PutScheduledAction ScalableTargetAction, AWS SDK for Kotlin API reference,
+# https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/applicationautoscaling/aws.sdk.kotlin.services.applicationautoscaling.model/-put-scheduled-action-request/scalable-target-action.html);
+# an Auto Scaling group's scheduled action sets MinSize, MaxSize or DesiredCapacity
+# (PutScheduledUpdateGroupAction, Amazon EC2 Auto Scaling API Reference,
+# https://docs.amazonaws.cn/goto/WebAPI/autoscaling-2011-01-01/PutScheduledUpdateGroupAction).
+
+
+@dataclass(frozen=True)
+class ScalableTarget:
+    """An ECS service's Application Auto Scaling scalable target."""
+
+    min_capacity: int
+    max_capacity: int
+
+
+def ecs_resource_id(cluster: str, service: str) -> str:
+    return f"service/{cluster}/{service}"
+
+
+def ecs_scalable_target(client: Any, cluster: str, service: str) -> ScalableTarget | None:
+    """The service's scalable target (DescribeScalableTargets); None when it has none."""
+    out = call(
+        client,
+        "describe_scalable_targets",
+        ServiceNamespace="ecs",
+        ResourceIds=[ecs_resource_id(cluster, service)],
+        ScalableDimension=ECS_DIMENSION,
+    )
+    for t in out.get("ScalableTargets", []):
+        return ScalableTarget(int(t["MinCapacity"]), int(t["MaxCapacity"]))
+    return None
+
+
+def scaling_notes(
+    kind: Literal["ecs", "asg"], client: Any, name: str, region: str, floor: int
+) -> list[str]:
+    """The scheduled actions that could take ``name`` below ``floor`` during a take-over."""
+    found: list[str] = []
+    if kind == "ecs":
+        cluster, _, service = name.partition("/")
+        out = call(
+            client,
+            "describe_scheduled_actions",
+            ServiceNamespace="ecs",
+            ResourceId=ecs_resource_id(cluster, service),
+            ScalableDimension=ECS_DIMENSION,
+        )
+        for a in out.get("ScheduledActions", []):
+            act = a.get("ScalableTargetAction", {})
+            low = [act[k] for k in ("MinCapacity", "MaxCapacity") if k in act]
+            if any(int(v) < floor for v in low):
+                found.append(f"{a['ScheduledActionName']} ({a.get('Schedule', '')})")
+    else:
+        out = call(client, "describe_scheduled_actions", AutoScalingGroupName=name)
+        for a in out.get("ScheduledUpdateGroupActions", []):
+            low = [a[k] for k in ("MinSize", "MaxSize", "DesiredCapacity") if k in a]
+            if any(int(v) < floor for v in low):
+                when = a.get("Recurrence") or str(a.get("StartTime", ""))
+                found.append(f"{a['ScheduledActionName']} ({when})")
+    if not found:
+        return []
+    return [
+        f"{kind} {name} in {region}: scheduled action{'s' if len(found) > 1 else ''} "
+        f"{', '.join(found)} would set its capacity below the take-over's {floor}; "
+        "suspend or move them for the take-over"
+    ]
+
+
+class _SetMinimum(StepAction):
+    """Raise (drain) or put back (undrain) the minimum autoscaling scales in to."""
+
+    def __init__(self, client: Any, minimum: int, goal: Goal) -> None:
+        self.client = client
+        self.minimum = minimum
+        self.goal = goal
+        self._seen: int | None = None
+
+    @abstractmethod
+    def _read(self) -> int: ...
+
+    @abstractmethod
+    def _what(self) -> str: ...
+
+    def holds(self) -> bool:
+        self._seen = self._read()
+        return self._seen >= self.minimum if self.goal == "at_least" else self._seen == self.minimum
+
+    def settled(self) -> bool:
+        return self.holds()
+
+    def state(self) -> str:
+        return "" if self._seen is None else f"{self._what()} {self._seen}"
+
+
+class SetEcsMinCapacity(_SetMinimum):
+    """``RegisterScalableTarget MinCapacity`` of an ECS service's scalable target."""
+
+    def __init__(self, client: Any, cluster: str, service: str, minimum: int, goal: Goal):
+        super().__init__(client, minimum, goal)
+        self.cluster = cluster
+        self.service = service
+
+    def _read(self) -> int:
+        target = ecs_scalable_target(self.client, self.cluster, self.service)
+        if target is None:
+            raise AwsCallError(
+                self.client.meta.region_name,
+                "application-autoscaling:DescribeScalableTargets",
+                f"ecs {self.cluster}/{self.service} has no scalable target any more",
+                "check its Application Auto Scaling settings",
+            )
+        return target.min_capacity
+
+    def _what(self) -> str:
+        return f"ecs {self.cluster}/{self.service}: MinCapacity"
+
+    def apply(self) -> None:
+        call(
+            self.client,
+            "register_scalable_target",
+            ServiceNamespace="ecs",
+            ResourceId=ecs_resource_id(self.cluster, self.service),
+            ScalableDimension=ECS_DIMENSION,
+            MinCapacity=self.minimum,
+        )
+
+
+class SetAsgMinSize(_SetMinimum):
+    """``UpdateAutoScalingGroup MinSize``."""
+
+    def __init__(self, client: Any, name: str, minimum: int, goal: Goal) -> None:
+        super().__init__(client, minimum, goal)
+        self.name = name
+
+    def _read(self) -> int:
+        return asg_limits(self.client, self.name).min_size
+
+    def _what(self) -> str:
+        return f"asg {self.name}: MinSize"
+
+    def apply(self) -> None:
+        call(
+            self.client,
+            "update_auto_scaling_group",
+            AutoScalingGroupName=self.name,
+            MinSize=self.minimum,
+        )
+
+
+def _min_step(
+    *,
+    kind: str,
+    name: str,
+    region: str,
+    service: str,
+    api_call: str,
+    params: dict[str, Any],
+    minimum: int,
+    previous: int,
+    goal: Goal,
+    undo: str | None,
+    action: StepAction,
+) -> Step:
+    what = "MinCapacity" if kind == "ecs" else "MinSize"
+    verb = "raise" if goal == "at_least" else "restore"
+    why = " so autoscaling cannot scale it back in" if goal == "at_least" else ""
+    step = _scale_step(
+        kind=kind,
+        name=name,
+        region=region,
+        service=service,
+        api_call=api_call,
+        params=params,
+        desired=minimum,
+        previous=previous,
+        goal=goal,
+        undo=undo,
+        action=action,
+    )
+    title = f"{verb} {what} of {kind} {name} in {region} to {minimum} (from {previous}){why}"
+    return replace(step, id=f"{kind}:min:{region}:{name}", title=title, timeout=60.0)
+
+
+def ecs_min_step(
+    client: Any,
+    *,
+    region: str,
+    cluster: str,
+    service: str,
+    minimum: int,
+    previous: int,
+    goal: Goal,
+    undo: str | None,
+) -> Step:
+    return _min_step(
+        kind="ecs",
+        name=f"{cluster}/{service}",
+        region=region,
+        service=AAS,
+        api_call="RegisterScalableTarget",
+        params={
+            "ServiceNamespace": "ecs",
+            "ResourceId": ecs_resource_id(cluster, service),
+            "ScalableDimension": ECS_DIMENSION,
+            "MinCapacity": minimum,
+        },
+        minimum=minimum,
+        previous=previous,
+        goal=goal,
+        undo=undo,
+        action=SetEcsMinCapacity(client, cluster, service, minimum, goal),
+    )
+
+
+def asg_min_step(
+    client: Any,
+    *,
+    region: str,
+    name: str,
+    minimum: int,
+    previous: int,
+    goal: Goal,
+    undo: str | None,
+) -> Step:
+    return _min_step(
+        kind="asg",
+        name=name,
+        region=region,
+        service="autoscaling",
+        api_call="UpdateAutoScalingGroup",
+        params={"AutoScalingGroupName": name, "MinSize": minimum},
+        minimum=minimum,
+        previous=previous,
+        goal=goal,
+        undo=undo,
+        action=SetAsgMinSize(client, name, minimum, goal),
     )

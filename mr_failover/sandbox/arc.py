@@ -9,9 +9,12 @@ checkpoints), including the routing control states and the five endpoints' modes
 the safety rule evaluation the data plane applies (:func:`blocking_rules`). The data
 plane and its five loopback listeners are in :mod:`mr_failover.sandbox.arc_cluster`.
 
-Not modelled: ``WaitPeriodMs`` (stored, never waited), PENDING states (everything is
-``DEPLOYED`` at once), tags, resource policies, updates and deletes other than
-``DeleteSafetyRule`` (docs/SANDBOX.md).
+A gating rule's ``WaitPeriodMs`` is modelled (:func:`apply_change`): after one of its
+gating controls changes state, a request naming one of its target controls fails with a
+``ConflictException`` that says to try again, until the period has passed.
+Not modelled: an assertion rule's ``WaitPeriodMs`` (stored, never waited), PENDING states
+(everything is ``DEPLOYED`` at once), tags, resource policies, updates and deletes other
+than ``DeleteSafetyRule`` (docs/SANDBOX.md).
 """
 
 from __future__ import annotations
@@ -142,6 +145,8 @@ class ArcState:
     rules: dict[str, SafetyRule] = field(default_factory=dict)
     tokens: dict[tuple[str, str], str] = field(default_factory=dict)  # (action, token) -> arn
     modes: list[str] = field(default_factory=lambda: ["up"] * len(ENDPOINT_REGIONS))
+    # gating rule ARN -> sandbox time when one of its gating controls last changed state
+    gate_changed: dict[str, float] = field(default_factory=dict)
 
 
 def state(sandbox: SandboxState) -> ArcState:
@@ -185,6 +190,73 @@ def blocking_rules(arc: ArcState, changes: dict[str, bool], override: set[str]) 
         if not satisfied(rule.config, [after.get(arn, False) for arn in watched]):
             blocked.append(rule)
     return blocked
+
+
+# rule: arc-gating-wait-period
+# "WaitPeriodMs: An evaluation period, in milliseconds (ms), during which any request
+# against the target routing controls will fail. This helps prevent "flapping" of state.
+# The wait period is 5000 ms by default" (GatingRule.waitPeriodMs, AWS SDK for Kotlin API
+# reference, https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/route53recoverycontrolconfig/aws.sdk.kotlin.services.route53recoverycontrolconfig.model/-gating-rule/wait-period-ms.html;
+# the same words in "AWS::Route53RecoveryControl::SafetyRule GatingRule", CloudFormation,
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-route53recoverycontrol-safetyrule-gatingrule.html).
+# The pages do not say when the period starts: the sandbox starts it when one of the
+# rule's gating controls changes state (an assumption, docs/SANDBOX.md). The error is the
+# data plane's ConflictException, whose documented text is "There was a conflict with
+# this request. Try again." (route53recoverycluster model, AWS SDK for Kotlin,
+# https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/route53recoverycluster/aws.sdk.kotlin.services.route53recoverycluster.model).
+def waiting_rules(
+    arc: ArcState, changes: dict[str, bool], override: set[str], now: float
+) -> list[tuple[SafetyRule, float]]:
+    """(gating rule, seconds left) for each rule whose wait period holds a named target."""
+    out = []
+    for arn, since in arc.gate_changed.items():
+        rule = arc.rules.get(arn)
+        if rule is None or rule.status != "DEPLOYED" or arn in override:
+            continue
+        left = since + rule.wait_ms / 1000.0 - now
+        if left > 0 and any(target in changes for target in rule.targets):
+            out.append((rule, left))
+    return out
+
+
+def apply_change(sandbox: SandboxState, changes: dict[str, bool], override: set[str]) -> None:
+    """Set the controls in ``changes`` (arn -> On), or none of them.
+
+    Refused with ``ConflictException`` when a safety rule blocks the resulting states, or
+    while a gating rule's wait period holds one of the named targets.
+    """
+    arc = state(sandbox)
+    blocked = blocking_rules(arc, changes, override)
+    if blocked:
+        raise ArcError(
+            "ConflictException",
+            "the routing control state change is blocked by safety rule(s): "
+            + "; ".join(rule.describe() for rule in blocked),
+            409,
+            ",".join(rule.arn for rule in blocked),
+            "SafetyRule",
+        )
+    now = sandbox.now()
+    waiting = waiting_rules(arc, changes, override, now)
+    if waiting:
+        raise ArcError(
+            "ConflictException",
+            "There was a conflict with this request. Try again. "
+            + "; ".join(
+                f"gating rule {rule.name} ({rule.arn}) is in its wait period "
+                f"({rule.wait_ms} ms) for {left:.1f} s more"
+                for rule, left in waiting
+            ),
+            409,
+            ",".join(rule.arn for rule, _ in waiting),
+            "SafetyRule",
+        )
+    flipped = {arn for arn, on in changes.items() if arc.controls[arn].on != on}
+    for arn, on in changes.items():
+        arc.controls[arn].on = on
+    for rule in arc.rules.values():
+        if rule.kind == "GATING" and flipped & set(rule.gating):
+            arc.gate_changed[rule.arn] = now
 
 
 # --- serving -----------------------------------------------------------------------------

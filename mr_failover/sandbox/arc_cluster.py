@@ -315,20 +315,7 @@ def _update(sandbox: SandboxState, entries: list[Any], override: Any) -> dict[st
         if arn in changes:
             raise arc.invalid(f"routing control {arn} appears twice in the request")
         changes[str(arn)] = value == "On"
-    skip = {str(a) for a in override or []}
-    state = arc.state(sandbox)
-    blocked = arc.blocking_rules(state, changes, skip)
-    if blocked:
-        raise arc.ArcError(
-            "ConflictException",
-            "the routing control state change is blocked by safety rule(s): "
-            + "; ".join(rule.describe() for rule in blocked),
-            409,
-            ",".join(rule.arn for rule in blocked),
-            "SafetyRule",
-        )
-    for arn, on in changes.items():
-        state.controls[arn].on = on
+    arc.apply_change(sandbox, changes, {str(a) for a in override or []})
     return {}
 
 

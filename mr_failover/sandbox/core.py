@@ -28,6 +28,7 @@ from mr_failover.sandbox import (
     arc,
     arc_cluster,
     aurora,
+    autoscaling,
     cloudfront,
     cloudwatch,
     dynamodb,
@@ -65,6 +66,7 @@ SIMULATIONS: tuple[Simulation, ...] = (
     arc,
     arc_cluster,
     cloudwatch,
+    autoscaling,
 )
 
 

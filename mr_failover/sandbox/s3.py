@@ -11,8 +11,10 @@ due, and failed objects are not retried, as on AWS); and, for rules whose destin
 has ``Metrics`` enabled, the ``AWS/S3`` metrics ``ReplicationLatency``,
 ``OperationsPendingReplication``, ``BytesPendingReplication`` and
 ``OperationsFailedReplication`` (dimensions ``SourceBucket``, ``DestinationBucket``,
-``RuleId``) in the source bucket's region. docs/SANDBOX-data.md says where this differs
-from AWS.
+``RuleId``) in the source bucket's region. A rule applies to an object when its filter
+matches: the key prefix and every tag of a ``Tag`` or ``And`` filter (the object's tags
+are the ones it was written with: ``PutObjectTagging`` on a version not yet copied
+re-evaluates it). docs/SANDBOX-data.md says where this differs from AWS.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from moto.core.responses import ActionResult
+from moto.s3.exceptions import ReplicationConfigurationNotFoundError
 from moto.s3.models import FakeBucket, FakeKey, S3Backend, s3_backends
+from moto.s3.responses import S3Response
 
 from mr_failover.sandbox.dynamodb import EPSILON, current, register
 from mr_failover.sandbox.state import Hooks
@@ -35,13 +40,20 @@ STATE_KEY = "s3"
 NAMESPACE = "AWS/S3"
 STATUS_ATTR = "_mr_failover_replication_status"
 STATUS_HEADER = "x-amz-replication-status"
+# Set on a version by PutObject until its tags are set (moto sets them right after).
+FRESH_ATTR = "_mr_failover_untagged"
 # Pending gauges are republished at least this often (sandbox seconds) while they hold
 # a value, and at once when they change; AWS publishes them once a minute.
 METRIC_PERIOD = 1.0
 
 # What this module patches in moto (tests/sandbox/test_s3_replication.py checks each
 # still exists; recheck them when the moto pin moves).
-HOOKS = ("moto.s3.models.S3Backend.put_object", "moto.s3.models.FakeKey.response_dict")
+HOOKS = (
+    "moto.s3.models.S3Backend.put_object",
+    "moto.s3.models.S3Backend.put_object_tagging",
+    "moto.s3.models.FakeKey.response_dict",
+    "moto.s3.responses.S3Response.get_bucket_replication",
+)
 
 _hooks = Hooks("S3")
 _original_put_object: Callable[..., FakeKey] | None = None
@@ -89,6 +101,8 @@ def _patch_moto() -> None:
     global _original_put_object
     _original_put_object = S3Backend.put_object
     S3Backend.put_object = _wrap_put_object(S3Backend.put_object)  # type: ignore[method-assign]
+    S3Backend.put_object_tagging = _wrap_put_object_tagging(S3Backend.put_object_tagging)  # type: ignore[method-assign]
+    S3Response.get_bucket_replication = _get_bucket_replication  # type: ignore[method-assign]
     # A property: replace it on the class, keeping moto's getter underneath.
     FakeKey.response_dict = _wrap_response_dict(FakeKey.__dict__["response_dict"])  # type: ignore[method-assign,assignment]
 
@@ -121,24 +135,44 @@ def _set_status(key: FakeKey, status: str) -> None:
 # --- which rules apply -----------------------------------------------------------------
 
 
-def _rule_prefix(rule: dict[str, Any]) -> str:
+# rule: s3-replication-filter
+# "A filter that identifies the subset of objects to which the replication rule applies.
+# A Filter must specify exactly one Prefix, Tag, or an And child element"; a Tag filter:
+# "The rule applies only to objects that have the tag in their tag set"
+# (ReplicationRuleFilter, AWS SDK for Python reference,
+# https://docs.aws.amazon.com/sdk-for-python/v4/reference/clients/s3/structures/ReplicationRuleFilter/;
+# "Replication configuration file elements", Amazon S3 User Guide,
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-add-config.html).
+def rule_filter(rule: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    """(key prefix, tags every object must carry) of a rule: V1 ``Prefix`` or V2 ``Filter``."""
     if "Prefix" in rule:  # V1 rule
-        return str(rule.get("Prefix") or "")
+        return str(rule.get("Prefix") or ""), {}
     flt = rule.get("Filter") or {}
-    if "Prefix" in flt:
-        return str(flt.get("Prefix") or "")
-    return str((flt.get("And") or {}).get("Prefix") or "")
+    both = flt.get("And") or {}
+    prefix = flt.get("Prefix") if "Prefix" in flt else both.get("Prefix")
+    tags = flt.get("Tag") if "Tag" in flt else both.get("Tag")
+    if isinstance(tags, dict):
+        tags = [tags]
+    wanted = {str(t.get("Key")): str(t.get("Value") or "") for t in tags or []}
+    return str(prefix or ""), wanted
+
+
+def _filter_matches(rule: dict[str, Any], key_name: str, tags: dict[str, str]) -> bool:
+    prefix, wanted = rule_filter(rule)
+    return key_name.startswith(prefix) and all(tags.get(k) == v for k, v in wanted.items())
 
 
 def _enabled(value: Any) -> bool:
     return isinstance(value, dict) and value.get("Status") == "Enabled"
 
 
-def matching_rules(bucket: FakeBucket, key_name: str) -> list[tuple[str, str, bool]]:
-    """(destination bucket, rule id, metrics on) for each destination ``key_name`` goes to.
+def matching_rules(
+    bucket: FakeBucket, key_name: str, tags: dict[str, str] | None = None
+) -> list[tuple[str, str, bool]]:
+    """(destination bucket, rule id, metrics on) for each destination an object goes to.
 
+    A rule applies when its filter matches the key and ``tags`` (the object's tags).
     Several rules naming one destination: the highest ``Priority`` wins, as on AWS.
-    Tag filters are not evaluated (a rule with a tag filter matches on its prefix).
     """
     config = getattr(bucket, "replication", None)
     if not config:
@@ -148,7 +182,7 @@ def matching_rules(bucket: FakeBucket, key_name: str) -> list[tuple[str, str, bo
         rules = [rules]
     best: dict[str, tuple[int, str, bool]] = {}
     for rule in rules:
-        if rule.get("Status") != "Enabled" or not key_name.startswith(_rule_prefix(rule)):
+        if rule.get("Status") != "Enabled" or not _filter_matches(rule, key_name, tags or {}):
             continue
         dest = rule.get("Destination") or {}
         dest_bucket = str(dest.get("Bucket", "")).removeprefix("arn:aws:s3:::")
@@ -164,10 +198,15 @@ def matching_rules(bucket: FakeBucket, key_name: str) -> list[tuple[str, str, bo
 # --- replication -----------------------------------------------------------------------
 
 
+def _tags(backend: S3Backend, key: FakeKey) -> dict[str, str]:
+    found = backend.get_object_tagging(key).get("Tags", [])
+    return {str(t["Key"]): str(t["Value"]) for t in found}
+
+
 def _on_put(sb: SandboxState, bucket: FakeBucket, key: FakeKey) -> None:
     if not bucket.is_versioned:
         return
-    rules = matching_rules(bucket, key.name)
+    rules = matching_rules(bucket, key.name, _tags(_backend(sb), key))
     if not rules:
         return
     _set_status(key, "PENDING")
@@ -258,6 +297,9 @@ def _copy(sb: SandboxState, backend: S3Backend, source: FakeKey, dest_bucket: Fa
     )
     replica._version_id = source.version_id  # S3 keeps the version id on the replica
     replica.set_metadata(dict(source.metadata))
+    tags = _tags(backend, source)
+    if tags:  # S3 replicates object tags with the object
+        backend.tagger.tag_resource(replica.arn, backend.tagger.convert_dict_to_tags_input(tags))
     _set_status(replica, "REPLICA")
 
 
@@ -307,10 +349,79 @@ def _wrap_put_object(original: Callable[..., FakeKey]) -> Callable[..., FakeKey]
             return original(self, bucket_name, *args, **kwargs)
         with sb.lock:
             key = original(self, bucket_name, *args, **kwargs)
+            setattr(key, FRESH_ATTR, True)
             _on_put(sb, self.get_bucket(bucket_name), key)
             return key
 
     return put_object
+
+
+def _wrap_put_object_tagging(original: Callable[..., FakeKey]) -> Callable[..., FakeKey]:
+    """Tags sent with PutObject are set just after the object is stored (moto's order):
+    a version still waiting for its first copy is matched again with its tags."""
+
+    @functools.wraps(original)
+    def put_object_tagging(self: S3Backend, key: FakeKey, *args: Any, **kwargs: Any) -> FakeKey:
+        sb = current(self.account_id)
+        if sb is None:
+            return original(self, key, *args, **kwargs)
+        with sb.lock:
+            out = original(self, key, *args, **kwargs)
+            # Only the tags of the write itself count: an object tagged later is not
+            # replicated again (S3 replicates new objects; existing ones need Batch
+            # Replication).
+            fresh = getattr(key, FRESH_ATTR, False)
+            setattr(key, FRESH_ATTR, False)
+            bucket = self.buckets.get(str(key.bucket_name))
+            if fresh and bucket is not None:
+                st = state(sb)
+                ident = (bucket.name, key.name, key.version_id)
+                st.pending = [
+                    p for p in st.pending if (p.source_bucket, p.key, p.version_id) != ident
+                ]
+                setattr(key, STATUS_ATTR, None)
+                _on_put(sb, bucket, key)
+            return out
+
+    return put_object_tagging
+
+
+def _api_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """A stored rule (parsed from PutBucketReplication's XML) as GetBucketReplication
+    returns it, with its filter and delete-marker setting (moto answers an empty prefix
+    filter whatever was stored)."""
+    out: dict[str, Any] = {"ID": rule.get("ID", ""), "Status": rule.get("Status")}
+    if "Prefix" in rule and "Filter" not in rule:  # V1
+        out["Prefix"] = rule.get("Prefix") or ""
+    else:
+        out["Priority"] = rule.get("Priority")
+        prefix, tags = rule_filter(rule)
+        pairs = [{"Key": k, "Value": v} for k, v in tags.items()]
+        if "And" in (rule.get("Filter") or {}):
+            both: dict[str, Any] = {"Tags": pairs}
+            if prefix:
+                both["Prefix"] = prefix
+            out["Filter"] = {"And": both}
+        elif pairs:
+            out["Filter"] = {"Tag": pairs[0]}
+        else:
+            out["Filter"] = {"Prefix": prefix}
+        out["DeleteMarkerReplication"] = rule.get("DeleteMarkerReplication") or {
+            "Status": "Disabled"
+        }
+    out["Destination"] = rule.get("Destination")
+    return out
+
+
+def _get_bucket_replication(self: S3Response) -> Any:
+    self.data["Action"] = "GetBucketReplication"
+    replication = self.backend.get_bucket_replication(self.bucket_name)
+    if not replication:
+        raise ReplicationConfigurationNotFoundError(bucket_name=self.bucket_name)
+    rules = replication["Rule"]
+    rules = [rules] if isinstance(rules, dict) else rules
+    config = {"Role": replication["Role"], "Rules": [_api_rule(r) for r in rules]}
+    return self.serialized(ActionResult({"ReplicationConfiguration": config}))
 
 
 def _wrap_response_dict(original: property) -> property:

@@ -177,3 +177,46 @@ def _as_file(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "pasted.yaml"
     path.write_text(text)
     return path
+
+
+def test_drain_waits_out_a_gating_rules_wait_period_then_changes_the_control(
+    run_cli: Any,
+    control: SandboxClient,
+    aws: Any,
+    arc_config: Path,
+    e2e_topology: Topology,
+    e2e_sandbox: Any,
+    clock: Any,
+) -> None:
+    from tests.sandbox.test_arc_cluster import data_plane
+
+    east = e2e_topology.regions["us-east-1"].traffic.routing_controls
+    panel = topo.control_panel_arn(east[0])
+    config = aws("route53-recovery-control-config", "us-west-2")
+    cluster = e2e_topology.arc.cluster_arn if e2e_topology.arc else ""
+    gate = config.create_routing_control(
+        ClusterArn=cluster, ControlPanelArn=panel, RoutingControlName="gate"
+    )["RoutingControl"]["RoutingControlArn"]
+    config.create_safety_rule(
+        GatingRule={
+            "ControlPanelArn": panel,
+            "GatingControls": [gate],
+            "TargetControls": list(east),
+            "Name": "east-gate",
+            "RuleConfig": {"Type": "OR", "Threshold": 0, "Inverted": False},
+            "WaitPeriodMs": 5000,
+        }
+    )
+    # The operator opens the gate just before the drain: its wait period starts.
+    data_plane(e2e_sandbox, 2).update_routing_control_state(
+        RoutingControlArn=gate, RoutingControlState="On"
+    )
+    seeded = len(control.calls(service=CLUSTER, action=UPDATE))
+
+    drained = run_cli("--config", str(arc_config), "drain", "--region", "us-east-1", "--yes")
+    assert drained.exit_code == 0, drained.output
+    assert "gating rule 'east-gate' (WaitPeriodMs 5000)" in drained.output
+    statuses = [c["status"] for c in control.calls(service=CLUSTER, action=UPDATE)[seeded:]]
+    # Refused while the wait period held (the tool's sleeps advance the sandbox's clock).
+    assert statuses[-1] == 200 and statuses.count(409) >= 2
+    assert states(run_cli, arc_config)["us-east-1"] == ["OFF"]

@@ -228,3 +228,67 @@ def test_drain_then_undrain_with_the_weight_lever(
     assert result.exit_code == 0, result.output
     assert weights(aws, zone_id) == {"us-east-1": 100, "us-west-2": 100}
     assert "restored to the topology's declared values" in result.stdout
+
+
+def test_take_over_capacity_survives_autoscaling_and_undrain_restores_the_minimums(
+    run_cli: Any,
+    aws: Any,
+    control: SandboxClient,
+    e2e_topology: topo.Topology,
+    drain_clock: FakeClock,
+) -> None:
+    from mr_failover.sandbox import autoscaling
+
+    # us-west-2 scales itself: a target-tracking policy on the ECS service (Application
+    # Auto Scaling, MinCapacity 1) and on the Auto Scaling group (MinSize 0). The sandbox
+    # carries no load, so both scale an idle take-over back in to their minimum.
+    west, group = "us-west-2", "arc309-web-usw2"
+    aas = aws("application-autoscaling", west)
+    ids = {
+        "ServiceNamespace": "ecs",
+        "ResourceId": "service/arc309/api",
+        "ScalableDimension": "ecs:service:DesiredCount",
+    }
+    aas.register_scalable_target(**ids, MinCapacity=1, MaxCapacity=8)
+    metric = {"PredefinedMetricType": "ECSServiceAverageCPUUtilization"}
+    aas.put_scaling_policy(
+        **ids,
+        PolicyName="cpu50",
+        PolicyType="TargetTrackingScaling",
+        TargetTrackingScalingPolicyConfiguration={
+            "TargetValue": 50.0,
+            "PredefinedMetricSpecification": metric,
+        },
+    )
+    asg = aws("autoscaling", west)
+    asg.put_scaling_policy(
+        AutoScalingGroupName=group,
+        PolicyName="cpu50",
+        PolicyType="TargetTrackingScaling",
+        TargetTrackingConfiguration={
+            "TargetValue": 50.0,
+            "PredefinedMetricSpecification": {"PredefinedMetricType": "ASGAverageCPUUtilization"},
+        },
+    )
+
+    result = run_cli("drain", "--region", "us-east-1", "--yes")
+    assert result.exit_code == 0, result.output
+    # The plan shows the minimums it raises, before the counts.
+    assert "[1/6] raise MinCapacity of ecs arc309/api in us-west-2 to 4 (from 1)" in result.stderr
+    assert "[3/6] raise MinSize of asg arc309-web-usw2 in us-west-2 to 4 (from 0)" in result.stderr
+    assert "undrain restores the recorded minimums" in result.stdout
+    control.advance(0.1)
+    control.advance(autoscaling.SCALE_IN_SECONDS * 2)  # the policies had time to scale in
+    assert ecs_desired(aws, west) == 4
+    assert asg_desired(aws, west, group) == 4
+    [target] = aas.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
+    assert target["MinCapacity"] == 4
+
+    result = run_cli("undrain", "--region", "us-east-1", "--yes")
+    assert result.exit_code == 0, result.output
+    [target] = aas.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
+    assert target["MinCapacity"] == 1
+    [found] = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"]
+    assert found["MinSize"] == 0
+    assert ecs_desired(aws, west) == STEADY
+    assert asg_desired(aws, west, group) == STEADY

@@ -246,3 +246,36 @@ def test_installed_entry_point_runs_canaries_in_real_time(
     assert len(lags) == 6
     assert all(0.05 <= lag < 2.0 for lag in lags), lags
     assert all(c["removed"] for c in data["cleanup"])
+
+
+def test_s3_canary_matches_the_rules_prefix_and_tag_filter(
+    e2e_topology: Topology,
+    e2e_sandbox: Sandbox,
+    control: SandboxClient,
+    run_cli: Any,
+    aws: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A rule that replicates only tagged objects under a prefix: a canary written
+    # elsewhere would never arrive, and the pair would be a false no-go.
+    control.settings(s3_replication_lag=1.0)
+    monkeypatch.setattr(check_command, "clock", SandboxDrivenClock(e2e_sandbox))
+    east = aws("s3", E)
+    config = east.get_bucket_replication(Bucket=BUCKETS[E])["ReplicationConfiguration"]
+    for rule in config["Rules"]:
+        rule.pop("Prefix", None)
+        rule["Filter"] = {
+            "And": {"Prefix": "critical/", "Tags": [{"Key": "dr", "Value": "replicate"}]}
+        }
+        rule.setdefault("DeleteMarkerReplication", {"Status": "Disabled"})
+    east.put_bucket_replication(Bucket=BUCKETS[E], ReplicationConfiguration=config)
+
+    result = run_cli("--output", "json", "check", "replication", "--canary")
+
+    data = _json(result)
+    [link] = [lk for lk in _pair(data, E, W)["links"] if lk["kind"] == "s3"]
+    assert link["canary"]["state"] == "seen", link
+    assert link["canary"]["key"].startswith(f"critical/{CANARY_PREFIX}/")
+    assert result.exit_code == 0, result.output
+    written = [c for c in control.calls(service="s3", region=E) if c["action"] == "PutObject"]
+    assert written  # the canary itself, tagged in its write (Tagging on PutObject)

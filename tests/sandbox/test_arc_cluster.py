@@ -227,6 +227,7 @@ def test_gating_rule(sandbox: Sandbox, panel: Panel) -> None:
         update(sandbox, {target: "On"})
     assert rule in err.value.response["Error"]["Message"]
     update(sandbox, {free: "Off"})  # not a target: not gated
+    sandbox.advance(5.0)  # the gate's change above started the rule's 5 s wait period
     # Evaluated on the states after the change: opening the gate in the same batch works.
     update(sandbox, {gate: "On", target: "On"})
     assert states(sandbox, panel) == ["On", "On", "Off"]
@@ -350,3 +351,36 @@ def test_control_api_refuses_bad_modes_and_indexes(control: SandboxClient) -> No
     with pytest.raises(SandboxClientError, match="0-4"):
         control.set_arc_endpoint(5, "down")
     assert control.state()["arc_endpoints"] == control.arc_endpoints()
+
+
+def test_a_gating_rules_wait_period_holds_its_targets_after_a_gate_changes(
+    sandbox: Sandbox, panel: Panel
+) -> None:
+    gate, target, free = panel.controls
+    rule = panel.rule(
+        "GatingRule",
+        GatingControls=[gate],
+        TargetControls=[target],
+        RuleConfig={"Type": "OR", "Threshold": 0, "Inverted": False},
+        WaitPeriodMs=3000,
+    )
+    update(sandbox, {target: "Off"})  # no gate changed yet: no wait
+    update(sandbox, {gate: "Off"})
+    update(sandbox, {gate: "On"})  # the gate flips back: the wait period starts again
+    dp = data_plane(sandbox, 1)
+    with pytest.raises(dp.exceptions.ConflictException) as err:
+        update(sandbox, {target: "On"})  # the rule itself is satisfied: only the wait holds it
+    message = err.value.response["Error"]["Message"]
+    assert message.startswith("There was a conflict with this request. Try again.")
+    assert rule in message and "3000 ms" in message
+    assert states(sandbox, panel)[1] == "Off"
+    update(sandbox, {free: "Off"})  # not a target: not held
+    # An override of the rule skips its wait period too.
+    update(sandbox, {target: "On"}, SafetyRulesToOverride=[rule])
+    update(sandbox, {target: "Off"}, SafetyRulesToOverride=[rule])
+    sandbox.advance(2.0)
+    with pytest.raises(dp.exceptions.ConflictException):
+        update(sandbox, {target: "On"})
+    sandbox.advance(1.5)
+    update(sandbox, {target: "On"})
+    assert states(sandbox, panel) == ["On", "On", "Off"]

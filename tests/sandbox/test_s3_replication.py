@@ -122,6 +122,44 @@ def test_no_status_without_a_matching_rule(sb: Sandbox, s3: dict[str, Any]) -> N
     assert s3[WEST].list_object_versions(Bucket=DST).get("Versions", []) == []
 
 
+@pytest.mark.parametrize(
+    "flt",
+    [
+        {"Tag": {"Key": "replicate", "Value": "yes"}},
+        {"And": {"Prefix": "img/", "Tags": [{"Key": "replicate", "Value": "yes"}]}},
+    ],
+    ids=["tag", "and"],
+)
+def test_a_tag_filter_replicates_only_objects_written_with_the_tag(
+    sb: Sandbox, s3: dict[str, Any], flt: dict[str, Any]
+) -> None:
+    body = rule(DST, RULE) | {"Filter": flt}
+    s3[EAST].put_bucket_replication(
+        Bucket=SRC, ReplicationConfiguration={"Role": ROLE, "Rules": [body]}
+    )
+    # GetBucketReplication gives the filter back as it was put (moto alone: Prefix "").
+    [got] = s3[EAST].get_bucket_replication(Bucket=SRC)["ReplicationConfiguration"]["Rules"]
+    assert got["Filter"] == flt
+    s3[EAST].put_object(Bucket=SRC, Key="img/untagged", Body=b"x")
+    s3[EAST].put_object(Bucket=SRC, Key="img/other", Body=b"x", Tagging="replicate=no")
+    s3[EAST].put_object(Bucket=SRC, Key="img/tagged", Body=b"x", Tagging="replicate=yes&b=1")
+    assert status(s3[EAST], SRC, "img/tagged") == "PENDING"
+    sb.advance(LAG)
+    assert status(s3[EAST], SRC, "img/untagged") is None
+    assert status(s3[EAST], SRC, "img/other") is None
+    assert status(s3[EAST], SRC, "img/tagged") == "COMPLETED"
+    replicas = s3[WEST].list_object_versions(Bucket=DST).get("Versions", [])
+    assert [v["Key"] for v in replicas] == ["img/tagged"]
+    tags = s3[WEST].get_object_tagging(Bucket=DST, Key="img/tagged")["TagSet"]
+    assert {t["Key"]: t["Value"] for t in tags} == {"replicate": "yes", "b": "1"}
+    # Tagging an existing object later does not replicate it (new objects only).
+    s3[EAST].put_object_tagging(
+        Bucket=SRC, Key="img/untagged", Tagging={"TagSet": [{"Key": "replicate", "Value": "yes"}]}
+    )
+    sb.advance(LAG)
+    assert len(s3[WEST].list_object_versions(Bucket=DST).get("Versions", [])) == 1
+
+
 def test_two_way_replication_does_not_loop(sb: Sandbox, s3: dict[str, Any]) -> None:
     replicate(s3)
     s3[WEST].put_bucket_replication(

@@ -634,3 +634,86 @@ def test_static_stability_knows_any_endpoint_will_do(listed: bool) -> None:
     else:
         [why] = hits["us-west-2"]
         assert why.startswith("ARC control plane in us-west-2: DescribeCluster")
+
+
+class ConflictingPlane(arc.DataPlane):
+    """A data plane whose UpdateRoutingControlStates is refused ``conflicts`` times."""
+
+    def __init__(self, conflicts: int, message: str) -> None:
+        super().__init__(ENDPOINTS, lambda ep: None)
+        self.left = conflicts
+        self.message = message
+        self.calls = 0
+
+    def call(self, operation: str, **params: Any) -> Any:
+        assert operation == "update_routing_control_states"
+        self.calls += 1
+        if self.left > 0:
+            self.left -= 1
+            raise arc.SafetyRuleConflictError(f"refused by ARC: {self.message}")
+        return {}
+
+
+def conflicting_step(
+    conflicts: int, recheck: Any, message: str = "There was a conflict. Try again."
+) -> tuple[Any, ConflictingPlane, FakeClock]:
+    from mr_failover.resources.arc_steps import SetRoutingControls, conflict_budget
+
+    plane_ = ConflictingPlane(conflicts, message)
+    clock = FakeClock()
+    gate = rule(gating((RC_W,), (RC_E,)))
+    step = SetRoutingControls(
+        make_topology(),
+        plane_,
+        [RC_E],
+        on=False,
+        overrides=[],
+        explain=lambda: recheck,
+        retry_for=conflict_budget([gate]),
+        clock=clock,
+    )
+    return step, plane_, clock
+
+
+def test_a_conflict_no_rule_explains_is_retried_within_the_wait_period() -> None:
+    from mr_failover.resources.arc_steps import Recheck
+
+    step, plane_, clock = conflicting_step(3, Recheck(False, "none blocks"))
+    step.apply()
+    assert plane_.calls == 4 and step.conflicts == 3
+    assert 0 < clock.t < 7.0  # the gate's 5 s wait period plus the margin
+
+
+def test_a_conflict_that_outlasts_the_wait_period_stops_with_one_line() -> None:
+    from mr_failover.resources.arc_steps import MAX_CONFLICT_ATTEMPTS, Recheck
+
+    step, plane_, clock = conflicting_step(100, Recheck(False, "none blocks"))
+    with pytest.raises(arc.SafetyRuleConflictError) as info:
+        step.apply()
+    assert plane_.calls <= MAX_CONFLICT_ATTEMPTS
+    assert clock.t <= 7.0
+    assert "still refused after" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_conflict_a_rule_explains_is_not_retried() -> None:
+    from mr_failover.resources.arc_steps import Recheck
+
+    step, plane_, _ = conflicting_step(100, Recheck(True, "blocking: rule x"))
+    with pytest.raises(arc.SafetyRuleConflictError, match="blocking: rule x"):
+        step.apply()
+    assert plane_.calls == 1
+
+
+@pytest.mark.parametrize(("message", "calls"), [("Try again.", 2), ("blocked by a rule", 1)])
+def test_unreadable_rules_retry_only_a_conflict_that_says_try_again(
+    message: str, calls: int
+) -> None:
+    from mr_failover.resources.arc_steps import Recheck
+
+    step, plane_, _ = conflicting_step(1, Recheck(None, "rules unreadable"), message)
+    if calls == 1:
+        with pytest.raises(arc.SafetyRuleConflictError):
+            step.apply()
+    else:
+        step.apply()
+    assert plane_.calls == calls

@@ -785,3 +785,26 @@ def test_json_schema_names_every_documented_field() -> None:
         "reasons",
         "warnings",
     }
+
+
+@pytest.mark.parametrize(
+    ("rule", "prefix", "tags"),
+    [
+        ({"Prefix": "logs/"}, "logs/", ()),  # V1
+        ({"Filter": {"Prefix": ""}}, "", ()),
+        ({"Filter": {"Tag": {"Key": "dr", "Value": "yes"}}}, "", (("dr", "yes"),)),
+        (
+            {"Filter": {"And": {"Prefix": "p/", "Tags": [{"Key": "a", "Value": "1"}]}}},
+            "p/",
+            (("a", "1"),),
+        ),
+    ],
+)
+def test_canary_filter_follows_the_rule(
+    rule: dict[str, Any], prefix: str, tags: tuple[tuple[str, str], ...]
+) -> None:
+    from mr_failover.operations.replication import canary_filter, canary_object_key
+
+    found = canary_filter(rule)
+    assert (found.prefix, found.tags) == (prefix, tags)
+    assert canary_object_key("run", "us-east-1", found.prefix).startswith(prefix)
