@@ -58,6 +58,7 @@ COMMANDS: dict[str, str] = {
     "arc": "mr_failover.commands.arc:arc_group",
     "fence": "mr_failover.commands.fence:fence",
     "export": "mr_failover.commands.export:export",
+    "discover": "mr_failover.commands.discover:discover",
 }
 
 # One-line summaries for the root --help, so listing commands imports nothing.
@@ -78,6 +79,7 @@ SUMMARIES: dict[str, str] = {
     "arc": "Route 53 ARC: the routing controls' cluster endpoints (cached, ready to paste).",
     "fence": "Stop a split-brain region's database taking writes; keep its traffic drained.",
     "export": "Export the topology, e.g. as an ARC Region switch plan (no AWS call).",
+    "discover": "Write a topology file from the account: tags, stacks, a domain (read-only).",
 }
 
 

@@ -1,0 +1,180 @@
+"""discover's pure parts: ARNs and stack resources filed, the commented file, the merge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mr_failover import topology as topo
+from mr_failover.errors import UsageError
+from mr_failover.operations.discover import (
+    DiscoverRequest,
+    Discovery,
+    Inventory,
+    Note,
+    add_arn,
+    add_stack_resource,
+)
+from mr_failover.operations.discover_yaml import merge, render, todo_comments
+
+REQUEST = DiscoverRequest(regions=("us-east-1", "us-west-2"), tags=(("app", "shop"),))
+
+
+def test_arns_are_filed_by_service_and_region() -> None:
+    inv, notes = Inventory(), []
+    for arn in (
+        "arn:aws:rds:us-east-1:123456789012:cluster:shop-use1",
+        "arn:aws:rds:us-east-1:123456789012:db:shop-use1-1",
+        "arn:aws:dynamodb:us-west-2:123456789012:table/orders",
+        "arn:aws:dynamodb:us-west-2:123456789012:table/orders/stream/2024",
+        "arn:aws:s3:::shop-assets",
+        "arn:aws:elasticache:us-east-1:123456789012:replicationgroup:cache-use1",
+        "arn:aws:ecs:us-east-1:123456789012:service/shop/api",
+        "arn:aws:ecs:us-east-1:123456789012:service/legacy",
+        "arn:aws:lambda:us-west-2:123456789012:function:stream:3",
+        "arn:aws:globalaccelerator::123456789012:accelerator/abc",
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/shop/1",
+    ):
+        add_arn(inv, arn, notes)
+    assert inv.clusters == {"us-east-1": {"shop-use1"}}
+    assert inv.tables == {"us-west-2": {"orders"}}
+    assert inv.buckets == {"shop-assets": "us-east-1"}
+    assert inv.cache_groups == {"us-east-1": {"cache-use1"}}
+    assert inv.ecs_services == {"us-east-1": {("shop", "api")}}
+    assert inv.functions == {"us-west-2": {"stream"}}
+    assert inv.accelerators == {"arn:aws:globalaccelerator::123456789012:accelerator/abc"}
+    # Kept for Global Accelerator: endpoints are load balancers, instances, addresses.
+    assert "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/shop/1" in (
+        inv.others
+    )
+    # The old ECS ARN has no cluster: said, not guessed.
+    assert [n.where for n in notes] == [("regions", "us-east-1", "compute", "ecs_services")]
+
+
+def test_stack_resources_are_filed_by_type() -> None:
+    inv = Inventory()
+    add_stack_resource(
+        inv, "us-east-1", {"ResourceType": "AWS::RDS::DBCluster", "PhysicalResourceId": "db"}
+    )
+    add_stack_resource(
+        inv, "us-east-1", {"ResourceType": "AWS::S3::Bucket", "PhysicalResourceId": "b"}
+    )
+    add_stack_resource(
+        inv,
+        "us-east-1",
+        {
+            "ResourceType": "AWS::ECS::Service",
+            "PhysicalResourceId": "arn:aws:ecs:us-east-1:123456789012:service/c/s",
+        },
+    )
+    add_stack_resource(
+        inv, "us-east-1", {"ResourceType": "AWS::SQS::Queue", "PhysicalResourceId": "q"}
+    )
+    assert inv.clusters == {"us-east-1": {"db"}}
+    assert inv.buckets == {"b": "us-east-1"}
+    assert inv.ecs_services == {"us-east-1": {("c", "s")}}
+    assert not inv.empty()
+
+
+@pytest.mark.parametrize(
+    ("request_", "message"),
+    [
+        (DiscoverRequest(regions=("us-east-1",), tags=(("a", "b"),)), "two or more"),
+        (DiscoverRequest(regions=("us-east-1", "us-west-2")), "--tag"),
+        (DiscoverRequest(regions=("us-east-1", "mars-1")), "not an AWS region"),
+        (
+            DiscoverRequest(regions=("us-east-1", "us-west-2"), domains=("x",), takeover_factor=0),
+            "more than 0",
+        ),
+    ],
+)
+def test_requests_that_cannot_be_answered(request_: DiscoverRequest, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        request_.check()
+
+
+def _discovery() -> Discovery:
+    data = {
+        "application": "shop",
+        "account_id": "123456789012",
+        "primary_region": "us-east-1",
+        "policy": {"rpo_seconds": 60, "rto_seconds": 900},
+        "regions": {
+            "us-east-1": {
+                "aurora": {
+                    "mode": "global",
+                    "global_cluster": "g",
+                    "cluster": "a",
+                    "role": "writer",
+                },
+                "dynamodb_tables": ["orders"],
+                "compute": {"ecs_services": [{"cluster": "shop", "service": "api"}]},
+            },
+            "us-west-2": {
+                "aurora": {
+                    "mode": "global",
+                    "global_cluster": "g",
+                    "cluster": "b",
+                    "role": "secondary",
+                },
+                "dynamodb_tables": ["orders"],
+            },
+        },
+    }
+    notes = [
+        Note(("policy", "rpo_seconds"), "your objective", "todo"),
+        Note(
+            ("regions", "us-east-1", "compute", "ecs_services", 0),
+            "takeover_desired: yours",
+            "todo",
+        ),
+        Note((), "something at the top"),
+    ]
+    return Discovery(data, notes, REQUEST)
+
+
+def test_the_rendered_file_validates_and_validate_finds_its_comments(tmp_path: Path) -> None:
+    text = render(_discovery())
+    path = tmp_path / "t.yaml"
+    path.write_text(text)
+    loaded = topo.load(path)
+    assert loaded.writer_region() == "us-east-1"
+    assert "dynamodb_tables: [orders]" in text
+    found = todo_comments(text)
+    assert [w for _, _, w in found] == [
+        "PROBLEM: something at the top",
+        "TODO: your objective",
+        "TODO: takeover_desired: yours",
+    ]
+    lines = text.splitlines()
+    line, col, _ = found[2]
+    # The comment sits right above the ECS service it is about, at its dash.
+    assert lines[line - 1][col - 1 :].startswith("# TODO")
+    assert lines[line].strip().startswith("- cluster: shop")
+
+
+def test_todo_comments_ignore_hashes_in_values() -> None:
+    assert todo_comments("name: 'a # TODO not a comment'\nx: 1  # TODO: yes\n") == [
+        (2, 7, "TODO: yes")
+    ]
+
+
+def test_merge_keeps_the_users_comments_and_values_adds_and_reports(tmp_path: Path) -> None:
+    existing = render(_discovery())
+    existing = existing.replace("application: shop", "application: shop  # mine")
+    existing = existing.replace("rpo_seconds: 60", "rpo_seconds: 5")
+    existing = existing.replace("dynamodb_tables: [orders]", "dynamodb_tables: [orders, gone]")
+    new = _discovery()
+    new.data["regions"]["us-west-2"]["s3_buckets"] = [{"name": "new-bucket"}]
+    new.data["regions"]["us-east-1"]["aurora"]["role"] = "secondary"
+    new.data["regions"]["us-west-2"]["aurora"]["role"] = "writer"
+    text, report = merge(existing, new)
+    assert "application: shop  # mine" in text
+    assert "rpo_seconds: 5" in text
+    assert "regions.us-west-2.s3_buckets" in report.added
+    assert any("gone" in g for g in report.gone)
+    assert any("role: kept 'writer'" in k for k in report.kept)
+    path = tmp_path / "m.yaml"
+    path.write_text(text)
+    assert topo.load(path).regions["us-west-2"].s3_buckets[0].name == "new-bucket"
