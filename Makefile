@@ -4,7 +4,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean conformance
+.PHONY: demo test lint typecheck unit tests-moto tests-sandbox bench bench-quick clean conformance
+
+# pytest-xdist workers per pytest run (WORKERS=0: one process each). A work unit is a
+# test module (its module fixtures built once), or one heavy / slow test; units go out in
+# collection order, the long ones first (tests/conftest.py). Each worker is a process of
+# its own: its own sandboxes (ephemeral ports), tmp dirs and environment.
+WORKERS ?= 2
+XDIST := $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadgroup --no-loadscope-reorder)
+PYTEST := $(BIN)/pytest -p no:cacheprovider --durations=10 $(XDIST)
 
 $(STAMP): pyproject.toml setup.cfg
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=python3)"; exit 2; }
@@ -16,7 +24,11 @@ $(STAMP): pyproject.toml setup.cfg
 demo: $(STAMP)
 	$(BIN)/mr-failover demo
 
-test: lint typecheck unit
+# ruff first (seconds), then mypy and both pytest runs at once: the sandbox run is the
+# longest and waits in real time (child processes, TTLs), so the others fill the cores.
+# Each job's output is printed in one block when it ends.
+test: lint
+	@$(MAKE) --no-print-directory -j3 --output-sync=target typecheck tests-moto tests-sandbox
 
 lint: $(STAMP)
 	$(BIN)/ruff check mr_failover tests bench
@@ -27,10 +39,16 @@ typecheck: $(STAMP)
 	$(BIN)/mypy mr_failover
 
 # mock_aws (in-process moto) and the sandbox server must never share a process:
-# entering or leaving mock_aws wipes the server's state. Two pytest runs.
-unit: $(STAMP)
-	$(BIN)/pytest tests/unit tests/functional
-	$(BIN)/pytest tests/sandbox tests/e2e tests/reliability
+# entering or leaving mock_aws wipes the server's state. Two pytest runs (two sets of
+# worker processes), which may run at the same time. tests/bench runs every benchmark's
+# --quick mode as a child process.
+unit: tests-moto tests-sandbox
+
+tests-moto: $(STAMP)
+	$(PYTEST) tests/unit tests/functional tests/bench
+
+tests-sandbox: $(STAMP)
+	$(PYTEST) tests/reliability tests/e2e tests/sandbox
 
 # Against a real AWS account (AWS_PROFILE): never part of `make test`, which runs the same
 # scenarios against the sandbox (tests/sandbox/test_conformance.py). docs/CONFORMANCE.md.
@@ -39,6 +57,9 @@ conformance: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+bench-quick: $(STAMP)
+	$(BIN)/python bench/run.py --quick
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,6 +1,7 @@
 """Mutating commands in the sandbox: the tool's own overhead, and how fast it notices.
 
-Run: ``.venv/bin/python bench/bench_actions.py [--runs N] [--detect-runs N]``.
+Run: ``.venv/bin/python bench/bench_actions.py [--runs N] [--detect-runs N] [--skip-waits]
+[--fast-sandbox] [--quick]``.
 
 Overhead: each mutating command that exists (health-check invert/restore, drain/undrain,
 promote switchover there and back; picked from the CLI's command table) runs in-process
@@ -30,9 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import quick
+
 EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "regions.yaml"
 EAST, WEST = "us-east-1", "us-west-2"
 WATCH_EVERY = 0.02
+# --fast-sandbox (--quick): AWS-side transitions in a fraction of the sandbox's defaults.
+FAST = {"aurora_failover_seconds": 0.5, "health_check_interval": 0.2}
 
 
 @dataclass
@@ -54,6 +59,25 @@ class TimingClock:
         took = time.perf_counter() - t0
         self.slept += took
         self.sleeps.append(took)
+
+
+@dataclass
+class SandboxWaits(TimingClock):
+    """The executor's clock on the sandbox's: a wait advances it and returns at once.
+
+    ``slept`` (real sleeping, what bench_actions subtracts from wall time) stays 0, so the
+    whole wall time is the tool's overhead; ``skipped`` counts the sandbox seconds waited.
+    """
+
+    sandbox: Any = None
+    skipped: float = 0.0
+
+    def monotonic(self) -> float:
+        return float(self.sandbox.now())
+
+    def sleep(self, seconds: float) -> None:
+        self.sandbox.advance(seconds)
+        self.skipped += seconds
 
 
 @dataclass
@@ -158,31 +182,48 @@ def available_ops() -> list[Op]:
     return [op for op in OPS if op.command in COMMANDS and op.back[0] in COMMANDS]
 
 
+_SEEDED: dict[int, tuple[Any, Any]] = {}  # id(sandbox) -> (seeded topology, checkpoint)
+
+
 def fresh(sandbox: Any, workdir: Path) -> Any:
-    """Reset and seed the sandbox; point the CLI at the seeded topology and a new state dir."""
+    """Reset and seed the sandbox; point the CLI at the seeded topology and a new state dir.
+
+    The first call per sandbox seeds and takes a checkpoint; later ones restore it (the
+    same resources and ids in milliseconds: mr_failover.sandbox.snapshot). Seeding is
+    never part of a figure.
+    """
     from mr_failover import topology as topo
     from mr_failover.aws import ClientFactory
     from mr_failover.sandbox.seed import seed
+    from mr_failover.sandbox.snapshot import checkpoint, restore
 
     sandbox.reset()
-    seeded = seed(topo.load(EXAMPLE), ClientFactory(None, endpoint_url=sandbox.endpoint_url))
+    if id(sandbox) in _SEEDED:
+        seeded, saved = _SEEDED[id(sandbox)]
+        restore(sandbox, saved)
+    else:
+        factory = ClientFactory(None, endpoint_url=sandbox.endpoint_url)
+        seeded = seed(topo.load(EXAMPLE), factory)
+        _SEEDED[id(sandbox)] = (seeded, checkpoint(sandbox))
     config = workdir / "regions.yaml"
     config.write_text(topo.dump(seeded))
     state = Path(tempfile.mkdtemp(dir=workdir))
     os.environ["MR_FAILOVER_CONFIG"] = str(config)
     os.environ["MR_FAILOVER_STATE_DIR"] = str(state)
-    return seeded
+    return seeded.model_copy(deep=True)
 
 
-def measure_overhead(sandbox: Any, workdir: Path, runs: int) -> None:
-    print(f"overhead (wall - waits), median of {runs} run(s), in-process CLI:")
+def measure_overhead(sandbox: Any, workdir: Path, runs: int, skip_waits: bool = False) -> None:
+    how = "waits skipped on the sandbox clock" if skip_waits else "real waits"
+    print(f"overhead (wall - waits), median of {runs} run(s), in-process CLI, {how}:")
     for op in available_ops():
         fresh(sandbox, workdir)
         rows: dict[str, list[Run]] = {"forward": [], "back": []}
         failed = ""
         for _ in range(1 if op.command == "drill" else runs):
             for leg, args in (("forward", op.forward), ("back", op.back)):
-                run = run_cli(*args)
+                clock = SandboxWaits(sandbox=sandbox) if skip_waits else TimingClock()
+                run = run_cli(*args, clock=clock)
                 if not run.ok:
                     failed = f"{' '.join(args)}: {run.output.strip().splitlines()[-1:]}"
                     break
@@ -315,19 +356,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--detect-runs", type=int, default=3)
-    args = parser.parse_args()
+    parser.add_argument(
+        "--skip-waits",
+        action="store_true",
+        help="overhead runs wait on the sandbox clock (no real record-TTL waits)",
+    )
+    parser.add_argument(
+        "--fast-sandbox",
+        action="store_true",
+        help=f"Aurora switchover {FAST['aurora_failover_seconds']:g} s, health checks every "
+        f"{FAST['health_check_interval']:g} s, instead of the sandbox's defaults",
+    )
+    args = quick.parse(parser, runs=1, detect_runs=1, skip_waits=True, fast_sandbox=True)
     logging.disable(logging.WARNING)
     sandbox_env()
     from mr_failover.sandbox.core import Sandbox, SandboxSettings
 
     # The sandbox's default pace (Aurora switchover 3 s, health checks every 1 s).
-    sandbox = Sandbox(settings=SandboxSettings())
+    sandbox = Sandbox(settings=SandboxSettings(**(FAST if args.fast_sandbox else {})))
     os.environ["AWS_ENDPOINT_URL"] = sandbox.start()
     try:
         with tempfile.TemporaryDirectory() as tmp:
             workdir = Path(tmp)
             print(f"mutating commands found: {', '.join(o.name for o in available_ops())}")
-            measure_overhead(sandbox, workdir, args.runs)
+            measure_overhead(sandbox, workdir, args.runs, args.skip_waits)
             print("detection delay (state change in the sandbox -> step reported done):")
             settings = sandbox.settings
             if any(o.command == "promote" for o in available_ops()):

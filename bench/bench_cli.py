@@ -1,6 +1,6 @@
 """CLI timings: cold ``mr-failover --help`` versus ``aws --version``, and ``status``.
 
-Run: ``.venv/bin/python bench/bench_cli.py [--runs 10] [--status-runs 5]``.
+Run: ``.venv/bin/python bench/bench_cli.py [--runs 10] [--status-runs 5] [--quick]``.
 
 * ``--help`` is measured as a user feels it: a fresh process through the installed
   entry point, median of N runs. The goal is under 0.15 s. ``aws --version`` (the AWS
@@ -25,6 +25,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+import quick
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "config" / "regions.yaml"
@@ -159,7 +161,7 @@ def main() -> int:
         default="auto",
         help="auto: the project sandbox when it exists, else a bare moto server",
     )
-    args = parser.parse_args()
+    args = quick.parse(parser, runs=1, status_runs=1)
 
     aws = shutil.which("aws")
     helps = timed([str(ENTRY), "--help"], args.runs)

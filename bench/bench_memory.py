@@ -1,6 +1,6 @@
 """Peak memory (RSS) of ``mr-failover status`` on the generated large topology.
 
-Run: ``.venv/bin/python bench/bench_memory.py [--runs 3]``.
+Run: ``.venv/bin/python bench/bench_memory.py [--runs 3] [--regions 10] [--quick]``.
 
 A sandbox (in-process) is seeded with bench_status's large topology (10 regions, 20
 DynamoDB tables, 20 buckets, 10 Aurora clusters); ``status`` runs as a fresh process
@@ -23,7 +23,8 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_status import ENTRY, ENV, large_topology
+import quick
+from bench_status import ENTRY, ENV, LARGE_REGIONS, large_topology
 
 GOAL_MB = 150.0
 
@@ -58,7 +59,10 @@ def peak_mb(argv: list[str]) -> tuple[float, int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
+    parser.add_argument(
+        "--regions", type=int, default=len(LARGE_REGIONS), help="of the large topology"
+    )
+    args = quick.parse(parser, runs=1, regions=3)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
     from mr_failover.sandbox.core import Sandbox
@@ -68,7 +72,8 @@ def main() -> int:
                                            "MOTO_ECS_SERVICE_RUNNING")})  # fmt: skip
     work = Path(tempfile.mkdtemp(prefix="mr-failover-bench-memory-"))
     source = work / "large.yaml"
-    source.write_text(yaml.safe_dump(large_topology(), sort_keys=False))
+    doc = large_topology(LARGE_REGIONS[: args.regions])
+    source.write_text(yaml.safe_dump(doc, sort_keys=False))
     sandbox = Sandbox()
     url = sandbox.start()
     try:
@@ -83,7 +88,7 @@ def main() -> int:
     codes = sorted({code for _, code in runs})
     met = "met" if peak < GOAL_MB else "MISSED"
     print(
-        f"peak RSS of status, large topology (10 regions): median {peak:.0f} MB over "
+        f"peak RSS of status, large topology ({args.regions} regions): median {peak:.0f} MB over "
         f"{args.runs} runs (max {max(mb for mb, _ in runs):.0f} MB, exit {codes}; "
         f"goal < {GOAL_MB:.0f} MB: {met})"
     )

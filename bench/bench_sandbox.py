@@ -1,6 +1,6 @@
 """Sandbox benchmarks: start + seed time, and per-call overhead against a bare moto server.
 
-Run: ``.venv/bin/python bench/bench_sandbox.py [--runs N] [--calls N]``. Prints medians.
+Run: ``.venv/bin/python bench/bench_sandbox.py [--runs N] [--calls N] [--quick]``. Prints medians.
 Goal: start and seed the example topology in under 2 s. Both servers live in this one
 process on loopback (they share moto's state, which is what makes the comparison fair).
 """
@@ -17,6 +17,7 @@ from typing import Any
 
 import boto3
 import botocore.config
+import quick
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "regions.yaml"
 CONFIG = botocore.config.Config(retries={"total_max_attempts": 1}, read_timeout=10)
@@ -111,7 +112,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--calls", type=int, default=200)
-    args = parser.parse_args()
+    args = quick.parse(parser, runs=1, calls=20)
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the bare server logs each call

@@ -1,7 +1,7 @@
 """``status`` fan-out against a sequential shell script of ``aws`` CLI calls.
 
 Run: ``.venv/bin/python bench/bench_status.py [--runs 3] [--latency-ms 100]
-[--topology example|large|both]``.
+[--topology example|large|both] [--no-script] [--script-calls N] [--quick]``.
 
 A sandbox (in-process, on loopback) is seeded with the topology, and a latency fault adds
 ``--latency-ms`` to every AWS call in every region (the sandbox's ``latency`` fault).
@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import quick
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,13 +115,19 @@ def large_topology(regions: tuple[str, ...] = LARGE_REGIONS) -> dict[str, Any]:
 
 
 def core_example() -> dict[str, Any]:
-    """config/regions.yaml cut to :data:`REGION_KEYS` (what the aws script reads too)."""
+    """config/regions.yaml cut to :data:`REGION_KEYS` (what the aws script reads too).
+
+    The traffic section's routing controls go too: they need the top-level ``arc``, which
+    is not among :data:`TOP_KEYS`, and the aws script does not read them.
+    """
     data = yaml.safe_load(EXAMPLE.read_text())
     out = {k: data[k] for k in TOP_KEYS if k in data}
     out["regions"] = {
         name: {k: region[k] for k in REGION_KEYS if k in region}
         for name, region in data["regions"].items()
     }
+    for region in out["regions"].values():  # routing controls come with 'arc', left out
+        region.get("traffic", {}).pop("routing_controls", None)
     return out
 
 
@@ -192,8 +199,27 @@ def aws_script(topology: Any, endpoint: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def first_calls(script: str, calls: int | None) -> str:
+    """``script`` with only its first ``calls`` aws calls (all of them when None)."""
+    if calls is None:
+        return script
+    kept: list[str] = []
+    for line in script.splitlines():
+        if line.startswith("aws "):
+            if calls == 0:
+                continue
+            calls -= 1
+        kept.append(line)
+    return "\n".join(kept) + "\n"
+
+
 def measure(
-    label: str, source: Path, runs: int, latency_ms: int, with_script: bool = True
+    label: str,
+    source: Path,
+    runs: int,
+    latency_ms: int,
+    with_script: bool = True,
+    script_calls: int | None = None,
 ) -> dict[str, Any]:
     from mr_failover import topology as topo
     from mr_failover.sandbox.client import SandboxClient
@@ -227,7 +253,7 @@ def measure(
             inner.append(doc["elapsed_seconds"])
             verdicts = ", ".join(sorted({r["verdict"] for r in doc["regions"]}))
         script = work / "status.sh"
-        script.write_text(aws_script(loaded, url))
+        script.write_text(first_calls(aws_script(loaded, url), script_calls))
         shell_calls = sum(1 for line in script.read_text().splitlines() if line.startswith("aws "))
         shell_wall, shell_ok = float("nan"), True
         if with_script:
@@ -261,7 +287,10 @@ def main() -> int:
     parser.add_argument(
         "--no-script", action="store_true", help="skip the (slow) sequential aws CLI script"
     )
-    args = parser.parse_args()
+    parser.add_argument(
+        "--script-calls", type=int, default=None, help="run only the script's first N aws calls"
+    )
+    args = quick.parse(parser, runs=1, latency_ms=10, topology="example", script_calls=2)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     work = Path(tempfile.mkdtemp(prefix="mr-failover-bench-large-"))
     large = work / "large.yaml"
@@ -273,7 +302,14 @@ def main() -> int:
     )
     print(f"status fan-out, {args.latency_ms} ms added to every AWS call (sandbox latency fault)")
     for label, path in chosen:
-        r = measure(label, path, args.runs, args.latency_ms, with_script=not args.no_script)
+        r = measure(
+            label,
+            path,
+            args.runs,
+            args.latency_ms,
+            with_script=not args.no_script,
+            script_calls=args.script_calls,
+        )
         ratio = r["shell_wall"] / r["status_wall"]
         print(
             f"  {label:8s} ({r['regions']} regions, seeded in {r['seed_seconds']:.1f} s): "

@@ -7,6 +7,7 @@ constant health-check status. Tests that need more use botocore Stubber (tests/u
 from __future__ import annotations
 
 import io
+import os
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -47,6 +48,10 @@ def _core_example() -> Path:
 
 
 EXAMPLE = _core_example()
+# moto builds ~1300 default AMIs per region on an EC2 backend's first use and again after
+# each mock_aws: the seeder's launch templates name a placeholder image, so nothing reads
+# them (the sandbox sets the same in Sandbox.start).
+os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 

@@ -10,6 +10,8 @@ with ``mock_aws``). It reuses tests/e2e's fixtures unchanged (``e2e_sandbox``,
     DynamoDB, S3, compute, lock), seeded into the just-reset sandbox. The example grows
     as resources are added (accelerators, caches, API endpoints); their own e2e tests
     cover them, and a fixed subset keeps these figures comparable from run to run.
+    Like tests/e2e's, the first test of a module seeds and takes a checkpoint
+    (:mod:`~mr_failover.sandbox.snapshot`); the others, and :func:`reseed`, restore it.
 ``quick_backoff``
     botocore's retry backoff shortened 50 times, for in-process runs under throttling.
 ``mutations(since=0)``
@@ -25,7 +27,7 @@ with ``mock_aws``). It reuses tests/e2e's fixtures unchanged (``e2e_sandbox``,
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,7 @@ from mr_failover.aws import ClientFactory, Timeouts
 from mr_failover.sandbox.client import SandboxClient
 from mr_failover.sandbox.core import Sandbox
 from mr_failover.sandbox.seed import seed
+from mr_failover.sandbox.snapshot import Checkpoint, checkpoint, restore
 from mr_failover.topology import Topology
 from tests.e2e.conftest import (  # noqa: F401  (fixtures re-exported)
     EXAMPLE,
@@ -80,19 +83,54 @@ def seed_core(endpoint_url: str, directory: Path) -> Topology:
         return seed(topo.load(source), factory)
 
 
+class CoreSeed:
+    """The core example in one sandbox: seeded once, then restored from a checkpoint.
+
+    A restore gives the same resources, ids, call log and simulation state as seeding
+    again (tests/e2e/test_snapshot.py), in milliseconds instead of about a second.
+    """
+
+    def __init__(self, where: Sandbox) -> None:
+        self.sandbox = where
+        self.saved: tuple[Topology, Checkpoint] | None = None
+
+    def seed(self, directory: Path) -> Topology:
+        """The core example in the just-reset sandbox (``directory`` gets its source)."""
+        if self.saved is None:
+            seeded = seed_core(self.sandbox.endpoint_url, directory)
+            self.saved = (seeded, checkpoint(self.sandbox))
+        else:
+            (directory / "core-example.yaml").write_text(core_example())
+            restore(self.sandbox, self.saved[1])
+        return self.saved[0].model_copy(deep=True)
+
+
+_CORE_SEEDS: dict[str, CoreSeed] = {}  # by endpoint URL, while the module's sandbox runs
+
+
+@pytest.fixture(scope="module")
+def core_seed(e2e_sandbox: Sandbox) -> Iterator[CoreSeed]:  # noqa: F811
+    held = _CORE_SEEDS[e2e_sandbox.endpoint_url] = CoreSeed(e2e_sandbox)
+    yield held
+    _CORE_SEEDS.pop(e2e_sandbox.endpoint_url, None)
+
+
 def reseed(client: SandboxClient, topology_file: Path) -> None:
     """Reset the sandbox and seed the core example again into ``topology_file``."""
     client.reset()
-    topology_file.write_text(topo.dump(seed_core(client.endpoint_url, topology_file.parent)))
+    held = _CORE_SEEDS.get(client.endpoint_url)
+    directory = topology_file.parent
+    seeded = held.seed(directory) if held else seed_core(client.endpoint_url, directory)
+    topology_file.write_text(topo.dump(seeded))
 
 
 @pytest.fixture
 def e2e_topology(
-    e2e_sandbox: Sandbox,  # noqa: F811
+    core_seed: CoreSeed,
     control: SandboxClient,  # noqa: F811
     tmp_path: Path,
 ) -> Topology:
-    return seed_core(e2e_sandbox.endpoint_url, tmp_path)
+    return core_seed.seed(tmp_path)
 
 
 def served_mutations(client: SandboxClient, since: int = 0) -> list[str]:

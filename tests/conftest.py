@@ -1,0 +1,45 @@
+"""Suite-wide collection rules, for both pytest runs (see the Makefile).
+
+Long tests go first, with room to finish:
+
+* ``heavy`` (the long reliability variants) and ``slow`` tests move to the front of the
+  run, heavy ones first; ``heavy`` ones get a 900 s timeout instead of 300 s (unless
+  they set their own).
+
+And, for pytest-xdist's ``--dist loadgroup`` (the Makefile), work units:
+
+* a test module is one unit, so its module-scoped fixtures (a sandbox, a seeded
+  checkpoint, a reference run) are built once, on one worker;
+* a ``heavy`` or ``slow`` test is a unit of its own, so that long tests of one module
+  run on different workers.
+
+With ``--no-loadscope-reorder`` units go out in collection order, one at a time as
+workers free up: the longest start first instead of one of them starting last and
+running alone at the end. Without xdist only the order changes.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+HEAVY_TIMEOUT = 900
+
+
+def _rank(item: pytest.Item) -> int:
+    if item.get_closest_marker("heavy") is not None:
+        return 0
+    if item.get_closest_marker("slow") is not None:
+        return 1
+    return 2
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        rank = _rank(item)
+        if rank == 0 and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(HEAVY_TIMEOUT))
+        if item.get_closest_marker("xdist_group") is None:
+            group = item.nodeid if rank < 2 else item.nodeid.split("::", 1)[0]
+            item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=_rank)  # stable: collection order within a rank
