@@ -1136,7 +1136,8 @@ class DrillJob(Job):
 
     ``scenario`` is a built-in's name or a scenario file; a resumed run takes its own from
     the journal. The steady state is a precondition of a new run: checked before
-    confirmation and again under the lock.
+    confirmation and again under the lock (the phases are planned under the lock anyway,
+    each when it starts).
     """
 
     def __init__(
@@ -1186,6 +1187,12 @@ class DrillJob(Job):
             raise RefusedError(
                 "refused: not in steady state (" + "; ".join(problems) + "); fix it before a drill"
             )
+
+    def recheck(self, shown: Plan, *, confirmed: bool) -> Plan:
+        # Each phase is planned from fresh reads when it starts, under the lock; what
+        # the whole drill relies on up front is the steady state: read it again.
+        self.check(shown)
+        return shown
 
     def begin(self, recorder: Journal) -> None:
         if self.info.prior is not None:

@@ -35,7 +35,9 @@ def _describe(state: object) -> str:
     if state.holder_dead:
         return (
             f"{where}: held (holder pid {state.owner.pid} dead on this host) by "
-            f"{state.owner.describe()} {since}: the next mutation takes it over"
+            f"{state.owner.describe()} {since}: resume that run (--resume "
+            f"{state.owner.run_id}) or break the lock; once its lease expires, the next "
+            "mutation takes it over"
         )
     if state.stale:
         return (

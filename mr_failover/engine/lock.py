@@ -29,7 +29,10 @@ https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/BestPractices_D
 names clock skew as the risk of expiry by timestamps). A lease that looks live by this
 machine's clock is refused at once (a clock running behind only delays a takeover). A
 holder whose process is dead on this very host (same host name and the same boot and pid
-namespace, ``host_id``) is stale at once. The holder, for its part, stops starting
+namespace, ``host_id``) needs no watch: ``lock status`` says so at once, its own run's
+resume takes the lease over at once, and another run does once the lease looks expired
+(before that it is refused with the dead run's id: its journal is incomplete, and a
+person decides between resuming it and breaking the lock). The holder, for its part, stops starting
 mutating calls once two thirds of the lease period have passed (on its own monotonic
 clock) since the start of its last successful renewal: an observer cannot take over
 before the whole period has passed, so the last third is the margin for a call in flight.
@@ -157,9 +160,9 @@ class LockState:
     @property
     def stale(self) -> bool:
         """Expired by this machine's clock: a hint, which a takeover confirms by watching
-        the record version for the lease period (clocks may disagree), or a holder
-        found dead on this host."""
-        return self.held and (self.holder_dead or self.expires_at <= self.now)
+        the record version for the lease period (clocks may disagree). A holder found
+        dead on this host is ``holder_dead``, stale at once whatever the clocks say."""
+        return self.held and self.expires_at <= self.now
 
     @property
     def version(self) -> tuple[str, str, float]:
@@ -744,13 +747,22 @@ def _acquire_in(
         raise RefusedError(f"lock on {topology.application} {_describe_holder(held)}: {refusal}")
     assert held.owner is not None
     dead_here = held.owner.same_host(owner.host, owner.host_id) and not alive(held.owner.pid)
-    if not dead_here and held.expires_at > now:
+    if held.expires_at > now:
+        # A live-looking lease of a dead run stays until a person decides: that run's
+        # journal is incomplete, and resuming it may be what is needed, not a new run.
+        if dead_here:
+            raise RefusedError(
+                f"another operation holds the lock on {topology.application}: lock "
+                f"{_describe_holder(held)}; its process (pid {held.owner.pid}) is dead on "
+                f"this host: resume that run (--resume {held.owner.run_id}) or "
+                "`mr-failover lock break --reason TEXT`"
+            )
         raise RefusedError(
             f"another operation is running on {topology.application}: lock "
             f"{_describe_holder(held)}; wait for it, or if that run is dead, "
             "`mr-failover lock break --reason TEXT`"
         )
-    if not dead_here:
+    if not dead_here:  # expired by our clock: confirm with the heartbeat, unless it is dead
         seen = _watch(factory, topology, region, held, time_fn, alive, clock, on_wait)
         if seen.version != held.version:
             raise RefusedError(

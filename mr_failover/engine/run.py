@@ -206,6 +206,10 @@ class Job(ABC):
         """The journal is open: record (or, on resume, read back) what the job needs."""
         return None
 
+    def recheck(self, shown: Plan, *, confirmed: bool) -> Plan:
+        """Under the lock: the plan again from fresh reads, refused when it changed."""
+        return recheck(self, shown, confirmed=confirmed)
+
     def execute(self, plan: Plan, ex: Execution) -> Finished:
         result = execute(
             ex.wrap(plan),
@@ -498,7 +502,7 @@ def _run(
         heartbeat = lease.heartbeat() if lease is not None else contextlib.nullcontext()
         with heartbeat:
             # Under the lock, before the first change: every precondition on fresh reads.
-            plan = recheck(job, shown, confirmed=not request.yes)
+            plan = job.recheck(shown, confirmed=not request.yes)
             if prior is not None:
                 jr = journal.Journal.reopen(run_id, who=who, plan=plan, clock=clock)
             else:

@@ -4,8 +4,8 @@ Staleness is judged as the Amazon DynamoDB Lock Client judges it: the record ver
 (``rvn``), renewed by each heartbeat, must stay the same for the lease period measured
 on the observer's own monotonic clock. An operator whose clock runs 300 s ahead sees a
 live lease as expired, watches it, sees the heartbeat, and is refused; one whose clock
-runs behind refuses at once. A holder whose pid is dead on this very host is stale at
-once, and ``lock status`` says so.
+runs behind refuses at once. A holder whose pid is dead on this very host needs no
+watch, and ``lock status`` says so.
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ def test_a_renewal_racing_the_takeover_wins(topo: topology.Topology) -> None:
     assert item()["token"] == {"S": alice.token}
 
 
-def test_a_holder_dead_on_this_host_is_stale_at_once(topo: topology.Topology) -> None:
+def test_a_holder_dead_on_this_host_is_shown_and_needs_no_watch(topo: topology.Topology) -> None:
     here, host_id = socket.gethostname(), lock.this_host_id()
     if not host_id:  # pragma: no cover - Linux has /proc
         pytest.fail("this_host_id() is empty: the test needs /proc")
@@ -178,12 +178,24 @@ def test_a_holder_dead_on_this_host_is_stale_at_once(topo: topology.Topology) ->
         f"lock mr-failover-lock (us-east-1) for arc309: held (holder pid {pid} dead on this "
         f"host) by {ARN}alice on {here} (pid {pid}, run run-a, drain) since "
     )
-    assert status.output.endswith(": the next mutation takes it over\n")
+    assert status.output.endswith(
+        ": resume that run (--resume run-a) or break the lock; once its lease expires, the "
+        "next mutation takes it over\n"
+    )
 
-    clock = Skewed(0.0)  # the lease is fresh by every clock: only the pid says it is dead
+    # While the lease looks live, another run is refused: a person decides between
+    # resuming the dead run (its journal is incomplete) and breaking the lock.
     me = lock.Owner(ARN + "bob", here, 1, "run-b", "promote", host_id)
-    lease = lock.acquire(ClientFactory(), topo, me, ttl=120, time_fn=clock.time, clock=clock)
-    assert clock.slept == 0  # no watch
+    fresh = Skewed(0.0)
+    with pytest.raises(RefusedError) as err:
+        lock.acquire(ClientFactory(), topo, me, ttl=120, time_fn=fresh.time, clock=fresh)
+    assert f"its process (pid {pid}) is dead on this host: resume that run (--resume run-a)" in (
+        str(err.value)
+    )
+    # Once it looks expired, the dead pid is proof enough: no watch of the heartbeat.
+    later = Skewed(121.0)
+    lease = lock.acquire(ClientFactory(), topo, me, ttl=120, time_fn=later.time, clock=later)
+    assert later.slept == 0
     assert lease.taken_over is not None and lease.taken_over.holder_dead
 
 
