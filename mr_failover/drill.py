@@ -29,7 +29,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mr_failover import faults
 from mr_failover.aws import call
+from mr_failover.engine.journal import Journal, RunRecord, read_records
 from mr_failover.engine.plan import Clock, Plan, Step, StepAction
+from mr_failover.engine.run import Execution, Finished, Job, RunInfo
 from mr_failover.errors import AwsCallError, MrFailoverError, RefusedError, UsageError
 from mr_failover.faults import FisExperiment as FisExperiment
 from mr_failover.faults import Outage
@@ -37,6 +39,7 @@ from mr_failover.operations.replication import dynamodb_item_key
 
 if TYPE_CHECKING:
     from mr_failover.aws import ClientSource
+    from mr_failover.drill_report import DrillReport
     from mr_failover.topology import Topology
 
 StepKind = Literal[
@@ -1011,6 +1014,7 @@ def run_phases(
     total: int = 0,
     wrap: Callable[[Plan], Plan] = lambda p: p,
     before_step: Callable[[Step], None] | None = None,
+    applied_at: Mapping[str, float] | None = None,
 ) -> DrillOutcome:
     """Run the scenario's phases, each planned when it starts; on a stop condition, skip
     to the failback. ``done``: phases an earlier attempt finished (``--resume``)."""
@@ -1054,6 +1058,7 @@ def run_phases(
                 on_event=emit,
                 completed=completed,
                 before_step=before,
+                applied_at=applied_at,
             )
         except BaseException as exc:
             seconds = round(ctx.clock.monotonic() - t0, 3)
@@ -1087,3 +1092,141 @@ def run_phases(
         if key.startswith("f"):
             phase(key, spec, False)
     return DrillOutcome(stopped)
+
+
+# --- the drill under the engine's run lifecycle ------------------------------------------------
+
+
+class DrillJob(Job):
+    """A drill as a :class:`~mr_failover.engine.run.Job`: guard, lock, journal and
+    release are the engine's; the phases, the steady state and the notes are the drill's.
+
+    ``scenario`` is a built-in's name or a scenario file; a resumed run takes its own from
+    the journal. The steady state is a precondition of a new run: checked before
+    confirmation and again under the lock (the phases are planned under the lock anyway,
+    each when it starts).
+    """
+
+    def __init__(
+        self, *, endpoint_url: str | None = None, approve: Callable[[str], bool] | None = None
+    ) -> None:
+        self.endpoint_url = endpoint_url
+        self.approve = approve or (lambda _prompt: False)
+        self.done: set[str] = set()
+        self.stopped_before: str | None = None
+        self.drill_plan: DrillPlan | None = None
+        self.stability: tuple[StabilityFinding, ...] = ()
+
+    def resume_params(self, prior: RunRecord, given: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(prior.params)
+
+    def setup(self, info: RunInfo) -> None:
+        super().setup(info)
+        params, topology = info.params, info.topology
+        name = str(params["scenario"])
+        if name in BUILTINS:
+            if not params.get("region"):
+                raise UsageError(f"the built-in drill {name} needs --region")
+            self.spec = builtin(name, topology, str(params["region"]), hold=float(params["hold"]))
+        else:
+            self.spec = load_scenario(name, topology)
+        self.ctx = DrillContext(
+            topology,
+            info.factory,
+            info.clock,
+            info.run_id,
+            endpoint_url=self.endpoint_url,
+            approve=self.approve,
+        )
+
+    def first_region(self) -> str | None:
+        return None  # STS in the declared regions' order: a drill has no single target
+
+    def plan(self) -> Plan:
+        self.drill_plan = plan_drill(self.spec, self.ctx)
+        self.stability = static_stability(self.drill_plan, self.info.topology)
+        return self.drill_plan.as_plan(self.info.params)
+
+    def check(self, plan: Plan) -> None:
+        # Steady state first: a drill must not start from, or hide, a real incident.
+        problems = steady_state_problems(self.spec, self.ctx) if self.info.prior is None else []
+        if problems:
+            raise RefusedError(
+                "refused: not in steady state (" + "; ".join(problems) + "); fix it before a drill"
+            )
+
+    def recheck(self, shown: Plan, *, confirmed: bool) -> Plan:
+        # Each phase is planned from fresh reads when it starts, under the lock; what
+        # the whole drill relies on up front is the steady state: read it again.
+        self.check(shown)
+        return shown
+
+    def begin(self, recorder: Journal) -> None:
+        if self.info.prior is not None:
+            for rec in read_records(self.info.run_id):
+                if rec.get("type") != "note":
+                    continue
+                if rec.get("kind") == "drill-measure":
+                    self.ctx.marks[rec["key"]] = rec
+                elif rec.get("kind") == "drill-phase" and rec.get("event") == "done":
+                    self.done.add(rec["phase"])
+                elif rec.get("kind") == "drill-stop":
+                    self.stopped_before = rec["condition"]
+        else:
+            topology = self.info.topology
+            recorder.note(
+                "drill-plan",
+                scenario=self.spec.name,
+                description=self.spec.description,
+                rto_target=self.spec.rto_target(topology),
+                rpo_target=self.spec.rpo_target(topology),
+                static_stability=[f.to_json() for f in self.stability],
+            )
+            recorder.note("drill-steady", when="before", problems=[])
+        self.ctx.write_note = lambda kind, fields: recorder.note(kind, **fields)
+
+    def execute(self, plan: Plan, ex: Execution) -> Finished:
+        clock = self.info.clock
+        started = clock.monotonic()
+        watch = StopWatch(self.spec.stop_conditions, self.ctx, self.spec.watch_interval)
+        result = run_phases(
+            self.spec,
+            self.ctx,
+            watch=watch,
+            recorder=ex.recorder,
+            on_event=ex.on_event,
+            done=self.done,
+            completed=ex.completed,
+            stopped_before=self.stopped_before,
+            total=len(plan.steps),
+            wrap=ex.wrap,
+            before_step=ex.before_step,
+            applied_at=ex.applied_at,
+        )
+        after = steady_state_problems(self.spec, self.ctx)
+        self.ctx.write_note("drill-steady", {"when": "after", "problems": after})
+        outcome = "stopped" if result.stopped_by else "succeeded"
+        return Finished(outcome, clock.monotonic() - started, result.stopped_by or "")
+
+    def resume_command(self, run_id: str) -> str:
+        return f"mr-failover drill {self.info.params['scenario']} --resume {run_id}"
+
+
+def save_report(run_id: str) -> tuple[DrillReport, Path, Path]:
+    """Build the drill's report from its journal and write it as Markdown and JSON (0600)."""
+    import os
+
+    from mr_failover import drill_report, statedir
+    from mr_failover.engine.journal import runs_dir
+
+    report = drill_report.build(run_id, read_records(run_id))
+    base = runs_dir() / run_id
+    md_path, json_path = base.with_suffix(".report.md"), base.with_suffix(".report.json")
+    # Reports are 0600 like the journal (they name callers, hosts and resources).
+    for path, text in (
+        (md_path, drill_report.markdown(report)),
+        (json_path, drill_report.to_json_text(report)),
+    ):
+        with os.fdopen(statedir.create_private(path), "w") as report_file:
+            report_file.write(text)
+    return report, md_path, json_path

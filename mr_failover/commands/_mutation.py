@@ -1,10 +1,10 @@
-"""The shared flow of every mutating command, and its click options.
+"""What every mutating command shares on the CLI side: its click options and rendering.
 
-guard -> plan -> (dry run: show and stop) -> show -> confirm -> lock -> journal ->
-execute with progress -> release -> result. The account guard runs first so that the
-plan's reads never look at another account's resources. Operations supply only a
-``build(topology, factory, params) -> Plan`` function; rendering stays here so the core
-never prints.
+The run lifecycle itself (resume checks, account guard, plan, lock, re-check under the
+lock, journal, execute, release, signals) is :func:`mr_failover.engine.run.run`; this
+module gives it the callbacks that show the plan, ask for confirmation and print
+progress, and renders the result. Operations supply only a
+``build(topology, factory, params) -> Plan`` function.
 """
 
 from __future__ import annotations
@@ -12,25 +12,19 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from mr_failover.cli import AppContext
-from mr_failover.errors import EXIT_REFUSED, MrFailoverError
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-    from mr_failover.aws import ClientFactory
-    from mr_failover.engine.journal import Journal
-    from mr_failover.engine.lock import Lease
     from mr_failover.engine.plan import Clock, Event, Plan, RunResult
-    from mr_failover.topology import Topology
-
-    Build = Callable[[Topology, ClientFactory, Mapping[str, Any]], Plan]
+    from mr_failover.engine.run import Build, Hooks
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,35 +53,6 @@ def current_clock() -> Clock:
     return CLOCK or SystemClock()
 
 
-def outcome_of(exc: MrFailoverError) -> str:
-    """How the journal records a run that ended with ``exc``: refused, or failed."""
-    return "refused" if exc.exit_code == EXIT_REFUSED else "failed"
-
-
-def end_on_error(
-    jr: Journal | None, exc: MrFailoverError | KeyboardInterrupt, run_id: str, seconds: float
-) -> None:
-    """Journal how a run ended early; a failed step learns its run id (for the resume hint)."""
-    from mr_failover.engine.executor import StepFailedError
-
-    if isinstance(exc, StepFailedError):
-        exc.run_id = run_id
-    if jr is None:
-        return
-    if isinstance(exc, KeyboardInterrupt):
-        jr.end("interrupted", seconds, f"resume with --resume {run_id}")
-    else:
-        jr.end(outcome_of(exc), seconds, str(exc))
-
-
-def close_run(lease: Lease | None, jr: Journal | None, err: Console) -> None:
-    """Release the lock and close the journal, whatever happened."""
-    if lease is not None:
-        release_lease(lease, err)
-    if jr is not None:
-        jr.close()
-
-
 def require_region(params: Mapping[str, Any]) -> str:
     """The ``--region`` of a command that needs one (a resumed run brings its own)."""
     from mr_failover.errors import UsageError
@@ -96,17 +61,6 @@ def require_region(params: Mapping[str, Any]) -> str:
     if not region:
         raise UsageError("give --region R (or --resume RUN_ID)")
     return str(region)
-
-
-def release_lease(lease: Lease, err: Console) -> None:
-    """Release at the end of a run; a failure only warns (the lease expires by itself)."""
-
-    try:
-        if not lease.release():
-            err.print("warning: the lock was no longer ours at release (broken?)")
-    except MrFailoverError as exc:
-        # The run's own outcome matters more than the release.
-        err.print(f"warning: could not release the lock: {exc}")
 
 
 def plan_table(plan: Plan) -> Table:
@@ -182,46 +136,6 @@ def progress_printer(console: Console, status: Any) -> Callable[[Event], None]:
     return on_event
 
 
-def guard_waits(plan: Plan, lease: Lease) -> Plan:
-    """``plan`` with every step's polling stopped as soon as the lock is known lost.
-
-    Without it a step whose lease was broken mid-wait keeps polling until its own
-    deadline (minutes for Aurora) and only the next step's lock check stops the run.
-    The change itself was already made and journaled; the run fails at once with the
-    lock's message and can be resumed (the step then finds its change in place).
-    """
-    import dataclasses
-
-    from mr_failover.engine.plan import StepAction
-
-    class LeaseGuarded(StepAction):
-        def __init__(self, inner: StepAction) -> None:
-            self.inner = inner
-
-        def holds(self) -> bool:
-            return self.inner.holds()
-
-        def apply(self) -> None:
-            lease.ensure_held()  # the heartbeat may have noticed since the step began
-            self.inner.apply()
-
-        def settled(self) -> bool:
-            lease.ensure_held()
-            return self.inner.settled()
-
-        def state(self) -> str:
-            return self.inner.state()
-
-        def verify(self) -> str | None:
-            return self.inner.verify()
-
-    steps = tuple(
-        dataclasses.replace(s, action=LeaseGuarded(s.action)) if s.action is not None else s
-        for s in plan.steps
-    )
-    return dataclasses.replace(plan, steps=steps)
-
-
 # Test hook, honoured only against a loopback endpoint (the sandbox): after step N is
 # journaled as done, the process pauses so an e2e test can SIGKILL it between steps.
 TEST_PAUSE_ENV = "MR_FAILOVER_TEST_PAUSE_AFTER_STEP"
@@ -277,6 +191,48 @@ def _result_json(run_id: str, outcome: str, result: RunResult, journal_path: str
     )
 
 
+def interrupted(exc: KeyboardInterrupt, err: Console) -> NoReturn:
+    """Say how the run was stopped and how to resume it; exit 128 + the signal."""
+    from mr_failover.engine.run import Interrupted
+
+    if not isinstance(exc, Interrupted):
+        raise exc
+    err.print(str(exc), soft_wrap=True, markup=False, highlight=False)
+    raise click.exceptions.Exit(exc.exit_code)
+
+
+def cli_hooks(app: AppContext, *, yes: bool, ask: Callable[[Plan], str] | None = None) -> Hooks:
+    """Show the plan, ask for confirmation, print notices and progress on the console."""
+    from mr_failover.engine.run import Hooks
+
+    out = app.console()
+    err = app.console(stderr=True)
+
+    def confirm(plan: Plan) -> None:
+        question = ask(plan) if ask is not None else _question(plan)
+        click.confirm(question, abort=True, err=True)
+
+    @contextlib.contextmanager
+    def running(command: str) -> Iterator[Callable[[Event], None]]:
+        with err.status(f"running {command}") as status:
+            yield with_test_pause(app, progress_printer(err, status))
+
+    return Hooks(
+        show=lambda plan: show_plan(err if app.output == "json" else out, plan),
+        confirm=None if yes else confirm,
+        notice=lambda text: err.print(text),
+        running=running,
+    )
+
+
+def _question(plan: Plan) -> str:
+    ask = f"Run these {len(plan.steps)} step(s)?"
+    if overrides := _overrides(plan):
+        names = ", ".join(f"'{o['name']}'" for o in overrides)
+        ask = f"Override ARC safety rule(s) {names} and run these {len(plan.steps)} step(s)?"
+    return ask
+
+
 def run_mutation(
     app: AppContext,
     *,
@@ -287,120 +243,37 @@ def run_mutation(
     dry_run: bool,
     resume: str | None,
 ) -> None:
-    """Guard, plan, confirm, lock, execute and journal one mutating command."""
-    from mr_failover.engine import guard, journal, lock
-    from mr_failover.engine.executor import execute
-    from mr_failover.errors import MrFailoverError, UsageError
+    """Run one mutating command through the engine's lifecycle and render the result."""
+    from mr_failover.engine import run
 
-    clock = current_clock()
-    topology = app.topology()
-    factory = app.factory()
     out = app.console()
     err = app.console(stderr=True)
-
-    prior = journal.read_run(resume) if resume else None
-    if prior is not None:
-        if prior.command != command:
-            raise UsageError(f"run {prior.run_id} was `{prior.command}`, not `{command}`")
-        clash = {k: v for k, v in params.items() if v is not None and prior.params.get(k) != v}
-        if clash:
-            raise UsageError(
-                f"run {prior.run_id} ran with {dict(prior.params)}; resume it with the same "
-                "options or without them"
-            )
-        params = dict(prior.params)
-
-    # The target region's STS first: in an outage it is the region expected to answer.
-    target = params.get("region")
-    identity = guard.require_account(
-        factory, topology, first=target if isinstance(target, str) else None
-    )
-    plan = build(topology, factory, params)
-
-    if dry_run:
+    request = run.Request(command, params, yes=yes, dry_run=dry_run, resume=resume)
+    try:
+        done = run.run(
+            app.topology(),
+            app.factory(),
+            request,
+            run.PlanJob(build),
+            cli_hooks(app, yes=yes),
+            clock=current_clock(),
+        )
+    except KeyboardInterrupt as exc:
+        interrupted(exc, err)
+    if done.finished is None:  # the dry run
         if app.output == "json":
-            click.echo(json.dumps({"dry_run": True, "plan": plan.to_json()}, indent=2))
+            click.echo(json.dumps({"dry_run": True, "plan": done.plan.to_json()}, indent=2))
         else:
-            show_plan(out, plan)
+            show_plan(out, done.plan)
             out.print("dry run: no change made")
         return
-
-    show_plan(err if app.output == "json" else out, plan)
-    if not yes:
-        ask = f"Run these {len(plan.steps)} step(s)?"
-        if overrides := _overrides(plan):
-            names = ", ".join(f"'{o['name']}'" for o in overrides)
-            ask = f"Override ARC safety rule(s) {names} and run these {len(plan.steps)} step(s)?"
-        click.confirm(ask, abort=True, err=True)
-
-    run_id = prior.run_id if prior else journal.new_run_id(clock)
-    who = journal.Who.current(identity.arn)
-    lease = None
-    if topology.lock is not None:
-        owner = lock.Owner(identity.arn, who.host, os.getpid(), run_id, command)
-        lease = lock.acquire(factory, topology, owner, time_fn=clock.time)
-    else:
-        err.print("warning: the topology names no lock table; other operators are not excluded")
-
-    started = clock.monotonic()
-    jr = None
-    try:
-        if prior is not None:
-            jr = journal.Journal.reopen(run_id, who=who, plan=plan, clock=clock)
-        else:
-            jr = journal.Journal.create(
-                run_id, command=command, params=params, who=who, plan=plan, clock=clock
-            )
-        if lease is not None and lease.loc.fallback_regions:
-            # Which region's table holds the lease: renewals, release and `lock status`
-            # look there, and a split lock (docs/OPERATIONS.md) is traced from here.
-            jr.note(
-                "lock",
-                table=lease.loc.table,
-                region=lease.region,
-                not_answering=dict(lease.skipped),
-            )
-            if lease.skipped:
-                err.print(
-                    f"lock taken in {lease.region}: "
-                    + "; ".join(f"{r} did not answer ({why})" for r, why in lease.skipped)
-                )
-        if lease is not None and lease.taken_over is not None and lease.taken_over.owner:
-            own = lease.taken_over.owner.run_id == run_id
-            jr.note(
-                "lock-takeover",
-                previous_owner=lease.taken_over.owner.to_json(),
-                expired_at=journal.iso(lease.taken_over.expires_at),
-                reason="this run's own lease, left by a dead attempt" if own else "expired",
-            )
-            if own:
-                err.print(
-                    f"took over the lock left by an earlier attempt of run {run_id} "
-                    f"(pid {lease.taken_over.owner.pid} on {lease.taken_over.owner.host})"
-                )
-        if lease is not None:
-            plan = guard_waits(plan, lease)
-        heartbeat = lease.heartbeat() if lease is not None else contextlib.nullcontext()
-        with err.status(f"running {command}") as status, heartbeat:
-            result = execute(
-                plan,
-                clock=clock,
-                recorder=jr,
-                on_event=with_test_pause(app, progress_printer(err, status)),
-                completed=prior.completed if prior else (),
-                before_step=lease.ensure_held if lease is not None else None,
-            )
-        jr.end("succeeded", result.seconds)
-    except (MrFailoverError, KeyboardInterrupt) as exc:
-        end_on_error(jr, exc, run_id, clock.monotonic() - started)
-        raise
-    finally:
-        close_run(lease, jr, err)
+    result = done.finished.result
+    assert result is not None
     if app.output == "json":
-        click.echo(_result_json(run_id, "succeeded", result, str(jr.path)))
+        click.echo(_result_json(done.run_id, "succeeded", result, done.journal_path))
     else:
         out.print(
-            f"run {run_id} succeeded: {result.applied} applied, {result.skipped} already in "
-            f"place, {result.seconds:.1f}s"
+            f"run {done.run_id} succeeded: {result.applied} applied, {result.skipped} already "
+            f"in place, {result.seconds:.1f}s"
         )
-        out.print(f"journal: {jr.path}")
+        out.print(f"journal: {done.journal_path}")

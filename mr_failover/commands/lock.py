@@ -40,6 +40,13 @@ def _words(state: Any) -> str:
     since = f"since {iso(state.acquired_at)}, last heartbeat {iso(state.heartbeat_at)}"
     if state.lease_region and state.lease_region != state.region:
         since += f", lease taken in {state.lease_region}"
+    if state.holder_dead:
+        return (
+            f"{where}: held (holder pid {state.owner.pid} dead on this host) by "
+            f"{state.owner.describe()} {since}: resume that run (--resume "
+            f"{state.owner.run_id}) or break the lock; once its lease expires, the next "
+            "mutation takes it over"
+        )
     if state.stale:
         return (
             f"{where}: STALE, held by {state.owner.describe()} {since}; expired "

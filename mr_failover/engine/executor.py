@@ -9,7 +9,7 @@ journal); the executor never prints.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 
 from tenacity import (
     RetryCallState,
@@ -28,6 +28,7 @@ from mr_failover.engine.plan import (
     Recorder,
     RunResult,
     Step,
+    StepAction,
     StepOutcome,
     StepStatus,
     SystemClock,
@@ -105,17 +106,23 @@ def execute(
     on_event: Callable[[Event], None] | None = None,
     completed: Collection[str] = (),
     before_step: Callable[[Step], None] | None = None,
+    applied_at: Mapping[str, float] | None = None,
 ) -> RunResult:
     """Run ``plan`` in order; stop at the first failing step (StepFailedError).
 
     ``completed`` holds ids of steps an earlier attempt of the same run finished (from
     the journal): they are not applied again, only checked to still hold.
     ``before_step`` runs before each step (the lock's "still mine?" check).
+    ``applied_at``: wall times at which earlier attempts applied steps (from the
+    journal), so that a wait (:class:`~mr_failover.engine.plan.Wait`) resumes with
+    what remains of it.
     """
     clock = clock or SystemClock()
     emit = on_event or (lambda _e: None)
     total = len(plan.steps)
     outcomes: list[StepOutcome] = []
+    earlier = dict(applied_at or {})
+    applied: dict[str, float] = {}  # this attempt's
     started = clock.monotonic()
     for index, step in enumerate(plan.steps, start=1):
         if before_step is not None:
@@ -129,7 +136,13 @@ def execute(
         t0 = clock.monotonic()
         status: StepStatus
         try:
-            if action.holds():
+            if step.wait is not None:
+                status, detail = _wait(step, action, clock, recorder, applied, earlier, completed)
+                if status == "skipped":
+                    emit(Event("step-skipped", index, total, step, detail))
+                else:
+                    emit(Event("step-applied", index, total, step, detail))
+            elif action.holds():
                 status = "skipped"
                 detail = (
                     "done by an earlier attempt of this run"
@@ -177,8 +190,53 @@ def execute(
                 recorder.outcome(broken)
             raise
         done = StepOutcome(step.id, status, clock.monotonic() - t0, detail)
+        if status == "applied" and step.wait is None:
+            applied[step.id] = clock.time()
         outcomes.append(done)
         if recorder is not None:
             recorder.outcome(done)
         emit(Event("step-done", index, total, step, detail, done.seconds))
     return RunResult(tuple(outcomes), clock.monotonic() - started)
+
+
+def _wait(
+    step: Step,
+    action: StepAction,
+    clock: Clock,
+    recorder: Recorder | None,
+    applied: Mapping[str, float],
+    earlier: Mapping[str, float],
+    completed: Collection[str],
+) -> tuple[StepStatus, str]:
+    """Run a :class:`~mr_failover.engine.plan.Wait` step's wait; (status, detail).
+
+    The wait is measured from the wall time at which this run applied the latest change
+    it waits after (the journal's time when an earlier attempt applied it), so that an
+    interrupted wait, resumed, waits only the rest. Wall time is the only clock two
+    attempts share (they may run on two machines): a clock that jumped or two clocks that
+    disagree can shorten or lengthen the rest, never beyond the whole wait.
+    """
+    assert step.wait is not None
+    if step.id in completed:
+        return "skipped", "done by an earlier attempt of this run"
+    now = [applied[s] for s in step.wait.after if s in applied]
+    before = [earlier[s] for s in step.wait.after if s in earlier and s not in applied]
+    if not now and not before:
+        return "skipped", "nothing this run changed: no wait"
+    since = max(now + before)
+    seconds = step.wait.seconds
+    remaining = min(max(seconds - (clock.time() - since), 0.0), seconds)
+    if recorder is not None:
+        recorder.wait(step, since=since, seconds=seconds, remaining=remaining)
+    deadline = clock.monotonic() + remaining
+    if not wait_until(
+        lambda: action.settled() and clock.monotonic() >= deadline,
+        clock=clock,
+        timeout=remaining + step.timeout,
+        poll=min(step.poll, max(remaining, 0.01)),
+        max_poll=step.max_poll,
+    ):
+        raise MrFailoverError(f"the wait did not end within {step.timeout:g}s: {action.state()}")
+    if not now:  # resumed: the change was an earlier attempt's
+        return "applied", f"waited the remaining {remaining:.0f}s of {seconds:g}s"
+    return "applied", "applied"

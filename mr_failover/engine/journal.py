@@ -4,9 +4,10 @@ Every mutating run gets an id and a file ``<state dir>/runs/<run id>.jsonl`` (th
 platformdirs state directory; ``MR_FAILOVER_STATE_DIR`` overrides it), created with mode
 0600. Records, each flushed and fsynced before the next action: ``run`` (command,
 params, who ran it, the plan), ``intent`` before a step, ``outcome`` after it,
-``resume`` when a later attempt continues the run, ``note`` (a lock break's reason),
-``end``. Credentials never belong here: keys that name secrets are redacted and
-access-key-shaped strings are masked before a line is written.
+``resume`` when a later attempt continues the run, ``wait`` when a wait starts (with
+the wall time of the change it waits after, so a resume waits only the rest), ``note``
+(a lock break's reason), ``end``. Credentials never belong here: keys that name secrets
+are redacted and access-key-shaped strings are masked before a line is written.
 
 Reading is tolerant but never trusting (:func:`scan_runs`, :func:`read_run`): only
 regular files owned by the user are read (:mod:`mr_failover.statedir` refuses a state
@@ -181,6 +182,19 @@ class Journal:
                 "status": outcome.status,
                 "seconds": round(outcome.seconds, 3),
                 "detail": outcome.detail,
+            }
+        )
+
+    def wait(self, step: Step, *, since: float, seconds: float, remaining: float) -> None:
+        """A wait starts; ``since``: when the change it waits after was applied (wall)."""
+        self._write(
+            {
+                "type": "wait",
+                "step": step.id,
+                "since": iso(since),
+                "since_t": round(since, 3),
+                "seconds": seconds,
+                "remaining": round(remaining, 3),
             }
         )
 

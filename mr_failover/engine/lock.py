@@ -17,6 +17,26 @@ another host that is still alive finds out at its next renewal and stops before 
 step. The takeover is conditional on the exact lease that was read, and the replaced
 lease is reported (``Lease.taken_over``) for the journal.
 
+Clocks: staleness never compares one machine's clock with another's. Each heartbeat
+writes a new random record version (``rvn``); an operator who meets a lease that looks
+expired by its own clock does not take it at once: it watches the record version for the
+lease period (``lease_seconds``, stored in the item) on its own monotonic clock, and takes
+the lease over only if the version did not change, with a write conditional on that very
+version. This is how the Amazon DynamoDB Lock Client expires locks ("How we handle clock
+skew", https://github.com/awslabs/amazon-dynamodb-lock-client; AWS's page "Distributed
+locking with the DynamoDB Lock Client",
+https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/BestPractices_DistributedLocking.html,
+names clock skew as the risk of expiry by timestamps). A lease that looks live by this
+machine's clock is refused at once (a clock running behind only delays a takeover). A
+holder whose process is dead on this very host (same host name and the same boot and pid
+namespace, ``host_id``) needs no watch: ``lock status`` says so at once, its own run's
+resume takes the lease over at once, and another run does once the lease looks expired
+(before that it is refused with the dead run's id: its journal is incomplete, and a
+person decides between resuming it and breaking the lock). The holder, for its part, stops starting
+mutating calls once two thirds of the lease period have passed (on its own monotonic
+clock) since the start of its last successful renewal: an observer cannot take over
+before the whole period has passed, so the last third is the margin for a call in flight.
+
 Regions: the lock must not depend on the one region that may be down. The topology may
 name ``lock.fallback_regions`` (the table then is a DynamoDB global table with replicas
 there). :func:`acquire` tries ``lock.region`` then each fallback, in that order and with
@@ -34,12 +54,14 @@ window remains.
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mr_failover.aws import ClientFactory, Timeouts, error_code, translate
@@ -52,6 +74,7 @@ from mr_failover.errors import (
 )
 
 if TYPE_CHECKING:
+    from mr_failover.engine.plan import Clock
     from mr_failover.topology import LockLocation, Topology
 
 KEY = "application"
@@ -61,6 +84,23 @@ _CCF = "ConditionalCheckFailedException"
 REGION_DEADLINE = 6.0
 # Error codes that mean "the region's DynamoDB is not answering", not a refusal.
 _DOWN_CODES = ("ServiceUnavailable", "InternalServerError", "InternalFailure", "InternalError")
+# The holder trusts its lease for this share of the lease period after the start of its
+# last successful renewal; the rest is the margin for a mutating call in flight.
+VALID_SHARE = 2 / 3
+
+
+def this_host_id() -> str:
+    """This kernel's boot id and this process's pid namespace ("" where unknown).
+
+    Two machines (or containers) may share a host name; the same boot id and pid
+    namespace mean the same process table, so a pid found dead there is dead.
+    """
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        pidns = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return ""
+    return f"{boot}/{pidns}"
 
 
 @dataclass(frozen=True)
@@ -72,6 +112,7 @@ class Owner:
     pid: int
     run_id: str
     command: str
+    host_id: str = ""  # this_host_id() of the holder: its pid is judged only on that host
 
     def describe(self) -> str:
         return (
@@ -85,7 +126,12 @@ class Owner:
             "pid": self.pid,
             "run_id": self.run_id,
             "command": self.command,
+            "host_id": self.host_id,
         }
+
+    def same_host(self, host: str, host_id: str) -> bool:
+        """Is this owner's process on the host ``host`` / ``host_id``? (False when unknown.)"""
+        return bool(self.host_id) and (self.host, self.host_id) == (host, host_id)
 
 
 @dataclass(frozen=True)
@@ -103,6 +149,9 @@ class LockState:
     heartbeat_at: float = 0.0
     token: str = ""
     lease_region: str = ""  # where the lease was taken (it may be read from a replica)
+    rvn: str = ""  # the record version: a new random value at each heartbeat
+    lease_seconds: float = DEFAULT_TTL
+    holder_dead: bool = False  # the holder's pid is dead on this very host
 
     @property
     def live(self) -> bool:
@@ -110,8 +159,15 @@ class LockState:
 
     @property
     def stale(self) -> bool:
-        """Held by a lease nobody renews any more (a crashed run): can be taken over."""
+        """Expired by this machine's clock: a hint, which a takeover confirms by watching
+        the record version for the lease period (clocks may disagree). A holder found
+        dead on this host is ``holder_dead``, stale at once whatever the clocks say."""
         return self.held and self.expires_at <= self.now
+
+    @property
+    def version(self) -> tuple[str, str, float]:
+        """What changes at every renewal or takeover (heartbeat_at for items without rvn)."""
+        return (self.token, self.rvn, self.heartbeat_at)
 
     def to_json(self) -> dict[str, Any]:
         from mr_failover.engine.journal import iso
@@ -121,6 +177,7 @@ class LockState:
             "table": self.table,
             "region": self.region,
             "state": "stale" if self.stale else "held" if self.held else "free",
+            "holder_dead": self.holder_dead,
         }
         if self.held and self.owner is not None:
             out |= {
@@ -237,6 +294,7 @@ def _state(
     loc: LockLocation,
     now: float,
     region: str | None = None,
+    alive: Callable[[int], bool] | None = None,
 ) -> LockState:
     where = region or loc.region
     if not item:
@@ -247,6 +305,12 @@ def _state(
         pid=int(item.get("pid", {}).get("N", "0")),
         run_id=item.get("run_id", {}).get("S", "?"),
         command=item.get("command", {}).get("S", "?"),
+        host_id=item.get("host_id", {}).get("S", ""),
+    )
+    dead = (
+        alive is not None
+        and owner.same_host(socket.gethostname(), this_host_id())
+        and not alive(owner.pid)
     )
     return LockState(
         application,
@@ -260,11 +324,18 @@ def _state(
         heartbeat_at=float(item.get("heartbeat_at", {}).get("N", "0")),
         token=item.get("token", {}).get("S", ""),
         lease_region=item.get("lock_region", {}).get("S", where),
+        rvn=item.get("rvn", {}).get("S", ""),
+        lease_seconds=float(item.get("lease_seconds", {}).get("N", str(DEFAULT_TTL))),
+        holder_dead=dead,
     )
 
 
 def _read_in(
-    factory: ClientFactory, topology: Topology, region: str, time_fn: Callable[[], float]
+    factory: ClientFactory,
+    topology: Topology,
+    region: str,
+    time_fn: Callable[[], float],
+    alive: Callable[[int], bool] | None = None,
 ) -> LockState:
     """The lock as ``region``'s table holds it (strongly consistent there; no write)."""
     loc = location(topology)
@@ -275,7 +346,7 @@ def _read_in(
         )
     except Exception as exc:
         raise _fail(exc, loc, "dynamodb:GetItem", region) from None
-    return _state(out.get("Item"), topology.application, loc, time_fn(), region)
+    return _state(out.get("Item"), topology.application, loc, time_fn(), region, alive or pid_alive)
 
 
 def _none_answered(
@@ -295,14 +366,18 @@ def _none_answered(
 
 
 def read(
-    factory: ClientFactory, topology: Topology, *, time_fn: Callable[[], float] = time.time
+    factory: ClientFactory,
+    topology: Topology,
+    *,
+    time_fn: Callable[[], float] = time.time,
+    alive: Callable[[int], bool] | None = None,
 ) -> LockState:
     """The lock now, in the first lock region that answers (no write)."""
     loc = location(topology)
     failures: list[tuple[str, MrFailoverError]] = []
     for region in loc.regions():
         try:
-            return _read_in(factory, topology, region, time_fn)
+            return _read_in(factory, topology, region, time_fn, alive)
         except MrFailoverError as exc:
             if not _down(exc):
                 raise
@@ -311,7 +386,11 @@ def read(
 
 
 def read_all(
-    factory: ClientFactory, topology: Topology, *, time_fn: Callable[[], float] = time.time
+    factory: ClientFactory,
+    topology: Topology,
+    *,
+    time_fn: Callable[[], float] = time.time,
+    alive: Callable[[int], bool] | None = None,
 ) -> LockView:
     """The lock in every lock region; regions that do not answer are listed, not raised."""
     loc = location(topology)
@@ -319,7 +398,7 @@ def read_all(
     unreachable: list[tuple[str, str]] = []
     for region in loc.regions():
         try:
-            states.append(_read_in(factory, topology, region, time_fn))
+            states.append(_read_in(factory, topology, region, time_fn, alive))
         except MrFailoverError as exc:
             if not _down(exc):
                 raise
@@ -357,6 +436,9 @@ class Lease:
         time_fn: Callable[[], float],
         taken_over: LockState | None,
         region: str | None = None,
+        *,
+        rvn: str = "",
+        written_at: float | None = None,
     ) -> None:
         self._client = client
         self.loc = loc
@@ -367,25 +449,32 @@ class Lease:
         self.application = application
         self.owner = owner
         self.token = token
+        self.rvn = rvn
         self.ttl = ttl
         self._time = time_fn
         self.taken_over = taken_over  # the stale lease this one replaced, if any
         self.lost: str | None = None
         self.renewals = 0
-        self._last_ok = time_fn()
+        # Real monotonic time, like the heartbeat thread's: an injected test clock that
+        # jumps must not make a lease look lost (or valid) that the table says otherwise.
+        start = time.monotonic() if written_at is None else written_at
+        self._valid_until = start + ttl * VALID_SHARE
 
     def renew(self) -> None:
         now = self._time()
+        started = time.monotonic()
+        rvn = uuid.uuid4().hex
         try:
             self._client.update_item(
                 TableName=self.loc.table,
                 Key={KEY: {"S": self.application}},
-                UpdateExpression="SET expires_at = :exp, heartbeat_at = :now",
+                UpdateExpression="SET expires_at = :exp, heartbeat_at = :now, rvn = :rvn",
                 ConditionExpression="#t = :token",
                 ExpressionAttributeNames={"#t": "token"},
                 ExpressionAttributeValues={
                     ":exp": {"N": f"{now + self.ttl:.3f}"},
                     ":now": {"N": f"{now:.3f}"},
+                    ":rvn": {"S": rvn},
                     ":token": {"S": self.token},
                 },
             )
@@ -397,11 +486,16 @@ class Lease:
                     "next step (see `mr-failover lock status`)"
                 ) from None
             raise _fail(exc, self.loc, "dynamodb:UpdateItem", self.region) from None
+        self.rvn = rvn
         self.renewals += 1
-        self._last_ok = now
+        self._valid_until = started + self.ttl * VALID_SHARE
 
     def ensure_held(self, *_: object) -> None:
-        """Raise RefusedError if the heartbeat found the lease gone (called between steps)."""
+        """Raise RefusedError if the lease is lost or may have run out (before a change)."""
+        if not self.lost and time.monotonic() > self._valid_until:
+            self.lost = (
+                "its renewals did not succeed in time (another operator may take it over now)"
+            )
         if self.lost:
             raise RefusedError(
                 f"lost the lock on {self.application}: {self.lost}; stopped before the next "
@@ -444,7 +538,7 @@ class Lease:
                 except Exception as exc:
                     # A blip (throttling, a slow region) is retried at the next beat; once
                     # the lease may have run out, another operator may own it: stop.
-                    if self._time() >= self._last_ok + self.ttl:
+                    if time.monotonic() >= self._valid_until:
                         self.lost = f"could not renew the lease in time: {exc}"
                         return
 
@@ -490,19 +584,25 @@ def _own_run_holds(held: LockState, owner: Owner, alive: Callable[[int], bool]) 
 def _lease_item(
     topology: Topology, owner: Owner, now: float, ttl: float, token: str, region: str
 ) -> dict[str, Any]:
-    return {
+    item = {
         KEY: {"S": topology.application},
         "owner_arn": {"S": owner.caller_arn},
         "host": {"S": owner.host},
         "pid": {"N": str(owner.pid)},
         "run_id": {"S": owner.run_id},
         "command": {"S": owner.command},
+        # Wall times are for people (`lock status`); staleness is judged by rvn.
         "acquired_at": {"N": f"{now:.3f}"},
         "heartbeat_at": {"N": f"{now:.3f}"},
         "expires_at": {"N": f"{now + ttl:.3f}"},
         "token": {"S": token},
+        "rvn": {"S": uuid.uuid4().hex},
+        "lease_seconds": {"N": f"{ttl:g}"},
         "lock_region": {"S": region},
     }
+    if owner.host_id:
+        item["host_id"] = {"S": owner.host_id}
+    return item
 
 
 def acquire(
@@ -513,6 +613,8 @@ def acquire(
     ttl: float = DEFAULT_TTL,
     time_fn: Callable[[], float] = time.time,
     alive: Callable[[int], bool] = pid_alive,
+    clock: Clock | None = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> Lease:
     """Take the lock, or raise RefusedError naming who holds it and since when.
 
@@ -520,14 +622,20 @@ def acquire(
     then ``lock.fallback_regions``); a region that refuses (the lock is held) is an
     answer, and no later region is tried. A live lease left by ``owner.run_id`` itself
     (a crashed attempt of the run being resumed) is taken over, unless that attempt's
-    process is still alive on this host.
+    process is still alive on this host. Another run's lease is taken over when its
+    holder is dead on this host, or when it looks expired by ``time_fn`` and its record
+    version then stays the same for its lease period on ``clock``'s monotonic time
+    (``on_wait`` is told before that watch; ``clock`` defaults to the real one).
     """
     loc = location(topology)
     regions = loc.regions()
+    watch = clock or _RealClock(time_fn)
     skipped: list[tuple[str, MrFailoverError]] = []
     for index, region in enumerate(regions):
         try:
-            lease = _acquire_in(factory, topology, owner, region, ttl, time_fn, alive)
+            lease = _acquire_in(
+                factory, topology, owner, region, ttl, time_fn, alive, watch, on_wait
+            )
         except MrFailoverError as exc:
             if not _down(exc):
                 raise
@@ -536,9 +644,22 @@ def acquire(
         lease.skipped = tuple(
             (r, e.detail if isinstance(e, AwsCallError) else str(e)) for r, e in skipped
         )
-        _back_off_if_held_later(factory, topology, lease, regions[index + 1 :], time_fn)
+        _back_off_if_held_later(factory, topology, lease, regions[index + 1 :], time_fn, alive)
         return lease
     raise _none_answered(loc, "dynamodb:PutItem", skipped)
+
+
+class _RealClock:
+    """The real monotonic clock and sleep, with ``time_fn`` for wall time."""
+
+    def __init__(self, time_fn: Callable[[], float]) -> None:
+        self.time = time_fn
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
 
 
 def _back_off_if_held_later(
@@ -547,18 +668,23 @@ def _back_off_if_held_later(
     lease: Lease,
     later: list[str],
     time_fn: Callable[[], float],
+    alive: Callable[[int], bool],
 ) -> None:
-    """Release ``lease`` and refuse if a later lock region holds someone else's live lease.
+    """Release ``lease`` and refuse if a later lock region holds someone else's lease.
 
     That lease was taken by an operator for whom this lease's region did not answer
     (and its write has not replicated here yet): both would otherwise go ahead. The
     regions before ``lease.region`` did not answer this caller, so they are not read.
     A later region that does not answer is skipped: nobody's lease there can be seen
     now (docs/OPERATIONS.md, "When a region is down", says what window that leaves).
+    Whether that lease is live is not judged by this machine's clock (clocks may
+    disagree); only a holder dead on this host, or the very lease this one replaced
+    (its copy not yet replaced there), is passed over.
     """
+    replaced = lease.taken_over.token if lease.taken_over is not None else None
     for region in later:
         try:
-            state = _read_in(factory, topology, region, time_fn)
+            state = _read_in(factory, topology, region, time_fn, alive)
         except MrFailoverError as exc:
             if _down(exc):
                 continue
@@ -566,7 +692,8 @@ def _back_off_if_held_later(
         # A lease taken in this lease's own region and seen here is only replication
         # catching up (a release or takeover not arrived yet): this write superseded it.
         theirs = state.lease_region != lease.region
-        if state.live and state.token != lease.token and theirs:
+        other = state.token not in (lease.token, replaced)
+        if state.held and not state.holder_dead and other and theirs:
             try:
                 released = lease.release()
             except MrFailoverError:
@@ -588,49 +715,135 @@ def _acquire_in(
     ttl: float,
     time_fn: Callable[[], float],
     alive: Callable[[int], bool],
+    clock: Clock,
+    on_wait: Callable[[str], None] | None,
 ) -> Lease:
     """The conditional write in ``region``; raises when it does not answer or refuses."""
     loc = location(topology)
     client = _client(factory, region)
     now = time_fn()
-    token = uuid.uuid4().hex
-    item = _lease_item(topology, owner, now, ttl, token, region)
+    written = time.monotonic()
+    item = _lease_item(topology, owner, now, ttl, uuid.uuid4().hex, region)
     try:
-        out = client.put_item(
+        client.put_item(
             TableName=loc.table,
             Item=item,
-            # Free, or a lease nobody renewed in time: a crashed run's lock is taken over.
-            ConditionExpression="attribute_not_exists(#k) OR expires_at < :now",
+            # Free only: whether a held lease is stale is decided below, not by a clock.
+            ConditionExpression="attribute_not_exists(#k)",
             ExpressionAttributeNames={"#k": KEY},
-            ExpressionAttributeValues={":now": {"N": f"{now:.3f}"}},
-            ReturnValues="ALL_OLD",
         )
     except Exception as exc:
         if error_code(exc) != _CCF:
             raise _fail(exc, loc, "dynamodb:PutItem", region) from None
-        held = _read_in(factory, topology, region, time_fn)
-        if not held.held:  # released between our write and our read: say so, do not loop
+    else:
+        return _lease(client, loc, topology, owner, item, None, ttl, time_fn, region, written)
+    held = _read_in(factory, topology, region, time_fn, alive)
+    if not held.held:  # released between our write and our read: say so, do not loop
+        raise RefusedError(f"the lock on {topology.application} changed while taking it; retry")
+    refusal = _own_run_holds(held, owner, alive)
+    if refusal is None:
+        return _take_over(client, loc, topology, owner, item, held, ttl, time_fn, region)
+    if refusal != "another run":
+        raise RefusedError(f"lock on {topology.application} {_describe_holder(held)}: {refusal}")
+    assert held.owner is not None
+    dead_here = held.owner.same_host(owner.host, owner.host_id) and not alive(held.owner.pid)
+    if held.expires_at > now:
+        # A live-looking lease of a dead run stays until a person decides: that run's
+        # journal is incomplete, and resuming it may be what is needed, not a new run.
+        if dead_here:
             raise RefusedError(
-                f"the lock on {topology.application} changed while taking it; retry"
-            ) from None
-        refusal = _own_run_holds(held, owner, alive)
-        if refusal is None:
-            return _take_over_own(client, loc, topology, owner, item, held, ttl, time_fn, region)
-        if refusal != "another run":
-            raise RefusedError(
-                f"lock on {topology.application} {_describe_holder(held)}: {refusal}"
-            ) from None
+                f"another operation holds the lock on {topology.application}: lock "
+                f"{_describe_holder(held)}; its process (pid {held.owner.pid}) is dead on "
+                f"this host: resume that run (--resume {held.owner.run_id}) or "
+                "`mr-failover lock break --reason TEXT`"
+            )
         raise RefusedError(
             f"another operation is running on {topology.application}: lock "
             f"{_describe_holder(held)}; wait for it, or if that run is dead, "
             "`mr-failover lock break --reason TEXT`"
-        ) from None
-    old = out.get("Attributes")
-    taken_over = _state(old, topology.application, loc, now, region) if old else None
-    return Lease(client, loc, topology.application, owner, token, ttl, time_fn, taken_over, region)
+        )
+    if not dead_here:  # expired by our clock: confirm with the heartbeat, unless it is dead
+        seen = _watch(factory, topology, region, held, time_fn, alive, clock, on_wait)
+        if seen.version != held.version:
+            raise RefusedError(
+                f"another operation is running on {topology.application}: its lease looked "
+                "expired by this machine's clock, but its holder renewed it while we watched "
+                f"(the clocks disagree): lock {_describe_holder(seen) if seen.held else 'released'}"
+                "; wait for it and retry"
+            )
+    # Refresh the wall times: the new lease starts now, after the watch.
+    now = time_fn()
+    item |= {
+        "acquired_at": {"N": f"{now:.3f}"},
+        "heartbeat_at": {"N": f"{now:.3f}"},
+        "expires_at": {"N": f"{now + ttl:.3f}"},
+    }
+    return _take_over(client, loc, topology, owner, item, held, ttl, time_fn, region)
 
 
-def _take_over_own(
+def _watch(
+    factory: ClientFactory,
+    topology: Topology,
+    region: str,
+    held: LockState,
+    time_fn: Callable[[], float],
+    alive: Callable[[int], bool],
+    clock: Clock,
+    on_wait: Callable[[str], None] | None,
+) -> LockState:
+    """Watch ``held``'s record version for its lease period on ``clock``'s monotonic time.
+
+    Returns the last state read: ``held`` itself when nobody renewed or replaced it.
+    A read that fails is no evidence either way; the takeover that follows is
+    conditional on the version anyway.
+    """
+    period = held.lease_seconds
+    if on_wait is not None and held.owner is not None:
+        on_wait(
+            f"the lease of run {held.owner.run_id} ({held.owner.host}, pid {held.owner.pid}) "
+            f"looks expired by this machine's clock; watching its heartbeat for {period:g}s "
+            "before taking it over"
+        )
+    start = clock.monotonic()
+    while (left := period - (clock.monotonic() - start)) > 0:
+        clock.sleep(min(left, max(period / 6, 0.05)))
+        try:
+            state = _read_in(factory, topology, region, time_fn, alive)
+        except MrFailoverError:
+            continue
+        if state.version != held.version:
+            return state
+    return held
+
+
+def _lease(
+    client: Any,
+    loc: LockLocation,
+    topology: Topology,
+    owner: Owner,
+    item: dict[str, Any],
+    taken_over: LockState | None,
+    ttl: float,
+    time_fn: Callable[[], float],
+    region: str,
+    written: float,
+) -> Lease:
+    return Lease(
+        client,
+        loc,
+        topology.application,
+        owner,
+        item["token"]["S"],
+        ttl,
+        time_fn,
+        taken_over,
+        region,
+        rvn=item["rvn"]["S"],
+        written_at=written,
+    )
+
+
+def _take_over(
     client: Any,
     loc: LockLocation,
     topology: Topology,
@@ -641,37 +854,36 @@ def _take_over_own(
     time_fn: Callable[[], float],
     region: str,
 ) -> Lease:
-    """Replace ``held`` (a dead attempt of this same run) with ``item``, if still unchanged."""
+    """Replace ``held`` with ``item``, if it is still exactly the version read."""
+    if held.rvn:
+        condition = "#t = :token AND rvn = :rvn"
+        values = {":token": {"S": held.token}, ":rvn": {"S": held.rvn}}
+    else:  # an item written before record versions existed
+        condition = "#t = :token AND heartbeat_at = :hb"
+        values = {":token": {"S": held.token}, ":hb": {"N": f"{held.heartbeat_at:.3f}"}}
+    written = time.monotonic()
     try:
+        # Exactly the lease just judged: if anyone renewed or replaced it meanwhile, refuse.
         client.put_item(
             TableName=loc.table,
             Item=item,
-            # Exactly the lease just read: if anyone renewed or replaced it meanwhile, refuse.
-            ConditionExpression="#t = :token AND run_id = :run",
+            ConditionExpression=condition,
             ExpressionAttributeNames={"#t": "token"},
-            ExpressionAttributeValues={
-                ":token": {"S": held.token},
-                ":run": {"S": owner.run_id},
-            },
+            ExpressionAttributeValues=values,
         )
     except Exception as exc:
         if error_code(exc) != _CCF:
             raise _fail(exc, loc, "dynamodb:PutItem", region) from None
+        whose = (
+            f"run {owner.run_id}'s own lease"
+            if held.owner is not None and held.owner.run_id == owner.run_id
+            else "a stale lease"
+        )
         raise RefusedError(
-            f"the lock on {topology.application} changed while taking over run "
-            f"{owner.run_id}'s own lease; run `mr-failover lock status` and decide again"
+            f"the lock on {topology.application} changed while taking over {whose}; run "
+            "`mr-failover lock status` and decide again"
         ) from None
-    return Lease(
-        client,
-        loc,
-        topology.application,
-        owner,
-        item["token"]["S"],
-        ttl,
-        time_fn,
-        held,
-        region,
-    )
+    return _lease(client, loc, topology, owner, item, held, ttl, time_fn, region, written)
 
 
 def break_lock(

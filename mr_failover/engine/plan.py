@@ -77,6 +77,23 @@ class StepAction(ABC):
 
 
 @dataclass(frozen=True)
+class Wait:
+    """A step that only waits: ``seconds`` after the change of the steps ``after`` applied.
+
+    The executor owns such a wait: it starts from the wall time at which this run applied
+    the latest of those changes (in this attempt, or in an earlier one as the journal
+    recorded it), journals that time, and waits only what remains. So a resume waits
+    the rest of a wait that was cut short, not the whole and not nothing; when none of
+    ``after`` was applied by this run, the change is older than the run and nothing is
+    waited. The step's action is still polled (``settled``: the lock's check rides on it)
+    and verifies the change afterwards; its ``holds`` and ``apply`` are not called.
+    """
+
+    seconds: float
+    after: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Step:
     """One step of a plan: the call it makes, where, and whether it can be undone."""
 
@@ -96,6 +113,7 @@ class Step:
     poll: float = 2.0
     max_poll: float = 2.0
     action: StepAction | None = field(default=None, compare=False, repr=False)
+    wait: Wait | None = None  # set on a step that waits after other steps' changes
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -170,3 +188,6 @@ class Recorder(Protocol):
     def intent(self, step: Step, index: int) -> None: ...
 
     def outcome(self, outcome: StepOutcome) -> None: ...
+
+    def wait(self, step: Step, *, since: float, seconds: float, remaining: float) -> None:
+        """A wait starts: ``since`` is the wall time the change it waits after was applied."""

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from mr_failover import status
 from mr_failover.aws import call
 from mr_failover.engine import journal
-from mr_failover.engine.plan import Clock, Plan, Step
+from mr_failover.engine.plan import Clock, Plan, Step, Wait
 from mr_failover.errors import MrFailoverError, RefusedError, RegionUnreachableError, UsageError
 from mr_failover.resources import arc
 from mr_failover.resources import globalaccelerator as ga
@@ -268,7 +268,11 @@ def _traffic_steps(
             raise _route53_unreachable(exc, region, lever, drain=drain) from None
     ttl = max((r.ttl for r in spec.traffic.records), default=0)
     if ttl > 0:
-        steps.append(ttl_wait_step(shift, ttl=ttl, region=region, clock=clock))
+        wait = ttl_wait_step(shift, ttl=ttl, region=region, clock=clock)
+        # The engine times the wait from when this run moved the traffic (journaled), so
+        # a resumed run waits the rest of the TTL, not all of it and not none of it.
+        moved = tuple(s.id for s in steps)
+        steps.append(replace(wait, wait=Wait(float(ttl), after=moved)))
     return steps
 
 

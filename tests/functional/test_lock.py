@@ -97,7 +97,8 @@ def test_an_expired_lease_is_taken_over_and_the_old_holder_finds_out(
     env.t += 121  # Alice's process died: nobody renewed
     state = lock.read(ClientFactory(), topo, time_fn=env.time)
     assert state.stale and state.owner == ALICE
-    new = lock.acquire(ClientFactory(), topo, BOB, ttl=120, time_fn=env.time)
+    # Bob watches the lease's record version for its period (on his clock) before.
+    new = lock.acquire(ClientFactory(), topo, BOB, ttl=120, time_fn=env.time, clock=env)
     assert new.taken_over is not None and new.taken_over.owner == ALICE
     assert item()["owner_arn"] == {"S": BOB.caller_arn}  # type: ignore[index]
     with pytest.raises(RefusedError, match="lost the lock on arc309"):
