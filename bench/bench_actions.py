@@ -171,7 +171,8 @@ OPS = (
         "drill evacuate + failback",
         "drill",
         ("drill", "evacuate", "--region", EAST, "--hold", "1", "--yes"),
-        ("status",),
+        # A deadline a loaded machine cannot miss: this checks the end state, not speed.
+        ("status", "--deadline", "60"),
     ),
 )
 

@@ -9,6 +9,16 @@ from collections.abc import Iterator
 import pytest
 
 
+class BlackHoleUrl(str):
+    """The black hole's URL; ``connections`` counts what it accepted (an attempt each)."""
+
+    held: list[socket.socket]
+
+    @property
+    def connections(self) -> int:
+        return len(self.held)
+
+
 @pytest.fixture
 def black_hole() -> Iterator[str]:
     """A loopback port that accepts connections and never answers."""
@@ -28,7 +38,9 @@ def black_hole() -> Iterator[str]:
 
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    url = BlackHoleUrl(f"http://127.0.0.1:{server.getsockname()[1]}")
+    url.held = held
+    yield url
     stop.set()
     thread.join()
     for conn in held:

@@ -220,8 +220,10 @@ def test_each_endpoint_has_its_own_short_deadline(black_hole: str) -> None:
         (hung.region, "timed"),
         (live.region, ""),
     ]
-    # One attempt of 0.3 s on the hung endpoint, not botocore's retries.
-    assert 0.25 < elapsed < 1.5
+    # One attempt of 0.3 s on the hung endpoint, not botocore's retries: one connection
+    # (counted, not timed: a loaded machine stretches the wall clock, not the attempts).
+    assert getattr(black_hole, "connections", None) == 1
+    assert elapsed > 0.25
 
 
 def test_all_endpoints_failing_is_one_error_naming_each() -> None:

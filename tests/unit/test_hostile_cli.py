@@ -156,7 +156,8 @@ def test_a_newline_in_the_topology_cannot_forge_a_status_line(tmp_path: Path) ->
     report = StatusReport.__new__(StatusReport)
     object.__setattr__(report, "application", "shop\nus-west-2  SERVING  yes\x1b[2J")
     object.__setattr__(report, "regions", ())
-    object.__setattr__(report, "cloudfront", ())
+    object.__setattr__(report, "global_found", {})
+    object.__setattr__(report, "nothing_serves", False)
     object.__setattr__(report, "warnings", ("from AWS: [bold]x[/] \x1b]0;title\x07",))
     object.__setattr__(report, "elapsed_seconds", 0.1)
     from rich.console import Console
@@ -285,7 +286,7 @@ def test_topology_data_cannot_break_validate_output(tmp_path: Path) -> None:
 def test_one_sections_bug_is_that_sections_error_not_the_end_of_status(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from mr_failover import status
+    from mr_failover.resources import aurora
     from tests.unit.test_status import (
         E,
         StubbedFactory,
@@ -296,14 +297,14 @@ def test_one_sections_bug_is_that_sections_error_not_the_end_of_status(
         stub_global,
     )
 
-    real = status.observe_aurora
+    real = aurora.observe_aurora
 
     def buggy(factory: Any, region: str, *args: Any) -> Any:
         if region == W:
             raise ZeroDivisionError("division by zero")
         return real(factory, region, *args)
 
-    monkeypatch.setattr(status, "observe_aurora", buggy)
+    monkeypatch.setattr(aurora, "observe_aurora", buggy)
     f = StubbedFactory()
     stub_cluster(f, E)
     stub_global(f, E)
