@@ -18,6 +18,8 @@ DRAIN_READS = {
     "route53-recovery-control-config",
     "ecs",
     "autoscaling",
+    # The absorbers' scaling policies: autoscaling must not undo the take-over (issue 15).
+    "application-autoscaling",
     "lambda",
     "globalaccelerator",
 }

@@ -171,7 +171,10 @@ def promote_rounds(
         # Each mutation of the round served once (a promote may also move other
         # resources the topology names, such as an ElastiCache global datastore).
         served = operation_mutations(mutations, start)
-        assert served[f"{target}/rds:SwitchoverGlobalCluster"] == 1, served
+        # Sent to the region that held the writer: the Aurora guide's switchover procedure
+        # runs in the current primary's region (issue 15 item 2).
+        source = EAST if target == WEST else WEST
+        assert served[f"{source}/rds:SwitchoverGlobalCluster"] == 1, served
         assert set(served.values()) == {1}, served
         control.advance(1.1)  # fresh lag metrics for the next plan
     calls = control.calls()[before:]
