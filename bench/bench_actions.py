@@ -87,6 +87,7 @@ class Run:
     ok: bool
     output: str
     done_at: dict[str, float]  # step title -> perf_counter when reported done
+    exit_code: int = 0
 
     @property
     def overhead(self) -> float:
@@ -134,7 +135,7 @@ def run_cli(*args: str, clock: TimingClock | None = None) -> Run:
             wall = time.perf_counter() - t0
     finally:
         _mutation.CLOCK = None
-    return Run(wall, clock.slept, result.exit_code == 0, result.output, done_at)
+    return Run(wall, clock.slept, result.exit_code == 0, result.output, done_at, result.exit_code)
 
 
 @dataclass(frozen=True)
@@ -226,13 +227,14 @@ def measure_overhead(sandbox: Any, workdir: Path, runs: int, skip_waits: bool = 
                 clock = SandboxWaits(sandbox=sandbox) if skip_waits else TimingClock()
                 run = run_cli(*args, clock=clock)
                 if not run.ok:
-                    failed = f"{' '.join(args)}: {run.output.strip().splitlines()[-1:]}"
+                    tail = run.output.strip().splitlines()[-1:]
+                    failed = f"(exit {run.exit_code}) {' '.join(args)}: {tail}"
                     break
                 rows[leg].append(run)
             if failed:
                 break
         if failed:
-            print(f"  {op.name:36s} FAILED: {failed}")
+            print(f"  {op.name:36s} FAILED {failed}")
             continue
         for leg, args in (("forward", op.forward), ("back", op.back)):
             got = rows[leg]

@@ -6,6 +6,11 @@ beside other tests); the test checks the exit code, that no traceback was printe
 that each figure's line is there with a number in it. A new benchmark is run too: without
 patterns of its own, it must still exit 0 and print something.
 
+A command a benchmark runs may end "not ready" (exit 4) or "refused" (exit 3) when the
+machine is so busy that status reads miss their deadline: that is load, not rot, and the
+figure's line says so. A usage error (2: the benchmark's command line no longer parses), a
+failure (1) or a crash is rot, and fails the test.
+
 These start their own sandbox in the child, never ``mock_aws`` in this process, so they
 may run in either pytest process; the Makefile puts them with tests/unit.
 """
@@ -27,7 +32,7 @@ NUMBER = r"[\d.]+"
 FIGURES: dict[str, tuple[str, ...]] = {
     "bench_cli.py": (
         rf"mr-failover --help\s+median {NUMBER} s",
-        rf"mr-failover status\s+median {NUMBER} s .*\n.*\(exit 0;",
+        rf"mr-failover status\s+median {NUMBER} s .*\n.*\(exit [04];",
     ),
     "bench_sandbox.py": (
         rf"\[default lags\] start \+ seed example: median\s+{NUMBER} ms",
@@ -54,7 +59,7 @@ FIGURES: dict[str, tuple[str, ...]] = {
         rf"health-check invert us-east-1\s+wall\s+{NUMBER}s .* overhead\s+{NUMBER}s",
         rf"drain us-east-1 --no-scale-up\s+wall\s+{NUMBER}s",
         rf"promote us-west-2 switchover\s+wall\s+{NUMBER}s",
-        rf"drill evacuate us-east-1 --hold 1\s+wall\s+{NUMBER}s",
+        rf"drill evacuate us-east-1 --hold 1\s+wall\s+{NUMBER}s|drill .* FAILED \(exit [34]\)",
         # The watcher may miss a change under heavy load: "no measure" is no rot.
         rf"Aurora switchover \(.*\): (median {NUMBER}s|no measure)",
         rf"health check healthy again \(.*\): (median {NUMBER}s|no measure)",
@@ -81,7 +86,8 @@ def test_benchmark_runs_to_the_end_in_quick_mode(script: str) -> None:
     said = f"stdout:\n{done.stdout}\nstderr:\n{done.stderr[-3000:]}"
     assert done.returncode == 0, said
     assert "Traceback" not in done.stderr, said
-    assert "FAILED" not in done.stdout, said
+    for failed in re.findall(r"FAILED.*", done.stdout):
+        assert re.match(r"FAILED \(exit [34]\)", failed), said
     assert re.search(r"\d", done.stdout), said
     for pattern in FIGURES.get(script, ()):
         assert re.search(pattern, done.stdout), f"no figure /{pattern}/ in\n{said}"
