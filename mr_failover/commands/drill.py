@@ -29,14 +29,34 @@ from mr_failover.commands._mutation import (
 
 @click.command()
 @click.argument("scenario")
-@click.option("--region", "-r", help="The region a built-in scenario evacuates / fails away from.")
-@click.option("--hold", type=click.FloatRange(min=0), default=60.0, show_default=True)
+@click.option(
+    "--region",
+    "-r",
+    help="The region a built-in scenario evacuates / fails away from (db-failover: default "
+    "the region AWS reports holding the Aurora writer).",
+)
+@click.option(
+    "--to",
+    "to",
+    metavar="REGION",
+    help="Built-ins: the region that takes over (default: the best region that can take "
+    "over per status, said in the plan).",
+)
+@click.option(
+    "--hold",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="Built-ins: seconds to stay evacuated / failed over (stop conditions watched) "
+    "before failing back.",
+)
 @mutation_options
 @pass_app
 def drill(
     app: AppContext,
     scenario: str,
     region: str | None,
+    to: str | None,
     hold: float,
     yes: bool,
     dry_run: bool,
@@ -44,8 +64,11 @@ def drill(
 ) -> None:
     """Run a game-day drill (built-in evacuate / db-failover, or a scenario file).
 
-    Checks the steady state, runs the steps while watching the stop conditions, fails
-    back, and writes a Markdown + JSON report with the measured RTO and RPO.
+    Checks the steady state, records the state it may touch (writer, health-check
+    inversion, routing controls, dials, weights, desired counts), runs the steps while
+    watching the stop conditions, fails back, puts back whatever still differs, removes
+    every canary it wrote, and writes a Markdown + JSON report with the measured RTO and
+    RPO and the state before / after, item by item.
 
     \b
     Example:
@@ -72,14 +95,25 @@ def drill(
             raise UsageError(f"run {prior.run_id} was `{prior.command}`, not a drill")
         params = dict(prior.params)
     name = str(params["scenario"])
-    if name in core.BUILTINS:
-        if not params.get("region"):
-            raise UsageError(f"the built-in drill {name} needs --region")
-        spec = core.builtin(name, topology, str(params["region"]), hold=float(params["hold"]))
-    else:
+    if name not in core.BUILTINS:
         spec = core.load_scenario(name, topology)
-
     identity = guard.require_account(factory, topology)
+    if name in core.BUILTINS:
+        if prior is None or "to" not in params:
+            # The writer and the target come from AWS now; a resumed run keeps the ones
+            # decided when it started (the writer has moved since).
+            choice, _ = core.choose_builtin(name, topology, factory, params.get("region"), to=to)
+            params |= choice.params()
+        spec = core.builtin(
+            name,
+            topology,
+            str(params["region"]),
+            hold=float(params["hold"]),
+            writer=params.get("writer"),
+            target=params.get("to"),
+            why=str(params.get("why") or ""),
+        )
+
     run_id = prior.run_id if prior else journal.new_run_id(clock)
     ctx = core.DrillContext(
         topology,
@@ -92,17 +126,28 @@ def drill(
     drill_plan = core.plan_drill(spec, ctx)
     stability = core.static_stability(drill_plan, topology)
     plan = drill_plan.as_plan(params)
+    # Steady state first: a drill must not start from, or hide, a real incident. The dry
+    # run checks it too, and says what the real run would refuse.
+    problems = core.steady_state_problems(spec, ctx) if prior is None else []
+    refusal = (
+        "not in steady state (" + "; ".join(problems) + "); fix it before a drill"
+        if problems
+        else ""
+    )
 
     if dry_run:
         if app.output == "json":
             body = {
                 "dry_run": True,
+                "would_refuse": refusal or None,
                 "scenario": spec.model_dump(mode="json"),
                 "plan": plan.to_json(),
                 "unplanned": {p.key: p.problem for p in drill_plan.phases if p.problem},
                 "static_stability": [f.to_json() for f in stability],
             }
             click.echo(json.dumps(body, indent=2))
+            if refusal:
+                raise RefusedError(f"dry run: a real run would refuse: {refusal}")
             return
         out.print(plan_table(plan))
         for p in drill_plan.phases:
@@ -117,14 +162,12 @@ def drill(
             names = "; ".join(f"{t} [{w}]" for _, t, w in f.steps) or "nothing"
             out.print(f"  if {f.region} is down: {names}")
         out.print("dry run: no change made")
+        if refusal:
+            raise RefusedError(f"dry run: a real run would refuse: {refusal}")
         return
 
-    # Steady state first: a drill must not start from, or hide, a real incident.
-    problems = core.steady_state_problems(spec, ctx) if prior is None else []
-    if problems:
-        raise RefusedError(
-            "refused: not in steady state (" + "; ".join(problems) + "); fix it before a drill"
-        )
+    if refusal:
+        raise RefusedError(f"refused: {refusal}")
     console = err if app.output == "json" else out
     console.print(plan_table(plan))
     if not yes:
@@ -141,18 +184,11 @@ def drill(
     stopped_before = None
     started = clock.monotonic()
     jr = None
+    interrupted = False
     try:
         if prior is not None:
             jr = journal.Journal.reopen(run_id, who=who, plan=plan, clock=clock)
-            for rec in journal.read_records(run_id):
-                if rec.get("type") != "note":
-                    continue
-                if rec.get("kind") == "drill-measure":
-                    ctx.marks[rec["key"]] = rec
-                elif rec.get("kind") == "drill-phase" and rec.get("event") == "done":
-                    done.add(rec["phase"])
-                elif rec.get("kind") == "drill-stop":
-                    stopped_before = rec["condition"]
+            done, stopped_before = ctx.load(journal.read_records(run_id))
         else:
             jr = journal.Journal.create(
                 run_id, command="drill", params=params, who=who, plan=plan, clock=clock
@@ -168,6 +204,10 @@ def drill(
             jr.note("drill-steady", when="before", problems=problems)
         opened = jr
         ctx.write_note = lambda kind, fields: opened.note(kind, **fields)
+        if ctx.before is None:
+            # What the failback must leave as it is now (kept for --resume).
+            ctx.before, _ = core.observe_state(topology, factory)
+            jr.note("drill-state", when="before", items=ctx.before)
         watch = core.StopWatch(spec.stop_conditions, ctx, spec.watch_interval)
         heartbeat = lease.heartbeat() if lease is not None else contextlib.nullcontext()
         with err.status(f"drill {spec.name}") as status, heartbeat:
@@ -186,13 +226,26 @@ def drill(
             )
         after = core.steady_state_problems(spec, ctx)
         jr.note("drill-steady", when="after", problems=after)
+        after_state, _ = core.observe_state(topology, factory)
+        jr.note(
+            "drill-state",
+            when="after",
+            items=after_state,
+            differences=core.state_differences(ctx.before or {}, after_state),
+        )
         outcome = "stopped" if result.stopped_by else "succeeded"
         jr.end(outcome, clock.monotonic() - started, result.stopped_by or "")
-    except (MrFailoverError, KeyboardInterrupt) as exc:
+    except KeyboardInterrupt as exc:
+        end_on_error(jr, exc, run_id, clock.monotonic() - started)
+        interrupted = True
+        raise
+    except MrFailoverError as exc:
         end_on_error(jr, exc, run_id, clock.monotonic() - started)
         raise
     finally:
         close_run(lease, jr, err)
+        if interrupted:  # the lock released first: the reads below may take a while
+            _say_left_behind(err, app, ctx, core.describe_left_behind, name, run_id)
 
     report = drill_report.build(run_id, journal.read_records(run_id))
     base = journal.runs_dir() / run_id
@@ -213,3 +266,28 @@ def drill(
         out.print(f"report: {md_path} and {json_path}")
     if report.verdict != "pass":
         raise MrFailoverError(f"drill {report.verdict}: see {md_path}") from None
+
+
+def _say_left_behind(
+    err: Any, app: AppContext, ctx: Any, describe: Any, name: str, run_id: str
+) -> None:
+    """What an interrupted drill prints: its run id, how to resume it, and the state it
+    leaves, read afresh (a second Ctrl-C skips the read)."""
+    err.print(f"drill interrupted: run {run_id}", markup=False, highlight=False)
+    err.print(
+        f"resume (the rest, the failback, the restore and the canaries' removal): "
+        f"mr-failover --config {app.config} drill {name} --resume {run_id}",
+        markup=False,
+        highlight=False,
+    )
+    err.print(
+        f"or remove only its canary writes: mr-failover --config {app.config} cleanup "
+        f"--run {run_id}",
+        markup=False,
+        highlight=False,
+    )
+    try:
+        left = describe(ctx)
+    except KeyboardInterrupt:
+        left = "not read (interrupted again)"
+    err.print(f"state left behind: {left}", markup=False, highlight=False)
