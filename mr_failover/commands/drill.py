@@ -245,7 +245,7 @@ def drill(
     finally:
         close_run(lease, jr, err)
         if interrupted:  # the lock released first: the reads below may take a while
-            _say_left_behind(err, app, ctx, core.describe_left_behind, name, run_id)
+            _say_left_behind(app, ctx, core.describe_left_behind, name, run_id)
 
     report = drill_report.build(run_id, journal.read_records(run_id))
     base = journal.runs_dir() / run_id
@@ -268,26 +268,22 @@ def drill(
         raise MrFailoverError(f"drill {report.verdict}: see {md_path}") from None
 
 
-def _say_left_behind(
-    err: Any, app: AppContext, ctx: Any, describe: Any, name: str, run_id: str
-) -> None:
+def _say_left_behind(app: AppContext, ctx: Any, describe: Any, name: str, run_id: str) -> None:
     """What an interrupted drill prints: its run id, how to resume it, and the state it
-    leaves, read afresh (a second Ctrl-C skips the read)."""
-    err.print(f"drill interrupted: run {run_id}", markup=False, highlight=False)
-    err.print(
-        f"resume (the rest, the failback, the restore and the canaries' removal): "
+    leaves, read afresh (a second Ctrl-C skips the read). Plain lines, never wrapped."""
+    click.echo(f"drill interrupted: run {run_id}", err=True)
+    click.echo(
+        "resume (the rest, the failback, the restore and the canaries' removal): "
         f"mr-failover --config {app.config} drill {name} --resume {run_id}",
-        markup=False,
-        highlight=False,
+        err=True,
     )
-    err.print(
+    click.echo(
         f"or remove only its canary writes: mr-failover --config {app.config} cleanup "
         f"--run {run_id}",
-        markup=False,
-        highlight=False,
+        err=True,
     )
     try:
         left = describe(ctx)
     except KeyboardInterrupt:
         left = "not read (interrupted again)"
-    err.print(f"state left behind: {left}", markup=False, highlight=False)
+    click.echo(f"state left behind: {left}", err=True)
