@@ -205,7 +205,7 @@ def _drop_this_minute(backend: Any, check_ids: set[str], stamp: datetime) -> Non
     dimensions"); the sandbox evaluates every ``health_check_interval`` and keeps, for
     the current minute, only the latest round's value, so a sped-up demo sees a change at
     once and a one-minute statistic is that one value. Datapoints are appended in time
-    order: the walk back stops at the first one older than this minute.
+    order per metric, not across metrics, so the whole list is walked.
     """
     # rule: route53-metrics-per-minute
     minute = stamp.replace(second=0, microsecond=0)
@@ -215,7 +215,8 @@ def _drop_this_minute(backend: Any, check_ids: set[str], stamp: datetime) -> Non
         d = data[i]
         ts = getattr(d, "timestamp", None)
         if isinstance(ts, datetime) and ts.replace(tzinfo=None) < minute:
-            break
+            i -= 1  # another metric's older datapoint can sit after this minute's: go on
+            continue
         dims = getattr(d, "dimensions", None) or []
         if (
             getattr(d, "namespace", None) == "AWS/Route53"
