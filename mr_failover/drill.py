@@ -540,14 +540,15 @@ class ServingCheck(_Marked):
         """Nothing to change: the check is the wait."""
 
     def _problems(self) -> list[str]:
-        from mr_failover.resources.route53 import observe_region_checks
+        from mr_failover.resources.route53 import METRICS_REGION, observe_region_checks
         from mr_failover.resources.route53_steps import ROUTE53_REGION
 
         topology, factory = self.ctx.topology, self.ctx.factory
         spec = topology.regions[self.region]
         problems: list[str] = []
         r53 = factory.client("route53", ROUTE53_REGION)
-        for hc in observe_region_checks(r53, spec.traffic):
+        cw = factory.client("cloudwatch", METRICS_REGION)
+        for hc in observe_region_checks(r53, spec.traffic, cloudwatch=cw):
             if hc.effective_healthy is not True:
                 problems.append(f"health check {hc.name} not healthy")
         if spec.aurora is not None and spec.aurora.mode == "global":

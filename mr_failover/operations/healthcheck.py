@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from mr_failover.engine.plan import Plan
 from mr_failover.errors import RefusedError, UsageError
 from mr_failover.resources.route53 import (
+    METRICS_REGION,
     HealthCheckFinding,
     observe_region_checks,
     require_lever_moves_traffic,
@@ -33,8 +34,9 @@ def observe_checks(
 ) -> dict[str, list[HealthCheckFinding]]:
     """Every region's health checks, read now."""
     client = factory.client("route53", ROUTE53_REGION)
+    cloudwatch = factory.client("cloudwatch", METRICS_REGION)
     return {
-        name: observe_region_checks(client, region.traffic)
+        name: observe_region_checks(client, region.traffic, cloudwatch=cloudwatch)
         for name, region in topology.regions.items()
     }
 
@@ -85,7 +87,14 @@ def plan_inversion(topology: Topology, factory: ClientSource, region: str, *, in
             lever="health_check_inversion",
         )
     steps = tuple(
-        inversion_step(client, hc, state.id, region=region, inverted=invert)
+        inversion_step(
+            client,
+            hc,
+            state.id,
+            region=region,
+            inverted=invert,
+            cloudwatch=factory.client("cloudwatch", METRICS_REGION),
+        )
         for hc, state in zip(checks, observed[region], strict=True)
     )
     notes: tuple[str, ...] = (

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from mr_failover.aws import call
 from mr_failover.errors import AwsCallError, RefusedError
+from mr_failover.resources.cloudwatch import MetricQuery, latest_values
 from mr_failover.resources.section import (
     Cell,
     Drift,
@@ -31,8 +33,73 @@ if TYPE_CHECKING:
     from mr_failover.resources.arc import RoutingControlFinding
 
 CONTROL_PLANE_REGION = "us-east-1"
-# Route 53 counts an endpoint healthy when more than 18% of its checkers see it healthy.
+# Route 53 counts an endpoint healthy when more than 18% of its checkers see it healthy
+# ("How Amazon Route 53 determines whether a health check is healthy", Route 53 Developer
+# Guide, https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/dns-failover-determining-health-of-endpoints.html).
 HEALTHY_CHECKER_SHARE = 0.18
+
+# rule: route53-health-from-cloudwatch
+# Health is read from CloudWatch, not GetHealthCheckStatus: that call "is intended for use
+# during development to diagnose behavior. It doesn't support production use-cases with
+# high query rates that require immediate and actionable responses", and it cannot read a
+# calculated check (GetHealthCheckStatus, Amazon Route 53 API Reference,
+# https://docs.aws.amazon.com/Route53/latest/APIReference/API_GetHealthCheckStatus.html).
+# Route 53 sends its health check metrics to CloudWatch once a minute, in US East
+# (N. Virginia) only, namespace AWS/Route53, dimension HealthCheckId ("Monitoring health
+# checks using CloudWatch" and "Amazon Route 53 metrics and dimensions", Route 53 Developer
+# Guide, https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/monitoring-health-checks.html):
+# - HealthCheckPercentageHealthy: the share of checkers that see the endpoint healthy
+#   (endpoint checks only; not available while the check is disabled): the raw health;
+# - HealthCheckStatus: Route 53's status of the check, 1 healthy, 0 unhealthy (every type,
+#   calculated and CloudWatch-alarm checks included; valid statistic: Minimum).
+METRICS_REGION = CONTROL_PLANE_REGION
+HEALTH_NAMESPACE = "AWS/Route53"
+# A datapoint older than this says nothing about now (Route 53 publishes every minute).
+HEALTH_WINDOW = timedelta(minutes=5)
+# The query ends this far after the local clock, so a skewed clock cannot hide the newest
+# datapoint (CloudWatch has nothing in the future to return).
+CLOCK_SKEW = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class HealthMetrics:
+    """A check's latest Route 53 metrics in CloudWatch (None: no datapoint in the window)."""
+
+    healthy_percent: float | None = None  # HealthCheckPercentageHealthy, Minimum
+    status: float | None = None  # HealthCheckStatus, Minimum
+
+
+def read_health_metrics(
+    cloudwatch: Any, check_ids: Sequence[str], *, now: datetime | None = None
+) -> dict[str, HealthMetrics]:
+    """The latest ``HealthCheckPercentageHealthy`` and ``HealthCheckStatus`` of each check,
+    in one ``GetMetricData`` call (500 queries a call) to CloudWatch in us-east-1.
+
+    Minimum over one-minute periods: Route 53 publishes one datapoint a minute, so it is
+    that datapoint; where several fall in a minute, a failure is not averaged away.
+    """
+    queries = [
+        MetricQuery(
+            f"{metric}:{check_id}",
+            HEALTH_NAMESPACE,
+            metric,
+            (("HealthCheckId", check_id),),
+            stat="Minimum",
+        )
+        for check_id in dict.fromkeys(check_ids)
+        for metric in ("HealthCheckPercentageHealthy", "HealthCheckStatus")
+    ]
+    if not queries:
+        return {}
+    moment = (now or datetime.now(UTC)) + CLOCK_SKEW
+    values = latest_values(cloudwatch, queries, now=moment, window=HEALTH_WINDOW + CLOCK_SKEW)
+    return {
+        check_id: HealthMetrics(
+            healthy_percent=values[f"HealthCheckPercentageHealthy:{check_id}"],
+            status=values[f"HealthCheckStatus:{check_id}"],
+        )
+        for check_id in check_ids
+    }
 
 
 @dataclass(frozen=True)
@@ -42,8 +109,9 @@ class HealthCheckFinding:
     version: int
     inverted: bool
     disabled: bool
-    checkers_ok: int
-    checkers_total: int
+    # HealthCheckPercentageHealthy: % of checkers that see the endpoint healthy (None: no
+    # datapoint, not an endpoint check, or disabled).
+    healthy_percent: float | None
     # The check's configuration as Route 53 holds it (compared with the file: drift).
     type: str | None = None
     fqdn: str | None = None
@@ -52,17 +120,37 @@ class HealthCheckFinding:
     request_interval: int | None = None
     failure_threshold: int | None = None
     routing_control_arn: str | None = None  # type RECOVERY_CONTROL: the ARC control it reads
+    # HealthCheckStatus: Route 53's own status (1 healthy, 0 not), a minute behind the flags.
+    route53_status: float | None = None
 
     @property
     def raw_healthy(self) -> bool | None:
-        """What the checkers see; None when no checker has reported yet."""
-        if self.checkers_total == 0:
+        """What the checkers see; None when no datapoint says it (or the check is disabled:
+        Route 53 stops checking)."""
+        if self.disabled:
             return None
-        return self.checkers_ok / self.checkers_total > HEALTHY_CHECKER_SHARE
+        if self.healthy_percent is not None:
+            return self.healthy_percent / 100 > HEALTHY_CHECKER_SHARE
+        if self.route53_status is not None:
+            # Checks without checkers (calculated, CloudWatch alarm): Route 53's status with
+            # the inversion taken back out (an assumption: docs/SANDBOX.md).
+            return (self.route53_status >= 1) != self.inverted
+        return None
 
     @property
     def effective_healthy(self) -> bool | None:
         return effective_health(self.raw_healthy, inverted=self.inverted, disabled=self.disabled)
+
+    @property
+    def health_words(self) -> str:
+        """``checkers: 100% report healthy``, or what else the health came from."""
+        if self.disabled:
+            return "not checked: disabled"
+        if self.healthy_percent is not None:
+            return f"checkers: {self.healthy_percent:.0f}% report healthy"
+        if self.route53_status is not None:
+            return f"Route 53 status {self.route53_status:.0f}"
+        return "no CloudWatch datapoint in the last 5 minutes"
 
 
 def effective_health(raw: bool | None, *, inverted: bool, disabled: bool) -> bool | None:
@@ -141,13 +229,17 @@ def observe_region_checks(
     client: Any,
     traffic: Traffic,
     *,
-    status: bool = True,
+    cloudwatch: Any | None = None,
     records: Sequence[RecordFinding] | None = None,
 ) -> list[HealthCheckFinding]:
     """A region's declared health checks, each found by id, else by its Name tag, else by
-    the id carried by the region's records that name it (``records``: already read)."""
+    the id carried by the region's records that name it (``records``: already read).
+
+    ``cloudwatch``: a CloudWatch client in us-east-1, to read their health (one
+    ``GetMetricData`` call); without it only their configuration is read.
+    """
     carried: dict[str, str] | None = None
-    out = []
+    ids: list[str] = []
     for spec in traffic.health_checks:
         check_id = spec.id
         if check_id is None:
@@ -162,8 +254,12 @@ def observe_region_checks(
                 check_id = carried.get(spec.name)
                 if check_id is None:
                     raise
-        out.append(observe_health_check(client, spec, status=status, check_id=check_id))
-    return out
+        ids.append(check_id)
+    metrics = read_health_metrics(cloudwatch, ids) if cloudwatch is not None and ids else {}
+    return [
+        observe_health_check(client, spec, check_id=check_id, metrics=metrics.get(check_id))
+        for spec, check_id in zip(traffic.health_checks, ids, strict=True)
+    ]
 
 
 def _carried_ids(specs: Sequence[Record], found: Sequence[RecordFinding]) -> dict[str, str]:
@@ -176,24 +272,24 @@ def _carried_ids(specs: Sequence[Record], found: Sequence[RecordFinding]) -> dic
 
 
 def observe_health_check(
-    client: Any, spec: HealthCheck, *, status: bool = True, check_id: str | None = None
+    client: Any,
+    spec: HealthCheck,
+    *,
+    check_id: str | None = None,
+    cloudwatch: Any | None = None,
+    metrics: HealthMetrics | None = None,
 ) -> HealthCheckFinding:
-    """The check's flags, configuration and (``status``) its checkers' observations.
+    """The check's flags and configuration (``GetHealthCheck``) and its health: ``metrics``
+    already read, else read now with ``cloudwatch`` (none: configuration only).
 
     ``check_id``: the id when the caller already knows it (found from a record).
     """
     check_id = spec.id or check_id or find_health_check_id(client, spec.name)
     hc = call(client, "get_health_check", HealthCheckId=check_id)["HealthCheck"]
     config = hc.get("HealthCheckConfig", {})
-    observations = []
-    if status:
-        out = call(client, "get_health_check_status", HealthCheckId=check_id)
-        observations = out.get("HealthCheckObservations", [])
-    ok = sum(
-        1
-        for o in observations
-        if str(o.get("StatusReport", {}).get("Status", "")).startswith("Success")
-    )
+    if metrics is None and cloudwatch is not None:
+        metrics = read_health_metrics(cloudwatch, [check_id])[check_id]
+    metrics = metrics or HealthMetrics()
     interval = config.get("RequestInterval")
     threshold = config.get("FailureThreshold")
     port = config.get("Port")
@@ -203,8 +299,7 @@ def observe_health_check(
         version=int(hc.get("HealthCheckVersion", 0)),
         inverted=bool(config.get("Inverted", False)),
         disabled=bool(config.get("Disabled", False)),
-        checkers_ok=ok,
-        checkers_total=len(observations),
+        healthy_percent=metrics.healthy_percent,
         type=config.get("Type"),
         fqdn=config.get("FullyQualifiedDomainName"),
         port=int(port) if port is not None else None,
@@ -212,6 +307,7 @@ def observe_health_check(
         request_interval=int(interval) if interval is not None else None,
         failure_threshold=int(threshold) if threshold is not None else None,
         routing_control_arn=config.get("RoutingControlArn"),
+        route53_status=metrics.status,
     )
 
 
@@ -458,12 +554,17 @@ class TrafficSection(Section):
 
 
 def observe_traffic(ctx: ReadContext) -> TrafficStatus:
-    return read_traffic(ctx.factory.client("route53", CONTROL_PLANE_REGION), ctx.spec.traffic)
+    return read_traffic(
+        ctx.factory.client("route53", CONTROL_PLANE_REGION),
+        ctx.spec.traffic,
+        cloudwatch=ctx.factory.client("cloudwatch", METRICS_REGION),
+    )
 
 
-def read_traffic(client: Any, spec: Traffic, *, status: bool = True) -> TrafficStatus:
-    """The declared checks, the records, then the undeclared checks the records carry."""
-    checks = tuple(observe_region_checks(client, spec, status=status))
+def read_traffic(client: Any, spec: Traffic, *, cloudwatch: Any | None = None) -> TrafficStatus:
+    """The declared checks (their health when ``cloudwatch`` is given), the records, then
+    the undeclared checks the records carry."""
+    checks = tuple(observe_region_checks(client, spec, cloudwatch=cloudwatch))
     records = tuple(observe_records(client, spec.records))
     return TrafficStatus(checks, records, carried_checks=_carried_checks(client, checks, records))
 
@@ -474,9 +575,7 @@ def _carried_checks(
     """The checks the records carry that are not the declared ones (routing-control checks)."""
     known = {c.id for c in checks}
     other = sorted({r.health_check_id for r in records if r.health_check_id} - known)
-    return tuple(
-        observe_health_check(client, HealthCheck(name=i, id=i), status=False) for i in other
-    )
+    return tuple(observe_health_check(client, HealthCheck(name=i, id=i)) for i in other)
 
 
 def require_lever_moves_traffic(
@@ -605,7 +704,7 @@ def _judge_traffic(t: TrafficStatus, reasons: list[str], warnings: list[str]) ->
         raw = hc.raw_healthy
         if hc.disabled:
             # Route 53 stops checking a disabled check: its status is healthy, inverted
-            # unhealthy, whatever the endpoint does (rule route53-disabled-inverted).
+            # unhealthy, whatever the endpoint does.
             if hc.inverted:
                 warnings.append(
                     f"traffic: health check {hc.name} is disabled and inverted: Route 53 "
@@ -619,10 +718,13 @@ def _judge_traffic(t: TrafficStatus, reasons: list[str], warnings: list[str]) ->
         elif raw is False:
             reasons.append(
                 f"traffic: health check {hc.name}: checkers see the endpoint failing "
-                f"({hc.checkers_ok}/{hc.checkers_total} healthy)"
+                f"({hc.health_words})"
             )
         elif raw is None:
-            warnings.append(f"traffic: health check {hc.name}: no checker observation yet")
+            warnings.append(
+                f"traffic: health check {hc.name}: health unknown: no {HEALTH_NAMESPACE} "
+                f"datapoint in CloudWatch ({METRICS_REGION}) in the last 5 minutes"
+            )
     for rec in t.records:
         if not rec.found:
             reasons.append(f"traffic: record {rec.name} ({rec.set_identifier}) not found")

@@ -84,7 +84,8 @@ class FakeClock:
 
 
 def hc(name: str, *, inverted: bool = False, ok: int = 3) -> HealthCheckFinding:
-    return HealthCheckFinding(name, f"hc-{name}", 1, inverted, False, ok, 3)
+    # HealthCheckPercentageHealthy: ok of 3 checkers.
+    return HealthCheckFinding(name, f"hc-{name}", 1, inverted, False, 100.0 * ok / 3)
 
 
 def region_status(

@@ -25,7 +25,9 @@ ARN = {r: f"arn:aws:rds:{r}:123456789012:cluster:c-{r}" for r in (E, W)}
 def _hc(ok: int, total: int, inverted: bool = False, disabled: bool = False) -> TrafficStatus:
     return TrafficStatus(
         health_checks=(
-            route53.HealthCheckFinding("api", "hc-1", 1, inverted, disabled, ok, total),
+            route53.HealthCheckFinding(
+                "api", "hc-1", 1, inverted, disabled, 100.0 * ok / total if total else None
+            ),
         ),
         records=(
             route53.RecordFinding(
