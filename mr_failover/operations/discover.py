@@ -47,6 +47,7 @@ from mr_failover.resources import aurora, dynamodb, elasticache, globalaccelerat
 from mr_failover.resources.arc import CONFIG_SERVICE
 from mr_failover.resources.arc import CONTROL_PLANE_REGION as ARC_REGION
 from mr_failover.resources.route53 import CONTROL_PLANE_REGION as ROUTE53_REGION
+from mr_failover.resources.route53 import health_check_names
 from mr_failover.status import DEFAULT_DEADLINE, run_concurrently
 from mr_failover.topology import GlobalAccelerator, known_regions
 
@@ -375,18 +376,7 @@ def read_domain(client: Any, domain: str, extra_checks: Iterable[str] = ()) -> D
         {r["HealthCheckId"] for r in records if r.get("HealthCheckId")} | set(extra_checks)
     )
     checks = {i: call(client, "get_health_check", HealthCheckId=i)["HealthCheck"] for i in ids}
-    names: dict[str, str] = {}
-    for start in range(0, len(ids), 10):  # ListTagsForResources takes 10 ids at a time
-        out = call(
-            client,
-            "list_tags_for_resources",
-            ResourceType="healthcheck",
-            ResourceIds=ids[start : start + 10],
-        )
-        for tag_set in out.get("ResourceTagSets", []):
-            for tag in tag_set.get("Tags", []):
-                if tag["Key"] == "Name" and tag.get("Value"):
-                    names[tag_set["ResourceId"]] = tag["Value"]
+    names = health_check_names(client, ids)
     return DomainRecords(
         domain=_fqdn(domain),
         zone=found[0] if found else None,

@@ -100,6 +100,23 @@ class RecordFinding:
     evaluate_target_health: bool | None = None
 
 
+def health_check_names(client: Any, ids: Sequence[str]) -> dict[str, str]:
+    """Health check id -> its ``Name`` tag, for the ``ids`` that have one."""
+    names: dict[str, str] = {}
+    for start in range(0, len(ids), 10):  # ListTagsForResources takes 10 ids at a time
+        out = call(
+            client,
+            "list_tags_for_resources",
+            ResourceType="healthcheck",
+            ResourceIds=list(ids[start : start + 10]),
+        )
+        for tag_set in out.get("ResourceTagSets", []):
+            for tag in tag_set.get("Tags", []):
+                if tag["Key"] == "Name" and tag.get("Value"):
+                    names[str(tag_set["ResourceId"])] = str(tag["Value"])
+    return names
+
+
 def find_health_check_id(client: Any, name: str) -> str:
     """The id of the health check whose ``Name`` tag is ``name``."""
     ids: list[str] = []
@@ -110,17 +127,9 @@ def find_health_check_id(client: Any, name: str) -> str:
         if not page.get("IsTruncated"):
             break
         request["Marker"] = page["NextMarker"]
-    for start in range(0, len(ids), 10):  # ListTagsForResources takes 10 ids at a time
-        out = call(
-            client,
-            "list_tags_for_resources",
-            ResourceType="healthcheck",
-            ResourceIds=ids[start : start + 10],
-        )
-        for tag_set in out.get("ResourceTagSets", []):
-            tags = {t["Key"]: t.get("Value") for t in tag_set.get("Tags", [])}
-            if tags.get("Name") == name:
-                return str(tag_set["ResourceId"])
+    for check_id, tagged in health_check_names(client, ids).items():
+        if tagged == name:
+            return check_id
     raise HealthCheckNotTagged(
         CONTROL_PLANE_REGION,
         "route53:ListTagsForResources",
