@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from mr_failover.cli import AppContext
+from mr_failover.commands._complete import complete_run_id
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -38,6 +39,7 @@ def mutation_options(f: F) -> F:
         "--resume",
         "resume",
         metavar="RUN_ID",
+        shell_complete=complete_run_id,
         help="Finish an interrupted or failed run: re-plan from real state, skip what is done.",
     )(f)
     f = click.option(

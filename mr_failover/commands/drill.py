@@ -17,6 +17,7 @@ import click
 
 from mr_failover.cli import AppContext, pass_app
 from mr_failover.commands import Seconds, preflight
+from mr_failover.commands._complete import complete_region
 from mr_failover.commands._mutation import (
     cli_hooks,
     current_clock,
@@ -34,7 +35,12 @@ if TYPE_CHECKING:
 
 @click.command()
 @click.argument("scenario")
-@click.option("--region", "-r", help="The region a built-in scenario evacuates / fails away from.")
+@click.option(
+    "--region",
+    "-r",
+    shell_complete=complete_region,
+    help="The region a built-in scenario evacuates / fails away from.",
+)
 @click.option("--hold", type=Seconds(0.0, 86_400.0), default=60.0, show_default=True)
 @mutation_options
 @pass_app
