@@ -23,6 +23,7 @@ from mr_failover.commands._mutation import (
     current_clock,
     interrupted,
     mutation_options,
+    plain_progress,
     plan_table,
     progress_printer,
     with_test_pause,
@@ -91,7 +92,8 @@ def drill(
     @contextlib.contextmanager
     def running(_command: str) -> Iterator[Callable[[Event], None]]:
         with err.status(f"drill {job.spec.name}") as status:
-            yield with_test_pause(app, progress_printer(err, status))
+            plain = plain_progress(app, err)
+            yield with_test_pause(app, progress_printer(err, status, plain=plain))
 
     hooks.running = running
     params: dict[str, Any] = {"scenario": scenario, "region": region, "hold": hold}
