@@ -19,6 +19,7 @@ import re
 import sys
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -108,6 +109,15 @@ class AppContext:
 
             self._topology = topology.load(self.config)
         return self._topology
+
+    def config_or_example(self) -> Path:
+        """--config; when none was given and ./config/regions.yaml is not there (the tool
+        installed with pip or pipx, run outside a clone), the example the package ships."""
+        if self.config_given or Path(self.config).exists():
+            return Path(self.config)
+        from importlib import resources
+
+        return Path(str(resources.files("mr_failover").joinpath("data", "regions.yaml")))
 
     def factory(self) -> ClientFactory:
         if self._factory is None:
