@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from mr_failover.cli import AppContext, pass_app
+from mr_failover.commands._complete import complete_region
 from mr_failover.errors import MrFailoverError, UsageError
 
 CREDENTIAL_ENV = {
@@ -216,7 +217,7 @@ def describe_fault(fault: dict[str, Any]) -> str:
 
 
 @sandbox.command("fail-region")
-@click.argument("region")
+@click.argument("region", shell_complete=complete_region)
 @click.option(
     "--mode",
     type=click.Choice(["connection", "5xx", "blackhole"]),
@@ -266,7 +267,7 @@ def fail_region(
 
 
 @sandbox.command("heal-region")
-@click.argument("region")
+@click.argument("region", shell_complete=complete_region)
 @click.option("--service", help="Only this service's faults.")
 @pass_app
 def heal_region(app: AppContext, region: str, service: str | None) -> None:

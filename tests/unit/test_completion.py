@@ -92,6 +92,9 @@ def test_bash_completes_commands_options_regions_and_run_ids(
         "us-east-1",
         "us-west-2",
     ]
+    assert _bash_complete("mr-failover sandbox fail-region us-e", shell_env, tmp_path) == [
+        "us-east-1"
+    ]
     # Run ids from the state directory's journals, newest first.
     assert _bash_complete("mr-failover drain --resume 2026", shell_env, tmp_path) == [
         "20260102T080000Z-0f0f0f",
@@ -128,6 +131,31 @@ def test_zsh_and_fish_parse_their_script_where_installed(shell: str, tmp_path: P
     flag = ["-n"] if shell == "zsh" else ["--no-execute"]
     done = subprocess.run([program, *flag, str(script)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_fish_completes_with_its_script_where_installed(
+    shell_env: dict[str, str], tmp_path: Path
+) -> None:
+    fish = shutil.which("fish")
+    script = tmp_path / "mr-failover.fish"
+    script.write_text(completion_script("fish"))
+    if fish is None:
+        # Not installed here: the script asks mr-failover with click's fish protocol.
+        assert "_MR_FAILOVER_COMPLETE=fish_complete" in script.read_text()
+        return
+    topology = tmp_path / "regions.yaml"
+    topology.write_text(EXAMPLE.read_text())
+    line = f"mr-failover promote -c {topology} --region us-"
+    done = subprocess.run(
+        [fish, "--no-config", "-c", f"source {script}; complete -C '{line}'"],
+        env=shell_env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert [w.split("\t")[0] for w in done.stdout.splitlines()] == ["us-east-1", "us-west-2"]
 
 
 def test_an_unknown_shell_is_a_usage_error() -> None:
