@@ -122,3 +122,17 @@ def test_control_characters_from_aws_do_not_reach_the_terminal() -> None:
     show = progress_printer(Console(file=out, width=200), FakeStatus(), plain=True)
     show(_waiting("evil\x1b[2J\nline", 1.0))
     assert "\x1b" not in out.getvalue() and len(out.getvalue().splitlines()) == 1
+
+
+def test_plain_lines_when_not_a_terminal_or_with_output_json() -> None:
+    from mr_failover.cli import AppContext
+    from mr_failover.commands._mutation import plain_progress
+
+    def app(output: str) -> AppContext:
+        return AppContext(config="x", output=output, endpoint_url=None, color=False)
+
+    terminal = Console(file=io.StringIO(), force_terminal=True)
+    piped = Console(file=io.StringIO())
+    assert plain_progress(app("table"), terminal) is False
+    assert plain_progress(app("json"), terminal) is True
+    assert plain_progress(app("table"), piped) is True
