@@ -186,3 +186,17 @@ def test_demo_and_sandbox_fall_back_to_the_packaged_example_only_without_a_confi
         config="missing.yaml", output="table", endpoint_url=None, color=False, config_given=True
     )
     assert named.config_or_example() == Path("missing.yaml")  # a given --config is kept
+
+
+def test_a_config_given_after_demo_is_used_not_the_example(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from mr_failover.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["demo", "-c", "mine.yaml", "--workdir", "w"])
+    assert result.exit_code == 2, result.output
+    assert "mine.yaml" in result.stderr and "example topology" not in result.output
+    assert not (tmp_path / "w").exists()  # refused before a sandbox started
