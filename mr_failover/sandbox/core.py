@@ -35,6 +35,7 @@ from mr_failover.sandbox import (
     ecs,
     elasticache,
     globalaccelerator,
+    quotas,
     route53,
     s3,
 )
@@ -67,6 +68,7 @@ SIMULATIONS: tuple[Simulation, ...] = (
     arc_cluster,
     cloudwatch,
     autoscaling,
+    quotas,
 )
 
 
