@@ -515,7 +515,10 @@ Reason = Annotated[str, StringConstraints(min_length=3, max_length=500, strip_wh
 class ParityIgnore(_Model):
     """One parity rule silenced for one resource, with the reason it may differ."""
 
-    rule: ParityRule = Field(description="The rule, as docs/PARITY.md names it.")
+    rule: ParityRule = Field(
+        description="The rule, as docs/PARITY.md names it.",
+        json_schema_extra={"enum": list(PARITY_RULES)},
+    )
     resource: Name = Field(
         description=(
             "The resource as the topology names it in any region: 'cluster/service' for "
@@ -528,8 +531,24 @@ class ParityIgnore(_Model):
     reason: Reason = Field(description="Why this difference is fine (shown in the report).")
 
 
+QuotaService = Literal["fargate", "ec2", "lambda"]
+
+
+class Capacity(_Model):
+    """Quota headroom for the take-over (docs/PARITY.md): status reads it when present."""
+
+    quotas: list[QuotaService] = Field(
+        default_factory=lambda: list(get_args(QuotaService)),
+        description=(
+            "Service Quotas to check: Fargate On-Demand vCPU, EC2 On-Demand Standard vCPU, "
+            "Lambda concurrent executions."
+        ),
+    )
+
+
 class Parity(_Model):
-    """Cross-region parity checks (docs/PARITY.md)."""
+    """Cross-region parity checks (docs/PARITY.md): status compares the regions when
+    this key is present (``parity: {}`` for no exception)."""
 
     ignore: list[ParityIgnore] = Field(
         default_factory=list, description="Rules silenced per resource, each with a reason."
@@ -550,7 +569,11 @@ class Topology(_Model):
         default=None, description="Route 53 ARC cluster, for drain_lever: routing_control."
     )
     parity: Parity | None = Field(
-        default=None, description="Cross-region parity: rules silenced per resource."
+        default=None,
+        description="Compare the regions in status (parity: {}), and rules silenced per resource.",
+    )
+    capacity: Capacity | None = Field(
+        default=None, description="Check quota headroom for the take-over in status (capacity: {})."
     )
     regions: dict[RegionCode, Region] = Field(
         min_length=2,
@@ -1366,7 +1389,11 @@ def _partial(data: dict[str, Any]) -> tuple[Topology, frozenset[str]] | None:
         "primary_region": primary if isinstance(primary, str) else "",
         "regions": regions,
     }
-    for key, model in (("global_accelerator", GlobalAccelerator), ("arc", Arc), ("parity", Parity)):
+    for key, model in (
+        ("global_accelerator", GlobalAccelerator),
+        ("arc", Arc),
+        ("parity", Parity),
+    ):
         if key in data:
             try:
                 fields[key] = model.model_validate(data[key])

@@ -18,7 +18,7 @@ from mr_failover.errors import EXIT_NOT_READY, EXIT_OK
 from mr_failover.resources.capacity import SECTION as CAPACITY
 from mr_failover.resources.parity import SECTION as PARITY
 from mr_failover.resources.section import Section
-from mr_failover.topology import Topology
+from mr_failover.topology import Capacity, Parity, Topology
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,11 @@ class CheckReport:
 def _check(
     section: Section, topology: Topology, factory: ClientSource, deadline: float
 ) -> CheckReport:
+    # The command runs its check whether or not status does (topology parity: / capacity:).
+    if section.name == "parity" and topology.parity is None:
+        topology = topology.model_copy(update={"parity": Parity()})
+    if section.name == "capacity" and topology.capacity is None:
+        topology = topology.model_copy(update={"capacity": Capacity()})
     report = status.observe(topology, factory, sections={section.name}, deadline=deadline)
     prefix = f"{section.name}:"
     regions = []

@@ -243,22 +243,27 @@ def asg_demands(autoscaling: Any, ec2: Any, spec: Region) -> tuple[list[Demand],
 
 
 def observe_capacity(
-    factory: ClientSource, region: str, spec: Region, now: datetime
+    factory: ClientSource,
+    region: str,
+    spec: Region,
+    now: datetime,
+    codes: frozenset[str] = frozenset({"fargate", "ec2", "lambda"}),
 ) -> CapacityRead:
+    """``codes``: the service codes of the quotas to check (topology ``capacity.quotas``)."""
     c = spec.compute
     demands: list[Demand] = []
     notes: list[str] = []
     wanted: list[QuotaSpec] = []
-    if any(s.takeover_desired is not None for s in c.ecs_services):
+    if "fargate" in codes and any(s.takeover_desired is not None for s in c.ecs_services):
         demands += ecs_demands(factory.client("ecs", region), spec)
         wanted.append(FARGATE)
-    if any(g.takeover_desired is not None for g in c.autoscaling_groups):
+    if "ec2" in codes and any(g.takeover_desired is not None for g in c.autoscaling_groups):
         more, notes = asg_demands(
             factory.client("autoscaling", region), factory.client("ec2", region), spec
         )
         demands += more
         wanted.append(EC2_STANDARD)
-    if c.lambda_functions:
+    if "lambda" in codes and c.lambda_functions:
         wanted.append(LAMBDA)
     quotas_client = factory.client("service-quotas", region)
     raw: dict[str, dict[str, Any]] = {}
@@ -347,10 +352,15 @@ class CapacitySection(Section):
     counts_problems = True
 
     def reads(self, ctx: ReadContext) -> list[Read]:
-        if not declares_any(ctx.spec):
-            return []
+        wanted = ctx.topology.capacity
+        if wanted is None or not declares_any(ctx.spec):
+            return []  # opt-in (topology ``capacity:``)
+        codes = frozenset(wanted.quotas)
         return [
-            Read("capacity", lambda: observe_capacity(ctx.factory, ctx.region, ctx.spec, ctx.now))
+            Read(
+                "capacity",
+                lambda: observe_capacity(ctx.factory, ctx.region, ctx.spec, ctx.now, codes),
+            )
         ]
 
     def read_error(self, key: str, exc: Exception, unreachable: bool) -> tuple[ErrorKind, str]:

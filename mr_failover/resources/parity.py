@@ -529,7 +529,9 @@ class ParitySection(Section):
     counts_problems = True
 
     def reads(self, ctx: ReadContext) -> list[Read]:
-        if not declares_any(ctx.spec):
+        # Opt-in (topology ``parity:``): it reads what other sections read too, and
+        # GetFunction needs a permission that also shows environment values.
+        if ctx.topology.parity is None or not declares_any(ctx.spec):
             return []
         return [Read("parity", lambda: observe_parity(ctx.factory, ctx.region, ctx.spec))]
 
