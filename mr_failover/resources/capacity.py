@@ -347,8 +347,8 @@ def sentence(region: str, h: Headroom) -> str:
 
 class CapacitySection(Section):
     name = "capacity"
-    title = "Headroom"
-    layout = "optional-column"
+    title = "headroom"
+    layout = "line"
     counts_problems = True
 
     def reads(self, ctx: ReadContext) -> list[Read]:
@@ -388,7 +388,7 @@ class CapacitySection(Section):
     def value_cell(self, c: CapacityStatus, r: RegionStatus) -> Cell:
         short = [h for h in c.headroom if h.short]
         if short:
-            return Cell(f"short {len(short)} quota{'s' if len(short) > 1 else ''}", "red")
+            return Cell("short of " + ", ".join(h.quota_code for h in short), "red")
         if not any(h.headroom is not None for h in c.headroom):
             return Cell("-")
         return Cell("ok", "green")

@@ -524,8 +524,8 @@ def warn_unless_unreachable(
 
 class ParitySection(Section):
     name = "parity"
-    title = "Parity"
-    layout = "optional-column"
+    title = "parity"
+    layout = "line"
     counts_problems = True
 
     def reads(self, ctx: ReadContext) -> list[Read]:
@@ -566,9 +566,11 @@ class ParitySection(Section):
             return Cell("reference", "dim")
         open_ = [m for m in p.mismatches if m.ignored is None]
         if not open_:
-            return Cell("same", "green")
+            return Cell(f"same as {p.reference}", "green")
         blocking = sum(1 for m in open_ if m.blocking)
-        text = f"{len(open_)} mismatch{'es' if len(open_) > 1 else ''}"
+        text = f"{len(open_)} mismatch{'es' if len(open_) > 1 else ''} with {p.reference}"
+        if blocking:
+            text += f" ({blocking} blocking)"
         return Cell(text, "red" if blocking else "yellow")
 
     def to_json(self, value: Any) -> Any:
