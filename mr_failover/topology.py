@@ -495,6 +495,11 @@ PARITY_RULES: dict[str, str] = {
     "aurora.instance_classes": "aurora",
     "aurora.instance_count": "aurora",
     "aurora.parameter_group_family": "aurora",
+    "api.stage": "api",
+    "api.throttling": "api",
+    "api.certificate_domains": "api",
+    "secret.value": "secret",
+    "ssm.value": "ssm",
 }
 
 
@@ -522,7 +527,8 @@ class ParityIgnore(_Model):
     resource: Name = Field(
         description=(
             "The resource as the topology names it in any region: 'cluster/service' for "
-            "ECS, the function, group, table or Aurora cluster name."
+            "ECS, the function, group, table, Aurora cluster, API domain, secret or "
+            "SSM parameter name."
         )
     )
     region: RegionCode | None = Field(
@@ -736,6 +742,12 @@ def parity_names(region: Region, kind: str) -> list[str]:
         return list(region.dynamodb_tables)
     if kind == "aurora":
         return [region.aurora.cluster] if region.aurora else []
+    if kind == "api":
+        return [a.domain for a in region.api_endpoints]
+    if kind == "secret":
+        return list(region.readiness.secrets)
+    if kind == "ssm":
+        return list(region.readiness.ssm_parameters)
     return []
 
 

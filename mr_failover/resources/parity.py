@@ -20,12 +20,16 @@ required); a silenced mismatch stays in the JSON with its reason, and blocks not
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mr_failover.aws import call, call_error, error_code
+from mr_failover.resources.apigateway import api_clients, observe_endpoint
 from mr_failover.resources.compute import describe_groups
 from mr_failover.resources.section import (
     Cell,
@@ -65,8 +69,15 @@ BLOCKING: frozenset[str] = frozenset(
         "dynamodb.stream",
         "aurora.instance_classes",
         "aurora.parameter_group_family",
+        "api.throttling",
+        "api.certificate_domains",
+        "secret.value",
+        "ssm.value",
     }
 )
+# Rules on secret values: compared by a keyed hash (a key new in each process), never
+# shown, not even hashed.
+HIDDEN: frozenset[str] = frozenset({"secret.value", "ssm.value"})
 assert set(PARITY_RULES) >= BLOCKING
 
 # What each rule is called in a sentence.
@@ -93,6 +104,11 @@ LABELS: dict[str, str] = {
     "aurora.instance_classes": "instance classes",
     "aurora.instance_count": "instance count",
     "aurora.parameter_group_family": "parameter group family",
+    "api.stage": "mapped stage",
+    "api.throttling": "stage throttling (rate/burst)",
+    "api.certificate_domains": "certificate domain names",
+    "secret.value": "value",
+    "ssm.value": "value",
 }
 assert set(LABELS) == set(PARITY_RULES)
 
@@ -139,6 +155,11 @@ class Mismatch:
             if self.reference_resource == self.resource
             else f"{self.reference_region} ({self.reference_resource})"
         )
+        if self.rule in HIDDEN:
+            return (
+                f"{self.kind} {self.resource}: value differs from {other}'s "
+                f"(compared by hash, not shown) [{self.rule}]"
+            )
         if self.rule == "asg.max_size":
             return (
                 f"{self.kind} {self.resource}: MaxSize {self.value} is below the "
@@ -387,6 +408,112 @@ def _group_family(client: Any, group: str) -> str:
     return str(found[0].get("DBParameterGroupFamily", "unknown")) if found else "unknown"
 
 
+_HASH_KEY = secrets.token_bytes(32)
+
+
+def digest(value: str | bytes) -> str:
+    """A keyed hash of a secret value: equal values compare equal within this process;
+    the key is never kept, so the hash says nothing outside it."""
+    data = value.encode() if isinstance(value, str) else value
+    return hmac.new(_HASH_KEY, data, hashlib.sha256).hexdigest()
+
+
+def observe_secrets(client: Any, region: Region) -> list[ResourceFacts]:
+    """Each declared Secrets Manager secret's value, as a keyed hash."""
+    out: list[ResourceFacts] = []
+    for name in region.readiness.secrets:
+        try:
+            answer = client.get_secret_value(SecretId=name)
+        except Exception as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                out.append(ResourceFacts("secret", name, False))
+                continue
+            raise call_error(client, "get_secret_value", exc) from None
+        value = answer.get("SecretString")
+        if value is None:
+            value = answer.get("SecretBinary", b"")
+        out.append(ResourceFacts("secret", name, True, {"secret.value": digest(value)}))
+    return out
+
+
+def observe_parameters(client: Any, region: Region) -> list[ResourceFacts]:
+    """Each declared SSM parameter's type and value, as a keyed hash (decrypted first, so
+    SecureStrings compare by their plaintext)."""
+    names = list(region.readiness.ssm_parameters)
+    seen: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(names), 10):  # GetParameters takes 10 names
+        batch = names[start : start + 10]
+        answer = call(client, "get_parameters", Names=batch, WithDecryption=True)
+        for parameter in answer.get("Parameters", []):
+            seen[str(parameter["Name"])] = parameter
+    out: list[ResourceFacts] = []
+    for name in names:
+        found = seen.get(name)
+        if found is None:
+            out.append(ResourceFacts("ssm", name, False))
+            continue
+        typed = f"{found.get('Type', '')}:{found.get('Value', '')}"
+        out.append(ResourceFacts("ssm", name, True, {"ssm.value": digest(typed)}))
+    return out
+
+
+def observe_api_endpoints(factory: ClientSource, region: str, spec: Region) -> list[ResourceFacts]:
+    """Each API endpoint's mapped stage, the stage's throttling, and the certificate's
+    domain names."""
+    apigw, acm, v2 = api_clients(factory, region, spec)
+    out: list[ResourceFacts] = []
+    for api in spec.api_endpoints:
+        found = observe_endpoint(apigw, acm, api, apigwv2=v2)
+        if not found.found:
+            out.append(ResourceFacts("api", api.domain, False))
+            continue
+        mapping = found.mapping(api.base_path, api.api_id)
+        stage = mapping.stage if mapping is not None else None
+        throttling = "none"
+        if mapping is not None and stage:
+            if api.api_type == "http":
+                assert v2 is not None
+                throttling = _http_throttling(v2, mapping.api_id, stage)
+            else:
+                throttling = _rest_throttling(apigw, mapping.api_id, stage)
+        names = "none"
+        if found.certificate is not None:
+            cert = call(acm, "describe_certificate", CertificateArn=found.certificate.arn)
+            c = cert.get("Certificate", {})
+            names = _joined(
+                list({str(c.get("DomainName", "")), *c.get("SubjectAlternativeNames", [])} - {""})
+            )
+        out.append(
+            ResourceFacts(
+                "api",
+                api.domain,
+                True,
+                {
+                    "api.stage": stage or "none",
+                    "api.throttling": throttling,
+                    "api.certificate_domains": names,
+                },
+            )
+        )
+    return out
+
+
+def _rest_throttling(client: Any, api_id: str, stage: str) -> str:
+    """The stage's default method throttling (``*/*``), rate/burst; "account" when unset
+    (the account-level limits apply)."""
+    s = call(client, "get_stage", restApiId=api_id, stageName=stage)
+    settings = s.get("methodSettings", {}).get("*/*", {})
+    rate, burst = settings.get("throttlingRateLimit"), settings.get("throttlingBurstLimit")
+    return "account" if rate is None and burst is None else f"{rate}/{burst}"
+
+
+def _http_throttling(client: Any, api_id: str, stage: str) -> str:
+    s = call(client, "get_stage", ApiId=api_id, StageName=stage)
+    settings = s.get("DefaultRouteSettings", {})
+    rate, burst = settings.get("ThrottlingRateLimit"), settings.get("ThrottlingBurstLimit")
+    return "account" if rate is None and burst is None else f"{rate}/{burst}"
+
+
 def observe_parity(factory: ClientSource, region: str, spec: Region) -> tuple[ResourceFacts, ...]:
     out: list[ResourceFacts] = []
     c = spec.compute
@@ -402,6 +529,12 @@ def observe_parity(factory: ClientSource, region: str, spec: Region) -> tuple[Re
         out += observe_tables(factory.client("dynamodb", region), spec)
     if spec.aurora is not None:
         out += observe_aurora(factory.client("rds", region), spec)
+    if spec.api_endpoints:
+        out += observe_api_endpoints(factory, region, spec)
+    if spec.readiness.secrets:
+        out += observe_secrets(factory.client("secretsmanager", region), spec)
+    if spec.readiness.ssm_parameters:
+        out += observe_parameters(factory.client("ssm", region), spec)
     return tuple(out)
 
 
@@ -413,6 +546,9 @@ def declares_any(spec: Region) -> bool:
         or c.autoscaling_groups
         or spec.dynamodb_tables
         or spec.aurora
+        or spec.api_endpoints
+        or spec.readiness.secrets
+        or spec.readiness.ssm_parameters
     )
 
 
@@ -471,6 +607,8 @@ def compare(
                 value, ref_value = a.values[rule], b.values[rule]
                 if _generic(value, a.name, region) == _generic(ref_value, b.name, reference):
                     continue
+            if rule in HIDDEN:
+                value, ref_value = "(hash differs)", "(not shown)"
             reason = silenced(rule, a.name, region) or silenced(rule, b.name, region)
             out.append(
                 Mismatch(
@@ -580,7 +718,12 @@ class ParitySection(Section):
         return {
             "reference_region": p.reference,
             "resources": [
-                {"kind": r.kind, "name": r.name, "found": r.found, "values": dict(r.values)}
+                {
+                    "kind": r.kind,
+                    "name": r.name,
+                    "found": r.found,
+                    "values": {k: "(hashed)" if k in HIDDEN else v for k, v in r.values.items()},
+                }
                 for r in p.resources
             ],
             "mismatches": [

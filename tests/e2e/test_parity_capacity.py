@@ -65,7 +65,7 @@ def test_the_seeded_example_has_parity_and_headroom(
     assert east["parity"]["reference_region"] == "us-east-1"
     assert west["parity"]["mismatches"] == []
     kinds = {r["kind"] for r in west["parity"]["resources"]}
-    assert kinds == {"ecs", "lambda", "asg", "dynamodb", "aurora"}
+    assert kinds == {"ecs", "lambda", "asg", "dynamodb", "aurora", "api", "secret", "ssm"}
     quotas = {q["quota_code"]: q for q in west["capacity"]["quotas"]}
     assert set(quotas) == {"L-3032A538", "L-1216C47A", "L-B99A9384"}
     # ecs api: 2 tasks of 256 CPU units running, take-over 4 -> 2 more x 0.25 vCPU.
@@ -182,3 +182,22 @@ def test_an_ec2_quota_too_small_for_the_auto_scaling_scale_up(
     ec2 = next(q for q in west["capacity"]["quotas"] if q["quota_code"] == "L-1216C47A")
     assert (ec2["quota"], ec2["usage"], ec2["needed"], ec2["headroom"]) == (6, 4, 4, 2)
     assert "us-west-2 needs 4 more EC2 Standard vCPU; quota headroom 2" in west["reasons"][0]
+
+
+def test_an_ssm_parameter_with_another_value_blocks_and_no_value_is_printed(
+    run_cli: Any, e2e_topology: Topology, aws: Any
+) -> None:
+    name = e2e_topology.regions[W].readiness.ssm_parameters[0]
+    aws("ssm", W).put_parameter(Name=name, Value="beta=on-in-west", Type="String", Overwrite=True)
+    result = run_cli("--output", "json", "check", "parity")
+    assert result.exit_code == 4, result.output
+    (m,) = _region(json.loads(result.stdout), W)["parity"]["mismatches"]
+    assert (m["rule"], m["value"], m["reference_value"]) == (
+        "ssm.value",
+        "(hash differs)",
+        "(not shown)",
+    )
+    table = run_cli("check", "parity")
+    for out in (result.stdout, table.stdout):
+        assert "beta=on-in-west" not in out and "seeded" not in out
+    assert "value differs from us-east-1's (compared by hash, not shown)" in table.stdout

@@ -583,3 +583,118 @@ def test_mismatch_json_carries_the_reason_of_a_silenced_rule() -> None:
     m = Mismatch("lambda.memory", "lambda", "orders", W, "256", E, "orders", "128", True, "why")
     doc = ParitySection().to_json(ParityStatus(E, (), (m,)))
     assert doc["mismatches"][0]["ignored"] == "why" and doc["reference_region"] == E
+
+
+def test_secret_and_parameter_values_compare_by_a_hash_that_is_never_shown() -> None:
+    region = (
+        _topology()
+        .regions[W]
+        .model_copy(
+            update={
+                "readiness": topo.Readiness(secrets=["db"], ssm_parameters=["/flags"]),
+            }
+        )
+    )
+    sm, s = _client("secretsmanager")
+    s.add_response("get_secret_value", {"SecretString": "hunter2"}, {"SecretId": "db"})
+    (secret,) = parity.observe_secrets(sm, region)
+    assert secret.values["secret.value"] == parity.digest("hunter2")
+    assert "hunter2" not in repr(secret)
+    ssm, s = _client("ssm")
+    s.add_response(
+        "get_parameters",
+        {"Parameters": [{"Name": "/flags", "Type": "SecureString", "Value": "beta=on"}]},
+        {"Names": ["/flags"], "WithDecryption": True},
+    )
+    (param,) = parity.observe_parameters(ssm, region)
+    assert param.values["ssm.value"] == parity.digest("SecureString:beta=on")
+
+    other = ResourceFacts("secret", "db", True, {"secret.value": parity.digest("hunter3")})
+    (m,) = compare(W, [secret], E, [other])
+    assert (m.value, m.reference_value, m.blocking) == ("(hash differs)", "(not shown)", True)
+    assert m.sentence() == (
+        "secret db: value differs from us-east-1's (compared by hash, not shown) [secret.value]"
+    )
+    doc = ParitySection().to_json(ParityStatus(E, (secret, param), (m,)))
+    text = str(doc)
+    assert "hunter" not in text and parity.digest("hunter2") not in text
+    assert doc["resources"][0]["values"] == {"secret.value": "(hashed)"}
+
+
+def test_api_endpoint_stage_throttling_and_certificate_names() -> None:
+    region = (
+        _topology()
+        .regions[W]
+        .model_copy(
+            update={
+                "api_endpoints": [
+                    topo.ApiEndpoint(domain="api.example.com"),
+                    topo.ApiEndpoint(domain="h.example.com", api_type="http"),
+                ]
+            }
+        )
+    )
+    clients = {name: _client(name) for name in ("apigateway", "apigatewayv2", "acm")}
+
+    class Factory:
+        def client(self, service: str, region: str) -> Any:
+            return clients[service][0]
+
+    rest, v2, acm = (clients[n][1] for n in ("apigateway", "apigatewayv2", "acm"))
+    cert = "arn:aws:acm:us-west-2:123456789012:certificate/abc"
+    rest.add_response(
+        "get_domain_name",
+        {"domainName": "api.example.com", "regionalCertificateArn": cert},
+        {"domainName": "api.example.com"},
+    )
+    rest.add_response(
+        "get_base_path_mappings",
+        {"items": [{"basePath": "(none)", "restApiId": "r1", "stage": "prod"}]},
+        {"domainName": "api.example.com"},
+    )
+    acm.add_response(
+        "describe_certificate",
+        {"Certificate": {"CertificateArn": cert, "Status": "ISSUED"}},
+        {"CertificateArn": cert},
+    )
+    rest.add_response(
+        "get_stage",
+        {"methodSettings": {"*/*": {"throttlingRateLimit": 100.0, "throttlingBurstLimit": 50}}},
+        {"restApiId": "r1", "stageName": "prod"},
+    )
+    acm.add_response(
+        "describe_certificate",
+        {
+            "Certificate": {
+                "DomainName": "api.example.com",
+                "SubjectAlternativeNames": ["api.example.com", "www.example.com"],
+            }
+        },
+        {"CertificateArn": cert},
+    )
+    v2.add_response(
+        "get_domain_name",
+        {"DomainName": "h.example.com", "DomainNameConfigurations": [{"EndpointType": "REGIONAL"}]},
+        {"DomainName": "h.example.com"},
+    )
+    v2.add_response(
+        "get_api_mappings",
+        {"Items": [{"ApiId": "h1", "ApiMappingKey": "", "Stage": "$default"}]},
+        {"DomainName": "h.example.com"},
+    )
+    v2.add_response(
+        "get_stage", {"StageName": "$default"}, {"ApiId": "h1", "StageName": "$default"}
+    )
+    rest_api, http_api = parity.observe_api_endpoints(Factory(), W, region)  # type: ignore[arg-type]
+    assert rest_api.values == {
+        "api.stage": "prod",
+        "api.throttling": "100.0/50",
+        "api.certificate_domains": "api.example.com,www.example.com",
+    }
+    assert http_api.values == {
+        "api.stage": "$default",
+        "api.throttling": "account",
+        "api.certificate_domains": "none",
+    }
+    for _, stubber in clients.values():
+        stubber.assert_no_pending_responses()
