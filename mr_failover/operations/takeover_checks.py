@@ -16,6 +16,7 @@ from mr_failover import status
 from mr_failover.aws import ClientSource
 from mr_failover.errors import EXIT_NOT_READY, EXIT_OK
 from mr_failover.resources.capacity import SECTION as CAPACITY
+from mr_failover.resources.parity import READ_KEYS
 from mr_failover.resources.parity import SECTION as PARITY
 from mr_failover.resources.section import Section
 from mr_failover.topology import Capacity, Parity, Topology
@@ -80,11 +81,12 @@ def _check(
         topology = topology.model_copy(update={"parity": Parity()})
     if section.name == "capacity" and topology.capacity is None:
         topology = topology.model_copy(update={"capacity": Capacity()})
-    report = status.observe(topology, factory, sections={section.name}, deadline=deadline)
+    keys = READ_KEYS if section.name == "parity" else frozenset({section.name})
+    report = status.observe(topology, factory, sections=keys, deadline=deadline)
     prefix = f"{section.name}:"
     regions = []
     for r in report.regions:
-        errors = tuple(e.message for e in r.errors if e.section == section.name)
+        errors = tuple(e.message for e in r.errors if e.section in keys)
         regions.append(
             RegionCheck(
                 name=r.name,

@@ -514,28 +514,49 @@ def _http_throttling(client: Any, api_id: str, stage: str) -> str:
     return "account" if rate is None and burst is None else f"{rate}/{burst}"
 
 
-def observe_parity(factory: ClientSource, region: str, spec: Region) -> tuple[ResourceFacts, ...]:
-    out: list[ResourceFacts] = []
+# One read per kind of resource, run concurrently like every other read: a region's
+# parity is a dozen calls or more, which in a row could outlast the status deadline.
+KINDS = ("ecs", "lambda", "asg", "dynamodb", "aurora", "api", "secret", "ssm")
+READ_KEYS = frozenset(f"parity:{kind}" for kind in KINDS)
+
+
+def parity_reads(
+    factory: ClientSource, region: str, spec: Region
+) -> list[tuple[str, Callable[[], list[ResourceFacts]]]]:
+    """(read key, read) for each kind of resource the region declares."""
     c = spec.compute
+    found: dict[str, Callable[[], list[ResourceFacts]]] = {}
     if c.ecs_services:
-        out += observe_ecs(factory.client("ecs", region), spec)
+        found["ecs"] = lambda: observe_ecs(factory.client("ecs", region), spec)
     if c.lambda_functions:
-        out += observe_functions(factory.client("lambda", region), spec)
+        found["lambda"] = lambda: observe_functions(factory.client("lambda", region), spec)
     if c.autoscaling_groups:
-        out += observe_groups(
+        found["asg"] = lambda: observe_groups(
             factory.client("autoscaling", region), factory.client("ec2", region), spec
         )
     if spec.dynamodb_tables:
-        out += observe_tables(factory.client("dynamodb", region), spec)
+        found["dynamodb"] = lambda: observe_tables(factory.client("dynamodb", region), spec)
     if spec.aurora is not None:
-        out += observe_aurora(factory.client("rds", region), spec)
+        found["aurora"] = lambda: observe_aurora(factory.client("rds", region), spec)
     if spec.api_endpoints:
-        out += observe_api_endpoints(factory, region, spec)
+        found["api"] = lambda: observe_api_endpoints(factory, region, spec)
     if spec.readiness.secrets:
-        out += observe_secrets(factory.client("secretsmanager", region), spec)
+        found["secret"] = lambda: observe_secrets(factory.client("secretsmanager", region), spec)
     if spec.readiness.ssm_parameters:
-        out += observe_parameters(factory.client("ssm", region), spec)
-    return tuple(out)
+        found["ssm"] = lambda: observe_parameters(factory.client("ssm", region), spec)
+    return [(f"parity:{kind}", fn) for kind, fn in found.items()]
+
+
+def gathered(reads: Mapping[str, object]) -> tuple[ResourceFacts, ...] | None:
+    """A region's resources from its parity reads that answered (None: none did)."""
+    out: list[ResourceFacts] = []
+    answered = False
+    for kind in KINDS:
+        part = reads.get(f"parity:{kind}")
+        if isinstance(part, list):
+            answered = True
+            out += [f for f in part if isinstance(f, ResourceFacts)]
+    return tuple(out) if answered else None
 
 
 def declares_any(spec: Region) -> bool:
@@ -642,7 +663,7 @@ def silencer(topology: Topology) -> Silencer:
 
 def reference_region(topology: Topology, found: Mapping[str, Mapping[str, object]]) -> str | None:
     """The primary region when it was read, else the first declared region that was."""
-    read = [n for n in topology.regions if isinstance(found.get(n, {}).get("parity"), tuple)]
+    read = [n for n in topology.regions if gathered(found.get(n, {})) is not None]
     if topology.primary_region in read:
         return topology.primary_region
     return read[0] if read else None
@@ -671,7 +692,7 @@ class ParitySection(Section):
         # GetFunction needs a permission that also shows environment values.
         if ctx.topology.parity is None or not declares_any(ctx.spec):
             return []
-        return [Read("parity", lambda: observe_parity(ctx.factory, ctx.region, ctx.spec))]
+        return [Read(key, fn) for key, fn in parity_reads(ctx.factory, ctx.region, ctx.spec)]
 
     def read_error(self, key: str, exc: Exception, unreachable: bool) -> tuple[ErrorKind, str]:
         return warn_unless_unreachable("parity", key, exc, unreachable)
@@ -682,13 +703,13 @@ class ParitySection(Section):
         return {"parity_reference": reference_region(topology, found)}
 
     def judge(self, view: RegionView) -> Judgement:
-        mine = view.get("parity")
-        if not isinstance(mine, tuple):
+        mine = gathered(view.found.get(view.region, {}))
+        if mine is None:
             return Judgement()
         given = view.facts.get("parity_reference")
         reference = given if isinstance(given, str) else None
-        theirs = view.get("parity", reference) if reference else None
-        if reference is None or reference == view.region or not isinstance(theirs, tuple):
+        theirs = gathered(view.found.get(reference, {})) if reference else None
+        if reference is None or reference == view.region or theirs is None:
             return Judgement(value=ParityStatus(reference, mine))
         found = compare(view.region, mine, reference, theirs, silencer(view.topology))
         reasons = [f"parity: {m.sentence()}" for m in found if m.blocking and m.ignored is None]

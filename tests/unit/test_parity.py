@@ -173,7 +173,7 @@ def _view(t: Topology, region: str, found: dict[str, Any]) -> RegionView:
 
 def test_the_primary_is_the_reference_and_the_other_region_gets_reasons_and_warnings() -> None:
     t = _topology(parity={})
-    found = {E: {"parity": (_fn(),)}, W: {"parity": (_fn("256"),)}}
+    found = {E: {"parity:lambda": [_fn()]}, W: {"parity:lambda": [_fn("256")]}}
     east = ParitySection().judge(_view(t, E, found))
     assert not east.reasons and isinstance(east.value, ParityStatus)
     west = ParitySection().judge(_view(t, W, found))
@@ -184,7 +184,7 @@ def test_the_primary_is_the_reference_and_the_other_region_gets_reasons_and_warn
 
 def test_without_the_primary_the_first_region_read_is_the_reference() -> None:
     t = _topology(parity={})
-    found: dict[str, Any] = {E: {}, W: {"parity": (_fn("256"),)}}
+    found: dict[str, Any] = {E: {}, W: {"parity:lambda": [_fn("256")]}}
     west = ParitySection().judge(_view(t, W, found))
     assert not west.reasons and isinstance(west.value, ParityStatus)
     assert west.value.reference == W
@@ -194,7 +194,7 @@ def test_a_silenced_rule_keeps_its_reason_and_blocks_nothing() -> None:
     t = _topology(
         parity={"ignore": [{"rule": "lambda.memory", "resource": "orders", "reason": "batch"}]}
     )
-    found = {E: {"parity": (_fn(),)}, W: {"parity": (_fn("256"),)}}
+    found = {E: {"parity:lambda": [_fn()]}, W: {"parity:lambda": [_fn("256")]}}
     west = ParitySection().judge(_view(t, W, found))
     assert not west.reasons and not west.warnings
     assert isinstance(west.value, ParityStatus)
@@ -205,11 +205,13 @@ def test_a_silenced_rule_keeps_its_reason_and_blocks_nothing() -> None:
 def test_status_reads_parity_and_capacity_only_when_the_topology_asks() -> None:
     from mr_failover.resources.section import ReadContext
 
-    for section in (ParitySection(), CapacitySection()):
-        off = ReadContext(_topology(), None, W, NOW)  # type: ignore[arg-type]
-        on = ReadContext(_topology(parity={}, capacity={}), None, W, NOW)  # type: ignore[arg-type]
-        assert section.reads(off) == []
-        assert [r.key for r in section.reads(on)] == [section.name]
+    off = ReadContext(_topology(), None, W, NOW)  # type: ignore[arg-type]
+    on = ReadContext(_topology(parity={}, capacity={}), None, W, NOW)  # type: ignore[arg-type]
+    assert ParitySection().reads(off) == [] and CapacitySection().reads(off) == []
+    assert [r.key for r in CapacitySection().reads(on)] == ["capacity"]
+    # One read per kind, run concurrently.
+    keys = [r.key for r in ParitySection().reads(on)]
+    assert keys == ["parity:ecs", "parity:lambda", "parity:asg", "parity:dynamodb"]
 
 
 # --- topology -----------------------------------------------------------------------------
