@@ -239,16 +239,11 @@ def _show_check(app: AppContext, run: Any, deadline: float) -> None:
 def _verdict_lines(report: CheckReport) -> list[RenderableType]:
     from rich.text import Text
 
-    from mr_failover.text import printable
+    from mr_failover.render import finding_lines
 
     lines: list[RenderableType] = []
     for r in report.regions:
-        for reason in r.reasons:
-            lines.append(Text(printable(f"{r.name}: {reason}"), style="red"))
-        for error in r.errors:
-            lines.append(Text(printable(f"{r.name}: not checked: {error}"), style="red"))
-        for warning in r.warnings:
-            lines.append(Text(printable(f"{r.name}: warning: {warning}"), style="yellow"))
+        lines += finding_lines(r.name, r.reasons, r.warnings, r.errors)
     no_go = [r.name for r in report.regions if not r.go]
     verdict = (
         f"GO: every region passes the {report.check} check"
