@@ -209,3 +209,18 @@ def test_an_ssm_parameter_with_another_value_blocks_and_no_value_is_printed(
     for out in (result.stdout, table.stdout):
         assert "beta=on-in-west" not in out and "seeded" not in out
     assert "value differs from us-east-1's (compared by hash, not shown)" in table.stdout
+
+
+def test_the_sandbox_quota_command_sets_what_check_capacity_reads(
+    run_cli: Any, e2e_topology: Topology, control: SandboxClient
+) -> None:
+    shown = run_cli("sandbox", "quota", W, "fargate", "--value", "0.5", "--other-usage", "0.25")
+    assert shown.exit_code == 0, shown.output
+    assert "us-west-2 fargate L-3032A538" in shown.stdout and "quota 0.5" in shown.stdout
+    doc = json.loads(run_cli("--output", "json", "check", "capacity").stdout)
+    fargate = next(
+        q for q in _region(doc, W)["capacity"]["quotas"] if q["quota_code"] == "L-3032A538"
+    )
+    assert (fargate["quota"], fargate["usage"], fargate["can_take_over"]) == (0.5, 0.75, False)
+    bad = run_cli("sandbox", "quota", W, "gpu")
+    assert bad.exit_code == 2
