@@ -224,3 +224,38 @@ def test_the_sandbox_quota_command_sets_what_check_capacity_reads(
     assert (fargate["quota"], fargate["usage"], fargate["can_take_over"]) == (0.5, 0.75, False)
     bad = run_cli("sandbox", "quota", W, "gpu")
     assert bad.exit_code == 2
+
+
+def test_with_the_primary_down_the_other_region_is_compared_with_itself_not_blocked(
+    run_cli: Any, e2e_topology: Topology, control: SandboxClient
+) -> None:
+    control.fail_region("us-east-1")
+    # The outage drops connections at once: no read waits for the deadline.
+    result = run_cli("--output", "json", "check", "parity", "--deadline", "30")
+    doc = json.loads(result.stdout)
+    assert result.exit_code == 4, result.output
+    east, west = _region(doc, "us-east-1"), _region(doc, W)
+    assert east["go"] is False and east["errors"]  # its reads did not answer
+    assert west["go"] is True, west
+    assert west["parity"]["reference_region"] == W
+    assert west["parity"]["mismatches"] == []
+
+
+def test_bad_capacity_and_parity_keys_are_config_errors(run_cli: Any, tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "application: shop\n"
+        'account_id: "123456789012"\n'
+        "primary_region: us-east-1\n"
+        "policy: {rpo_seconds: 60, rto_seconds: 900}\n"
+        "capacity: {quotas: [gpu]}\n"
+        "parity: {ignore: [{rule: lambda.memory, resource: orders}]}\n"
+        "regions:\n"
+        "  us-east-1: {}\n"
+        "  us-west-2: {}\n"
+    )
+    result = run_cli("--config", str(path), "check", "capacity")
+    assert result.exit_code == 2
+    out = result.output
+    assert "bad.yaml:5:21: capacity.quotas.0: expected 'fargate', 'ec2' or 'lambda'" in out
+    assert "bad.yaml:6:19: parity.ignore.0.reason: missing required key 'reason'" in out
