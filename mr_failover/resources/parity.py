@@ -626,7 +626,10 @@ def compare(
                 if rule not in a.values or rule not in b.values:
                     continue
                 value, ref_value = a.values[rule], b.values[rule]
-                if _generic(value, a.name, region) == _generic(ref_value, b.name, reference):
+                if value == ref_value or (
+                    rule not in HIDDEN
+                    and _generic(value, a.name, region) == _generic(ref_value, b.name, reference)
+                ):
                     continue
             if rule in HIDDEN:
                 value, ref_value = "(hash differs)", "(not shown)"
