@@ -76,7 +76,7 @@ SUMMARIES: dict[str, str] = {
     "sandbox": "Local multi-region AWS: up, down, status, fail-region, heal-region.",
     "drain": "Move a region's traffic to the other regions (scales them up first).",
     "undrain": "Bring traffic back to a drained region; scale the others back.",
-    "check": "Replication lag, RPO estimate and go / no-go per region pair (read-only).",
+    "check": "Replication, parity, capacity headroom: go / no-go per region (read-only).",
     "drill": "Game-day drill: evacuate or fail over, measure RTO/RPO, fail back, report.",
     "arc": "Route 53 ARC: the routing controls' cluster endpoints (cached, ready to paste).",
     "fence": "Stop a split-brain region's database taking writes; keep its traffic drained.",

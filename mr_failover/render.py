@@ -18,6 +18,8 @@ from rich.text import Text
 from mr_failover.text import printable
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from mr_failover.status import StatusReport
 
 VERDICT_STYLE = {
@@ -43,6 +45,17 @@ def report_table(title: str | Text | None = None) -> Table:
     return Table(
         title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False
     )
+
+
+def finding_lines(
+    region: str, reasons: Sequence[str], warnings: Sequence[str], errors: Sequence[str] = ()
+) -> list[Text]:
+    """A region's reasons (red), failed reads (red) and warnings (yellow), one a line."""
+    return [
+        *(Text(printable(f"{region}: {reason}"), style="red") for reason in reasons),
+        *(Text(printable(f"{region}: not checked: {e}"), style="red") for e in errors),
+        *(Text(printable(f"{region}: warning: {w}"), style="yellow") for w in warnings),
+    ]
 
 
 def status_table(report: StatusReport) -> RenderableType:
@@ -76,16 +89,16 @@ def status_table(report: StatusReport) -> RenderableType:
         )
     lines: list[RenderableType] = [table]
     # Sections laid out as a line, not columns (API endpoints, readiness): the table must fit.
-    inline = [s for s in SECTIONS if s.layout == "line"]
+    # Like an optional column, a part only when some region has it (parity, headroom).
+    inline = [
+        s for s in SECTIONS if s.layout == "line" and any(s.present(r) for r in report.regions)
+    ]
     for r in report.regions:
         if any(s.present(r) for s in inline):
             parts = "; ".join(f"{s.title} {s.cell(r).text}" for s in inline)
             lines.append(safe(f"{r.name}: {parts}"))
     for r in report.regions:
-        for reason in r.reasons:
-            lines.append(Text(printable(f"{r.name}: {reason}"), style="red"))
-        for warning in r.warnings:
-            lines.append(Text(printable(f"{r.name}: warning: {warning}"), style="yellow"))
+        lines += finding_lines(r.name, r.reasons, r.warnings)
         for drift in r.drift:
             lines.append(Text(printable(f"{r.name}: drift: {drift}"), style="yellow"))
     for g in GLOBAL_SECTIONS:

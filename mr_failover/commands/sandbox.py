@@ -307,3 +307,60 @@ def arc_endpoint(app: AppContext, index: int, mode: str | None) -> None:
         raise UsageError("say --up, --down or --unavailable")
     endpoint = _call(_client(app).set_arc_endpoint, index, mode)
     click.echo(f"arc endpoint {describe_arc_endpoint(endpoint)}")
+
+
+@sandbox.command("quota")
+@click.argument("region")
+@click.argument("service_code", type=click.Choice(["fargate", "ec2", "lambda"]))
+@click.option(
+    "--value",
+    type=click.FloatRange(0, 1e9),
+    default=None,
+    help="The quota's applied value in REGION.",
+)
+@click.option(
+    "--other-usage",
+    type=click.FloatRange(0, 1e9),
+    default=None,
+    help="Usage of other workloads, added to what the sandbox's resources use.",
+)
+@pass_app
+def quota(
+    app: AppContext,
+    region: str,
+    service_code: str,
+    value: float | None,
+    other_usage: float | None,
+) -> None:
+    """Show or set a simulated Service Quota (what `check capacity` reads).
+
+    SERVICE_CODE is fargate (L-3032A538, On-Demand vCPU), ec2 (L-1216C47A, On-Demand
+    Standard vCPU) or lambda (L-B99A9384, concurrent executions). Without --value or
+    --other-usage it only shows the quota and its usage.
+
+    \b
+    Example:
+      mr-failover sandbox quota us-west-2 fargate --value 10 --other-usage 9
+      mr-failover sandbox quota us-west-2 ec2
+    """
+    codes = {"fargate": "L-3032A538", "ec2": "L-1216C47A", "lambda": "L-B99A9384"}
+    client = _client(app)
+    region = _check_region(region)
+    if value is None and other_usage is None:
+        rows = _call(client.quotas, region)
+    else:
+        rows = _call(
+            client.set_quota,
+            region,
+            service_code,
+            codes[service_code],
+            value=value,
+            other_usage=other_usage,
+        )
+    for row in rows:
+        if row["service_code"] == service_code:
+            click.echo(
+                f"{region} {row['service_code']} {row['quota_code']} ({row['name']}): "
+                f"quota {row['value']:g}, in use {row['usage']:g} "
+                f"(other workloads {row['other_usage']:g})"
+            )

@@ -35,6 +35,7 @@ from mr_failover.sandbox import (
     ecs,
     elasticache,
     globalaccelerator,
+    quotas,
     route53,
     route53_recovery,
     s3,
@@ -69,6 +70,7 @@ SIMULATIONS: tuple[Simulation, ...] = (
     arc_cluster,
     cloudwatch,
     autoscaling,
+    quotas,
 )
 
 
