@@ -59,6 +59,7 @@ COMMANDS: dict[str, str] = {
     "fence": "mr_failover.commands.fence:fence",
     "export": "mr_failover.commands.export:export",
     "discover": "mr_failover.commands.discover:discover",
+    "alarms": "mr_failover.commands.alarms:alarms_group",
 }
 
 # One-line summaries for the root --help, so listing commands imports nothing.
@@ -80,6 +81,7 @@ SUMMARIES: dict[str, str] = {
     "fence": "Stop a split-brain region's database taking writes; keep its traffic drained.",
     "export": "Export the topology, e.g. as an ARC Region switch plan (no AWS call).",
     "discover": "Write a topology file from the account: tags, stacks, a domain (read-only).",
+    "alarms": "CloudWatch alarms on the metrics status --publish writes (apply).",
 }
 
 
