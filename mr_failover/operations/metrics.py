@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -92,7 +92,6 @@ class PublishResult:
     calls: int = 0
     error: str | None = None
     published: int = 0
-    notes: tuple[str, ...] = field(default=())
 
     @property
     def ok(self) -> bool:
