@@ -351,3 +351,23 @@ def test_the_template_allows_every_call_the_handler_makes_and_no_mutation(
         a for a in allowed if not a.split(":")[1].startswith(("Get", "Describe", "List", "GET"))
     }
     assert writes == {"cloudwatch:PutMetricData", "logs:CreateLogStream", "logs:PutLogEvents"}
+
+
+def test_alarms_apply_json_and_an_unreachable_cloudwatch_is_one_clear_error(
+    run_cli: Any, e2e_topology_file: Path, control: SandboxClient
+) -> None:
+    applied = run_cli("--output", "json", "alarms", "apply", "--yes")
+    assert applied.exit_code == 0, applied.output
+    doc = json.loads(applied.stdout)
+    assert doc["outcome"] == "succeeded" and doc["changed"] == 4
+    assert [s["call"] for s in doc["plan"]["steps"]] == ["cloudwatch:PutMetricAlarm"] * 4
+    again = json.loads(run_cli("--output", "json", "alarms", "apply", "--yes").stdout)
+    assert again["changed"] == 0
+
+    control.fail_region("eu-west-1", service="cloudwatch")
+    result = run_cli("alarms", "apply", "--dry-run", "--region", "eu-west-1")
+    assert result.exit_code == 1, result.output
+    assert "DescribeAlarms in eu-west-1" in result.stderr
+    assert "Traceback" not in result.output
+    bad = run_cli("alarms", "apply", "--dry-run", "--region", "mars-north-1x")
+    assert bad.exit_code == 2 and "is not an AWS region code" in bad.stderr
