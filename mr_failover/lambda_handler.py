@@ -20,6 +20,10 @@ Configuration (environment variables; docs/SCHEDULED.md):
     :data:`PUBLISH_RESERVE` seconds before the invocation's remaining time runs out, so
     that publishing always has time.
 
+A region's ``profile`` is ignored (a function has no AWS config files: its credentials
+are its role's); a region's ``role_arn`` is assumed as on the command line, which the
+function's role must then be allowed (``sts:AssumeRole``, not in the shipped template).
+
 Nothing here raises to the Lambda runtime for a problem the operator can act on (a bad
 topology, denied reads, a failed publish): it is logged as one ERROR line and returned in
 the result, and the invocation succeeds, so EventBridge does not retry a run a minute
@@ -33,10 +37,13 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from mr_failover.errors import MrFailoverError, UsageError
+
+if TYPE_CHECKING:
+    from mr_failover.topology import Topology
 
 LOG = logging.getLogger("mr_failover.lambda")
 
@@ -94,6 +101,13 @@ def topology_path(env: dict[str, str], factory_client: Any, workdir: Path) -> Pa
     return configured
 
 
+def without_profiles(topo: Topology) -> Topology:
+    """The topology with no region ``profile``: a Lambda function has no AWS config files,
+    its credentials are its role's (a region's ``role_arn`` is still assumed)."""
+    regions = {name: r.model_copy(update={"profile": None}) for name, r in topo.regions.items()}
+    return topo.model_copy(update={"regions": regions})
+
+
 def run(context: Any = None, env: dict[str, str] | None = None) -> dict[str, Any]:
     """One scheduled check; returns the summary the handler returns."""
     from mr_failover import status, topology
@@ -106,7 +120,7 @@ def run(context: Any = None, env: dict[str, str] | None = None) -> dict[str, Any
     loader = ClientFactory(None)
     with tempfile.TemporaryDirectory() as tmp:
         path = topology_path(env, lambda service: loader.client(service, home), Path(tmp))
-        topo = topology.load(path)
+        topo = without_profiles(topology.load(path))
     factory = ClientFactory(topo).with_timeouts(Timeouts.for_deadline(deadline))
     report = status.observe(topo, factory, deadline=deadline)
     region = metrics.publish_region(topo, env.get(PUBLISH_REGION_ENV))

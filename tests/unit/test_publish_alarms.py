@@ -308,3 +308,15 @@ def test_the_lambda_refuses_a_bad_topology_location(
     monkeypatch.setenv("MR_FAILOVER_CONFIG", str(tmp_path / "nowhere.yaml"))
     result = lambda_handler.handler({}, _Context(60_000))
     assert result["exit_code"] == 2 and "nowhere.yaml" in result["error"]
+
+
+def test_the_lambda_ignores_profiles_but_keeps_roles() -> None:
+    t = topo.load(EXAMPLE)
+    first = next(iter(t.regions))
+    regions = dict(t.regions)
+    regions[first] = regions[first].model_copy(
+        update={"profile": "laptop-only", "role_arn": "arn:aws:iam::123456789012:role/reader"}
+    )
+    stripped = lambda_handler.without_profiles(t.model_copy(update={"regions": regions}))
+    assert {r.profile for r in stripped.regions.values()} == {None}
+    assert stripped.regions[first].role_arn == "arn:aws:iam::123456789012:role/reader"
