@@ -43,7 +43,12 @@ if TYPE_CHECKING:
 
 COMMAND = "alarms apply"
 DEFAULT_MINUTES = 5
-MAX_MINUTES = 1440  # EvaluationPeriods x Period must not exceed one day at a 60 s period
+# "For alarms with a period of less than one hour (3,600 seconds), the total evaluation
+# period can't be longer than one day (86,400 seconds)" (PutMetricAlarm, Period, Amazon
+# CloudWatch API Reference,
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html):
+# at one datapoint a minute, 1440 minutes.
+MAX_MINUTES = 1440
 PERIOD_SECONDS = 60
 # DescribeAlarms: MaxRecords is 1 to 100.
 PAGE_SIZE = 100
@@ -142,6 +147,10 @@ def desired_alarms(
         raise UsageError("the topology declares no regions: there is no alarm to apply")
     if not 1 <= minutes <= MAX_MINUTES:
         raise UsageError(f"--minutes must be between 1 and {MAX_MINUTES}, not {minutes}")
+    for action in actions:
+        # AlarmActions and OKActions take ARNs (an SNS topic, an Auto Scaling policy...).
+        if not action.startswith("arn:") or len(action) > 1024:
+            raise UsageError(f"--alarm-action must be an ARN (arn:...), not {action[:80]!r}")
     specs: list[AlarmSpec] = []
     for region, spec in topology.regions.items():
         common: dict[str, Any] = {"minutes": minutes, "actions": actions}

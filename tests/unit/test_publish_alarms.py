@@ -199,6 +199,8 @@ def test_desired_alarms_follow_the_topology() -> None:
     assert stuck.condition == "Minimum(CanTakeOver) < 1 for 3 min, missing=breaching"
     with pytest.raises(UsageError, match="between 1 and 1440"):
         alarms.desired_alarms(t, minutes=0)
+    with pytest.raises(UsageError, match="must be an ARN"):
+        alarms.desired_alarms(t, actions=["oncall@example.com"])
     with pytest.raises(UsageError, match="declares no regions"):
         alarms.desired_alarms(t.model_copy(update={"regions": {}}))
 
