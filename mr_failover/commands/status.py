@@ -75,7 +75,10 @@ def status(
 
     if publish_region is not None:
         from mr_failover.commands.alarms import check_region_code
+        from mr_failover.errors import UsageError
 
+        if not publish:
+            raise UsageError("--publish-region is only for --publish")
         check_region_code(publish_region)
     topology = app.topology()
     factory = app.factory().with_timeouts(Timeouts.for_deadline(deadline))

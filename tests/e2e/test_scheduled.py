@@ -136,6 +136,8 @@ def test_status_publish_refuses_a_bad_region(run_cli: Any, e2e_topology_file: Pa
     result = run_cli("status", "--publish", "--publish-region", "not a region")
     assert result.exit_code == 2
     assert "is not an AWS region code" in result.stderr
+    alone = run_cli("status", "--publish-region", "eu-west-1")
+    assert alone.exit_code == 2 and "only for --publish" in alone.stderr
 
 
 def _alarm_names(aws: Any) -> dict[str, dict[str, Any]]:
