@@ -61,6 +61,7 @@ COMMANDS: dict[str, str] = {
     "export": "mr_failover.commands.export:export",
     "discover": "mr_failover.commands.discover:discover",
     "completion": "mr_failover.commands.completion:completion",
+    "alarms": "mr_failover.commands.alarms:alarms_group",
 }
 
 # One-line summaries for the root --help, so listing commands imports nothing.
@@ -83,6 +84,7 @@ SUMMARIES: dict[str, str] = {
     "export": "Export the topology, e.g. as an ARC Region switch plan (no AWS call).",
     "discover": "Write a topology file from the account: tags, stacks, a domain (read-only).",
     "completion": "Print the shell completion script for bash, zsh or fish.",
+    "alarms": "CloudWatch alarms on the metrics status --publish writes (apply).",
 }
 
 

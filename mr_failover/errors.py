@@ -14,6 +14,7 @@ EXIT_REFUSED = 3  # a safety precondition refused the operation
 EXIT_NOT_READY = 4  # status / checks: some region degraded, unreachable or no-go
 EXIT_CREDENTIALS = 5  # no credentials, expired credentials, access denied
 EXIT_DRIFT = 6  # status: every region ready, but AWS differs from the topology file
+EXIT_NOT_PUBLISHED = 7  # status --publish: every region ready, but the metrics were not published
 EXIT_INTERRUPTED = 130
 
 

@@ -34,41 +34,86 @@ sleep: Callable[[float], None] = time.sleep
     help="Seconds between refreshes with --watch.",
 )
 @deadline_option("Seconds to wait for AWS; what has not answered by then is UNREACHABLE.")
+@click.option(
+    "--publish",
+    is_flag=True,
+    help="Also write the readiness metrics to CloudWatch (namespace MrFailover; "
+    "docs/SCHEDULED.md).",
+)
+@click.option(
+    "--publish-region",
+    metavar="REGION",
+    help="Region to publish to. Default: the lock table's region, else the primary region.",
+)
 @pass_app
 def status(
-    app: AppContext, regions: tuple[str, ...], watch: bool, interval: float, deadline: float
+    app: AppContext,
+    regions: tuple[str, ...],
+    watch: bool,
+    interval: float,
+    deadline: float,
+    publish: bool,
+    publish_region: str | None,
 ) -> None:
     """Show whether each region could take over right now (read-only).
 
     Traffic (Route 53 health checks and records), Aurora, DynamoDB, S3 replication
     and compute, per region; each region gets a verdict (SERVING, DRAINED, DEGRADED,
     UNREACHABLE) and a yes/no with reasons. Exit code 0 when every region is serving
-    or drained, 4 when any is degraded or unreachable.
+    or drained, 4 when any is degraded or unreachable, 6 on drift. With --publish, the
+    metrics go to CloudWatch as well; a failure to publish is a warning, and exit code 7
+    when the status alone would have been 0.
 
     \b
     Example:
       mr-failover status
       mr-failover --output json status --region us-west-2
       mr-failover status --watch --interval 15
+      mr-failover status --publish
     """
     from mr_failover import status as core
     from mr_failover.aws import Timeouts
     from mr_failover.render import status_table, to_json
 
+    if publish_region is not None:
+        from mr_failover.commands.alarms import check_region_code
+        from mr_failover.errors import UsageError
+
+        if not publish:
+            raise UsageError("--publish-region is only for --publish")
+        check_region_code(publish_region)
     topology = app.topology()
     factory = app.factory().with_timeouts(Timeouts.for_deadline(deadline))
     console = app.console()
+    err = app.console(stderr=True)
 
     def once() -> int:
         report = core.observe(topology, factory, regions=regions or None, deadline=deadline)
+        doc = report.to_json()
+        code = report.exit_code
+        if publish:
+            from mr_failover.errors import EXIT_NOT_PUBLISHED, EXIT_OK
+            from mr_failover.operations import metrics
+
+            where = metrics.publish_region(topology, publish_region)
+            published = metrics.publish(factory, report, region=where)
+            doc["publish"] = published.to_json()
+            if not published.ok:
+                err.print(f"warning: metrics not published: {published.error}", markup=False)
+                code = EXIT_NOT_PUBLISHED if code == EXIT_OK else code
         if app.output == "json":
             # With --watch, one compact document per refresh and line (NDJSON).
-            click.echo(to_json(report.to_json(), indent=None if watch else 2))
+            click.echo(to_json(doc, indent=None if watch else 2))
         else:
             if watch:
                 console.clear()
             console.print(status_table(report))
-        return report.exit_code
+            if publish and doc["publish"]["error"] is None:
+                console.print(
+                    f"published {doc['publish']['published']} metric(s) to CloudWatch in "
+                    f"{doc['publish']['region']} (namespace {doc['publish']['namespace']})"
+                )
+        return code
 
     code = once()
     if watch:

@@ -803,8 +803,12 @@ def _steady(takeover: int | None) -> int:
 
 def _lambda_zip() -> bytes:
     buffer = io.BytesIO()
+    # A fixed timestamp: the same bytes in every region (writestr with a name stamps the
+    # current time, so two regions seeded across a 2 s boundary got different CodeSha256s
+    # and a parity mismatch on lambda.code).
+    entry = zipfile.ZipInfo("index.py", date_time=(2020, 1, 1, 0, 0, 0))
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("index.py", "def handler(event, context):\n    return event\n")
+        archive.writestr(entry, "def handler(event, context):\n    return event\n")
     return buffer.getvalue()
 
 

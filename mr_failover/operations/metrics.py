@@ -1,0 +1,218 @@
+"""Readiness as CloudWatch metrics: what ``status --publish`` and the scheduled Lambda write.
+
+Every metric lives in the namespace :data:`NAMESPACE` with the dimensions
+``Application`` (the topology's ``application``) and ``Region`` (the region it
+describes), one datapoint per region per run, stamped with the report's
+``observed_at``. docs/SCHEDULED.md is the reference; the alarms of
+:mod:`mr_failover.operations.alarms` read these names.
+
+The values come from the status report's documented JSON (docs/STATUS.md), not from the
+sections' objects, so a metric means exactly what the JSON says:
+
+- ``CanTakeOver``: 1 when the region could take over, else 0.
+- ``Verdict``: :data:`VERDICT_CODES` (serving 0, drained 1, degraded 2, unreachable 3:
+  higher is worse, so one alarm threshold covers "degraded or worse").
+- ``ReplicationLagSeconds``: the largest replication lag into the region that status
+  knows (Aurora ``lag_seconds``, DynamoDB ``incoming[].milliseconds`` / 1000); no
+  datapoint when none is known (a writer region, no replication).
+- ``ParityMismatches``: blocking, not silenced parity mismatches (topology ``parity:``).
+- ``Drift``: the region's drift entries (AWS differs from the topology file).
+- ``QuotaCanTakeOver``: 1 when every quota has the headroom for the take-over, else 0
+  (topology ``capacity:``); ``QuotaHeadroomMin``: the smallest headroom of them (units
+  differ between quotas: vCPU, concurrent executions; read it with the JSON).
+
+Publishing (:func:`publish`) batches the data within PutMetricData's documented limits:
+"Each PutMetricData request is limited to 1 MB in size for HTTP POST requests ... Each
+request is also limited to no more than 1000 different metrics", special values (NaN,
+Infinity) are not supported, and at most 30 dimensions per metric (PutMetricData,
+Amazon CloudWatch API Reference,
+https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricData.html).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from mr_failover.aws import call
+from mr_failover.errors import MrFailoverError
+
+if TYPE_CHECKING:
+    from mr_failover.aws import ClientSource
+    from mr_failover.status import StatusReport
+    from mr_failover.topology import Topology
+
+NAMESPACE = "MrFailover"
+VERDICT_CODES: Mapping[str, int] = {"serving": 0, "drained": 1, "degraded": 2, "unreachable": 3}
+
+CAN_TAKE_OVER = "CanTakeOver"
+VERDICT = "Verdict"
+REPLICATION_LAG = "ReplicationLagSeconds"
+PARITY_MISMATCHES = "ParityMismatches"
+DRIFT = "Drift"
+QUOTA_CAN_TAKE_OVER = "QuotaCanTakeOver"
+QUOTA_HEADROOM_MIN = "QuotaHeadroomMin"
+
+# PutMetricData: "no more than 1000 different metrics" and 1 MB per request. Requests are
+# cut well below the size limit (the query encoding is larger than our JSON estimate).
+MAX_METRICS_PER_CALL = 1000
+MAX_BYTES_PER_CALL = 512 * 1024
+
+
+@dataclass(frozen=True)
+class Datum:
+    """One datapoint of one metric for one region."""
+
+    metric: str
+    region: str
+    value: float
+    unit: str
+
+    def to_api(self, application: str, timestamp: datetime) -> dict[str, Any]:
+        return {
+            "MetricName": self.metric,
+            "Dimensions": dimensions(application, self.region),
+            "Timestamp": timestamp,
+            "Value": self.value,
+            "Unit": self.unit,
+        }
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What was published where; ``error`` says why not (a warning, never a traceback)."""
+
+    region: str
+    namespace: str
+    data: tuple[Datum, ...]
+    calls: int = 0
+    error: str | None = None
+    published: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "region": self.region,
+            "namespace": self.namespace,
+            "published": self.published,
+            "calls": self.calls,
+            "error": self.error,
+            "metrics": [
+                {"metric": d.metric, "region": d.region, "value": d.value, "unit": d.unit}
+                for d in self.data
+            ],
+        }
+
+
+def dimensions(application: str, region: str) -> list[dict[str, str]]:
+    return [{"Name": "Application", "Value": application}, {"Name": "Region", "Value": region}]
+
+
+def publish_region(topology: Topology, override: str | None = None) -> str:
+    """Where the metrics (and the alarms on them) live.
+
+    The lock's region when the topology names a lock table (the region operators already
+    chose to coordinate from), else the primary region; ``override`` wins. Alarms can only
+    watch metrics of their own region, so ``alarms apply`` uses the same rule.
+    """
+    if override:
+        return override
+    if topology.lock is not None:
+        return topology.lock.region
+    return topology.primary_region
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _lag_seconds(region: Mapping[str, Any]) -> float | None:
+    lags: list[float] = []
+    aurora = region.get("aurora")
+    if isinstance(aurora, Mapping) and (lag := _finite(aurora.get("lag_seconds"))) is not None:
+        lags.append(lag)
+    dynamodb = region.get("dynamodb")
+    if isinstance(dynamodb, Mapping):
+        for entry in dynamodb.get("incoming") or ():
+            if (ms := _finite(entry.get("milliseconds"))) is not None:
+                lags.append(ms / 1000.0)
+    return max(lags) if lags else None
+
+
+def region_data(region: Mapping[str, Any]) -> list[Datum]:
+    """The datapoints of one region, from its entry in the status JSON."""
+    name = str(region["name"])
+    data = [
+        Datum(CAN_TAKE_OVER, name, 1.0 if region.get("can_take_over") else 0.0, "None"),
+        Datum(VERDICT, name, float(VERDICT_CODES[str(region["verdict"])]), "None"),
+        Datum(DRIFT, name, float(len(region.get("drift") or ())), "Count"),
+    ]
+    if (lag := _lag_seconds(region)) is not None:
+        data.append(Datum(REPLICATION_LAG, name, lag, "Seconds"))
+    parity = region.get("parity")
+    if isinstance(parity, Mapping):
+        blocking = [
+            m for m in parity.get("mismatches") or () if m.get("blocking") and not m.get("ignored")
+        ]
+        data.append(Datum(PARITY_MISMATCHES, name, float(len(blocking)), "Count"))
+    capacity = region.get("capacity")
+    if isinstance(capacity, Mapping):
+        quotas = list(capacity.get("quotas") or ())
+        ok = all(q.get("can_take_over") for q in quotas)
+        data.append(Datum(QUOTA_CAN_TAKE_OVER, name, 1.0 if ok else 0.0, "None"))
+        headrooms = [h for q in quotas if (h := _finite(q.get("headroom"))) is not None]
+        if headrooms:
+            data.append(Datum(QUOTA_HEADROOM_MIN, name, min(headrooms), "None"))
+    return data
+
+
+def report_data(doc: Mapping[str, Any]) -> list[Datum]:
+    """Every region's datapoints from a status JSON document (``StatusReport.to_json``)."""
+    return [d for region in doc.get("regions") or () for d in region_data(region)]
+
+
+def batches(entries: Sequence[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """``entries`` cut into PutMetricData requests within the documented limits."""
+    batch: list[dict[str, Any]] = []
+    size = 0
+    for entry in entries:
+        entry_size = len(json.dumps(entry, default=str))
+        if batch and (len(batch) >= MAX_METRICS_PER_CALL or size + entry_size > MAX_BYTES_PER_CALL):
+            yield batch
+            batch, size = [], 0
+        batch.append(entry)
+        size += entry_size
+    if batch:
+        yield batch
+
+
+def publish(
+    factory: ClientSource,
+    report: StatusReport,
+    *,
+    region: str,
+    namespace: str = NAMESPACE,
+) -> PublishResult:
+    """Put the report's datapoints to CloudWatch in ``region``; a failure is in ``error``."""
+    data = tuple(report_data(report.to_json()))
+    entries = [d.to_api(report.application, report.observed_at) for d in data]
+    calls = published = 0
+    try:
+        client = factory.client("cloudwatch", region)
+        for batch in batches(entries):
+            call(client, "put_metric_data", Namespace=namespace, MetricData=batch)
+            calls += 1
+            published += len(batch)
+    except MrFailoverError as exc:
+        return PublishResult(region, namespace, data, calls, str(exc), published)
+    return PublishResult(region, namespace, data, calls, None, published)
