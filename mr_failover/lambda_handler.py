@@ -124,7 +124,11 @@ def run(context: Any = None, env: dict[str, str] | None = None) -> dict[str, Any
     factory = ClientFactory(topo).with_timeouts(Timeouts.for_deadline(deadline))
     report = status.observe(topo, factory, deadline=deadline)
     region = metrics.publish_region(topo, env.get(PUBLISH_REGION_ENV))
+    before = metrics.last_can_take_over(factory, report, region=region)
     published = metrics.publish(factory, report, region=region)
+    changes = (
+        metrics.notify_changes(topo, factory, report, before, LOG.warning) if published.ok else []
+    )
     return {
         "application": report.application,
         "healthy": report.healthy,
@@ -140,6 +144,7 @@ def run(context: Any = None, env: dict[str, str] | None = None) -> dict[str, Any
             "published": published.published,
             "calls": published.calls,
             "error": published.error,
+            "changes": changes,
         },
     }
 

@@ -96,8 +96,16 @@ def status(
             from mr_failover.operations import metrics
 
             where = metrics.publish_region(topology, publish_region)
+            before = metrics.last_can_take_over(factory, report, region=where)
             published = metrics.publish(factory, report, region=where)
             doc["publish"] = published.to_json()
+            if published.ok:
+
+                def warn(line: str) -> None:
+                    err.print(line, markup=False)
+
+                changes = metrics.notify_changes(topology, factory, report, before, warn)
+                doc["publish"]["changes"] = changes
             if not published.ok:
                 err.print(f"warning: metrics not published: {published.error}", markup=False)
                 code = EXIT_NOT_PUBLISHED if code == EXIT_OK else code

@@ -33,12 +33,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from mr_failover.aws import call
+from mr_failover.engine.notify import Notifier, describe
 from mr_failover.errors import MrFailoverError
 
 if TYPE_CHECKING:
@@ -216,3 +217,75 @@ def publish(
     except MrFailoverError as exc:
         return PublishResult(region, namespace, data, calls, str(exc), published)
     return PublishResult(region, namespace, data, calls, None, published)
+
+
+# How far back the last published CanTakeOver is looked for (a missed minute or two of the
+# schedule still finds it).
+LOOKBACK = timedelta(minutes=15)
+
+
+def last_can_take_over(
+    factory: ClientSource, report: StatusReport, *, region: str, namespace: str = NAMESPACE
+) -> dict[str, bool]:
+    """Each region's latest published ``CanTakeOver`` before this report (GetMetricData,
+    one call for every region); a region with none, or a failed read, is left out."""
+    names = [r.name for r in report.regions]
+    queries = [
+        {
+            "Id": f"r{i}",
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": namespace,
+                    "MetricName": CAN_TAKE_OVER,
+                    "Dimensions": dimensions(report.application, name),
+                },
+                "Period": 60,
+                "Stat": "Minimum",
+            },
+            "ReturnData": True,
+        }
+        for i, name in enumerate(names)
+    ]
+    try:
+        out = call(
+            factory.client("cloudwatch", region),
+            "get_metric_data",
+            MetricDataQueries=queries,
+            StartTime=report.observed_at - LOOKBACK,
+            EndTime=report.observed_at,
+            ScanBy="TimestampDescending",
+        )
+    except MrFailoverError:
+        return {}
+    found = {}
+    for result in out.get("MetricDataResults", []):
+        values = result.get("Values") or []
+        if values and result.get("Id", "").startswith("r"):
+            found[names[int(result["Id"][1:])]] = float(values[0]) >= 1
+    return found
+
+
+def notify_changes(
+    topology: Topology,
+    factory: ClientSource,
+    report: StatusReport,
+    before: Mapping[str, bool],
+    warn: Callable[[str], None],
+) -> list[dict[str, Any]]:
+    """Post each region whose can-take-over differs from what was last published (once
+    per change: the next run finds the new value published); returns the changes."""
+    changed = [
+        r for r in report.regions if r.name in before and before[r.name] != r.can_take_over
+    ]
+    if changed and topology.notifications is not None:
+        notifier = Notifier(topology.notifications, factory, warn)
+        for r in changed:
+            state = "can take over again" if r.can_take_over else "can no longer take over"
+            notifier.post(
+                f"mr-failover: {report.application}: {r.name} {state}",
+                describe({"why": "; ".join(r.reasons), "observed": report.observed_at}),
+            )
+    return [
+        {"region": r.name, "can_take_over": r.can_take_over, "reasons": list(r.reasons)}
+        for r in changed
+    ]

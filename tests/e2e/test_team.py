@@ -145,3 +145,25 @@ def test_a_shared_journal_that_cannot_be_written_stops_the_run_before_any_change
     after = control.calls(mutating=True)[before:]
     # Only the failed probe write: no lock taken, nothing in Route 53 or anywhere else.
     assert [(c["service"], c["action"], c["status"]) for c in after] == [("s3", "PutObject", 404)]
+
+
+def test_status_publish_posts_once_when_a_region_can_no_longer_take_over(
+    run_cli: Any, control: SandboxClient, team_config: Path, webhook: tuple[str, list[str]]
+) -> None:
+    def publish() -> dict[str, Any]:
+        result = run_cli("--output", "json", "status", "--publish", "--deadline", "30")
+        doc: dict[str, Any] = json.loads(result.stdout)
+        assert doc["publish"]["error"] is None, result.output
+        return doc
+
+    first = publish()
+    assert first["publish"]["changes"] == [] and webhook[1] == []  # nothing published before
+    assert publish()["publish"]["changes"] == []  # same as last time: nothing to say
+    control.fail_region("us-west-2")
+    control.advance(5)
+    changed = publish()["publish"]["changes"]
+    assert [(c["region"], c["can_take_over"]) for c in changed] == [("us-west-2", False)]
+    assert len(webhook[1]) == 1
+    assert "us-west-2 can no longer take over" in webhook[1][0]
+    assert publish()["publish"]["changes"] == []  # once per change, not every run
+    assert len(webhook[1]) == 1
