@@ -24,6 +24,7 @@ from moto import mock_aws
 from mr_failover import topology as topo
 from mr_failover.aws import ClientFactory, Timeouts
 from mr_failover.topology import Topology
+from tests.route53_health import seed_health
 
 SHIPPED_EXAMPLE = Path(__file__).resolve().parents[2] / "mr_failover" / "data" / "regions.yaml"
 # In-process moto lacks Global Accelerator and ElastiCache global datastores, and the
@@ -112,6 +113,9 @@ def seed(t: Topology) -> Seeded:
                 },
             )
             check_ids[hc.name] = out["HealthCheck"]["Id"]
+            # moto publishes no Route 53 metric: the checkers' datapoints, as Route 53
+            # would send them to CloudWatch in us-east-1 (all healthy).
+            seed_health(boto3.client("cloudwatch", region_name="us-east-1"), check_ids[hc.name])
             r53.change_tags_for_resource(
                 ResourceType="healthcheck",
                 ResourceId=check_ids[hc.name],

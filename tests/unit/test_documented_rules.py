@@ -58,11 +58,11 @@ def test_the_last_region_guard_does_not_count_a_disabled_inverted_region(r53: An
 
 def test_drain_does_not_count_a_disabled_inverted_region_as_an_absorber() -> None:
     t = make_topology()
-    off = HealthCheckFinding("api-us-west-2", "hc-w", 1, True, True, 3, 3)
+    off = HealthCheckFinding("api-us-west-2", "hc-w", 1, True, True, None)
     (west,) = judge_absorbers(t, report(region_status(W, checks=(off,))), scale_up=True)
     assert not west.ok
     assert west.blockers == (
-        "api-us-west-2 is unhealthy (checkers: 3 of 3 report Success; inverted, disabled)",
+        "api-us-west-2 is unhealthy (not checked: disabled; inverted, disabled)",
     )
 
 
@@ -163,19 +163,19 @@ def test_find_zone_id_takes_the_public_zone_for_a_public_record(r53: Any) -> Non
     client, stub = r53
     # The private zone comes first: the old lookup took it.
     _listed(stub, _zone("ZPRIV", True), _zone("ZPUB", False), _zone("ZNEXT", False, "x.com."))
-    assert route53.find_zone_id(client, "shop.example.com") == "ZPUB"
+    assert route53.find_zone_id(client.route53, "shop.example.com") == "ZPUB"
     _listed(stub, _zone("ZPRIV", True), _zone("ZPUB", False))
-    assert route53.find_zone_id(client, "shop.example.com.", private=True) == "ZPRIV"
+    assert route53.find_zone_id(client.route53, "shop.example.com.", private=True) == "ZPRIV"
 
 
 def test_find_zone_id_never_guesses(r53: Any) -> None:  # noqa: F811
     client, stub = r53
     _listed(stub, _zone("ZA", True), _zone("ZB", True))
     with pytest.raises(ZoneNotFound, match=r"2 private hosted zones are named shop\.example"):
-        route53.find_zone_id(client, "shop.example.com.", private=True)
+        route53.find_zone_id(client.route53, "shop.example.com.", private=True)
     _listed(stub, _zone("ZA", True))
     with pytest.raises(ZoneNotFound) as err:
-        route53.find_zone_id(client, "shop.example.com.")
+        route53.find_zone_id(client.route53, "shop.example.com.")
     assert "no public hosted zone named shop.example.com." in str(err.value)
     assert "private_zone: true" in str(err.value)
 

@@ -18,6 +18,7 @@ from mr_failover.resources.route53 import TrafficStatus
 from mr_failover.resources.s3 import ReplicationBacklog, S3Status
 from mr_failover.resources.section import RegionStatus, SectionError
 from mr_failover.status import StatusReport
+from tests.route53_health import share
 
 E, W = "us-east-1", "us-west-2"
 ARN = {r: f"arn:aws:rds:{r}:123456789012:cluster:c-{r}" for r in (E, W)}
@@ -26,7 +27,9 @@ ARN = {r: f"arn:aws:rds:{r}:123456789012:cluster:c-{r}" for r in (E, W)}
 def _hc(ok: int, total: int, inverted: bool = False, disabled: bool = False) -> TrafficStatus:
     return TrafficStatus(
         health_checks=(
-            route53.HealthCheckFinding("api", "hc-1", 1, inverted, disabled, ok, total),
+            route53.HealthCheckFinding(
+                "api", "hc-1", 1, inverted, disabled, None if disabled else share(ok, total - ok)
+            ),
         ),
         records=(
             route53.RecordFinding(

@@ -18,6 +18,7 @@ from botocore.stub import ANY, Stubber
 from mr_failover.errors import EXIT_NOT_READY, EXIT_OK, CredentialsError, UsageError
 from mr_failover.status import StatusReport, observe
 from mr_failover.topology import Topology
+from tests.route53_health import endpoint, share, stub_health
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 ACCOUNT = "123456789012"
@@ -503,16 +504,9 @@ def stub_traffic(
         },
         {"HealthCheckId": check},
     )
-    statuses = ["Success: HTTP Status Code 200"] * ok + ["Failure: timed out"] * failing
-    stub.add_response(
-        "get_health_check_status",
-        {
-            "HealthCheckObservations": [
-                {"Region": "us-east-1", "StatusReport": {"Status": s}} for s in statuses
-            ]
-        },
-        {"HealthCheckId": check},
-    )
+    # Route 53's health metrics, in CloudWatch in us-east-1 for every region.
+    health = endpoint(share(ok, failing), inverted=inverted, disabled=disabled)
+    stub_health(f.stub("cloudwatch", E), {check: health}, stamp=NOW - timedelta(minutes=1))
     rrs = record or {"Region": region}
     stub.add_response(
         "list_resource_record_sets",
@@ -557,7 +551,24 @@ def test_failing_checkers_degrade_the_region_even_when_inverted() -> None:
     west = run(traffic_topology(), f, regions=[W]).region(W)
     assert west.verdict == "degraded"
     assert west.reasons == (
-        "traffic: health check api-us-west-2: checkers see the endpoint failing (0/8 healthy)",
+        "traffic: health check api-us-west-2: the endpoint is failing "
+        "(checkers: 0% report healthy)",
+    )
+
+
+def test_a_check_without_a_datapoint_yet_is_unknown_and_says_so() -> None:
+    # A check created a minute ago has no AWS/Route53 datapoint yet: its health is shown
+    # unknown with the reason, never taken as healthy.
+    f = StubbedFactory()
+    stub_traffic(f, W, ok=0)
+    west = run(traffic_topology(), f, regions=[W]).region(W)
+    f.assert_all_used()
+    hc = west.traffic.health_checks[0] if west.traffic else None
+    assert hc is not None and (hc.raw_healthy, hc.effective_healthy) == (None, None)
+    assert west.warnings == (
+        "traffic: health check api-us-west-2: health unknown: no AWS/Route53 datapoint in "
+        "CloudWatch (us-east-1) in the last 5 minutes (a check created in the last minutes "
+        "has none yet)",
     )
 
 
