@@ -65,6 +65,26 @@ class Seeded:
     cluster_arns: dict[str, str]
 
 
+@pytest.fixture(autouse=True)
+def describe_global_table_as_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto 5.2.5 does not implement DescribeGlobalTable; AWS answers
+    GlobalTableNotFoundException for a table that is no legacy (2017.11.29) global table,
+    which is what every table moto holds is. The tool asks it of a table expected to have
+    replicas that shows none (rule dynamodb-legacy-global-tables)."""
+    from moto.dynamodb.exceptions import ERROR_TYPE_PREFIX, DynamodbException
+    from moto.dynamodb.responses import DynamoHandler
+
+    def describe_global_table(self: DynamoHandler) -> str:
+        name = self.body.get("GlobalTableName", "") if isinstance(self.body, dict) else ""
+        raise DynamodbException(
+            ERROR_TYPE_PREFIX + "GlobalTableNotFoundException", f"Global table not found: {name}"
+        )
+
+    monkeypatch.setattr(
+        DynamoHandler, "describe_global_table", describe_global_table, raising=False
+    )
+
+
 @pytest.fixture
 def fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in {

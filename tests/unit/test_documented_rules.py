@@ -16,14 +16,22 @@ from mr_failover import topology
 from mr_failover.errors import RefusedError
 from mr_failover.operations.drain import judge_absorbers
 from mr_failover.operations.healthcheck import plan_inversion
-from mr_failover.resources import cloudfront, compute, route53
+from mr_failover.resources import cloudfront, compute, dynamodb, route53
 from mr_failover.resources.compute import ComputeStatus, FunctionFinding
 from mr_failover.resources.route53 import HealthCheckFinding, ZoneNotFound
 from mr_failover.resources.section import RegionView
 from tests.unit.test_drain import make_topology, region_status, report
 from tests.unit.test_mutation_healthcheck import TOPOLOGY, OneClient, observe, r53  # noqa: F401
 from tests.unit.test_resources_edge import dist
-from tests.unit.test_status import E, StubbedFactory, W, run, stub_traffic, traffic_topology
+from tests.unit.test_status import (
+    E,
+    StubbedFactory,
+    W,
+    run,
+    stub_replication_latency,
+    stub_traffic,
+    traffic_topology,
+)
 
 EXAMPLE = topology.load(Path(__file__).resolve().parents[2] / "config" / "regions.yaml")
 
@@ -196,3 +204,86 @@ def test_a_record_names_its_zone_kind_in_the_topology() -> None:
         topology.Record.model_validate({**rec.model_dump(), "private_zone": False}).private_zone
         is False
     )
+
+
+# --- DynamoDB: legacy (2017.11.29) global tables ------------------------------------------
+
+
+def _ddb_table(f: StubbedFactory, region: str, **extra: Any) -> None:
+    f.stub("dynamodb", region).add_response(
+        "describe_table",
+        {"Table": {"TableName": "orders", "TableStatus": "ACTIVE", **extra}},
+        {"TableName": "orders"},
+    )
+
+
+def test_a_legacy_global_table_is_read_with_describe_global_table_and_warned_about() -> None:
+    # rule: dynamodb-legacy-global-tables. DescribeTable reports no Replicas for a
+    # 2017.11.29 table: the old read called it "no replica in us-east-1" (degraded).
+    t = topology.Topology.model_validate(
+        {
+            "application": "shop",
+            "account_id": "123456789012",
+            "primary_region": E,
+            "policy": {"rpo_seconds": 60, "rto_seconds": 900},
+            "regions": {r: {"dynamodb_tables": ["orders"]} for r in (E, W)},
+        }
+    )
+    f = StubbedFactory()
+    for region, other in ((E, W), (W, E)):
+        _ddb_table(f, region)
+        f.stub("dynamodb", region).add_response(
+            "describe_global_table",
+            {
+                "GlobalTableDescription": {
+                    "GlobalTableName": "orders",
+                    "GlobalTableStatus": "ACTIVE",
+                    "ReplicationGroup": [{"RegionName": E}, {"RegionName": W}],
+                }
+            },
+            {"GlobalTableName": "orders"},
+        )
+        stub_replication_latency(f, region, other, None)
+    report = run(t, f)
+    f.assert_all_used()
+    west = report.region(W)
+    assert (west.verdict, west.reasons) == ("serving", ())
+    assert west.warnings == (
+        "dynamodb: orders is a version 2017.11.29 (Legacy) global table (replicas read with "
+        "DescribeGlobalTable); AWS recommends upgrading to version 2019.11.21 (Current): "
+        "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/V2globaltables_upgrade.html",
+    )
+    assert west.dynamodb is not None
+    assert [r.region for r in west.dynamodb.tables[0].replicas] == [E, W]
+
+
+def test_a_current_version_table_is_not_asked_describe_global_table() -> None:
+    f = StubbedFactory()
+    _ddb_table(
+        f,
+        W,
+        GlobalTableVersion="2019.11.21",
+        Replicas=[{"RegionName": E, "ReplicaStatus": "ACTIVE"}],
+    )
+    found = dynamodb.observe_table(f.client("dynamodb", W), "orders")
+    # One DescribeTable; a DescribeGlobalTable would have found no stub and failed.
+    f.stub("dynamodb", W).assert_no_pending_responses()
+    assert (found.version, found.legacy, [r.region for r in found.replicas]) == (
+        "2019.11.21",
+        False,
+        [E],
+    )
+
+
+def test_a_table_that_is_no_global_table_has_no_replicas() -> None:
+    f = StubbedFactory()
+    _ddb_table(f, W)
+    f.stub("dynamodb", W).add_client_error(
+        "describe_global_table",
+        service_error_code="GlobalTableNotFoundException",
+        http_status_code=400,
+        expected_params={"GlobalTableName": "orders"},
+    )
+    found = dynamodb.observe_table(f.client("dynamodb", W), "orders")
+    f.stub("dynamodb", W).assert_no_pending_responses()
+    assert (found.version, found.replicas) == (None, ())

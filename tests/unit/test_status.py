@@ -401,6 +401,40 @@ def test_deadline_bounds_the_wait_even_when_calls_would_hang_longer(black_hole: 
 # --- DynamoDB: the lag into a region comes from the sending region ------------------------
 
 
+def stub_replication_latency(
+    f: StubbedFactory, region: str, receiving: str, lag_ms: float | None
+) -> None:
+    """The ``orders`` table's ReplicationLatency into ``receiving``, read in ``region``."""
+    points = [] if lag_ms is None else [lag_ms]
+    f.stub("cloudwatch", region).add_response(
+        "get_metric_data",
+        {"MetricDataResults": [{"Id": "q0", "Timestamps": [NOW] * len(points), "Values": points}]},
+        {
+            "MetricDataQueries": [
+                {
+                    "Id": "q0",
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": "AWS/DynamoDB",
+                            "MetricName": "ReplicationLatency",
+                            "Dimensions": [
+                                {"Name": "TableName", "Value": "orders"},
+                                {"Name": "ReceivingRegion", "Value": receiving},
+                            ],
+                        },
+                        "Period": 60,
+                        "Stat": "Average",
+                    },
+                    "ReturnData": True,
+                }
+            ],
+            "StartTime": ANY,
+            "EndTime": ANY,
+            "ScanBy": "TimestampDescending",
+        },
+    )
+
+
 def test_dynamodb_lag_is_read_in_the_sending_region_and_judged_for_the_receiver() -> None:
     t = topology({r: {"dynamodb_tables": ["orders"]} for r in (E, W)})
     f = StubbedFactory()
@@ -418,33 +452,7 @@ def test_dynamodb_lag_is_read_in_the_sending_region_and_judged_for_the_receiver(
             {"TableName": "orders"},
         )
         lag_ms = 90_000.0 if r == E else 300.0  # E -> W is slow
-        f.stub("cloudwatch", r).add_response(
-            "get_metric_data",
-            {"MetricDataResults": [{"Id": "q0", "Timestamps": [NOW], "Values": [lag_ms]}]},
-            {
-                "MetricDataQueries": [
-                    {
-                        "Id": "q0",
-                        "MetricStat": {
-                            "Metric": {
-                                "Namespace": "AWS/DynamoDB",
-                                "MetricName": "ReplicationLatency",
-                                "Dimensions": [
-                                    {"Name": "TableName", "Value": "orders"},
-                                    {"Name": "ReceivingRegion", "Value": other},
-                                ],
-                            },
-                            "Period": 60,
-                            "Stat": "Average",
-                        },
-                        "ReturnData": True,
-                    }
-                ],
-                "StartTime": ANY,
-                "EndTime": ANY,
-                "ScanBy": "TimestampDescending",
-            },
-        )
+        stub_replication_latency(f, r, other, lag_ms)
     report = run(t, f)
     f.assert_all_used()
     assert report.region(E).verdict == "serving"
