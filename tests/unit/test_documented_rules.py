@@ -287,3 +287,27 @@ def test_a_table_that_is_no_global_table_has_no_replicas() -> None:
     found = dynamodb.observe_table(f.client("dynamodb", W), "orders")
     f.stub("dynamodb", W).assert_no_pending_responses()
     assert (found.version, found.replicas) == (None, ())
+
+
+def test_discover_takes_a_legacy_tables_replicas_and_recommends_the_upgrade() -> None:
+    # Only us-east-1's table was found (by tag, say): its legacy replicas, read with
+    # DescribeGlobalTable, still make it a global table of both regions.
+    from mr_failover.operations import discover
+
+    legacy = dynamodb.TableFinding(
+        "orders",
+        E,
+        "ACTIVE",
+        (dynamodb.ReplicaFinding(E, "ACTIVE"), dynamodb.ReplicaFinding(W, "ACTIVE")),
+        version="2017.11.29",
+    )
+    notes: list[discover.Note] = []
+    builder = discover._Builder(discover.DiscoverRequest(regions=(E, W)), notes, None)
+    builder._dynamodb({E: discover.RegionFacts(tables=(legacy,)), W: discover.RegionFacts()})
+    assert builder.regions[E]["dynamodb_tables"] == ["orders"]
+    assert builder.regions[W]["dynamodb_tables"] == ["orders"]
+    assert [n.text for n in notes] == [
+        "table orders is a version 2017.11.29 (Legacy) global table: AWS recommends upgrading "
+        "it to version 2019.11.21 (Current) "
+        "(https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/V2globaltables_upgrade.html)"
+    ]
