@@ -173,7 +173,7 @@ def test_json_is_stable_and_versioned() -> None:
     text = to_json(doc)
     assert json.loads(text) == json.loads(json.dumps(doc, default=str))
     assert text == to_json(_report().to_json())  # sorted keys: byte-identical
-    assert (doc["schema"], doc["version"], doc["healthy"]) == ("mr-failover/status", 1, False)
+    assert (doc["schema"], doc["version"], doc["healthy"]) == ("mr-failover/status", 2, False)
     east = doc["regions"][0]
     assert east["aurora"]["global_cluster"]["failover"] == {
         "status": "switching-over",
