@@ -315,6 +315,8 @@ def detect_health_check(sandbox: Any, workdir: Path, runs: int) -> list[float]:
         assert run_cli("health-check", "invert", "--region", WEST, "--yes").ok
         control.fail_region(WEST)
 
+        # The bench's own observer (a development diagnostic, what GetHealthCheckStatus is
+        # for); the tool reads Route 53's per-minute CloudWatch metrics instead.
         def checkers(ok: bool, r53: Any = r53, check_id: str | None = check.id) -> bool:
             obs = r53.get_health_check_status(HealthCheckId=check_id)["HealthCheckObservations"]
             return bool(obs) and all(
@@ -393,18 +395,20 @@ def main() -> None:
             report(
                 f"  health check healthy again (interval {settings.health_check_interval:g}s)",
                 detect_health_check(sandbox, workdir, args.detect_runs),
+                # The step polls Route 53's one-minute metrics every 15-20 s (issue 15).
+                goal="<= 20 s",
             )
     finally:
         sandbox.stop()
 
 
-def report(label: str, delays: list[float]) -> None:
+def report(label: str, delays: list[float], goal: str = "<= 2 s") -> None:
     if not delays:
         print(f"{label}: no measure")
         return
     print(
         f"{label}: median {statistics.median(delays):.2f}s, max {max(delays):.2f}s "
-        f"over {len(delays)} run(s) (goal <= 2 s)"
+        f"over {len(delays)} run(s) (goal {goal})"
     )
 
 

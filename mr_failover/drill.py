@@ -543,14 +543,15 @@ class ServingCheck(_Marked):
         """Nothing to change: the check is the wait."""
 
     def _problems(self) -> list[str]:
-        from mr_failover.resources.route53 import observe_region_checks
+        from mr_failover.resources.route53 import METRICS_REGION, observe_region_checks
         from mr_failover.resources.route53_steps import ROUTE53_REGION
 
         topology, factory = self.ctx.topology, self.ctx.factory
         spec = topology.regions[self.region]
         problems: list[str] = []
         r53 = factory.client("route53", ROUTE53_REGION)
-        for hc in observe_region_checks(r53, spec.traffic):
+        cw = factory.client("cloudwatch", METRICS_REGION)
+        for hc in observe_region_checks(r53, spec.traffic, cloudwatch=cw):
             if hc.effective_healthy is not True:
                 problems.append(f"health check {hc.name} not healthy")
         if spec.aurora is not None and spec.aurora.mode == "global":
@@ -800,6 +801,8 @@ def build_phase(key: str, spec: ScenarioStep, ctx: DrillContext, *, planning: bo
         if fenced:
             params["fence"] = fenced
     else:  # verify
+        from mr_failover.resources.route53_steps import HEALTH_POLL
+
         steps = [
             _drill_step(
                 f"{key}:serving",
@@ -809,7 +812,9 @@ def build_phase(key: str, spec: ScenarioStep, ctx: DrillContext, *, planning: bo
                 region,
                 ServingCheck(ctx, f"{key}:serving", region),
                 timeout=900.0,
-                poll=1.0,
+                # Health comes from Route 53's one-minute CloudWatch metrics: looking
+                # again sooner than every 15 s sees nothing new.
+                poll=HEALTH_POLL,
             )
         ]
     steps = [dataclasses.replace(s, id=f"{key}/{s.id}") for s in steps]

@@ -54,7 +54,7 @@ from mr_failover.topology import Topology
 
 __all__ = ["HEALTHY_VERDICTS", "RegionStatus", "SectionError", "StatusReport", "Verdict", "observe"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_DEADLINE = 8.0
 # Tasks mostly wait on the network: a 10-region topology has about 50 (region, section)
 # tasks, and 16 threads ran them in waves (bench/bench_status.py: 1.9 s -> 1.0 s).

@@ -1190,10 +1190,20 @@ class _Builder:
 
     def _dynamodb(self, facts: Mapping[str, RegionFacts]) -> None:
         tables: dict[str, set[str]] = {}
+        legacy: set[str] = set()
         for f in facts.values():
             for t in f.tables:
                 tables.setdefault(t.name, set()).update(r.region for r in t.replicas)
                 tables[t.name].add(t.region)
+                if t.legacy:
+                    legacy.add(t.name)
+        for name in sorted(legacy):
+            # rule: dynamodb-legacy-global-tables (replicas from DescribeGlobalTable)
+            self.note(
+                (),
+                f"table {name} is a version 2017.11.29 (Legacy) global table: AWS recommends "
+                f"upgrading it to version 2019.11.21 (Current) ({dynamodb.UPGRADE_GUIDE})",
+            )
         for name, where in sorted(tables.items()):
             inside = [r for r in self.request.regions if r in where]
             outside = sorted(where - set(self.request.regions))

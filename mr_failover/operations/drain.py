@@ -45,6 +45,7 @@ from mr_failover.resources.compute_steps import (
     scaling_notes,
 )
 from mr_failover.resources.route53 import (
+    METRICS_REGION,
     HealthCheckFinding,
     find_zone_id,
     observe_region_checks,
@@ -225,8 +226,8 @@ def _weighted(spec: Region) -> list[Record]:
     return [r for r in spec.traffic.records if r.routing_policy == "weighted"]
 
 
-def _observe_checks(client: Any, spec: Region) -> list[HealthCheckFinding]:
-    return observe_region_checks(client, spec.traffic)
+def _observe_checks(client: Any, spec: Region, cloudwatch: Any) -> list[HealthCheckFinding]:
+    return observe_region_checks(client, spec.traffic, cloudwatch=cloudwatch)
 
 
 def _traffic_steps(
@@ -262,8 +263,14 @@ def _traffic_steps(
         steps.append(shift.track(found.step))
     else:
         client = factory.client("route53", ROUTE53_REGION)
+        # The checks' health (CloudWatch, us-east-1) is read to invert them, or before
+        # restoring weights; draining by weight reads none.
+        reads_health = lever == "health_check_inversion" or not drain
+        cloudwatch = factory.client("cloudwatch", METRICS_REGION) if reads_health else None
         try:
-            steps += _route53_lever_steps(client, spec, region, drain=drain, undo=undo, shift=shift)
+            steps += _route53_lever_steps(
+                client, cloudwatch, spec, region, drain=drain, undo=undo, shift=shift
+            )
         except RegionUnreachableError as exc:
             raise _route53_unreachable(exc, region, lever, drain=drain) from None
     ttl = max((r.ttl for r in spec.traffic.records), default=0)
@@ -292,7 +299,14 @@ def _route53_unreachable(
 
 
 def _route53_lever_steps(
-    client: Any, spec: Region, region: str, *, drain: bool, undo: str, shift: TrafficShift
+    client: Any,
+    cloudwatch: Any,
+    spec: Region,
+    region: str,
+    *,
+    drain: bool,
+    undo: str,
+    shift: TrafficShift,
 ) -> list[Step]:
     """Health check inversion or weights: Route 53 control-plane steps, read at plan time."""
     steps: list[Step] = []
@@ -302,7 +316,7 @@ def _route53_lever_steps(
                 f"{region} has no health checks to invert (regions.{region}.traffic); "
                 "add them or use drain_lever: weight"
             )
-        checks = _observe_checks(client, spec)
+        checks = _observe_checks(client, spec, cloudwatch)
         if drain:
             require_lever_moves_traffic(client, region, spec, checks)
         for hc, seen in zip(spec.traffic.health_checks, checks, strict=True):
@@ -319,14 +333,16 @@ def _route53_lever_steps(
                     f"refused: {describe(seen)}: {region}'s endpoint is failing, so "
                     "undraining would bring no traffic back; fix the region first"
                 )
-            step = inversion_step(client, hc, seen.id, region=region, inverted=drain)
+            step = inversion_step(
+                client, hc, seen.id, region=region, inverted=drain, cloudwatch=cloudwatch
+            )
             steps.append(shift.track(replace(step, undo=undo)))
     else:
         records = _weighted(spec)
         if not records:
             raise UsageError(f"{region} has no weighted records (regions.{region}.traffic)")
         if not drain:
-            for seen in _observe_checks(client, spec):
+            for seen in _observe_checks(client, spec, cloudwatch):
                 if seen.raw_healthy is False:
                     raise RefusedError(
                         f"refused: {describe(seen)}: {region}'s endpoint is failing, so "

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 from mr_failover.engine.plan import Plan
 from mr_failover.errors import RefusedError, UsageError
 from mr_failover.resources.route53 import (
+    METRICS_REGION,
     HealthCheckFinding,
-    observe_region_checks,
+    observe_checks_of,
     require_lever_moves_traffic,
 )
 from mr_failover.resources.route53_steps import ROUTE53_REGION, describe, inversion_step
@@ -33,10 +34,11 @@ def observe_checks(
 ) -> dict[str, list[HealthCheckFinding]]:
     """Every region's health checks, read now."""
     client = factory.client("route53", ROUTE53_REGION)
-    return {
-        name: observe_region_checks(client, region.traffic)
-        for name, region in topology.regions.items()
-    }
+    return observe_checks_of(
+        client,
+        {name: region.traffic for name, region in topology.regions.items()},
+        cloudwatch=factory.client("cloudwatch", METRICS_REGION),
+    )
 
 
 def serving(checks: list[HealthCheckFinding]) -> bool:
@@ -76,6 +78,7 @@ def plan_inversion(topology: Topology, factory: ClientSource, region: str, *, in
                 "--region R)"
             )
     client = factory.client("route53", ROUTE53_REGION)
+    cloudwatch = factory.client("cloudwatch", METRICS_REGION)
     if invert:
         require_lever_moves_traffic(
             client,
@@ -85,7 +88,7 @@ def plan_inversion(topology: Topology, factory: ClientSource, region: str, *, in
             lever="health_check_inversion",
         )
     steps = tuple(
-        inversion_step(client, hc, state.id, region=region, inverted=invert)
+        inversion_step(client, hc, state.id, region=region, inverted=invert, cloudwatch=cloudwatch)
         for hc, state in zip(checks, observed[region], strict=True)
     )
     notes: tuple[str, ...] = (

@@ -54,7 +54,11 @@ from mr_failover.resources.aurora_steps import (
     version_mismatch,
 )
 from mr_failover.resources.cloudwatch import MetricQuery, latest_values
-from mr_failover.resources.route53 import HealthCheckFinding, observe_region_checks
+from mr_failover.resources.route53 import (
+    METRICS_REGION,
+    HealthCheckFinding,
+    observe_region_checks,
+)
 from mr_failover.resources.route53_steps import ROUTE53_REGION, describe
 
 if TYPE_CHECKING:
@@ -250,7 +254,9 @@ def _traffic(
         factory = factory.with_timeouts(Timeouts.for_deadline(PROBE_DEADLINE))
     client = factory.client("route53", ROUTE53_REGION)
     try:
-        return observe_region_checks(client, topology.regions[region].traffic), ""
+        cloudwatch = factory.client("cloudwatch", METRICS_REGION)
+        traffic = topology.regions[region].traffic
+        return observe_region_checks(client, traffic, cloudwatch=cloudwatch), ""
     except RegionUnreachableError as exc:
         return [], exc.detail
     except AwsCallError as exc:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from mr_failover.aws import call
+from mr_failover.aws import call, call_error, error_code
 from mr_failover.resources import cloudwatch
 from mr_failover.resources.cloudwatch import MetricQuery
 from mr_failover.resources.section import (
@@ -36,15 +36,38 @@ class ReplicaFinding:
     status: str
 
 
+CURRENT_VERSION = "2019.11.21"
+LEGACY_VERSION = "2017.11.29"
+# rule: dynamodb-legacy-global-tables
+# Two versions of global tables exist. DescribeTable shows GlobalTableVersion "2019.11.21"
+# and the Replicas of a current-version table; a version 2017.11.29 (Legacy) replica is
+# recognised by a successful DescribeGlobalTable, which "only applies to Version
+# 2017.11.29 (Legacy)" and lists its ReplicationGroup ("DynamoDB global tables versions",
+# Amazon DynamoDB Developer Guide,
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/globaltables.DetermineVersion.html;
+# DescribeGlobalTable, Amazon DynamoDB API Reference,
+# https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_DescribeGlobalTable.html).
+UPGRADE_GUIDE = (
+    "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/V2globaltables_upgrade.html"
+)
+
+
 @dataclass(frozen=True)
 class TableFinding:
     name: str
     region: str
     status: str
     replicas: tuple[ReplicaFinding, ...]
+    # GlobalTableVersion: "2019.11.21", "2017.11.29" (legacy, from DescribeGlobalTable),
+    # None for a table that is not a global table (or was not asked about).
+    version: str | None = None
 
     def replica(self, region: str) -> ReplicaFinding | None:
         return next((r for r in self.replicas if r.region == region), None)
+
+    @property
+    def legacy(self) -> bool:
+        return self.version == LEGACY_VERSION
 
 
 @dataclass(frozen=True)
@@ -56,16 +79,41 @@ class OutgoingLag:
     milliseconds: float | None
 
 
-def observe_table(client: Any, name: str) -> TableFinding:
+def observe_table(client: Any, name: str, *, global_table: bool = True) -> TableFinding:
+    """The table and its replicas: ``DescribeTable`` for the current version of global
+    tables; for a table that reports none, ``DescribeGlobalTable`` (``global_table``: the
+    caller expects replicas), which answers only for a legacy (2017.11.29) global table."""
     t = call(client, "describe_table", TableName=name)["Table"]
+    version = t.get("GlobalTableVersion")
+    replicas = tuple(
+        ReplicaFinding(region=r["RegionName"], status=r.get("ReplicaStatus", "unknown"))
+        for r in t.get("Replicas", [])
+    )
+    if global_table and not replicas and version != CURRENT_VERSION:
+        legacy = _legacy_replicas(client, name)
+        if legacy is not None:
+            version, replicas = LEGACY_VERSION, legacy
     return TableFinding(
         name=name,
         region=client.meta.region_name,
         status=t.get("TableStatus", "unknown"),
-        replicas=tuple(
-            ReplicaFinding(region=r["RegionName"], status=r.get("ReplicaStatus", "unknown"))
-            for r in t.get("Replicas", [])
-        ),
+        replicas=replicas,
+        version=version,
+    )
+
+
+def _legacy_replicas(client: Any, name: str) -> tuple[ReplicaFinding, ...] | None:
+    """The replication group of the legacy global table ``name``; None when it is none."""
+    try:
+        out = client.describe_global_table(GlobalTableName=name)
+    except Exception as exc:
+        if error_code(exc) == "GlobalTableNotFoundException":
+            return None
+        raise call_error(client, "describe_global_table", exc) from None
+    group = out.get("GlobalTableDescription", {}).get("ReplicationGroup", [])
+    return tuple(
+        ReplicaFinding(region=r["RegionName"], status=r.get("ReplicaStatus", "ACTIVE"))
+        for r in group
     )
 
 
@@ -108,7 +156,11 @@ def observe_dynamodb(
 ) -> DynamoDbStatus:
     client = factory.client("dynamodb", region)
     names = topology.regions[region].dynamodb_tables
-    tables = tuple(observe_table(client, name) for name in names)
+    peers_of = {
+        name: [n for n, r in topology.regions.items() if n != region and name in r.dynamodb_tables]
+        for name in names
+    }
+    tables = tuple(observe_table(client, name, global_table=bool(peers_of[name])) for name in names)
     queries = []
     for name in names:
         peers = [
@@ -163,6 +215,12 @@ class DynamoDbSection(Section):
         for t in d.tables:
             if t.status != "ACTIVE":
                 reasons.append(f"dynamodb: table {t.name} is {t.status}")
+            if t.legacy:
+                warnings.append(
+                    f"dynamodb: {t.name} is a version 2017.11.29 (Legacy) global table "
+                    "(replicas read with DescribeGlobalTable); AWS recommends upgrading to "
+                    f"version 2019.11.21 (Current): {UPGRADE_GUIDE}"
+                )
             peers = [
                 n
                 for n, r in view.topology.regions.items()

@@ -8,12 +8,14 @@ applied (see :func:`effective_health`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from mr_failover.aws import call
 from mr_failover.errors import AwsCallError, RefusedError
+from mr_failover.resources.cloudwatch import MetricQuery, latest_points
 from mr_failover.resources.section import (
     Cell,
     Drift,
@@ -31,8 +33,86 @@ if TYPE_CHECKING:
     from mr_failover.resources.arc import RoutingControlFinding
 
 CONTROL_PLANE_REGION = "us-east-1"
-# Route 53 counts an endpoint healthy when more than 18% of its checkers see it healthy.
+# Route 53 counts an endpoint healthy when more than 18% of its checkers see it healthy
+# ("How Amazon Route 53 determines whether a health check is healthy", Route 53 Developer
+# Guide, https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/dns-failover-determining-health-of-endpoints.html).
 HEALTHY_CHECKER_SHARE = 0.18
+
+# rule: route53-health-from-cloudwatch
+# Health is read from CloudWatch, never from GetHealthCheckStatus: that call "is intended
+# for use during development to diagnose behavior. It doesn't support production
+# use-cases with high query rates that require immediate and actionable responses", and
+# "You can't use GetHealthCheckStatus to get the status of a calculated health check"
+# (GetHealthCheckStatus, Amazon Route 53 API Reference,
+# https://docs.aws.amazon.com/Route53/latest/APIReference/API_GetHealthCheckStatus.html).
+# Route 53 sends its health check metrics to CloudWatch once a minute, in US East
+# (N. Virginia), namespace AWS/Route53, dimension HealthCheckId ("Monitoring health
+# checks using CloudWatch" and "Amazon Route 53 metrics and dimensions", Route 53
+# Developer Guide, https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/monitoring-health-checks.html):
+# - HealthCheckPercentageHealthy: the share of checkers that see the endpoint healthy
+#   (endpoint checks only, not published while the check is disabled): the raw health;
+# - HealthCheckStatus: Route 53's status of the check, 1 healthy, 0 unhealthy, for every
+#   type (calculated, CloudWatch-alarm and ARC routing-control checks included).
+METRICS_REGION = CONTROL_PLANE_REGION
+HEALTH_NAMESPACE = "AWS/Route53"
+# A datapoint older than this says nothing about now (Route 53 publishes every minute).
+HEALTH_WINDOW = timedelta(minutes=5)
+# The query ends this far after the local clock, so a skewed clock cannot hide the newest
+# datapoint (CloudWatch has nothing in the future to return).
+CLOCK_SKEW = timedelta(minutes=10)
+NO_DATAPOINT = (
+    f"no {HEALTH_NAMESPACE} datapoint in CloudWatch ({METRICS_REGION}) in the last "
+    f"{int(HEALTH_WINDOW.total_seconds() // 60)} minutes (a check created in the last "
+    "minutes has none yet)"
+)
+
+
+@dataclass(frozen=True)
+class HealthMetrics:
+    """A check's latest Route 53 metrics in CloudWatch (None: no datapoint in the window)."""
+
+    healthy_percent: float | None = None  # HealthCheckPercentageHealthy, Minimum
+    status: float | None = None  # HealthCheckStatus, Minimum
+    as_of: datetime | None = None  # the newest of the two datapoints
+
+
+def read_health_metrics(
+    cloudwatch: Any, check_ids: Sequence[str], *, now: datetime | None = None
+) -> dict[str, HealthMetrics]:
+    """The latest ``HealthCheckPercentageHealthy`` and ``HealthCheckStatus`` of every
+    check in ``check_ids``, in one ``GetMetricData`` call to CloudWatch in us-east-1
+    (500 queries a call: 250 checks; more take one call per 250).
+
+    Minimum over one-minute periods: Route 53 publishes one datapoint a minute, so it is
+    that datapoint; where several fall in a minute, a failure is not averaged away.
+    """
+    ids = list(dict.fromkeys(check_ids))
+    queries = [
+        MetricQuery(
+            f"{metric}:{check_id}",
+            HEALTH_NAMESPACE,
+            metric,
+            (("HealthCheckId", check_id),),
+            stat="Minimum",
+        )
+        for check_id in ids
+        for metric in ("HealthCheckPercentageHealthy", "HealthCheckStatus")
+    ]
+    if not queries:
+        return {}
+    moment = (now or datetime.now(UTC)) + CLOCK_SKEW
+    points = latest_points(cloudwatch, queries, now=moment, window=HEALTH_WINDOW + CLOCK_SKEW)
+    out = {}
+    for check_id in ids:
+        share = points[f"HealthCheckPercentageHealthy:{check_id}"]
+        status = points[f"HealthCheckStatus:{check_id}"]
+        stamps = [p.timestamp for p in (share, status) if p is not None]
+        out[check_id] = HealthMetrics(
+            healthy_percent=None if share is None else share.value,
+            status=None if status is None else status.value,
+            as_of=max(stamps) if stamps else None,
+        )
+    return out
 
 
 @dataclass(frozen=True)
@@ -42,8 +122,9 @@ class HealthCheckFinding:
     version: int
     inverted: bool
     disabled: bool
-    checkers_ok: int
-    checkers_total: int
+    # HealthCheckPercentageHealthy: % of checkers that see the endpoint healthy (None: no
+    # datapoint, a check without checkers, or disabled: Route 53 stops checking).
+    healthy_percent: float | None
     # The check's configuration as Route 53 holds it (compared with the file: drift).
     type: str | None = None
     fqdn: str | None = None
@@ -52,17 +133,45 @@ class HealthCheckFinding:
     request_interval: int | None = None
     failure_threshold: int | None = None
     routing_control_arn: str | None = None  # type RECOVERY_CONTROL: the ARC control it reads
+    # HealthCheckStatus: Route 53's own status (1 healthy, 0 not), a minute behind the flags.
+    route53_status: float | None = None
+    # When CloudWatch's newest datapoint of the two was published (None: no datapoint).
+    health_as_of: datetime | None = None
+    # False: the health was not read (configuration only).
+    health_read: bool = True
 
     @property
     def raw_healthy(self) -> bool | None:
-        """What the checkers see; None when no checker has reported yet."""
-        if self.checkers_total == 0:
+        """What the checkers see; None when no datapoint says it (or the check is
+        disabled: Route 53 stops checking it)."""
+        if self.disabled:
             return None
-        return self.checkers_ok / self.checkers_total > HEALTHY_CHECKER_SHARE
+        if self.healthy_percent is not None:
+            return self.healthy_percent / 100 > HEALTHY_CHECKER_SHARE
+        if self.route53_status is not None:
+            # Checks without checkers (calculated, CloudWatch alarm, routing control):
+            # Route 53's status with the inversion taken back out (an assumption:
+            # docs/SANDBOX.md, "Assumptions").
+            return (self.route53_status >= 1) != self.inverted
+        return None
 
     @property
     def effective_healthy(self) -> bool | None:
         return effective_health(self.raw_healthy, inverted=self.inverted, disabled=self.disabled)
+
+    @property
+    def health_words(self) -> str:
+        """What the health was read from: ``checkers: 100% report healthy``, ``Route 53
+        status 1`` or why it is unknown."""
+        if self.disabled:
+            return "not checked: disabled"
+        if not self.health_read:
+            return "health not read"
+        if self.healthy_percent is not None:
+            return f"checkers: {self.healthy_percent:.0f}% report healthy"
+        if self.route53_status is not None:
+            return f"Route 53 status {self.route53_status:.0f}"
+        return NO_DATAPOINT
 
 
 def effective_health(raw: bool | None, *, inverted: bool, disabled: bool) -> bool | None:
@@ -150,13 +259,65 @@ def observe_region_checks(
     client: Any,
     traffic: Traffic,
     *,
-    status: bool = True,
+    cloudwatch: Any | None = None,
     records: Sequence[RecordFinding] | None = None,
+    now: datetime | None = None,
 ) -> list[HealthCheckFinding]:
     """A region's declared health checks, each found by id, else by its Name tag, else by
-    the id carried by the region's records that name it (``records``: already read)."""
+    the id carried by the region's records that name it (``records``: already read).
+
+    ``cloudwatch``: a CloudWatch client in us-east-1; their health is read with it, all
+    checks in one ``GetMetricData`` call. Without it only their configuration is read.
+    """
+    ids = {"": _region_check_ids(client, traffic, records)}
+    return _checks(client, {"": traffic}, ids, cloudwatch, now)[""]
+
+
+def observe_checks_of(
+    client: Any,
+    traffics: Mapping[str, Traffic],
+    *,
+    cloudwatch: Any | None = None,
+    now: datetime | None = None,
+) -> dict[str, list[HealthCheckFinding]]:
+    """The declared health checks of every region in ``traffics`` (region -> its
+    traffic), their health read in one ``GetMetricData`` call for all of them."""
+    ids = {name: _region_check_ids(client, t, None) for name, t in traffics.items()}
+    return _checks(client, traffics, ids, cloudwatch, now)
+
+
+def _checks(
+    client: Any,
+    traffics: Mapping[str, Traffic],
+    ids: Mapping[str, Sequence[str]],
+    cloudwatch: Any | None,
+    now: datetime | None,
+) -> dict[str, list[HealthCheckFinding]]:
+    """Each check's configuration (``GetHealthCheck``), then all their health at once."""
+    configs = {i: _get_health_check(client, i) for r in ids.values() for i in r}
+    metrics = None
+    if cloudwatch is not None:
+        metrics = read_health_metrics(cloudwatch, list(configs), now=now)
+    return {
+        name: [
+            _finding(
+                spec.name,
+                check_id,
+                configs[check_id],
+                None if metrics is None else metrics[check_id],
+            )
+            for spec, check_id in zip(t.health_checks, ids[name], strict=True)
+        ]
+        for name, t in traffics.items()
+    }
+
+
+def _region_check_ids(
+    client: Any, traffic: Traffic, records: Sequence[RecordFinding] | None
+) -> list[str]:
+    """The ids of ``traffic``'s declared checks (see :func:`observe_region_checks`)."""
     carried: dict[str, str] | None = None
-    out = []
+    ids: list[str] = []
     for spec in traffic.health_checks:
         check_id = spec.id
         if check_id is None:
@@ -171,8 +332,8 @@ def observe_region_checks(
                 check_id = carried.get(spec.name)
                 if check_id is None:
                     raise
-        out.append(observe_health_check(client, spec, status=status, check_id=check_id))
-    return out
+        ids.append(check_id)
+    return ids
 
 
 def _carried_ids(specs: Sequence[Record], found: Sequence[RecordFinding]) -> dict[str, str]:
@@ -185,35 +346,46 @@ def _carried_ids(specs: Sequence[Record], found: Sequence[RecordFinding]) -> dic
 
 
 def observe_health_check(
-    client: Any, spec: HealthCheck, *, status: bool = True, check_id: str | None = None
+    client: Any,
+    spec: HealthCheck,
+    *,
+    check_id: str | None = None,
+    cloudwatch: Any | None = None,
 ) -> HealthCheckFinding:
-    """The check's flags, configuration and (``status``) its checkers' observations.
+    """The check's flags and configuration (``GetHealthCheck``) and, with ``cloudwatch``
+    (us-east-1), its health (without: configuration only, ``health_read`` False).
 
     ``check_id``: the id when the caller already knows it (found from a record).
     """
     check_id = spec.id or check_id or find_health_check_id(client, spec.name)
-    hc = call(client, "get_health_check", HealthCheckId=check_id)["HealthCheck"]
+    hc = _get_health_check(client, check_id)
+    metrics = None
+    if cloudwatch is not None:
+        metrics = read_health_metrics(cloudwatch, [check_id])[check_id]
+    return _finding(spec.name, check_id, hc, metrics)
+
+
+def _get_health_check(client: Any, check_id: str) -> dict[str, Any]:
+    out: dict[str, Any] = call(client, "get_health_check", HealthCheckId=check_id)["HealthCheck"]
+    return out
+
+
+def _finding(
+    name: str, check_id: str, hc: dict[str, Any], metrics: HealthMetrics | None
+) -> HealthCheckFinding:
     config = hc.get("HealthCheckConfig", {})
-    observations = []
-    if status:
-        out = call(client, "get_health_check_status", HealthCheckId=check_id)
-        observations = out.get("HealthCheckObservations", [])
-    ok = sum(
-        1
-        for o in observations
-        if str(o.get("StatusReport", {}).get("Status", "")).startswith("Success")
-    )
+    read = metrics is not None
+    metrics = metrics or HealthMetrics()
     interval = config.get("RequestInterval")
     threshold = config.get("FailureThreshold")
     port = config.get("Port")
     return HealthCheckFinding(
-        name=spec.name,
+        name=name,
         id=check_id,
         version=int(hc.get("HealthCheckVersion", 0)),
         inverted=bool(config.get("Inverted", False)),
         disabled=bool(config.get("Disabled", False)),
-        checkers_ok=ok,
-        checkers_total=len(observations),
+        healthy_percent=metrics.healthy_percent,
         type=config.get("Type"),
         fqdn=config.get("FullyQualifiedDomainName"),
         port=int(port) if port is not None else None,
@@ -221,6 +393,9 @@ def observe_health_check(
         request_interval=int(interval) if interval is not None else None,
         failure_threshold=int(threshold) if threshold is not None else None,
         routing_control_arn=config.get("RoutingControlArn"),
+        route53_status=metrics.status,
+        health_as_of=metrics.as_of,
+        health_read=read,
     )
 
 
@@ -449,30 +624,42 @@ class TrafficSection(Section):
         if not isinstance(value, TrafficStatus):
             return None
         return {
-            "health_checks": [
-                {
-                    **asdict(hc),
-                    "raw_healthy": hc.raw_healthy,
-                    "effective_healthy": hc.effective_healthy,
-                }
-                for hc in value.health_checks
-            ],
+            "health_checks": [_check_json(hc) for hc in value.health_checks],
             "records": [asdict(rec) for rec in value.records],
             "routing_controls": [
                 {**asdict(rc), "state": rc.state_word} for rc in value.routing_controls
             ],
-            "carried_checks": [asdict(hc) for hc in value.carried_checks],
+            "carried_checks": [_check_json(hc) for hc in value.carried_checks],
             "attachment": [asdict(a) for a in value.attachment],
         }
 
 
+def _check_json(hc: HealthCheckFinding) -> dict[str, Any]:
+    as_of = hc.health_as_of
+    return {
+        **asdict(hc),
+        "health_as_of": None if as_of is None else as_of.isoformat(),
+        "health": hc.health_words,
+        "raw_healthy": hc.raw_healthy,
+        "effective_healthy": hc.effective_healthy,
+    }
+
+
 def observe_traffic(ctx: ReadContext) -> TrafficStatus:
-    return read_traffic(ctx.factory.client("route53", CONTROL_PLANE_REGION), ctx.spec.traffic)
+    return read_traffic(
+        ctx.factory.client("route53", CONTROL_PLANE_REGION),
+        ctx.spec.traffic,
+        cloudwatch=ctx.factory.client("cloudwatch", METRICS_REGION),
+        now=ctx.now,
+    )
 
 
-def read_traffic(client: Any, spec: Traffic, *, status: bool = True) -> TrafficStatus:
-    """The declared checks, the records, then the undeclared checks the records carry."""
-    checks = tuple(observe_region_checks(client, spec, status=status))
+def read_traffic(
+    client: Any, spec: Traffic, *, cloudwatch: Any | None = None, now: datetime | None = None
+) -> TrafficStatus:
+    """The declared checks (their health when ``cloudwatch`` is given), the records, then
+    the undeclared checks the records carry."""
+    checks = tuple(observe_region_checks(client, spec, cloudwatch=cloudwatch, now=now))
     records = tuple(observe_records(client, spec.records))
     return TrafficStatus(checks, records, carried_checks=_carried_checks(client, checks, records))
 
@@ -483,9 +670,7 @@ def _carried_checks(
     """The checks the records carry that are not the declared ones (routing-control checks)."""
     known = {c.id for c in checks}
     other = sorted({r.health_check_id for r in records if r.health_check_id} - known)
-    return tuple(
-        observe_health_check(client, HealthCheck(name=i, id=i), status=False) for i in other
-    )
+    return tuple(observe_health_check(client, HealthCheck(name=i, id=i)) for i in other)
 
 
 def require_lever_moves_traffic(
@@ -627,11 +812,10 @@ def _judge_traffic(t: TrafficStatus, reasons: list[str], warnings: list[str]) ->
                 )
         elif raw is False:
             reasons.append(
-                f"traffic: health check {hc.name}: checkers see the endpoint failing "
-                f"({hc.checkers_ok}/{hc.checkers_total} healthy)"
+                f"traffic: health check {hc.name}: the endpoint is failing ({hc.health_words})"
             )
         elif raw is None:
-            warnings.append(f"traffic: health check {hc.name}: no checker observation yet")
+            warnings.append(f"traffic: health check {hc.name}: health unknown: {hc.health_words}")
     for rec in t.records:
         if not rec.found:
             reasons.append(f"traffic: record {rec.name} ({rec.set_identifier}) not found")

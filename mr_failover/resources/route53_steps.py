@@ -1,10 +1,12 @@
 """Route 53 health checks as mutation steps: flip a check's inversion, wait, verify.
 
-Route 53's effective status of a check is the checkers' raw observations with the
-check's flags applied (AWS-FACTS.md): ``Disabled`` means healthy whatever the checkers
-see, ``Inverted`` flips the result. The reads (raw and effective health, the Name-tag
-lookup) are the status module's (``resources/route53.py``), reused here and called
-afresh on every poll. Every call goes to the Route 53 control plane in us-east-1.
+Route 53's effective status of a check is the checkers' raw view with the check's flags
+applied (AWS-FACTS.md): ``Disabled`` means healthy whatever the checkers see, and
+``Inverted`` flips that, so a disabled, inverted check is unhealthy. The reads (the
+flags from ``GetHealthCheck``, the checkers' view from CloudWatch's ``AWS/Route53``
+metrics in us-east-1, the Name-tag lookup) are the status module's
+(``resources/route53.py``), reused here and called afresh on every poll. Every Route 53
+call goes to its control plane in us-east-1.
 
 Also here, for ``drain`` / ``undrain``: a weighted record's weight (UPSERT, then
 ``GetChange`` until INSYNC) and the wait of one record TTL after traffic has moved.
@@ -22,20 +24,35 @@ from mr_failover.resources.route53 import HealthCheckFinding, observe_health_che
 from mr_failover.topology import HealthCheck, Record
 
 ROUTE53_REGION = CONTROL_PLANE_REGION["route53"]
-# How often the steps look again: a change is noticed within 2 s of happening. A few
-# Get* calls every 2 s are far below Route 53's API limit (5 requests/s per account).
+# How often the record steps look again (GetChange, ListResourceRecordSets): a change is
+# noticed within 2 s. A few calls every 2 s are far below Route 53's request rate limit
+# (an account-wide bucket refilled at 10 requests/s: "Throttling for Amazon Route 53 API
+# requests", Route 53 Developer Guide,
+# https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/throttling-api-requests.html).
 # The first wait is 1.5-2 s (the executor's jitter), the next ones 2 s.
 POLL = 1.5
 MAX_POLL = 2.0
+# How often a health check step looks again: one GetHealthCheck and one GetMetricData
+# (CloudWatch, us-east-1) every 15-20 s. Route 53 publishes its health metrics once a
+# minute (rule route53-health-from-cloudwatch), so a faster poll sees nothing new; this
+# one sees a new datapoint within 20 s, at under 0.07 request/s for each API, far below
+# Route 53's 10 requests/s and GetMetricData's 50 transactions/s ("Which API should I
+# use, GetMetricData or GetMetricStatistics?", AWS Knowledge Center,
+# https://aws.amazon.com/premiumsupport/knowledge-center/cloudwatch-getmetricdata-api).
+HEALTH_POLL = 15.0
+HEALTH_MAX_POLL = 20.0
+# The wait lasts at least this long: three of Route 53's one-minute datapoints, so a
+# check whose health was unknown (no datapoint yet) or one that reads only Route 53's own
+# status (calculated) gets its next datapoints before the step gives up.
+HEALTH_MIN_WAIT = 180.0
 
 
 def describe(finding: HealthCheckFinding) -> str:
-    """``api-us-east-1 is unhealthy (checkers: 3 of 3 report Success; inverted)``."""
+    """``api-us-east-1 is unhealthy (checkers: 100% report healthy; inverted)``."""
     eff = {True: "healthy", False: "unhealthy", None: "unknown"}[finding.effective_healthy]
     flags = [f for f, on in (("inverted", finding.inverted), ("disabled", finding.disabled)) if on]
     return (
-        f"{finding.name} is {eff} (checkers: {finding.checkers_ok} of "
-        f"{finding.checkers_total} report Success"
+        f"{finding.name} is {eff} ({finding.health_words}"
         + (f"; {', '.join(flags)}" if flags else "")
         + ")"
     )
@@ -44,8 +61,11 @@ def describe(finding: HealthCheckFinding) -> str:
 class SetInversion(StepAction):
     """Set a check's ``Inverted`` flag, then wait for its effective status to follow."""
 
-    def __init__(self, client: Any, name: str, check_id: str, *, inverted: bool) -> None:
+    def __init__(
+        self, client: Any, name: str, check_id: str, *, inverted: bool, cloudwatch: Any
+    ) -> None:
         self.client = client
+        self.cloudwatch = cloudwatch
         self.name = name
         self.check_id = check_id
         self.inverted = inverted
@@ -82,7 +102,7 @@ class SetInversion(StepAction):
             raise translate(exc, ROUTE53_REGION, "route53:UpdateHealthCheck") from None
 
     def settled(self) -> bool:
-        self._last = observe_health_check(self.client, self._spec())
+        self._last = observe_health_check(self.client, self._spec(), cloudwatch=self.cloudwatch)
         # Inverted: the region must look unhealthy; restored: healthy again.
         return self._last.effective_healthy is (not self.inverted)
 
@@ -94,13 +114,21 @@ class SetInversion(StepAction):
 
 
 def inversion_step(
-    client: Any, check: HealthCheck, check_id: str, *, region: str, inverted: bool
+    client: Any,
+    check: HealthCheck,
+    check_id: str,
+    *,
+    region: str,
+    inverted: bool,
+    cloudwatch: Any,
 ) -> Step:
-    """The step that sets ``Inverted`` on one of ``region``'s checks."""
+    """The step that sets ``Inverted`` on one of ``region``'s checks (``cloudwatch``: a
+    CloudWatch client in us-east-1, where the check's health is read)."""
     verb = "invert" if inverted else "restore"
     undo = "restore" if inverted else "invert"
-    # One evaluation cycle to notice, twice over, plus a minute of Route 53 propagation.
-    timeout = check.request_interval * check.failure_threshold * 2 + 60.0
+    # One evaluation cycle to notice, twice over, plus a minute of Route 53 propagation;
+    # never less than three of its one-minute datapoints.
+    timeout = max(check.request_interval * check.failure_threshold * 2 + 60.0, HEALTH_MIN_WAIT)
     goal = "unhealthy" if inverted else "healthy"
     return Step(
         id=f"route53:{verb}:{check.name}",
@@ -118,9 +146,9 @@ def inversion_step(
         undoable=True,
         undo=f"mr-failover health-check {undo} --region {region}",
         timeout=timeout,
-        poll=POLL,
-        max_poll=MAX_POLL,
-        action=SetInversion(client, check.name, check_id, inverted=inverted),
+        poll=HEALTH_POLL,
+        max_poll=HEALTH_MAX_POLL,
+        action=SetInversion(client, check.name, check_id, inverted=inverted, cloudwatch=cloudwatch),
     )
 
 

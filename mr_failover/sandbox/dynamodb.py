@@ -21,6 +21,7 @@ import copy
 import functools
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,13 +32,16 @@ from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 
 from mr_failover.sandbox.state import Hooks
+from mr_failover.sandbox.wire import SandboxResponse
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from mr_failover.sandbox.state import SandboxState
+    from mr_failover.sandbox.wire import SandboxRequest
 
 GLOBAL_TABLE_VERSION = "2019.11.21"
+LEGACY_VERSION = "2017.11.29"
 STATE_KEY = "dynamodb"
 NAMESPACE = "AWS/DynamoDB"
 # AWS needs streams with both images to replicate; a table without streams gets them.
@@ -75,6 +79,9 @@ class Replica:
 class GlobalTable:
     name: str
     replicas: dict[str, Replica] = field(default_factory=dict)
+    # 2017.11.29 (Legacy): made by CreateGlobalTable, read by DescribeGlobalTable.
+    version: str = GLOBAL_TABLE_VERSION
+    created: float = 0.0
 
 
 @dataclass
@@ -100,9 +107,12 @@ class State:
 
 
 def install(sandbox: SandboxState) -> None:
-    """Patch moto (once per process) and register the replication ticker."""
+    """Patch moto (once per process), serve the legacy global table actions moto lacks,
+    and register the replication ticker."""
     register(sandbox)
     _hooks.install(sandbox, _patch_moto)
+    for action, handler in _LEGACY_ACTIONS.items():
+        sandbox.intercept("dynamodb", action, _legacy_interceptor(sandbox, handler))
     sandbox.every(sandbox.settings.tick, lambda: tick(sandbox))
 
 
@@ -248,6 +258,11 @@ def _describe_replicas(sb: SandboxState, table: Table, out: dict[str, Any]) -> N
     group = state(sb).tables.get(table.name)
     if group is None or table.region_name not in group.replicas or len(group.replicas) < 2:
         return
+    if group.version == LEGACY_VERSION:
+        # DescribeTable reports Replicas and GlobalTableVersion for version 2019.11.21;
+        # a legacy replica is found with DescribeGlobalTable (rule dynamodb-legacy-global-
+        # tables; what DescribeTable says of one is an assumption: docs/SANDBOX.md).
+        return
     out["GlobalTableVersion"] = GLOBAL_TABLE_VERSION
     out["Replicas"] = [
         {"RegionName": r.region, "ReplicaStatus": r.status}
@@ -255,6 +270,114 @@ def _describe_replicas(sb: SandboxState, table: Table, out: dict[str, Any]) -> N
     ]
     if any(r.status != "ACTIVE" for r in group.replicas.values()):
         out["TableStatus"] = "UPDATING"
+
+
+# --- version 2017.11.29 (Legacy): CreateGlobalTable, DescribeGlobalTable ----------------
+#
+# rule: dynamodb-legacy-global-tables
+# moto 5.2.5 serves neither. CreateGlobalTable "creates a replication relationship between
+# two or more DynamoDB tables with the same table name in the provided Regions"; each
+# table must exist, have the same primary key, DynamoDB Streams with new and old images,
+# and no data (CreateGlobalTable, Amazon DynamoDB API Reference,
+# https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_CreateGlobalTable.html).
+# DescribeGlobalTable "only applies to Version 2017.11.29 (Legacy)": a current-version
+# table is GlobalTableNotFoundException, and a successful answer is how a legacy replica is
+# recognised ("DynamoDB global tables versions", Amazon DynamoDB Developer Guide,
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/globaltables.DetermineVersion.html;
+# DescribeGlobalTable, https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_DescribeGlobalTable.html).
+# Items replicate as for the current version (the same last-writer-wins engine).
+
+
+class _LegacyError(Exception):
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+def _arn(sb: SandboxState, name: str) -> str:
+    return f"arn:aws:dynamodb::{sb.account_id}:global-table/{name}"
+
+
+def _legacy_description(sb: SandboxState, group: GlobalTable) -> dict[str, Any]:
+    statuses = {r.status for r in group.replicas.values()}
+    return {
+        "GlobalTableName": group.name,
+        "GlobalTableArn": _arn(sb, group.name),
+        "CreationDateTime": group.created,
+        "GlobalTableStatus": "ACTIVE" if statuses == {"ACTIVE"} else "CREATING",
+        "ReplicationGroup": [
+            {"RegionName": r.region, "ReplicaStatus": r.status}
+            for r in sorted(group.replicas.values(), key=lambda r: r.region)
+        ],
+    }
+
+
+def _create_global_table(sb: SandboxState, region: str, params: dict[str, Any]) -> dict[str, Any]:
+    name = str(params.get("GlobalTableName", ""))
+    regions = [str(g.get("RegionName", "")) for g in params.get("ReplicationGroup", [])]
+    st = state(sb)
+    if name in st.tables:
+        raise _LegacyError(
+            "GlobalTableAlreadyExistsException", f"Global table {name} already exists"
+        )
+    tables = []
+    for r in dict.fromkeys(regions):
+        table = dynamodb_backends[sb.account_id][r].tables.get(name)
+        if table is None:
+            raise _LegacyError("TableNotFoundException", f"Table {name} not found in {r}")
+        spec = table.stream_specification or {}
+        if not spec.get("StreamEnabled") or spec.get("StreamViewType") != STREAM_VIEW:
+            raise _LegacyError(
+                "ValidationException",
+                f"Table {name} in {r} needs DynamoDB Streams with {STREAM_VIEW}",
+            )
+        if next(iter(table.all_items()), None) is not None:
+            raise _LegacyError("ValidationException", f"Table {name} in {r} is not empty")
+        tables.append(table)
+    if len({json.dumps(t.schema, sort_keys=True) for t in tables}) > 1:
+        raise _LegacyError("ValidationException", f"Tables {name} have different primary keys")
+    now = sb.now()
+    group = GlobalTable(
+        name,
+        {r: Replica(r, "CREATING", now) for r in dict.fromkeys(regions)},
+        version=LEGACY_VERSION,
+        created=time.time(),
+    )
+    st.tables[name] = group
+    return {"GlobalTableDescription": _legacy_description(sb, group)}
+
+
+def _describe_global_table(sb: SandboxState, region: str, params: dict[str, Any]) -> dict[str, Any]:
+    name = str(params.get("GlobalTableName", ""))
+    group = state(sb).tables.get(name)
+    if group is None or group.version != LEGACY_VERSION or region not in group.replicas:
+        raise _LegacyError("GlobalTableNotFoundException", f"Global table not found: {name}")
+    return {"GlobalTableDescription": _legacy_description(sb, group)}
+
+
+_LEGACY_ACTIONS = {
+    "CreateGlobalTable": _create_global_table,
+    "DescribeGlobalTable": _describe_global_table,
+}
+
+
+def _legacy_interceptor(
+    sb: SandboxState, handler: Callable[[SandboxState, str, dict[str, Any]], dict[str, Any]]
+) -> Callable[[SandboxRequest], SandboxResponse]:
+    def answer(request: SandboxRequest) -> SandboxResponse:
+        try:
+            params = json.loads(request.body() or b"{}")
+            with sb.lock:
+                out = handler(sb, request.region, params if isinstance(params, dict) else {})
+        except _LegacyError as exc:
+            return request.error(exc.status, exc.code, exc.message)
+        except json.JSONDecodeError as exc:
+            return request.error(400, "SerializationException", str(exc))
+        return SandboxResponse(
+            200, json.dumps(out).encode(), (("Content-Type", "application/x-amz-json-1.0"),)
+        )
+
+    return answer
 
 
 # --- replication ---------------------------------------------------------------------

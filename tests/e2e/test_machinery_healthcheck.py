@@ -101,7 +101,9 @@ def test_a_dry_run_makes_no_mutating_call(run_cli: Any, machinery_calls: CallLog
     assert "route53:UpdateHealthCheck" in result.stdout
     assert "dry run: no change made" in result.stdout
     seen = machinery_calls()
-    assert "route53:GetHealthCheckStatus" in actions(seen)  # it did plan from real state
+    # It did plan from real state: the checks, and their health from Route 53's metrics.
+    assert {"route53:GetHealthCheck", "cloudwatch:GetMetricData"} <= set(actions(seen))
+    assert "route53:GetHealthCheckStatus" not in actions(seen)  # diagnostic only (issue 15)
     assert actions(seen, mutating=True) == []
     assert traffic(run_cli, EAST)["inverted"] is False
     assert journal.list_runs() == []
@@ -298,8 +300,9 @@ def test_a_lock_broken_mid_wait_stops_the_run_at_once(
     assert run_cli("health-check", "invert", "--region", WEST, "--yes").exit_code == 0
     control.fail_region(WEST)
     r53 = machinery_factory.client("route53", EAST)
+    cw = machinery_factory.client("cloudwatch", EAST)
     (check,) = e2e_topology.regions[WEST].traffic.health_checks
-    _wait_for(lambda: observe_health_check(r53, check).raw_healthy is False)
+    _wait_for(lambda: observe_health_check(r53, check, cloudwatch=cw).raw_healthy is False)
 
     def break_when_held() -> None:
         _wait_for(lambda: lock.read(machinery_factory, e2e_topology).held, timeout=20)

@@ -24,6 +24,7 @@ from moto import mock_aws
 from mr_failover import topology as topo
 from mr_failover.aws import ClientFactory, Timeouts
 from mr_failover.topology import Topology
+from tests.route53_health import seed_health
 
 SHIPPED_EXAMPLE = Path(__file__).resolve().parents[2] / "mr_failover" / "data" / "regions.yaml"
 # In-process moto lacks Global Accelerator and ElastiCache global datastores, and the
@@ -62,6 +63,26 @@ class Seeded:
     health_check_ids: dict[str, str]
     zone_id: str
     cluster_arns: dict[str, str]
+
+
+@pytest.fixture(autouse=True)
+def describe_global_table_as_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto 5.2.5 does not implement DescribeGlobalTable; AWS answers
+    GlobalTableNotFoundException for a table that is no legacy (2017.11.29) global table,
+    which is what every table moto holds is. The tool asks it of a table expected to have
+    replicas that shows none (rule dynamodb-legacy-global-tables)."""
+    from moto.dynamodb.exceptions import ERROR_TYPE_PREFIX, DynamodbException
+    from moto.dynamodb.responses import DynamoHandler
+
+    def describe_global_table(self: DynamoHandler) -> str:
+        name = self.body.get("GlobalTableName", "") if isinstance(self.body, dict) else ""
+        raise DynamodbException(
+            ERROR_TYPE_PREFIX + "GlobalTableNotFoundException", f"Global table not found: {name}"
+        )
+
+    monkeypatch.setattr(
+        DynamoHandler, "describe_global_table", describe_global_table, raising=False
+    )
 
 
 @pytest.fixture
@@ -112,6 +133,9 @@ def seed(t: Topology) -> Seeded:
                 },
             )
             check_ids[hc.name] = out["HealthCheck"]["Id"]
+            # moto publishes no Route 53 metric: the checkers' datapoints, as Route 53
+            # would send them to CloudWatch in us-east-1 (all healthy).
+            seed_health(boto3.client("cloudwatch", region_name="us-east-1"), check_ids[hc.name])
             r53.change_tags_for_resource(
                 ResourceType="healthcheck",
                 ResourceId=check_ids[hc.name],

@@ -1,8 +1,10 @@
 """health-check invert/restore end to end in-process: CLI -> plan -> lock -> Route 53 (moto).
 
-moto keeps Inverted/Disabled and always reports the checkers as successful, which is
-enough for the happy path: inverted means effectively unhealthy. Failing checkers are
-covered with Stubber in tests/unit/test_mutation_healthcheck.py.
+moto keeps Inverted/Disabled but publishes no Route 53 health metric; the fixture
+publishes the checkers' datapoints (all healthy) to moto's CloudWatch in us-east-1, as
+Route 53 would, which is enough for the happy path: inverted means effectively
+unhealthy. Failing checkers are covered with Stubber in
+tests/unit/test_mutation_healthcheck.py.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from mr_failover.cli import cli
 from mr_failover.commands import _mutation
 from mr_failover.engine import journal, lock
 from tests.clocks import FakeClock
+from tests.route53_health import seed_health
 
 CONFIG = str(Path(__file__).resolve().parents[2] / "config" / "regions.yaml")
 ACCESS_KEY = "AKIAFUNCTIONALTEST01"
@@ -62,6 +65,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, s
                 ResourceId=hc["Id"],
                 AddTags=[{"Key": "Name", "Value": name}],
             )
+            seed_health(boto3.client("cloudwatch", region_name="us-east-1"), hc["Id"])
             ids[name] = hc["Id"]
         lock.create_table(ClientFactory(), topology.load(CONFIG))
         yield ids
@@ -226,7 +230,7 @@ def test_the_last_serving_region_is_refused(aws: dict[str, str], calls: list[str
     assert result.exit_code == 3
     assert result.output == (
         "Error: refused: inverting us-east-1 would leave no region serving healthy traffic "
-        "(api-us-west-2 is unhealthy (checkers: 1 of 1 report Success; inverted)); restore "
+        "(api-us-west-2 is unhealthy (checkers: 100% report healthy; inverted)); restore "
         "another region first (mr-failover health-check restore --region R)\n"
     )
     assert mutating(calls) == []
@@ -292,6 +296,7 @@ def test_a_crash_between_steps_then_resume_does_not_repeat_the_mutation(
         ResourceId=deep,
         AddTags=[{"Key": "Name", "Value": "api-us-east-1-deep"}],
     )
+    seed_health(boto3.client("cloudwatch", region_name="us-east-1"), deep)
     text = Path(CONFIG).read_text()
     first = text.index("      health_checks:")
     end = text.index("      records:", first)

@@ -26,6 +26,7 @@ from mr_failover.cli import cli
 from mr_failover.commands import _mutation
 from mr_failover.engine import lock
 from tests.clocks import FakeClock
+from tests.route53_health import seed_health
 
 EAST, WEST = "us-east-1", "us-west-2"
 
@@ -73,6 +74,7 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
                 ResourceId=hc["Id"],
                 AddTags=[{"Key": "Name", "Value": name}],
             )
+            seed_health(boto3.client("cloudwatch", region_name=EAST), hc["Id"])
         source = boto3.client("rds", region_name=EAST).create_db_cluster(
             DBClusterIdentifier="shop-use1",
             Engine="aurora-mysql",

@@ -83,7 +83,7 @@ def test_json_output_schema(seeded: Seeded, tmp_path: Path) -> None:
     doc = json.loads(result.output)
     assert (doc["schema"], doc["version"], doc["application"]) == (
         "mr-failover/status",
-        1,
+        2,
         "arc309",
     )
     assert doc["account"] == {

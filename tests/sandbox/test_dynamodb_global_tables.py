@@ -267,6 +267,91 @@ def test_replica_delete_removes_the_table(sb: Sandbox, ddb: Callable[[str], Any]
     assert ddb(EU).list_tables()["TableNames"] == []
 
 
+# --- version 2017.11.29 (Legacy): CreateGlobalTable / DescribeGlobalTable -------------------
+
+
+def make_legacy(ddb: Callable[[str], Any], sb: Sandbox, name: str = "legacy") -> None:
+    """Two empty tables with streams, joined by CreateGlobalTable (the legacy way)."""
+    for region in (EAST, WEST):
+        ddb(region).create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )
+    out = ddb(EAST).create_global_table(
+        GlobalTableName=name, ReplicationGroup=[{"RegionName": EAST}, {"RegionName": WEST}]
+    )["GlobalTableDescription"]
+    assert out["GlobalTableStatus"] == "CREATING"
+    sb.advance(LAG)
+
+
+def test_a_legacy_global_table_is_described_by_describe_global_table_only(
+    sb: Sandbox, ddb: Callable[[str], Any]
+) -> None:
+    # rule: dynamodb-legacy-global-tables
+    make_legacy(ddb, sb)
+    out = ddb(WEST).describe_global_table(GlobalTableName="legacy")["GlobalTableDescription"]
+    assert out["GlobalTableStatus"] == "ACTIVE"
+    assert [r["RegionName"] for r in out["ReplicationGroup"]] == [EAST, WEST]
+    # DescribeTable's Replicas and GlobalTableVersion belong to version 2019.11.21.
+    table = ddb(EAST).describe_table(TableName="legacy")["Table"]
+    assert "Replicas" not in table and "GlobalTableVersion" not in table
+    # Items replicate both ways, as in a current-version global table.
+    ddb(WEST).put_item(TableName="legacy", Item={"pk": {"S": "w"}})
+    sb.advance(LAG)
+    assert get(ddb(EAST), "w", table="legacy") == {"pk": {"S": "w"}}
+
+
+def test_describe_global_table_does_not_know_a_current_version_table(
+    sb: Sandbox, ddb: Callable[[str], Any]
+) -> None:
+    make_global(ddb, sb, "current")
+    with pytest.raises(ddb(EAST).exceptions.GlobalTableNotFoundException):
+        ddb(EAST).describe_global_table(GlobalTableName="current")
+
+
+def test_create_global_table_needs_empty_streamed_tables_in_every_region(
+    sb: Sandbox, ddb: Callable[[str], Any]
+) -> None:
+    ddb(EAST).create_table(
+        TableName="lone",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    group = [{"RegionName": EAST}, {"RegionName": WEST}]
+    with pytest.raises(ddb(EAST).exceptions.TableNotFoundException):
+        ddb(EAST).create_global_table(GlobalTableName="lone", ReplicationGroup=group)
+    ddb(WEST).create_table(
+        TableName="lone",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    with pytest.raises(ddb(EAST).exceptions.ClientError, match="Streams"):
+        ddb(EAST).create_global_table(GlobalTableName="lone", ReplicationGroup=group)
+    make_legacy(ddb, sb, "twice")
+    with pytest.raises(ddb(EAST).exceptions.GlobalTableAlreadyExistsException):
+        ddb(EAST).create_global_table(GlobalTableName="twice", ReplicationGroup=group)
+
+
+def test_the_tool_reads_both_versions_replicas(sb: Sandbox, ddb: Callable[[str], Any]) -> None:
+    from mr_failover.resources import dynamodb
+
+    make_legacy(ddb, sb)
+    make_global(ddb, sb, "current")
+    legacy = dynamodb.observe_table(ddb(EAST), "legacy")
+    assert (legacy.version, legacy.legacy) == ("2017.11.29", True)
+    assert [r.region for r in legacy.replicas] == [EAST, WEST]
+    current = dynamodb.observe_table(ddb(EAST), "current")
+    assert (current.version, current.legacy) == ("2019.11.21", False)
+    assert [r.region for r in current.replicas] == [EAST, WEST]
+
+
+# Last: the `sandbox` fixture starts a second sandbox, which then serves the patched moto.
 @pytest.mark.parametrize("hook", simulation.HOOKS)
 def test_patched_moto_attribute_exists_and_is_wrapped(sandbox: Sandbox, hook: str) -> None:
     # The simulation patches moto 5.2.5's internals: a moto upgrade must fail here first.

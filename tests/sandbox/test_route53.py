@@ -227,3 +227,42 @@ def test_a_calculated_check_publishes_its_status_from_its_children(
     control.advance(INTERVAL)
     assert _points(aws, calc, "ChildHealthCheckHealthyCount", "Minimum")[0] == 1.0
     assert _points(aws, calc, "HealthCheckStatus", "Minimum")[0] == 0.0
+
+
+def test_the_tool_reads_health_from_the_metrics_calculated_checks_included(
+    aws: AwsFactory, control: SandboxClient
+) -> None:
+    # Issue 15 item 11: the tool reads CloudWatch, never GetHealthCheckStatus, so a
+    # calculated check (which that call cannot read) has a health too.
+    from mr_failover.resources.route53 import observe_checks_of
+    from mr_failover.topology import HealthCheck, Traffic
+
+    east = make_check(aws, control, EAST, threshold=1)
+    west = make_check(aws, control, WEST, threshold=1)
+    calc = aws("route53", EAST).create_health_check(
+        CallerReference="both-tool",
+        HealthCheckConfig={
+            "Type": "CALCULATED",
+            "ChildHealthChecks": [east, west],
+            "HealthThreshold": 2,
+            "Inverted": True,
+        },
+    )["HealthCheck"]["Id"]
+    control.fail_region(WEST)
+    control.advance(INTERVAL)
+    calls: list[str] = []
+    r53 = aws("route53", EAST)
+    r53.meta.events.register("before-call", lambda model, **_: calls.append(model.name))
+    traffic = {
+        name: Traffic(
+            drain_lever="health_check_inversion",
+            health_checks=[HealthCheck(name=name, id=check_id)],
+        )
+        for name, check_id in (("east", east), ("west", west), ("calc", calc))
+    }
+    found = observe_checks_of(r53, traffic, cloudwatch=aws("cloudwatch", EAST))
+    assert "GetHealthCheckStatus" not in calls
+    assert (found["east"][0].raw_healthy, found["west"][0].raw_healthy) == (True, False)
+    (c,) = found["calc"]
+    # One child down: the calculated check is unhealthy, and inverted, healthy.
+    assert (c.route53_status, c.raw_healthy, c.effective_healthy) == (1.0, False, True)

@@ -16,14 +16,22 @@ from mr_failover import topology
 from mr_failover.errors import RefusedError
 from mr_failover.operations.drain import judge_absorbers
 from mr_failover.operations.healthcheck import plan_inversion
-from mr_failover.resources import cloudfront, compute, route53
+from mr_failover.resources import cloudfront, compute, dynamodb, route53
 from mr_failover.resources.compute import ComputeStatus, FunctionFinding
 from mr_failover.resources.route53 import HealthCheckFinding, ZoneNotFound
 from mr_failover.resources.section import RegionView
 from tests.unit.test_drain import make_topology, region_status, report
 from tests.unit.test_mutation_healthcheck import TOPOLOGY, OneClient, observe, r53  # noqa: F401
 from tests.unit.test_resources_edge import dist
-from tests.unit.test_status import E, StubbedFactory, W, run, stub_traffic, traffic_topology
+from tests.unit.test_status import (
+    E,
+    StubbedFactory,
+    W,
+    run,
+    stub_replication_latency,
+    stub_traffic,
+    traffic_topology,
+)
 
 EXAMPLE = topology.load(Path(__file__).resolve().parents[2] / "config" / "regions.yaml")
 
@@ -58,11 +66,11 @@ def test_the_last_region_guard_does_not_count_a_disabled_inverted_region(r53: An
 
 def test_drain_does_not_count_a_disabled_inverted_region_as_an_absorber() -> None:
     t = make_topology()
-    off = HealthCheckFinding("api-us-west-2", "hc-w", 1, True, True, 3, 3)
+    off = HealthCheckFinding("api-us-west-2", "hc-w", 1, True, True, None)
     (west,) = judge_absorbers(t, report(region_status(W, checks=(off,))), scale_up=True)
     assert not west.ok
     assert west.blockers == (
-        "api-us-west-2 is unhealthy (checkers: 3 of 3 report Success; inverted, disabled)",
+        "api-us-west-2 is unhealthy (not checked: disabled; inverted, disabled)",
     )
 
 
@@ -163,19 +171,19 @@ def test_find_zone_id_takes_the_public_zone_for_a_public_record(r53: Any) -> Non
     client, stub = r53
     # The private zone comes first: the old lookup took it.
     _listed(stub, _zone("ZPRIV", True), _zone("ZPUB", False), _zone("ZNEXT", False, "x.com."))
-    assert route53.find_zone_id(client, "shop.example.com") == "ZPUB"
+    assert route53.find_zone_id(client.route53, "shop.example.com") == "ZPUB"
     _listed(stub, _zone("ZPRIV", True), _zone("ZPUB", False))
-    assert route53.find_zone_id(client, "shop.example.com.", private=True) == "ZPRIV"
+    assert route53.find_zone_id(client.route53, "shop.example.com.", private=True) == "ZPRIV"
 
 
 def test_find_zone_id_never_guesses(r53: Any) -> None:  # noqa: F811
     client, stub = r53
     _listed(stub, _zone("ZA", True), _zone("ZB", True))
     with pytest.raises(ZoneNotFound, match=r"2 private hosted zones are named shop\.example"):
-        route53.find_zone_id(client, "shop.example.com.", private=True)
+        route53.find_zone_id(client.route53, "shop.example.com.", private=True)
     _listed(stub, _zone("ZA", True))
     with pytest.raises(ZoneNotFound) as err:
-        route53.find_zone_id(client, "shop.example.com.")
+        route53.find_zone_id(client.route53, "shop.example.com.")
     assert "no public hosted zone named shop.example.com." in str(err.value)
     assert "private_zone: true" in str(err.value)
 
@@ -196,3 +204,110 @@ def test_a_record_names_its_zone_kind_in_the_topology() -> None:
         topology.Record.model_validate({**rec.model_dump(), "private_zone": False}).private_zone
         is False
     )
+
+
+# --- DynamoDB: legacy (2017.11.29) global tables ------------------------------------------
+
+
+def _ddb_table(f: StubbedFactory, region: str, **extra: Any) -> None:
+    f.stub("dynamodb", region).add_response(
+        "describe_table",
+        {"Table": {"TableName": "orders", "TableStatus": "ACTIVE", **extra}},
+        {"TableName": "orders"},
+    )
+
+
+def test_a_legacy_global_table_is_read_with_describe_global_table_and_warned_about() -> None:
+    # rule: dynamodb-legacy-global-tables. DescribeTable reports no Replicas for a
+    # 2017.11.29 table: the old read called it "no replica in us-east-1" (degraded).
+    t = topology.Topology.model_validate(
+        {
+            "application": "shop",
+            "account_id": "123456789012",
+            "primary_region": E,
+            "policy": {"rpo_seconds": 60, "rto_seconds": 900},
+            "regions": {r: {"dynamodb_tables": ["orders"]} for r in (E, W)},
+        }
+    )
+    f = StubbedFactory()
+    for region, other in ((E, W), (W, E)):
+        _ddb_table(f, region)
+        f.stub("dynamodb", region).add_response(
+            "describe_global_table",
+            {
+                "GlobalTableDescription": {
+                    "GlobalTableName": "orders",
+                    "GlobalTableStatus": "ACTIVE",
+                    "ReplicationGroup": [{"RegionName": E}, {"RegionName": W}],
+                }
+            },
+            {"GlobalTableName": "orders"},
+        )
+        stub_replication_latency(f, region, other, None)
+    report = run(t, f)
+    f.assert_all_used()
+    west = report.region(W)
+    assert (west.verdict, west.reasons) == ("serving", ())
+    assert west.warnings == (
+        "dynamodb: orders is a version 2017.11.29 (Legacy) global table (replicas read with "
+        "DescribeGlobalTable); AWS recommends upgrading to version 2019.11.21 (Current): "
+        "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/V2globaltables_upgrade.html",
+    )
+    assert west.dynamodb is not None
+    assert [r.region for r in west.dynamodb.tables[0].replicas] == [E, W]
+
+
+def test_a_current_version_table_is_not_asked_describe_global_table() -> None:
+    f = StubbedFactory()
+    _ddb_table(
+        f,
+        W,
+        GlobalTableVersion="2019.11.21",
+        Replicas=[{"RegionName": E, "ReplicaStatus": "ACTIVE"}],
+    )
+    found = dynamodb.observe_table(f.client("dynamodb", W), "orders")
+    # One DescribeTable; a DescribeGlobalTable would have found no stub and failed.
+    f.stub("dynamodb", W).assert_no_pending_responses()
+    assert (found.version, found.legacy, [r.region for r in found.replicas]) == (
+        "2019.11.21",
+        False,
+        [E],
+    )
+
+
+def test_a_table_that_is_no_global_table_has_no_replicas() -> None:
+    f = StubbedFactory()
+    _ddb_table(f, W)
+    f.stub("dynamodb", W).add_client_error(
+        "describe_global_table",
+        service_error_code="GlobalTableNotFoundException",
+        http_status_code=400,
+        expected_params={"GlobalTableName": "orders"},
+    )
+    found = dynamodb.observe_table(f.client("dynamodb", W), "orders")
+    f.stub("dynamodb", W).assert_no_pending_responses()
+    assert (found.version, found.replicas) == (None, ())
+
+
+def test_discover_takes_a_legacy_tables_replicas_and_recommends_the_upgrade() -> None:
+    # Only us-east-1's table was found (by tag, say): its legacy replicas, read with
+    # DescribeGlobalTable, still make it a global table of both regions.
+    from mr_failover.operations import discover
+
+    legacy = dynamodb.TableFinding(
+        "orders",
+        E,
+        "ACTIVE",
+        (dynamodb.ReplicaFinding(E, "ACTIVE"), dynamodb.ReplicaFinding(W, "ACTIVE")),
+        version="2017.11.29",
+    )
+    notes: list[discover.Note] = []
+    builder = discover._Builder(discover.DiscoverRequest(regions=(E, W)), notes, None)
+    builder._dynamodb({E: discover.RegionFacts(tables=(legacy,)), W: discover.RegionFacts()})
+    assert builder.regions[E]["dynamodb_tables"] == ["orders"]
+    assert builder.regions[W]["dynamodb_tables"] == ["orders"]
+    assert [n.text for n in notes] == [
+        "table orders is a version 2017.11.29 (Legacy) global table: AWS recommends upgrading "
+        "it to version 2019.11.21 (Current) "
+        "(https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/V2globaltables_upgrade.html)"
+    ]

@@ -27,6 +27,7 @@ from mr_failover.resources.route53_steps import TrafficShift, ttl_wait_step, wei
 from mr_failover.resources.section import RegionStatus
 from mr_failover.status import StatusReport
 from mr_failover.topology import Record, Topology
+from tests.route53_health import share
 
 ZONE = "Z0123456789ABC"
 
@@ -84,7 +85,7 @@ class FakeClock:
 
 
 def hc(name: str, *, inverted: bool = False, ok: int = 3) -> HealthCheckFinding:
-    return HealthCheckFinding(name, f"hc-{name}", 1, inverted, False, ok, 3)
+    return HealthCheckFinding(name, f"hc-{name}", 1, inverted, False, share(ok, 3 - ok))
 
 
 def region_status(
@@ -146,7 +147,7 @@ def test_an_inverted_region_cannot_absorb_and_says_why() -> None:
     inverted = region_status("us-west-2", checks=(hc("api-us-west-2", inverted=True),))
     (west,) = op.judge_absorbers(t, report(inverted), scale_up=True)
     assert west.blockers == (
-        "api-us-west-2 is unhealthy (checkers: 3 of 3 report Success; inverted)",
+        "api-us-west-2 is unhealthy (checkers: 100% report healthy; inverted)",
     )
 
 
@@ -192,7 +193,7 @@ def test_draining_the_last_serving_region_is_refused_before_any_aws_call() -> No
     assert err.value.exit_code == 3
     assert str(err.value) == (
         "refused: draining us-east-1 would leave no region able to serve its traffic "
-        "(us-west-2: api-us-west-2 is unhealthy (checkers: 3 of 3 report Success; inverted)); "
+        "(us-west-2: api-us-west-2 is unhealthy (checkers: 100% report healthy; inverted)); "
         "fix or undrain another region first (mr-failover undrain --region R)"
     )
 

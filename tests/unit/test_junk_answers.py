@@ -115,7 +115,7 @@ CALLS = {
         "get_item",
         {"TableName": "t", "Key": {"k": {"S": "v"}}, "ConsistentRead": True},
     ),
-    "rest-xml (route53)": ("route53", "get_health_check_status", {"HealthCheckId": "abc"}),
+    "rest-xml (route53)": ("route53", "get_health_check", {"HealthCheckId": "abc"}),
     "rest-json (lambda)": ("lambda", "get_function", {"FunctionName": "f"}),
 }
 

@@ -18,6 +18,7 @@ from mr_failover.errors import RefusedError
 from mr_failover.operations.healthcheck import plan_inversion
 from mr_failover.topology import Topology
 from tests.clocks import FakeClock
+from tests.route53_health import endpoint, share, stub_health
 
 EAST, WEST = "hc-east", "hc-west"
 
@@ -41,25 +42,53 @@ TOPOLOGY = Topology.model_validate(
 )
 
 
-class OneClient:
-    """A ClientSource handing out the one stubbed Route 53 client."""
+class Clients:
+    """The stubbed Route 53 client and CloudWatch client (us-east-1: its health metrics)."""
 
-    def __init__(self, client: Any) -> None:
-        self._client = client
+    def __init__(self) -> None:
+        session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+        )
+        self.route53 = session.client("route53", region_name="us-east-1")
+        self.cloudwatch = session.client("cloudwatch", region_name="us-east-1")
+
+
+class Stubs(Stubber):
+    """The Route 53 client's Stubber, with the CloudWatch one beside it (``metrics``)."""
+
+    def __init__(self, clients: Clients) -> None:
+        super().__init__(clients.route53)
+        self.metrics = Stubber(clients.cloudwatch)
+
+    def __enter__(self) -> Stubs:
+        self.metrics.activate()
+        return super().__enter__()  # type: ignore[return-value]
+
+    def __exit__(self, *exc: Any) -> None:
+        self.metrics.deactivate()
+        super().__exit__(*exc)
+
+    def assert_no_pending_responses(self) -> None:
+        super().assert_no_pending_responses()
+        self.metrics.assert_no_pending_responses()
+
+
+class OneClient:
+    """A ClientSource handing out the stubbed clients, all in us-east-1."""
+
+    def __init__(self, clients: Clients) -> None:
+        self._clients = clients
 
     def client(self, service: str, region: str) -> Any:
-        assert (service, region) == ("route53", "us-east-1")  # the control plane's home
-        return self._client
+        assert region == "us-east-1"  # Route 53's control plane and its metrics' home
+        return {"route53": self._clients.route53, "cloudwatch": self._clients.cloudwatch}[service]
 
 
 @pytest.fixture
 def r53() -> Any:
-    session = boto3.session.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
-    )
-    client = session.client("route53", region_name="us-east-1")
-    with Stubber(client) as stub:
-        yield client, stub
+    clients = Clients()
+    with Stubs(clients) as stub:
+        yield clients, stub
         stub.assert_no_pending_responses()
 
 
@@ -84,38 +113,25 @@ def get(stub: Stubber, check_id: str, *, inverted: bool = False, disabled: bool 
     )
 
 
-def status(stub: Stubber, check_id: str, *results: str) -> None:
-    stub.add_response(
-        "get_health_check_status",
-        {
-            "HealthCheckObservations": [
-                {
-                    "Region": region,
-                    "IPAddress": "198.51.100.1",
-                    "StatusReport": {"Status": f"{r}: HTTP Status Code 200"},
-                }
-                for region, r in zip(
-                    ("us-east-1", "eu-west-1", "ap-southeast-1"), results, strict=False
-                )
-            ]
-        },
-        {"HealthCheckId": check_id},
-    )
+def status(stub: Stubs, check_id: str, *results: str, **flags: bool) -> None:
+    """The check's health datapoints: the share of ``results`` that are ``Success``."""
+    percent = share(results.count("Success"), results.count("Failure"))
+    stub_health(stub.metrics, {check_id: endpoint(percent, **flags)})
 
 
 OK = ("Success", "Success", "Success")
 DOWN = ("Failure", "Failure", "Failure")
 
 
-def observe(stub: Stubber, east: dict[str, Any], west: dict[str, Any]) -> None:
+def observe(stub: Stubs, east: dict[str, Any], west: dict[str, Any]) -> None:
+    """Both regions' checks as planning reads them: each check, then one metric call."""
+    health = {}
     for check_id, spec in ((EAST, east), (WEST, west)):
-        get(
-            stub,
-            check_id,
-            inverted=spec.get("inverted", False),
-            disabled=spec.get("disabled", False),
-        )
-        status(stub, check_id, *spec.get("raw", OK))
+        flags = {"inverted": spec.get("inverted", False), "disabled": spec.get("disabled", False)}
+        get(stub, check_id, **flags)
+        raw = spec.get("raw", OK)
+        health[check_id] = endpoint(share(raw.count("Success"), raw.count("Failure")), **flags)
+    stub_health(stub.metrics, health)
 
 
 def test_invert_refuses_to_drain_the_last_serving_region(r53: Any) -> None:
@@ -125,7 +141,7 @@ def test_invert_refuses_to_drain_the_last_serving_region(r53: Any) -> None:
         plan_inversion(TOPOLOGY, OneClient(client), "us-east-1", invert=True)
     assert str(err.value) == (
         "refused: inverting us-east-1 would leave no region serving healthy traffic "
-        "(api-us-west-2 is unhealthy (checkers: 3 of 3 report Success; inverted)); restore "
+        "(api-us-west-2 is unhealthy (checkers: 100% report healthy; inverted)); restore "
         "another region first (mr-failover health-check restore --region R)"
     )
     assert err.value.exit_code == 3
@@ -134,7 +150,9 @@ def test_invert_refuses_to_drain_the_last_serving_region(r53: Any) -> None:
 def test_invert_refuses_when_the_other_regions_checkers_fail(r53: Any) -> None:
     client, stub = r53
     observe(stub, {}, {"raw": DOWN})
-    with pytest.raises(RefusedError, match=r"api-us-west-2 is unhealthy \(checkers: 0 of 3"):
+    with pytest.raises(
+        RefusedError, match=r"api-us-west-2 is unhealthy \(checkers: 0% report healthy"
+    ):
         plan_inversion(TOPOLOGY, OneClient(client), "us-east-1", invert=True)
 
 
@@ -173,11 +191,11 @@ def test_invert_passes_the_version_and_waits_for_the_effective_status(r53: Any) 
     get(stub, EAST, version=7)
     status(stub, EAST, *OK)
     get(stub, EAST, inverted=True, version=8)
-    status(stub, EAST, *OK)
+    status(stub, EAST, *OK, inverted=True)
     # verify: fresh reads
     get(stub, EAST, inverted=True, version=8)
     get(stub, EAST, inverted=True, version=8)
-    status(stub, EAST, *OK)
+    status(stub, EAST, *OK, inverted=True)
     clock = FakeClock()
     result = execute(plan, clock=clock)
     assert result.outcomes[0].status == "applied"
@@ -205,32 +223,33 @@ def test_restore_waits_for_recovering_checkers(r53: Any) -> None:
 
 
 def test_restore_fails_at_the_deadline_when_the_region_stays_down() -> None:
-    # Its own Stubber: how many polls fit before the deadline depends on the jitter, so
+    # Its own Stubbers: how many polls fit before the deadline depends on the jitter, so
     # more responses are queued than used, and the polls are counted instead.
-    client = boto3.session.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing"
-    ).client("route53", region_name="us-east-1")
+    clients = Clients()
     polls: list[str] = []
-    client.meta.events.register(
-        "before-parameter-build.route53.GetHealthCheckStatus", lambda **_: polls.append("status")
+    clients.cloudwatch.meta.events.register(
+        "before-parameter-build.cloudwatch.GetMetricData", lambda **_: polls.append("metrics")
     )
-    stub = Stubber(client)
-    plan = plan_inversion_without_reads(client, invert=False)
+    stub = Stubs(clients)
+    plan = plan_inversion_without_reads(clients, invert=False)
     get(stub, EAST, inverted=False)  # already restored: skipped, but must still turn healthy
-    for _ in range(70):
+    for _ in range(30):
         get(stub, EAST)
         status(stub, EAST, *DOWN)
     clock = FakeClock()
     with stub, pytest.raises(StepFailedError) as err:
         execute(plan, clock=clock)
+    # Three of Route 53's one-minute datapoints at least (request interval 10 s x failure
+    # threshold 3 x 2 + 60 s is less).
     assert str(err.value) == (
         "step 1/1 'restore health check api-us-east-1 (us-east-1 healthy)' failed "
-        "(route53:UpdateHealthCheck in us-east-1): its effect did not take hold within 120s: "
-        "api-us-east-1 is unhealthy (checkers: 0 of 3 report Success)"
+        "(route53:UpdateHealthCheck in us-east-1): its effect did not take hold within 180s: "
+        "api-us-east-1 is unhealthy (checkers: 0% report healthy)"
     )
-    # A poll every 2 s at most (the first wait 1.5-2 s): 60 or 61 polls in 120 s.
-    assert 60 <= len(polls) <= 62
-    assert 120 <= clock.t <= 122
+    # The metric is per minute: a poll at once, then every 15-20 s (the first wait 15-20 s,
+    # the next ones 20 s), so 9 or 10 polls in 180 s, never one every 2 s.
+    assert 9 <= len(polls) <= 10
+    assert 180 <= clock.t <= 200
 
 
 def test_a_concurrent_edit_is_not_overwritten(r53: Any) -> None:
@@ -268,11 +287,18 @@ def _hc(check_id: str, *, inverted: bool, version: int) -> dict[str, Any]:
     }
 
 
-def plan_inversion_without_reads(client: Any, *, invert: bool) -> Any:
+def plan_inversion_without_reads(clients: Clients, *, invert: bool) -> Any:
     """The plan as plan_inversion builds it, minus its safety reads (tested above)."""
     from mr_failover.engine.plan import Plan
     from mr_failover.resources.route53_steps import inversion_step
 
     hc = TOPOLOGY.regions["us-east-1"].traffic.health_checks[0]
-    step = inversion_step(client, hc, EAST, region="us-east-1", inverted=invert)
+    step = inversion_step(
+        clients.route53,
+        hc,
+        EAST,
+        region="us-east-1",
+        inverted=invert,
+        cloudwatch=clients.cloudwatch,
+    )
     return Plan("health-check", {"region": "us-east-1"}, (step,))

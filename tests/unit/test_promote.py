@@ -22,6 +22,7 @@ from mr_failover.operations.promote import NothingToDo, plan_promotion
 from mr_failover.resources.aurora_steps import version_mismatch
 from mr_failover.topology import Topology
 from tests.clocks import FakeClock
+from tests.route53_health import endpoint, stub_health
 
 EAST, WEST = "us-east-1", "us-west-2"
 GID = "app-global"
@@ -75,7 +76,14 @@ class Stubs:
         )
         self.clients: dict[tuple[str, str], Any] = {}
         self.stubs: dict[tuple[str, str], Stubber] = {}
-        for key in (("rds", EAST), ("rds", WEST), ("cloudwatch", WEST), ("route53", EAST)):
+        keys = (
+            ("rds", EAST),
+            ("rds", WEST),
+            ("cloudwatch", WEST),
+            ("route53", EAST),
+            ("cloudwatch", EAST),  # Route 53's health metrics
+        )
+        for key in keys:
             client = session.client(key[0], region_name=key[1])  # type: ignore[call-overload]
             self.clients[key] = client
             self.stubs[key] = Stubber(client)
@@ -196,14 +204,9 @@ class Stubs:
             },
             {"HealthCheckId": CHECK[region]},
         )
-        stub.add_response(
-            "get_health_check_status",
-            {
-                "HealthCheckObservations": [
-                    {"Region": "us-east-1", "StatusReport": {"Status": "Success: HTTP 200"}}
-                ]
-            },
-            {"HealthCheckId": CHECK[region]},
+        stub_health(
+            self.stubs[("cloudwatch", EAST)],
+            {CHECK[region]: endpoint(100.0, inverted=inverted)},
         )
 
 
@@ -500,7 +503,7 @@ def test_unhealthy_target_traffic_is_refused(aws: Stubs) -> None:
         plan_promotion(TOPOLOGY, aws, WEST, now=NOW)
     assert str(err.value).startswith(
         "refused: us-west-2's traffic is not healthy: api-us-west-2 is unhealthy (checkers: "
-        "1 of 1 report Success; inverted); fix its endpoint or restore its checks"
+        "100% report healthy; inverted); fix its endpoint or restore its checks"
     )
 
 

@@ -18,6 +18,7 @@ from mr_failover.resources.route53 import TrafficStatus
 from mr_failover.resources.s3 import ReplicationBacklog, S3Status
 from mr_failover.resources.section import RegionStatus, SectionError
 from mr_failover.status import StatusReport
+from tests.route53_health import share
 
 E, W = "us-east-1", "us-west-2"
 ARN = {r: f"arn:aws:rds:{r}:123456789012:cluster:c-{r}" for r in (E, W)}
@@ -26,7 +27,9 @@ ARN = {r: f"arn:aws:rds:{r}:123456789012:cluster:c-{r}" for r in (E, W)}
 def _hc(ok: int, total: int, inverted: bool = False, disabled: bool = False) -> TrafficStatus:
     return TrafficStatus(
         health_checks=(
-            route53.HealthCheckFinding("api", "hc-1", 1, inverted, disabled, ok, total),
+            route53.HealthCheckFinding(
+                "api", "hc-1", 1, inverted, disabled, None if disabled else share(ok, total - ok)
+            ),
         ),
         records=(
             route53.RecordFinding(
@@ -170,7 +173,7 @@ def test_json_is_stable_and_versioned() -> None:
     text = to_json(doc)
     assert json.loads(text) == json.loads(json.dumps(doc, default=str))
     assert text == to_json(_report().to_json())  # sorted keys: byte-identical
-    assert (doc["schema"], doc["version"], doc["healthy"]) == ("mr-failover/status", 1, False)
+    assert (doc["schema"], doc["version"], doc["healthy"]) == ("mr-failover/status", 2, False)
     east = doc["regions"][0]
     assert east["aurora"]["global_cluster"]["failover"] == {
         "status": "switching-over",

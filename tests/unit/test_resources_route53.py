@@ -10,7 +10,8 @@ from botocore.stub import Stubber
 
 from mr_failover.errors import AwsCallError
 from mr_failover.resources import route53
-from mr_failover.topology import HealthCheck, Record
+from mr_failover.topology import HealthCheck, Record, Traffic
+from tests.route53_health import endpoint, share, stub_health
 
 
 @pytest.fixture
@@ -56,37 +57,122 @@ def _config(inverted: bool = False, disabled: bool = False) -> dict[str, Any]:
     }
 
 
-def _observations(ok: int, failing: int) -> dict[str, Any]:
-    obs = [
-        {"Region": "us-east-1", "IPAddress": "192.0.2.1", "StatusReport": {"Status": s}}
-        for s in ["Success: HTTP Status Code 200, OK"] * ok
-        + ["Failure: Connection timed out."] * failing
-    ]
-    return {"HealthCheckObservations": obs}
+@pytest.fixture
+def cw() -> Any:
+    return boto3.session.Session(
+        aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret"
+    ).client("cloudwatch", region_name="us-east-1")
 
 
-def test_failing_observations_with_inversion(r53: Any) -> None:
-    with Stubber(r53) as stub:
+def test_failing_checkers_with_inversion(r53: Any, cw: Any) -> None:
+    with Stubber(r53) as stub, Stubber(cw) as metrics:
         stub.add_response(
             "get_health_check", {"HealthCheck": _config(inverted=True)}, {"HealthCheckId": "hc-1"}
         )
-        stub.add_response("get_health_check_status", _observations(1, 7), {"HealthCheckId": "hc-1"})
-        finding = route53.observe_health_check(r53, HealthCheck(name="api", id="hc-1"))
+        stub_health(metrics, {"hc-1": endpoint(share(1, 7), inverted=True)})
+        finding = route53.observe_health_check(
+            r53, HealthCheck(name="api", id="hc-1"), cloudwatch=cw
+        )
         stub.assert_no_pending_responses()
+        metrics.assert_no_pending_responses()
     assert (finding.version, finding.inverted, finding.disabled) == (7, True, False)
-    assert (finding.checkers_ok, finding.checkers_total) == (1, 8)
+    assert finding.healthy_percent == 12.5
     # 1 of 8 checkers (12.5%) is under Route 53's 18% threshold: raw unhealthy, and
     # inverted, Route 53 would send traffic to this failing endpoint.
     assert finding.raw_healthy is False
     assert finding.effective_healthy is True
 
 
-def test_two_of_eight_checkers_is_enough_for_healthy(r53: Any) -> None:
+def test_two_of_eight_checkers_is_enough_for_healthy(r53: Any, cw: Any) -> None:
+    with Stubber(r53) as stub, Stubber(cw) as metrics:
+        stub.add_response("get_health_check", {"HealthCheck": _config()}, {"HealthCheckId": "hc-1"})
+        stub_health(metrics, {"hc-1": endpoint(share(2, 6))})
+        finding = route53.observe_health_check(
+            r53, HealthCheck(name="api", id="hc-1"), cloudwatch=cw
+        )
+    assert finding.raw_healthy is True
+    assert finding.health_words == "checkers: 25% report healthy"
+
+
+def test_without_cloudwatch_only_the_configuration_is_read(r53: Any) -> None:
     with Stubber(r53) as stub:
         stub.add_response("get_health_check", {"HealthCheck": _config()}, {"HealthCheckId": "hc-1"})
-        stub.add_response("get_health_check_status", _observations(2, 6), {"HealthCheckId": "hc-1"})
         finding = route53.observe_health_check(r53, HealthCheck(name="api", id="hc-1"))
-    assert finding.raw_healthy is True
+    assert (finding.health_read, finding.raw_healthy, finding.health_words) == (
+        False,
+        None,
+        "health not read",
+    )
+
+
+def _calculated(check_id: str, *, inverted: bool = False) -> dict[str, Any]:
+    return {
+        "Id": check_id,
+        "CallerReference": "ref",
+        "HealthCheckVersion": 1,
+        "HealthCheckConfig": {
+            "Type": "CALCULATED",
+            "ChildHealthChecks": ["hc-a", "hc-b"],
+            "HealthThreshold": 1,
+            "Inverted": inverted,
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("status", "inverted", "raw", "effective"),
+    [(1.0, False, True, True), (0.0, False, False, False), (0.0, True, True, False)],
+)
+def test_a_calculated_check_reads_route53s_status_metric(
+    r53: Any, cw: Any, status: float, inverted: bool, raw: bool, effective: bool
+) -> None:
+    # GetHealthCheckStatus cannot read a calculated check; CloudWatch's HealthCheckStatus
+    # can (there is no checkers' share). Inversion is taken back out for the raw health.
+    with Stubber(r53) as stub, Stubber(cw) as metrics:
+        stub.add_response(
+            "get_health_check",
+            {"HealthCheck": _calculated("hc-calc", inverted=inverted)},
+            {"HealthCheckId": "hc-calc"},
+        )
+        stub_health(metrics, {"hc-calc": (None, status)})
+        finding = route53.observe_health_check(
+            r53, HealthCheck(name="calc", id="hc-calc"), cloudwatch=cw
+        )
+    assert (finding.raw_healthy, finding.effective_healthy) == (raw, effective)
+    assert finding.health_words == f"Route 53 status {status:.0f}"
+
+
+def test_no_datapoint_is_unknown_not_healthy(r53: Any, cw: Any) -> None:
+    # A check created in the last minute has no datapoint yet: unknown, and it says why.
+    with Stubber(r53) as stub, Stubber(cw) as metrics:
+        stub.add_response("get_health_check", {"HealthCheck": _config()}, {"HealthCheckId": "hc-1"})
+        stub_health(metrics, {"hc-1": (None, None)})
+        finding = route53.observe_health_check(
+            r53, HealthCheck(name="api", id="hc-1"), cloudwatch=cw
+        )
+    assert (finding.raw_healthy, finding.effective_healthy) == (None, None)
+    assert finding.health_words.startswith("no AWS/Route53 datapoint in CloudWatch (us-east-1)")
+
+
+def test_every_regions_checks_are_read_in_one_metric_call(r53: Any, cw: Any) -> None:
+    traffics = {
+        r: Traffic.model_validate(
+            {"drain_lever": "health_check_inversion", "health_checks": [{"name": r, "id": r}]}
+        )
+        for r in ("hc-e", "hc-w")
+    }
+    with Stubber(r53) as stub, Stubber(cw) as metrics:
+        for check_id in traffics:
+            stub.add_response(
+                "get_health_check",
+                {"HealthCheck": _config() | {"Id": check_id}},
+                {"HealthCheckId": check_id},
+            )
+        stub_health(metrics, {"hc-e": endpoint(100.0), "hc-w": endpoint(0.0)})
+        found = route53.observe_checks_of(r53, traffics, cloudwatch=cw)
+        metrics.assert_no_pending_responses()  # one GetMetricData answered both
+    assert [c.raw_healthy for c in found["hc-e"]] == [True]
+    assert [c.raw_healthy for c in found["hc-w"]] == [False]
 
 
 def test_health_check_id_is_looked_up_by_name_tag(r53: Any) -> None:

@@ -18,6 +18,7 @@ from botocore.stub import ANY, Stubber
 from mr_failover.errors import EXIT_NOT_READY, EXIT_OK, CredentialsError, UsageError
 from mr_failover.status import StatusReport, observe
 from mr_failover.topology import Topology
+from tests.route53_health import endpoint, share, stub_health
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 ACCOUNT = "123456789012"
@@ -400,6 +401,40 @@ def test_deadline_bounds_the_wait_even_when_calls_would_hang_longer(black_hole: 
 # --- DynamoDB: the lag into a region comes from the sending region ------------------------
 
 
+def stub_replication_latency(
+    f: StubbedFactory, region: str, receiving: str, lag_ms: float | None
+) -> None:
+    """The ``orders`` table's ReplicationLatency into ``receiving``, read in ``region``."""
+    points = [] if lag_ms is None else [lag_ms]
+    f.stub("cloudwatch", region).add_response(
+        "get_metric_data",
+        {"MetricDataResults": [{"Id": "q0", "Timestamps": [NOW] * len(points), "Values": points}]},
+        {
+            "MetricDataQueries": [
+                {
+                    "Id": "q0",
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": "AWS/DynamoDB",
+                            "MetricName": "ReplicationLatency",
+                            "Dimensions": [
+                                {"Name": "TableName", "Value": "orders"},
+                                {"Name": "ReceivingRegion", "Value": receiving},
+                            ],
+                        },
+                        "Period": 60,
+                        "Stat": "Average",
+                    },
+                    "ReturnData": True,
+                }
+            ],
+            "StartTime": ANY,
+            "EndTime": ANY,
+            "ScanBy": "TimestampDescending",
+        },
+    )
+
+
 def test_dynamodb_lag_is_read_in_the_sending_region_and_judged_for_the_receiver() -> None:
     t = topology({r: {"dynamodb_tables": ["orders"]} for r in (E, W)})
     f = StubbedFactory()
@@ -417,33 +452,7 @@ def test_dynamodb_lag_is_read_in_the_sending_region_and_judged_for_the_receiver(
             {"TableName": "orders"},
         )
         lag_ms = 90_000.0 if r == E else 300.0  # E -> W is slow
-        f.stub("cloudwatch", r).add_response(
-            "get_metric_data",
-            {"MetricDataResults": [{"Id": "q0", "Timestamps": [NOW], "Values": [lag_ms]}]},
-            {
-                "MetricDataQueries": [
-                    {
-                        "Id": "q0",
-                        "MetricStat": {
-                            "Metric": {
-                                "Namespace": "AWS/DynamoDB",
-                                "MetricName": "ReplicationLatency",
-                                "Dimensions": [
-                                    {"Name": "TableName", "Value": "orders"},
-                                    {"Name": "ReceivingRegion", "Value": other},
-                                ],
-                            },
-                            "Period": 60,
-                            "Stat": "Average",
-                        },
-                        "ReturnData": True,
-                    }
-                ],
-                "StartTime": ANY,
-                "EndTime": ANY,
-                "ScanBy": "TimestampDescending",
-            },
-        )
+        stub_replication_latency(f, r, other, lag_ms)
     report = run(t, f)
     f.assert_all_used()
     assert report.region(E).verdict == "serving"
@@ -503,16 +512,9 @@ def stub_traffic(
         },
         {"HealthCheckId": check},
     )
-    statuses = ["Success: HTTP Status Code 200"] * ok + ["Failure: timed out"] * failing
-    stub.add_response(
-        "get_health_check_status",
-        {
-            "HealthCheckObservations": [
-                {"Region": "us-east-1", "StatusReport": {"Status": s}} for s in statuses
-            ]
-        },
-        {"HealthCheckId": check},
-    )
+    # Route 53's health metrics, in CloudWatch in us-east-1 for every region.
+    health = endpoint(share(ok, failing), inverted=inverted, disabled=disabled)
+    stub_health(f.stub("cloudwatch", E), {check: health}, stamp=NOW - timedelta(minutes=1))
     rrs = record or {"Region": region}
     stub.add_response(
         "list_resource_record_sets",
@@ -557,7 +559,24 @@ def test_failing_checkers_degrade_the_region_even_when_inverted() -> None:
     west = run(traffic_topology(), f, regions=[W]).region(W)
     assert west.verdict == "degraded"
     assert west.reasons == (
-        "traffic: health check api-us-west-2: checkers see the endpoint failing (0/8 healthy)",
+        "traffic: health check api-us-west-2: the endpoint is failing "
+        "(checkers: 0% report healthy)",
+    )
+
+
+def test_a_check_without_a_datapoint_yet_is_unknown_and_says_so() -> None:
+    # A check created a minute ago has no AWS/Route53 datapoint yet: its health is shown
+    # unknown with the reason, never taken as healthy.
+    f = StubbedFactory()
+    stub_traffic(f, W, ok=0)
+    west = run(traffic_topology(), f, regions=[W]).region(W)
+    f.assert_all_used()
+    hc = west.traffic.health_checks[0] if west.traffic else None
+    assert hc is not None and (hc.raw_healthy, hc.effective_healthy) == (None, None)
+    assert west.warnings == (
+        "traffic: health check api-us-west-2: health unknown: no AWS/Route53 datapoint in "
+        "CloudWatch (us-east-1) in the last 5 minutes (a check created in the last minutes "
+        "has none yet)",
     )
 
 
