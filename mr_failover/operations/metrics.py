@@ -274,9 +274,7 @@ def notify_changes(
 ) -> list[dict[str, Any]]:
     """Post each region whose can-take-over differs from what was last published (once
     per change: the next run finds the new value published); returns the changes."""
-    changed = [
-        r for r in report.regions if r.name in before and before[r.name] != r.can_take_over
-    ]
+    changed = [r for r in report.regions if r.name in before and before[r.name] != r.can_take_over]
     if changed and topology.notifications is not None:
         notifier = Notifier(topology.notifications, factory, warn)
         for r in changed:
