@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -35,7 +36,7 @@ from mr_failover.engine.run import Execution, Finished, Job, RunInfo
 from mr_failover.errors import AwsCallError, MrFailoverError, RefusedError, UsageError
 from mr_failover.faults import FisExperiment as FisExperiment
 from mr_failover.faults import Outage
-from mr_failover.operations.replication import dynamodb_item_key
+from mr_failover.operations.replication import dynamodb_item_key, replication_filter
 
 if TYPE_CHECKING:
     from mr_failover.aws import ClientSource
@@ -838,9 +839,17 @@ def _s3_versions(client: Any, bucket: str, key: str) -> list[str]:
 
 class RemoveCanary(StepAction):
     """Remove one canary from every replica: the DynamoDB item in each region, or each
-    version and delete marker of the S3 object in each bucket (deleting a version by id
-    is not replicated, so every bucket is cleaned itself). A copy that a late replication
-    brings back is removed again while the step waits."""
+    version and delete marker of the S3 object in each bucket. A copy that a late
+    replication brings back is removed again while the step waits.
+
+    Every bucket is cleaned itself: "when S3 Replication is enabled and an object is
+    deleted in the source bucket, Amazon S3 adds a delete marker in the source bucket
+    only" unless delete marker replication is enabled ("Replicating delete markers
+    between buckets", Amazon S3 User Guide,
+    https://docs.amazonaws.cn/en_us/AmazonS3/latest/userguide/delete-marker-replication.md).
+    So the removal relies on no delete being replicated: it deletes every version and
+    delete marker it finds, by version id, in each bucket, and checks each bucket again.
+    """
 
     def __init__(self, topology: Topology, factory: ClientSource, canary: Mapping[str, Any]):
         self.factory = factory
@@ -1009,17 +1018,22 @@ class CutoverProbe(_Marked):
                 entry["error"] = str(exc).splitlines()[0][:200]
             canaries.append(entry)
         for bucket, dest in _canary_buckets(topology, self.source, self.target):
-            object_key = f"{CANARY_PREFIX}/{self.ctx.run_id}/{self.key}"
             entry = {"bucket": bucket, "to_bucket": dest, "source": self.source, "written": False}
             try:
+                # Under the rule's prefix, with its tags: an object outside the rule's
+                # filter is never replicated (rule: s3-replication-filter).
+                client = factory.client("s3", self.source)
+                flt = replication_filter(client, bucket, dest)
+                object_key = f"{flt.prefix}{CANARY_PREFIX}/{self.ctx.run_id}/{self.key}"
                 self.ctx.canary(s3_canary(self.source, bucket, object_key, self.key))
                 call(
-                    factory.client("s3", self.source),
+                    client,
                     "put_object",
                     Bucket=bucket,
                     Key=object_key,
                     Body=f"mr-failover drill canary {self.ctx.run_id}\n".encode(),
                     Metadata={"mr-failover-canary": self.ctx.run_id},
+                    **({"Tagging": urlencode(flt.tags)} if flt.tags else {}),
                 )
                 entry |= {"written": True, "key": object_key}
             except (MrFailoverError, Exception) as exc:  # the source may be the broken region

@@ -40,22 +40,21 @@ def cleanup(
       mr-failover cleanup --run 20260101T120000Z-a1b2c3 --dry-run
       mr-failover cleanup --run 20260101T120000Z-a1b2c3 --yes
     """
-    from mr_failover.errors import UsageError
     from mr_failover.operations.promote import NothingToDo
 
     preflight(app, None, dry_run=dry_run)
+    if run_id is not None:
+        _drill_records(run_id)  # before any AWS call: an unknown run is a usage error
+    elif resume is None:
+        from mr_failover.errors import UsageError
+
+        raise UsageError("give --run RUN_ID (the drill run, see mr-failover history)")
 
     def build(topology: Topology, factory: ClientFactory, params: Mapping[str, Any]) -> Plan:
         from mr_failover import drill as core
-        from mr_failover.engine import journal
 
-        target = params.get("run")
-        if not target:
-            raise UsageError("give --run RUN_ID (see mr-failover history)")
-        found = journal.read_run(str(target))  # a clear error for an unknown run
-        if found.command != "drill":
-            raise UsageError(f"run {found.run_id} was `{found.command}`, not a drill")
-        return core.plan_cleanup(topology, factory, found.run_id, journal.read_records(target))
+        target = str(params["run"])
+        return core.plan_cleanup(topology, factory, target, _drill_records(target))
 
     try:
         run_mutation(
@@ -69,3 +68,18 @@ def cleanup(
         )
     except NothingToDo as done:
         app.console(stderr=app.output == "json").print(str(done))
+
+
+def _drill_records(run_id: str) -> list[dict[str, Any]]:
+    """The journal records of drill run ``run_id`` (a torn last line from a crash is left
+    out); UsageError when there is no such run or it is not a drill."""
+    from mr_failover.engine import journal
+    from mr_failover.errors import UsageError
+
+    records = journal.read_records(run_id)  # a malformed id is a usage error
+    head = next((r for r in records if r.get("type") == "run"), None)
+    if head is None:
+        raise UsageError(f"no run {run_id} in {journal.runs_dir()} (see mr-failover history)")
+    if head.get("command") != "drill":
+        raise UsageError(f"run {run_id} was `{head.get('command')}`, not a drill")
+    return records

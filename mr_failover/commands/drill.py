@@ -99,7 +99,12 @@ def drill(
     )
     hooks = cli_hooks(app, yes=yes)
     console = err if app.output == "json" else out
-    hooks.show = lambda plan: console.print(plan_table(plan))
+
+    def show(plan: Plan) -> None:
+        _describe(console, job)
+        console.print(plan_table(plan))
+
+    hooks.show = show
 
     def confirm(plan: Plan) -> None:
         question = f"Run the drill '{job.spec.name}' ({len(plan.steps)} step(s))?"
@@ -144,6 +149,13 @@ def drill(
     out.print(f"report: {md_path} and {json_path}")
     if failed:
         raise MrFailoverError(failed) from None
+
+
+def _describe(console: Any, job: DrillJob) -> None:
+    """The scenario's name and description (a built-in's says its target and why)."""
+    from mr_failover.render import safe
+
+    console.print(safe(f"drill {job.spec.name}: {job.spec.description}".rstrip(": ")))
 
 
 def _reason(exc: Exception) -> str:
@@ -191,6 +203,7 @@ def _dry_run(app: AppContext, job: DrillJob, plan: Plan) -> None:
         if would is not None:
             raise would
         return
+    _describe(out, job)
     out.print(plan_table(plan))
     for p in drill_plan.phases:
         if p.problem:

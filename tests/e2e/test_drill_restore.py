@@ -6,6 +6,7 @@ file, and leaves things as it found them (issue 13)."""
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -220,3 +221,65 @@ def test_ctrl_c_prints_run_id_resume_and_state_left_then_cleanup_removes_canarie
     assert canaries_anywhere(aws) == []
     again = run_cli("cleanup", "--run", run.run_id, "--yes")
     assert again.exit_code == 0, again.output  # everything already gone: skipped
+
+
+def test_the_restore_phase_puts_back_what_a_scenario_does_not_fail_back(
+    three: str, run_cli: Any, aws: Any, clock: Any, tmp_path: Path
+) -> None:
+    # A scenario that drains eu-west-1 and has no failback at all: the closing restore
+    # phase clears the inversion and scales the absorbers back to their earlier counts.
+    scenario = tmp_path / "no-failback.yaml"
+    scenario.write_text(
+        "name: drain eu-west-1, forget to undrain\n"
+        "steps:\n"
+        f"  - {{ action: drain, region: {EU} }}\n"
+        f"  - {{ action: verify, region: {EAST} }}\n"
+    )
+    before = capacity(aws)
+    result = run_cli("--output", "json", "drill", str(scenario), "--yes")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["verdict"] == "pass"
+    assert capacity(aws) == before
+    (restore_phase, cleanup_phase) = report["closing_phases"]
+    titles = [s["title"] for s in restore_phase["steps"]]
+    assert any("tri-euw1" in t for t in titles), titles
+    assert any(f"scale back ecs tri/api in {EAST} to 3" in t for t in titles), titles
+    assert [p["outcome"] for p in (restore_phase, cleanup_phase)] == ["done", "done"]
+    assert report["state"]["differences"] == []
+    assert canaries_anywhere(aws) == []
+
+
+def test_undrain_without_a_recorded_drain_says_what_it_cannot_know(
+    three: str, run_cli: Any, aws: Any, clock: Any
+) -> None:
+    inverted = run_cli("health-check", "invert", "--region", EU, "--yes")  # not a drain
+    assert inverted.exit_code == 0, inverted.output
+    dry = run_cli("--output", "json", "undrain", "--region", EU, "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    notes = json.loads(dry.stdout)["plan"]["notes"]
+    assert any(
+        f"no successful drain of {EU} in this machine's journal recorded the other regions' "
+        "capacity before it: what their desired counts were is unknown" in n
+        for n in notes
+    ), notes
+
+
+def test_sigterm_mid_drill_says_the_state_left_behind(
+    three: str, run_cli_subprocess: Any, aws: Any
+) -> None:
+    # The installed entry point, stopped by SIGTERM after its first step (the scale-up of
+    # us-east-1's ECS service, absorbing eu-west-1's traffic).
+    drill = ("drill", "evacuate", "--region", EU, "--to", EAST, "--yes")
+    child = run_cli_subprocess.paused(*drill, step=1)
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 143, err
+    (run,) = [r for r in journal.list_runs() if r.command == "drill"]
+    assert run.outcome == "interrupted"
+    assert f"interrupted (SIGTERM): run {run.run_id} is journaled as interrupted" in err
+    assert f"mr-failover drill evacuate --resume {run.run_id}" in err
+    (left,) = [line for line in err.splitlines() if line.startswith("state left behind:")]
+    assert f"absorbers at take-over capacity: {EAST} ecs tri/api desired 6 (was 3)" in left
+    assert f"writer in {EAST};" in left  # it did not move: no "(was ...)"
+    assert "Traceback" not in err
