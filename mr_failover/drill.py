@@ -54,7 +54,9 @@ StepKind = Literal[
     "approve",
     "verify",
     "fence",
-    "restore",
+    "restore-traffic",
+    "restore-writer",
+    "restore-capacity",
     "cleanup",
 ]
 # Steps that move traffic, the database or break something: RTO starts at the first one.
@@ -66,7 +68,14 @@ _NEEDS_REGION: frozenset[str] = frozenset(
 IMPLICIT_FENCE = ".fence"
 # The two phases every drill ends with (all_phases()): put back what differs from the state
 # recorded before the drill, then remove every canary the run wrote.
-RESTORE_TITLE = "restore what differs from the state recorded before the drill"
+# The restore is three phases, each planned when it starts from fresh reads: the traffic
+# levers first (a promote refuses a target whose checks are unhealthy), then the writer,
+# then the capacity (scaled down once traffic and the writer are home).
+RESTORE_PARTS: dict[str, str] = {
+    "restore-traffic": "restore the traffic levers that differ from before the drill",
+    "restore-writer": "restore the Aurora writer if it differs from before the drill",
+    "restore-capacity": "restore the desired counts that differ from before the drill",
+}
 CLEANUP_TITLE = "remove every canary the drill wrote, in every replica"
 BUILTINS = ("evacuate", "db-failover")
 CANARY_PREFIX = "mr-failover-drill"
@@ -111,8 +120,8 @@ class ScenarioStep(_M):
             return "manual approval"
         if self.action == "health-check":
             return f"health-check {'invert' if self.invert else 'restore'} {self.region}"
-        if self.action == "restore":
-            return RESTORE_TITLE
+        if self.action in RESTORE_PARTS:
+            return RESTORE_PARTS[self.action]
         if self.action == "cleanup":
             return CLEANUP_TITLE
         return f"{self.action} {self.region}"
@@ -191,14 +200,17 @@ class Scenario(_M):
         return out
 
     def all_phases(self) -> list[tuple[str, ScenarioStep]]:
-        """:meth:`phases`, then the two every drill ends with, numbered after the failback:
-        ``restore`` (what still differs from the state recorded before the drill is set
-        back) and ``cleanup`` (every canary the run wrote is removed from every replica)."""
+        """:meth:`phases`, then the ones every drill ends with, numbered after the
+        failback: the three restore phases (what still differs from the state recorded
+        before the drill is set back: traffic, writer, capacity) and ``cleanup`` (every
+        canary the run wrote is removed from every replica)."""
         n = len(self.failback)
         return [
             *self.phases(),
-            (f"f{n + 1}", ScenarioStep(action="restore")),
-            (f"f{n + 2}", ScenarioStep(action="cleanup")),
+            *(
+                (f"f{n + i}", ScenarioStep(action=part))
+                for i, part in enumerate([*RESTORE_PARTS, "cleanup"], 1)
+            ),
         ]
 
     def rto_target(self, topology: Topology) -> int:
@@ -1225,15 +1237,19 @@ def _writer_region(ctx: DrillContext, target: str) -> str | None:
     return writer
 
 
-def _restore_phase(ctx: DrillContext, *, planning: bool) -> tuple[list[Step], tuple[str, ...]]:
-    """Steps putting back every item that differs from the state recorded before the drill:
-    the traffic levers first (a promote refuses a target whose checks are unhealthy), then
-    the writer, then the capacity (scaled down once traffic and the writer are home)."""
+def _restore_phase(
+    ctx: DrillContext, part: str, *, planning: bool
+) -> tuple[list[Step], tuple[str, ...]]:
+    """Steps putting back the items of ``part`` (a :data:`RESTORE_PARTS` key) that differ
+    from the state recorded before the drill, read now."""
     if planning or ctx.before is None:
+        if part != "restore-traffic":
+            return [], ()
         return [], (
             "at the end the drill reads again what it recorded before its first step (the "
             "Aurora writer, health-check inversion flags, routing controls, traffic dials, "
-            "weights, ECS/ASG desired counts) and puts back whatever still differs",
+            "weights, ECS/ASG desired counts) and puts back whatever still differs: the "
+            "traffic levers, then the writer, then the capacity",
         )
     from mr_failover.operations.promote import NothingToDo, plan_promotion
     from mr_failover.resources import globalaccelerator as ga
@@ -1244,9 +1260,18 @@ def _restore_phase(ctx: DrillContext, *, planning: bool) -> tuple[list[Step], tu
 
     topology, factory = ctx.topology, ctx.factory
     now, report = observe_state(topology, factory, ctx.observe)
-    diffs = {d["key"]: d for d in state_differences(ctx.before, now)}
+    kinds = {
+        "restore-writer": ("writer",),
+        "restore-capacity": ("ecs", "asg"),
+        "restore-traffic": ("health-check", "weight", "routing-control", "traffic-dial"),
+    }[part]
+    diffs = {
+        d["key"]: d
+        for d in state_differences(ctx.before, now)
+        if (d["key"] if d["key"] == "writer" else d["key"].split(":")[1]) in kinds
+    }
     if not diffs:
-        return [], ("nothing differs from the state recorded before the drill",)
+        return [], (f"{part}: nothing differs from the state recorded before the drill",)
     traffic: list[Step] = []
     writer: list[Step] = []
     capacity: list[Step] = []
@@ -1451,8 +1476,8 @@ def build_phase(key: str, spec: ScenarioStep, ctx: DrillContext, *, planning: bo
         steps, notes, fenced = _fence_phase(key, spec, ctx, planning=planning)
         if fenced:
             params["fence"] = fenced
-    elif spec.action == "restore":
-        steps, notes = _restore_phase(ctx, planning=planning)
+    elif spec.action in RESTORE_PARTS:
+        steps, notes = _restore_phase(ctx, spec.action, planning=planning)
     elif spec.action == "cleanup":
         steps, notes = _cleanup_phase(ctx, planning=planning)
     else:  # verify

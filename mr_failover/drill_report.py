@@ -15,7 +15,7 @@ from typing import Any
 from mr_failover.engine.journal import iso
 
 # The phases every drill ends with (mr_failover.drill.Scenario.all_phases), by action.
-CLOSING = ("restore", "cleanup")
+CLOSING = ("restore-traffic", "restore-writer", "restore-capacity", "cleanup")
 
 
 @dataclass(frozen=True)

@@ -226,26 +226,36 @@ def test_ctrl_c_prints_run_id_resume_and_state_left_then_cleanup_removes_canarie
 def test_the_restore_phase_puts_back_what_a_scenario_does_not_fail_back(
     three: str, run_cli: Any, aws: Any, clock: Any, tmp_path: Path
 ) -> None:
-    # A scenario that drains eu-west-1 and has no failback at all: the closing restore
-    # phase clears the inversion and scales the absorbers back to their earlier counts.
+    # A scenario that evacuates the writer's region (us-east-1) and has no failback at
+    # all: the closing restore phase clears the inversion, switches the writer back and
+    # scales the absorbers back to their earlier counts.
     scenario = tmp_path / "no-failback.yaml"
     scenario.write_text(
-        "name: drain eu-west-1, forget to undrain\n"
+        "name: evacuate us-east-1, forget to fail back\n"
         "steps:\n"
-        f"  - {{ action: drain, region: {EU} }}\n"
-        f"  - {{ action: verify, region: {EAST} }}\n"
+        f"  - {{ action: drain, region: {EAST} }}\n"
+        f"  - {{ action: promote, region: {WEST}, mode: switchover }}\n"
+        f"  - {{ action: verify, region: {WEST} }}\n"
     )
     before = capacity(aws)
     result = run_cli("--output", "json", "drill", str(scenario), "--yes")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["verdict"] == "pass"
+    assert writer(aws) == EAST
     assert capacity(aws) == before
-    (restore_phase, cleanup_phase) = report["closing_phases"]
-    titles = [s["title"] for s in restore_phase["steps"]]
-    assert any("tri-euw1" in t for t in titles), titles
-    assert any(f"scale back ecs tri/api in {EAST} to 3" in t for t in titles), titles
-    assert [p["outcome"] for p in (restore_phase, cleanup_phase)] == ["done", "done"]
+    traffic, db, compute, cleanup = report["closing_phases"]
+    assert [p["outcome"] for p in (traffic, db, compute, cleanup)] == ["done"] * 4
+    # Traffic first, then the writer (a promote refuses a target whose checks are
+    # unhealthy), then the capacity.
+    assert [s["title"] for s in traffic["steps"]] == [
+        f"restore health check tri-use1 ({EAST} healthy)"
+    ]
+    assert any(s["title"].startswith("switch over tri-global to tri-use1") for s in db["steps"])
+    assert f"scale back ecs tri/api in {WEST} to 3 (from 6)" in [
+        s["title"] for s in compute["steps"]
+    ]
+    assert cleanup["steps"]  # the cut-over probe's and verify's canaries
     assert report["state"]["differences"] == []
     assert canaries_anywhere(aws) == []
 

@@ -88,8 +88,13 @@ def test_builtin_evacuate_follows_the_observed_writer_not_the_file(
     east = drill.builtin("evacuate", topology, "us-east-1", writer="us-west-2")
     assert "promote" not in [s.action for s in east.steps]
     # Every drill ends by restoring what differs and removing its canaries.
-    closing = [k for k, s in east.all_phases() if s.action in ("restore", "cleanup")]
-    assert closing == ["f2", "f3"]
+    closing = [(k, s.action) for k, s in east.all_phases() if k.startswith("f") and not s.region]
+    assert closing == [
+        ("f2", "restore-traffic"),
+        ("f3", "restore-writer"),
+        ("f4", "restore-capacity"),
+        ("f5", "cleanup"),
+    ]
 
 
 def _step(id: str, region: str, plane_region: str | None) -> Step:
