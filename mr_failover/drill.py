@@ -1895,8 +1895,18 @@ class DrillJob(Job):
 
     def recheck(self, shown: Plan, *, confirmed: bool) -> Plan:
         # Each phase is planned from fresh reads when it starts, under the lock; what
-        # the whole drill relies on up front is the steady state: read it again.
+        # the whole drill relies on up front is the steady state, and for a built-in the
+        # writer it was planned from: read them again.
         self.check(shown)
+        planned = self.params.get("writer")
+        if self.info.prior is None and "to" in self.params and planned is not None:
+            from mr_failover.engine.run import PlanChangedError
+            from mr_failover.resources.aurora import observed_writer
+
+            writer, why = observed_writer(self.info.topology, self.info.factory)
+            if writer != planned:
+                now = f"now in {writer}" if writer else f"unknown now ({why})"
+                raise PlanChangedError([f"the Aurora writer is {now}, not in {planned}"])
         return shown
 
     def begin(self, recorder: Journal) -> None:

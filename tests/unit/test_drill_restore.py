@@ -15,7 +15,9 @@ from mr_failover import drill, drill_report
 from mr_failover import topology as topo
 from mr_failover.cli import cli
 from mr_failover.engine import journal
+from mr_failover.engine.plan import Plan
 from mr_failover.errors import UsageError
+from tests.clocks import FakeClock
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "regions.yaml"
 
@@ -188,3 +190,24 @@ def test_cleanup_of_an_unknown_run_is_a_usage_error(state: Path) -> None:
     assert result.exit_code == 2, result.output
     assert "no run 20260101T120000Z-a1b2c3" in result.output
     assert "Traceback" not in result.output
+
+
+def test_under_the_lock_a_builtin_drill_is_refused_when_the_writer_moved(
+    topology: topo.Topology, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mr_failover.engine.run import PlanChangedError, RunInfo
+    from mr_failover.resources import aurora
+
+    job = drill.DrillJob()
+    params = {"scenario": "evacuate", "region": "us-east-1", "hold": 0.0}
+    factory: Any = None  # every read below is replaced
+    job.setup(RunInfo("r1", "drill", params, None, topology, factory, FakeClock(0.0)))
+    job.params |= {"to": "us-west-2", "writer": "us-east-1", "why": "chosen with --to"}
+    job._spec = job._builtin()
+    monkeypatch.setattr(drill, "steady_state_problems", lambda *_a: [])
+    shown = Plan("drill", {}, ())
+    monkeypatch.setattr(aurora, "observed_writer", lambda *_a, **_k: ("us-east-1", ""))
+    assert job.recheck(shown, confirmed=True) is shown
+    monkeypatch.setattr(aurora, "observed_writer", lambda *_a, **_k: ("us-west-2", ""))
+    with pytest.raises(PlanChangedError, match="the Aurora writer is now in us-west-2, not in"):
+        job.recheck(shown, confirmed=True)
