@@ -173,6 +173,9 @@ def test_a_dry_run_says_what_a_real_run_would_refuse(
     dry = run_cli("drill", "evacuate", "--region", EAST, "--dry-run")
     assert dry.exit_code == 3, dry.output
     assert "a real run would refuse: not in steady state" in dry.stderr
+    # The plan still shows, headed by the scenario, its target and why.
+    assert f"drill evacuate {EAST}: Move all traffic" in dry.stdout
+    assert "the region status finds best able to take over" in dry.stdout
     assert f"{EU} is" in dry.stderr
     assert not [c for c in control.calls()[mark:] if c["mutating"]]
     assert journal.list_runs()[0].command == "health-check invert"
