@@ -91,9 +91,10 @@ def canaries_anywhere(aws: Any) -> list[str]:
         for item in aws("dynamodb", region).scan(TableName=TABLE)["Items"]:
             if item["pk"]["S"].startswith(PREFIX):
                 left.append(f"{TABLE} ({region}): {item['pk']['S']}")
-        out = aws("s3", region).list_object_versions(Bucket=BUCKETS[region], Prefix=PREFIX)
+        out = aws("s3", region).list_object_versions(Bucket=BUCKETS[region])
         for v in [*out.get("Versions", []), *out.get("DeleteMarkers", [])]:
-            left.append(f"{BUCKETS[region]}: {v['Key']} {v['VersionId']}")
+            if PREFIX in v["Key"]:  # under a replication rule's prefix, too
+                left.append(f"{BUCKETS[region]}: {v['Key']} {v['VersionId']}")
     return left
 
 
@@ -296,3 +297,47 @@ def test_sigterm_mid_drill_says_the_state_left_behind(
     assert f"absorbers at take-over capacity: {EAST} ecs tri/api desired 6 (was 3)" in left
     assert f"writer in {EAST};" in left  # it did not move: no "(was ...)"
     assert "Traceback" not in err
+
+
+def test_s3_canaries_follow_the_replication_filter_and_are_removed(
+    three: str, run_cli: Any, aws: Any, control: SandboxClient, clock: Any
+) -> None:
+    # us-east-1's bucket replicates only tagged objects under a prefix: a canary written
+    # elsewhere would never arrive in us-west-2 and would count as lost.
+    east = aws("s3", EAST)
+    config = east.get_bucket_replication(Bucket=BUCKETS[EAST])["ReplicationConfiguration"]
+    for rule in config["Rules"]:
+        rule.pop("Prefix", None)
+        rule["Filter"] = {
+            "And": {"Prefix": "critical/", "Tags": [{"Key": "dr", "Value": "replicate"}]}
+        }
+        rule.setdefault("DeleteMarkerReplication", {"Status": "Disabled"})
+    east.put_bucket_replication(Bucket=BUCKETS[EAST], ReplicationConfiguration=config)
+
+    result = run_cli(
+        "--output",
+        "json",
+        "drill",
+        "evacuate",
+        "--region",
+        EAST,
+        "--to",
+        WEST,
+        "--hold",
+        "0",
+        "--yes",
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["verdict"] == "pass"
+    assert report["rpo"]["canaries_lost"] == 0
+    objects = {
+        c["region"]: c["what"] for c in report["canaries"]["written"] if c["service"] == "s3"
+    }
+    # At the cut-over, under the rule's prefix (and tagged); the failback's, from
+    # us-west-2's unfiltered bucket, under the plain prefix.
+    assert objects[EAST].startswith(f"critical/{PREFIX}/"), objects
+    assert objects[WEST].startswith(f"{PREFIX}/"), objects
+    puts = [c for c in control.calls(service="s3", region=EAST) if c["action"] == "PutObject"]
+    assert puts
+    assert canaries_anywhere(aws) == []
