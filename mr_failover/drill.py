@@ -279,8 +279,8 @@ def choose_target(
 ) -> tuple[str, str]:
     """The region best able to take over from ``region`` per ``report`` (a status report),
     and why: one that can take over, serving, then (the writer moving) with Aurora and the
-    smallest replication lag, then the topology's ``primary_region`` (the steady-state
-    home, a preference only), then the file's order."""
+    smallest replication lag in whole seconds, then the topology's ``primary_region`` (the
+    steady-state home, a preference only), then the file's order."""
     others = [n for n in topology.regions if n != region]
     if not others:
         raise UsageError("a drill needs at least two regions in the topology")
@@ -297,12 +297,17 @@ def choose_target(
         value = getattr(a, "lag_seconds", None)
         return float(value) if value is not None else float("inf")
 
+    def whole_seconds(value: float) -> float:
+        return value if value == float("inf") else float(int(value))
+
     def rank(name: str) -> tuple[bool, bool, float, bool, int]:
         rs = seen.get(name)
         return (
             not (rs is not None and rs.can_take_over),
             not (rs is not None and rs.verdict == "serving"),
-            lag(name) if needs_db else 0.0,
+            # Whole seconds: lags of 80 and 90 ms are equal, the preference decides. An
+            # unknown lag (no datapoint yet, e.g. a writer just demoted) ranks last.
+            whole_seconds(lag(name)) if needs_db else 0.0,
             name != topology.primary_region,
             others.index(name),
         )
@@ -1808,6 +1813,9 @@ class DrillJob(Job):
         self.stability: tuple[StabilityFinding, ...] = ()
         self.params: dict[str, Any] = {}
         self._spec: Scenario | None = None
+        # The status read a built-in was chosen from: the first steady-state check (before
+        # the confirmation) uses it rather than reading again; under the lock it reads anew.
+        self._report: Any = None
 
     @property
     def spec(self) -> Scenario:
@@ -1859,7 +1867,7 @@ class DrillJob(Job):
         if self._spec is None:
             # A built-in: the writer and the target from AWS, once (after the guard).
             region = self.params.get("region")
-            choice, _ = choose_builtin(
+            choice, self._report = choose_builtin(
                 str(self.params["scenario"]),
                 self.info.topology,
                 self.info.factory,
@@ -1875,10 +1883,12 @@ class DrillJob(Job):
 
     def check(self, plan: Plan) -> None:
         # Steady state first: a drill must not start from, or hide, a real incident.
+        observe = self.observe
+        if self._report is not None:
+            report, self._report = self._report, None
+            observe = lambda *_a, **_k: report  # noqa: E731
         problems = (
-            steady_state_problems(self.spec, self.ctx, self.observe)
-            if self.info.prior is None
-            else []
+            steady_state_problems(self.spec, self.ctx, observe) if self.info.prior is None else []
         )
         if problems:
             raise RefusedError(

@@ -205,7 +205,7 @@ def test_ctrl_c_prints_run_id_resume_and_state_left_then_cleanup_removes_canarie
     monkeypatch.setattr(_mutation, "CLOCK", SandboxAdvancingClock(e2e_sandbox))
     move_writer_to_west(run_cli, aws)
     monkeypatch.setattr(_mutation, "CLOCK", InterruptDuringTheHold(e2e_sandbox))
-    result = run_cli("drill", "evacuate", "--region", WEST, "--hold", "600", "--yes")
+    result = run_cli("drill", "evacuate", "--region", WEST, "--to", EAST, "--hold", "600", "--yes")
     assert result.exit_code == 130, result.output
     (run,) = [r for r in journal.list_runs() if r.command == "drill"]
     assert run.outcome == "interrupted"
