@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -35,7 +36,7 @@ from mr_failover.engine.run import Execution, Finished, Job, RunInfo
 from mr_failover.errors import AwsCallError, MrFailoverError, RefusedError, UsageError
 from mr_failover.faults import FisExperiment as FisExperiment
 from mr_failover.faults import Outage
-from mr_failover.operations.replication import dynamodb_item_key
+from mr_failover.operations.replication import dynamodb_item_key, replication_filter
 
 if TYPE_CHECKING:
     from mr_failover.aws import ClientSource
@@ -53,6 +54,10 @@ StepKind = Literal[
     "approve",
     "verify",
     "fence",
+    "restore-traffic",
+    "restore-writer",
+    "restore-capacity",
+    "cleanup",
 ]
 # Steps that move traffic, the database or break something: RTO starts at the first one.
 DISRUPTIVE: frozenset[str] = frozenset({"drain", "promote", "fault", "health-check"})
@@ -61,6 +66,17 @@ _NEEDS_REGION: frozenset[str] = frozenset(
 )
 # Key suffix of the fence phase a failback gets after an unplanned failover (phases()).
 IMPLICIT_FENCE = ".fence"
+# The two phases every drill ends with (all_phases()): put back what differs from the state
+# recorded before the drill, then remove every canary the run wrote.
+# The restore is three phases, each planned when it starts from fresh reads: the traffic
+# levers first (a promote refuses a target whose checks are unhealthy), then the writer,
+# then the capacity (scaled down once traffic and the writer are home).
+RESTORE_PARTS: dict[str, str] = {
+    "restore-traffic": "restore the traffic levers that differ from before the drill",
+    "restore-writer": "restore the Aurora writer if it differs from before the drill",
+    "restore-capacity": "restore the desired counts that differ from before the drill",
+}
+CLEANUP_TITLE = "remove every canary the drill wrote, in every replica"
 BUILTINS = ("evacuate", "db-failover")
 CANARY_PREFIX = "mr-failover-drill"
 
@@ -104,6 +120,10 @@ class ScenarioStep(_M):
             return "manual approval"
         if self.action == "health-check":
             return f"health-check {'invert' if self.invert else 'restore'} {self.region}"
+        if self.action in RESTORE_PARTS:
+            return RESTORE_PARTS[self.action]
+        if self.action == "cleanup":
+            return CLEANUP_TITLE
         return f"{self.action} {self.region}"
 
 
@@ -160,6 +180,8 @@ class Scenario(_M):
         accept writes if Aurora's best-effort fencing failed (split brain), and must be
         fenced before anything switches back. A scenario that fences the region itself
         (a ``fence`` step) gets none.
+
+        What runs is :meth:`all_phases`: these, then the closing phases every drill has.
         """
         out = [(f"s{i}", s) for i, s in enumerate(self.steps, 1)]
         unplanned = any(s.action == "promote" and s.mode != "switchover" for s in self.steps)
@@ -176,6 +198,20 @@ class Scenario(_M):
                 )
                 out.append((f"f{i}{IMPLICIT_FENCE}", fence))
         return out
+
+    def all_phases(self) -> list[tuple[str, ScenarioStep]]:
+        """:meth:`phases`, then the ones every drill ends with, numbered after the
+        failback: the three restore phases (what still differs from the state recorded
+        before the drill is set back: traffic, writer, capacity) and ``cleanup`` (every
+        canary the run wrote is removed from every replica)."""
+        n = len(self.failback)
+        return [
+            *self.phases(),
+            *(
+                (f"f{n + i}", ScenarioStep(action=part))
+                for i, part in enumerate([*RESTORE_PARTS, "cleanup"], 1)
+            ),
+        ]
 
     def rto_target(self, topology: Topology) -> int:
         return self.targets.rto_seconds or topology.policy.rto_seconds
@@ -224,23 +260,161 @@ def load_scenario(path: str | Path, topology: Topology) -> Scenario:
     return load_model(path, Scenario, what="drill scenario", cross_checks=_cross_checks(topology))
 
 
-def _other_region(topology: Topology, region: str) -> str:
+@dataclass(frozen=True)
+class BuiltinChoice:
+    """What a built-in drill decided from AWS before it started, kept in the run's params
+    (a resumed run re-builds the same scenario even though the writer has moved since)."""
+
+    region: str
+    target: str
+    writer: str | None  # the Aurora writer's region before the drill (None: no Aurora)
+    why: str  # why this target, said in the plan
+
+    def params(self) -> dict[str, Any]:
+        return {"region": self.region, "to": self.target, "writer": self.writer, "why": self.why}
+
+
+def choose_target(
+    topology: Topology, report: Any, region: str, *, needs_db: bool
+) -> tuple[str, str]:
+    """The region best able to take over from ``region`` per ``report`` (a status report),
+    and why: one that can take over, serving, then (the writer moving) with Aurora and the
+    smallest replication lag in whole seconds, then the topology's ``primary_region`` (the
+    steady-state home, a preference only), then the file's order."""
     others = [n for n in topology.regions if n != region]
-    with_db = [n for n in others if topology.regions[n].aurora is not None]
     if not others:
         raise UsageError("a drill needs at least two regions in the topology")
-    return (with_db or others)[0]
+    if needs_db:
+        with_db = [n for n in others if topology.regions[n].aurora is not None]
+        if not with_db:
+            raise UsageError(f"no region other than {region} has Aurora to take the writer")
+        others = with_db
+    seen = {r.name: r for r in report.regions}
+
+    def lag(name: str) -> float:
+        rs = seen.get(name)
+        a = rs.sections.get("aurora") if rs is not None else None
+        value = getattr(a, "lag_seconds", None)
+        return float(value) if value is not None else float("inf")
+
+    def whole_seconds(value: float) -> float:
+        return value if value == float("inf") else float(int(value))
+
+    def rank(name: str) -> tuple[bool, bool, float, bool, int]:
+        rs = seen.get(name)
+        return (
+            not (rs is not None and rs.can_take_over),
+            not (rs is not None and rs.verdict == "serving"),
+            # Whole seconds: lags of 80 and 90 ms are equal, the preference decides. An
+            # unknown lag (no datapoint yet, e.g. a writer just demoted) ranks last.
+            whole_seconds(lag(name)) if needs_db else 0.0,
+            name != topology.primary_region,
+            others.index(name),
+        )
+
+    best = min(others, key=rank)
+    rs = seen.get(best)
+    if rs is None or not rs.can_take_over:
+        why = (
+            "no other region can take over now ("
+            + "; ".join(
+                f"{n}: {', '.join(seen[n].reasons) or seen[n].verdict}" for n in others if n in seen
+            )
+            + ")"
+        )
+    else:
+        facts = [rs.verdict]
+        if needs_db and lag(best) != float("inf"):
+            facts.append(f"Aurora lag {lag(best):.2f} s")
+        if best == topology.primary_region:
+            facts.append("the topology's primary_region")
+        why = f"the region status finds best able to take over ({', '.join(facts)})"
+    return best, why
 
 
-def builtin(name: str, topology: Topology, region: str, *, hold: float = 60.0) -> Scenario:
-    """``evacuate`` (drain R, move the writer off R, verify, hold, fail back) and
-    ``db-failover`` (switch the writer from R to another region, verify, hold, back)."""
+def choose_builtin(
+    name: str,
+    topology: Topology,
+    factory: ClientSource,
+    region: str | None,
+    *,
+    to: str | None = None,
+    observe: Callable[..., Any] | None = None,
+) -> tuple[BuiltinChoice, Any]:
+    """Decide a built-in drill's regions from AWS: the writer is the one status observes
+    (global: the member with ``IsWriter``; replica mode: the writable cluster), never the
+    topology's ``role``. Returns the choice and the status report it was made from."""
+    from mr_failover import status
+
+    if name not in BUILTINS:
+        raise UsageError(f"no built-in drill {name!r}; built-ins: {', '.join(BUILTINS)}")
+    for what, value in (("region", region), ("--to", to)):
+        if value is not None and value not in topology.regions:
+            raise UsageError(
+                f"unknown {what} {value!r}; the topology declares {', '.join(topology.regions)}"
+            )
+    report = (observe or status.observe)(topology, factory, deadline=8)
+    writers = [r.name for r in report.regions if r.is_writer]
+    writer = writers[0] if len(writers) == 1 else None
+    has_db = any(spec.aurora is not None for spec in topology.regions.values())
+    if has_db and writer is None:
+        raise RefusedError(
+            "refused: the Aurora writer cannot be told from AWS now ("
+            + ("; ".join(f"{n} is writer" for n in writers) or "no region reports it")
+            + "); a drill needs to know it (mr-failover status)"
+        )
+    if name == "db-failover":
+        if writer is None:
+            raise UsageError("db-failover needs Aurora in the topology")
+        region = region or writer
+        if region != writer:
+            raise UsageError(
+                f"db-failover moves the writer away from {region}, but AWS reports the writer "
+                f"in {writer}: use --region {writer}"
+            )
+    if region is None:
+        raise UsageError(f"the built-in drill {name} needs --region")
+    needs_db = name == "db-failover" or writer == region
+    if to is not None:
+        if to == region:
+            raise UsageError(f"--to {to} is the region the drill moves away from")
+        if needs_db and topology.regions[to].aurora is None:
+            raise UsageError(f"--to {to}: it has no Aurora cluster to take the writer")
+        target, why = to, "chosen with --to"
+    else:
+        target, why = choose_target(topology, report, region, needs_db=needs_db)
+    return BuiltinChoice(region, target, writer, why), report
+
+
+def builtin(
+    name: str,
+    topology: Topology,
+    region: str,
+    *,
+    hold: float = 60.0,
+    writer: str | None = None,
+    target: str | None = None,
+    why: str = "",
+) -> Scenario:
+    """``evacuate`` (drain R, move the writer off R if it is there, verify, hold, fail back)
+    and ``db-failover`` (switch the writer from R to another region, verify, hold, back).
+
+    ``writer``: the Aurora writer's region as AWS reports it (:func:`choose_builtin`); the
+    failback returns the writer there. ``target``: the region that takes over (default:
+    the first other region with Aurora, in the file's order).
+    """
     if region not in topology.regions:
         raise UsageError(
             f"unknown region {region!r}; the topology declares {', '.join(topology.regions)}"
         )
-    target = _other_region(topology, region)
-    holds_writer = topology.writer_region() == region
+    holds_writer = writer is not None and writer == region
+    if target is None:
+        others = [n for n in topology.regions if n != region]
+        with_db = [n for n in others if topology.regions[n].aurora is not None]
+        if not others:
+            raise UsageError("a drill needs at least two regions in the topology")
+        target = (with_db or others)[0]
+    chosen = f" Target {target}: {why}." if why else ""
     watch = (StopCondition(status=target),)
     if name == "evacuate":
         steps = [ScenarioStep(action="drain", region=region)]
@@ -256,7 +430,9 @@ def builtin(name: str, topology: Topology, region: str, *, hold: float = 60.0) -
         return Scenario(
             name=f"evacuate {region}",
             description=f"Move all traffic{' and the writer' if holds_writer else ''} from "
-            f"{region} to {target}, hold, and fail back.",
+            f"{region} to {target}, hold, and fail back"
+            + (f" (the writer back to {writer})" if holds_writer else "")
+            + f".{chosen}",
             stop_conditions=watch,
             steps=tuple(steps),
             failback=tuple(back),
@@ -264,16 +440,18 @@ def builtin(name: str, topology: Topology, region: str, *, hold: float = 60.0) -
     if name == "db-failover":
         if topology.regions[region].aurora is None or topology.regions[target].aurora is None:
             raise UsageError(f"db-failover needs Aurora in {region} and {target}")
+        home = writer or region
         return Scenario(
             name=f"db-failover {region}",
-            description=f"Switch the Aurora writer from {region} to {target}, hold, switch back.",
+            description=f"Switch the Aurora writer from {region} to {target}, hold, switch "
+            f"back to {home}.{chosen}",
             stop_conditions=watch,
             steps=(
                 ScenarioStep(action="promote", region=target, mode="switchover"),
                 ScenarioStep(action="verify", region=target),
                 ScenarioStep(action="wait", seconds=hold),
             ),
-            failback=(ScenarioStep(action="promote", region=region, mode="switchover"),),
+            failback=(ScenarioStep(action="promote", region=home, mode="switchover"),),
         )
     raise UsageError(f"no built-in drill {name!r}; built-ins: {', '.join(BUILTINS)}")
 
@@ -303,12 +481,126 @@ class DrillContext:
     # key -> fields of the journal note; prefilled from the journal on --resume.
     marks: dict[str, dict[str, Any]] = field(default_factory=dict)
     write_note: Callable[[str, dict[str, Any]], None] = lambda _k, _f: None
+    # The state the drill may touch, as observed before its first step (observe_state).
+    before: dict[str, dict[str, Any]] | None = None
+    # Every canary write the run attempted (journaled before the write: drill-canary).
+    canaries: list[dict[str, Any]] = field(default_factory=list)
+    observe: Callable[..., Any] | None = None  # status.observe (tests inject one)
 
     def mark(self, key: str, **fields: Any) -> None:
         measure = fields.pop("kind", None)
         record = {"key": key, "t": round(self.clock.time(), 3), "measure": measure, **fields}
         self.marks[key] = record
         self.write_note("drill-measure", record)
+
+    def canary(self, entry: dict[str, Any]) -> None:
+        """Journal a canary write *before* making it: a crash right after the write still
+        leaves its record, for --resume or ``mr-failover cleanup --run``."""
+        if any(c["id"] == entry["id"] for c in self.canaries):
+            return
+        self.canaries.append(entry)
+        self.write_note("drill-canary", entry)
+
+    def load(self, records: Sequence[dict[str, Any]]) -> tuple[set[str], str | None]:
+        """What an earlier attempt journaled (``--resume``): marks, the state before, the
+        canaries; returns the phases it finished and the stop condition that fired."""
+        done: set[str] = set()
+        stopped: str | None = None
+        for rec in records:
+            if rec.get("type") != "note":
+                continue
+            kind = rec.get("kind")
+            if kind == "drill-measure":
+                self.marks[rec["key"]] = rec
+            elif kind == "drill-phase" and rec.get("event") == "done":
+                done.add(rec["phase"])
+            elif kind == "drill-stop":
+                stopped = rec["condition"]
+            elif kind == "drill-state" and rec.get("when") == "before":
+                self.before = rec.get("items") or {}
+            elif kind == "drill-canary" and not any(
+                c["id"] == rec.get("id") for c in self.canaries
+            ):
+                self.canaries.append(_canary_fields(rec))
+        return done, stopped
+
+
+def _canary_fields(rec: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in rec.items() if k not in ("type", "kind", "at", "t")}
+
+
+# --- the state a drill may touch, before and after ---------------------------------------
+
+# What observe_state reads: the levers, the capacity and the writer; nothing else.
+STATE_SECTIONS = frozenset({"traffic", "routing_controls", "compute", "accelerator", "aurora"})
+
+
+def observe_state(
+    topology: Topology, factory: ClientSource, observe: Callable[..., Any] | None = None
+) -> tuple[dict[str, dict[str, Any]], Any]:
+    """The state a drill may touch, item by item, from a fresh status read: the Aurora
+    writer, each health check's inversion flag, each routing control, each traffic dial,
+    each weighted record's weight, each ECS service's and Auto Scaling group's desired
+    count. Returns ``{key: {"label", "value"}}`` (value None: not read) and the report."""
+    from mr_failover import status
+
+    report = (observe or status.observe)(topology, factory, sections=STATE_SECTIONS, deadline=8)
+    return state_items(topology, report), report
+
+
+def state_items(topology: Topology, report: Any) -> dict[str, dict[str, Any]]:
+    items: dict[str, dict[str, Any]] = {}
+
+    def add(key: str, label: str, value: Any) -> None:
+        items[key] = {"label": label, "value": value}
+
+    if any(spec.aurora is not None for spec in topology.regions.values()):
+        writers = [r.name for r in report.regions if r.is_writer]
+        known = any(r.is_writer is not None for r in report.regions)
+        add(
+            "writer",
+            "Aurora writer",
+            writers[0] if len(writers) == 1 else None if not known else ",".join(writers) or "none",
+        )
+    for rs in report.regions:
+        r = rs.name
+        traffic = rs.sections.get("traffic")
+        for hc in getattr(traffic, "health_checks", ()):
+            add(f"{r}:health-check:{hc.name}", f"{r} health check {hc.name} inverted", hc.inverted)
+        for rec in getattr(traffic, "records", ()):
+            if rec.found and rec.routing_policy == "weighted":
+                label = f"{rec.name} ({rec.set_identifier})"
+                add(f"{r}:weight:{label}", f"{r} weight of {label}", rec.weight)
+        for rc in getattr(traffic, "routing_controls", ()):
+            add(f"{r}:routing-control:{rc.arn}", f"{r} routing control {rc.short_name}", rc.state)
+        accelerator = rs.sections.get("accelerator")
+        group = getattr(accelerator, "group", None)
+        if group is not None:
+            add(f"{r}:traffic-dial", f"{r} traffic dial (%)", group.dial)
+        compute = rs.sections.get("compute")
+        for svc in getattr(compute, "services", ()):
+            if svc.found:
+                add(f"{r}:{svc.kind}:{svc.name}", f"{r} {svc.kind} {svc.name} desired", svc.desired)
+    return items
+
+
+def state_differences(
+    before: Mapping[str, Mapping[str, Any]], after: Mapping[str, Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Every item whose value after differs from before (a missing item counts)."""
+    out = []
+    for key, item in before.items():
+        now = after.get(key, {}).get("value")
+        if now != item.get("value"):
+            out.append(
+                {
+                    "key": key,
+                    "label": item.get("label", key),
+                    "before": item.get("value"),
+                    "after": now,
+                }
+            )
+    return out
 
 
 # An alarm stop condition that cannot be read this many checks in a row stops the drill:
@@ -477,6 +769,227 @@ class ApproveAction(_Marked):
         self.ctx.mark(self.key, kind="approved", prompt=self.prompt)
 
 
+def _canary_buckets(topology: Topology, source: str, target: str) -> list[tuple[str, str]]:
+    """(bucket in ``source``, its replica bucket in ``target``): where S3 canaries can go."""
+    return [
+        (b.name, dest.bucket)
+        for b in topology.regions[source].s3_buckets
+        for dest in b.replicate_to
+        if dest.region == target
+    ]
+
+
+# --- canaries: what a drill writes, and their removal from every replica -------------------
+
+
+def dynamodb_canary(
+    region: str, table: str, item_key: Mapping[str, Any], phase: str
+) -> dict[str, Any]:
+    marker = next(iter(next(iter(item_key.values())).values()))
+    return {
+        "id": f"dynamodb:{table}:{marker}",
+        "service": "dynamodb",
+        "region": region,
+        "table": table,
+        "item_key": dict(item_key),
+        "phase": phase,
+    }
+
+
+def s3_canary(region: str, bucket: str, key: str, phase: str) -> dict[str, Any]:
+    return {
+        "id": f"s3:{bucket}:{key}",
+        "service": "s3",
+        "region": region,
+        "bucket": bucket,
+        "key": key,
+        "phase": phase,
+    }
+
+
+def canary_replicas(topology: Topology, canary: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(region, table or bucket) of every copy a canary can have: a DynamoDB item in every
+    region whose topology lists the table (a global table's replicas); an S3 object in its
+    bucket and every bucket it replicates into, and onward."""
+    if canary["service"] == "dynamodb":
+        table = str(canary["table"])
+        regions = [canary["region"], *topology.regions]
+        return [
+            (r, table)
+            for r in dict.fromkeys(regions)
+            if r == canary["region"] or table in topology.regions[r].dynamodb_tables
+        ]
+    edges = {
+        b.name: [(d.region, d.bucket) for d in b.replicate_to]
+        for spec in topology.regions.values()
+        for b in spec.s3_buckets
+    }
+    out = [(str(canary["region"]), str(canary["bucket"]))]
+    i = 0
+    while i < len(out):
+        for nxt in edges.get(out[i][1], []):
+            if nxt not in out:
+                out.append(nxt)
+        i += 1
+    return out
+
+
+def _dynamodb_present(client: Any, table: str, key: Mapping[str, Any]) -> bool:
+    out = call(client, "get_item", TableName=table, Key=dict(key), ConsistentRead=True)
+    return "Item" in out
+
+
+def _s3_versions(client: Any, bucket: str, key: str) -> list[str]:
+    """Every version id and delete marker of ``key`` in ``bucket``."""
+    found: list[str] = []
+    request: dict[str, Any] = {"Bucket": bucket, "Prefix": key}
+    while True:
+        out = call(client, "list_object_versions", **request)
+        for v in [*out.get("Versions", []), *out.get("DeleteMarkers", [])]:
+            if v["Key"] == key:
+                found.append(str(v["VersionId"]))
+        if not out.get("IsTruncated"):
+            return found
+        request["KeyMarker"] = out.get("NextKeyMarker")
+        request["VersionIdMarker"] = out.get("NextVersionIdMarker")
+
+
+class RemoveCanary(StepAction):
+    """Remove one canary from every replica: the DynamoDB item in each region, or each
+    version and delete marker of the S3 object in each bucket. A copy that a late
+    replication brings back is removed again while the step waits.
+
+    Every bucket is cleaned itself: "when S3 Replication is enabled and an object is
+    deleted in the source bucket, Amazon S3 adds a delete marker in the source bucket
+    only" unless delete marker replication is enabled ("Replicating delete markers
+    between buckets", Amazon S3 User Guide,
+    https://docs.amazonaws.cn/en_us/AmazonS3/latest/userguide/delete-marker-replication.md).
+    So the removal relies on no delete being replicated: it deletes every version and
+    delete marker it finds, by version id, in each bucket, and checks each bucket again.
+    """
+
+    def __init__(self, topology: Topology, factory: ClientSource, canary: Mapping[str, Any]):
+        self.factory = factory
+        self.canary = canary
+        self.replicas = canary_replicas(topology, canary)
+        self.left: list[str] = []
+
+    def _present(self) -> list[tuple[str, str, list[str]]]:
+        """(region, resource, S3 versions) of every copy still there; unreadable counts."""
+        out: list[tuple[str, str, list[str]]] = []
+        for region, resource in self.replicas:
+            try:
+                if self.canary["service"] == "dynamodb":
+                    client = self.factory.client("dynamodb", region)
+                    if _dynamodb_present(client, resource, self.canary["item_key"]):
+                        out.append((region, resource, []))
+                else:
+                    client = self.factory.client("s3", region)
+                    versions = _s3_versions(client, resource, self.canary["key"])
+                    if versions:
+                        out.append((region, resource, versions))
+            except MrFailoverError as exc:
+                out.append((region, resource, [f"unread: {exc}"]))
+        self.left = [f"{resource} ({region})" for region, resource, _ in out]
+        return out
+
+    def holds(self) -> bool:
+        return not self._present()
+
+    def apply(self) -> None:
+        for region, resource, versions in self._present():
+            with contextlib.suppress(MrFailoverError):  # said by settled()/verify()
+                if self.canary["service"] == "dynamodb":
+                    client = self.factory.client("dynamodb", region)
+                    call(client, "delete_item", TableName=resource, Key=self.canary["item_key"])
+                    continue
+                client = self.factory.client("s3", region)
+                for version in versions:
+                    if version.startswith("unread: "):
+                        continue
+                    call(
+                        client,
+                        "delete_object",
+                        Bucket=resource,
+                        Key=self.canary["key"],
+                        VersionId=version,
+                    )
+
+    def settled(self) -> bool:
+        if not self._present():
+            return True
+        self.apply()  # a replica that arrived after the first pass
+        return False
+
+    def verify(self) -> str | None:
+        return None if self.holds() else f"still in {', '.join(self.left)}"
+
+    def state(self) -> str:
+        return f"still in {', '.join(self.left)}" if self.left else "removed everywhere"
+
+
+def canary_steps(
+    topology: Topology, factory: ClientSource, canaries: Sequence[Mapping[str, Any]]
+) -> list[Step]:
+    """One step per canary, removing it from every replica."""
+    steps = []
+    for c in canaries:
+        where = ", ".join(f"{res} ({r})" for r, res in canary_replicas(topology, c))
+        what = (
+            f"item {next(iter(c['item_key'].values()))}"
+            if c["service"] == "dynamodb"
+            else f"object {c['key']} (every version and delete marker)"
+        )
+        steps.append(
+            _drill_step(
+                f"remove:{c['id']}",
+                f"remove canary {what} from {where}",
+                str(c["service"]),
+                "DeleteItem" if c["service"] == "dynamodb" else "DeleteObject",
+                str(c["region"]),
+                RemoveCanary(topology, factory, c),
+                params={"replicas": [list(x) for x in canary_replicas(topology, c)]},
+                timeout=120.0,
+                poll=1.0,
+            )
+        )
+    return steps
+
+
+def _cleanup_phase(ctx: DrillContext, *, planning: bool) -> tuple[list[Step], tuple[str, ...]]:
+    if planning:
+        return [], (
+            "the drill writes canaries (DynamoDB items and S3 objects whose keys start with "
+            f"{CANARY_PREFIX}) and removes every one, in every replica, at its end",
+        )
+    return canary_steps(ctx.topology, ctx.factory, ctx.canaries), ()
+
+
+def plan_cleanup(
+    topology: Topology, factory: ClientSource, run_id: str, records: Sequence[dict[str, Any]]
+) -> Plan:
+    """``mr-failover cleanup --run RUN_ID``: remove every canary the run journaled."""
+    canaries = [
+        _canary_fields(r)
+        for r in records
+        if r.get("type") == "note" and r.get("kind") == "drill-canary"
+    ]
+    canaries = list({c["id"]: c for c in canaries}.values())
+    if not canaries:
+        from mr_failover.operations.promote import NothingToDo
+
+        raise NothingToDo(f"nothing to do: run {run_id} journaled no canary write")
+    return Plan(
+        command="cleanup",
+        params={"run": run_id},
+        steps=tuple(canary_steps(topology, factory, canaries)),
+        notes=(
+            f"{len(canaries)} canary write(s) journaled by run {run_id}; each step removes one "
+            "from every replica (a step finds it already gone: skipped)",
+        ),
+    )
+
+
 def _canary_tables(topology: Topology, source: str, target: str) -> list[str]:
     """DynamoDB tables both regions hold (global tables): where canaries can go."""
     theirs = set(topology.regions[target].dynamodb_tables)
@@ -514,9 +1027,32 @@ class CutoverProbe(_Marked):
             entry: dict[str, Any] = {"table": table, "source": self.source, "written": False}
             try:
                 key = dynamodb_item_key(client, table, marker)
+                self.ctx.canary(dynamodb_canary(self.source, table, key, self.key))
                 item = {**key, "mr_failover_canary": {"S": self.ctx.run_id}}
                 call(client, "put_item", TableName=table, Item=item)
                 entry |= {"written": True, "item_key": key}
+            except (MrFailoverError, Exception) as exc:  # the source may be the broken region
+                entry["error"] = str(exc).splitlines()[0][:200]
+            canaries.append(entry)
+        for bucket, dest in _canary_buckets(topology, self.source, self.target):
+            entry = {"bucket": bucket, "to_bucket": dest, "source": self.source, "written": False}
+            try:
+                # Under the rule's prefix, with its tags: an object outside the rule's
+                # filter is never replicated (rule: s3-replication-filter).
+                client = factory.client("s3", self.source)
+                flt = replication_filter(client, bucket, dest)
+                object_key = f"{flt.prefix}{CANARY_PREFIX}/{self.ctx.run_id}/{self.key}"
+                self.ctx.canary(s3_canary(self.source, bucket, object_key, self.key))
+                call(
+                    client,
+                    "put_object",
+                    Bucket=bucket,
+                    Key=object_key,
+                    Body=f"mr-failover drill canary {self.ctx.run_id}\n".encode(),
+                    Metadata={"mr-failover-canary": self.ctx.run_id},
+                    **({"Tagging": urlencode(flt.tags)} if flt.tags else {}),
+                )
+                entry |= {"written": True, "key": object_key}
             except (MrFailoverError, Exception) as exc:  # the source may be the broken region
                 entry["error"] = str(exc).splitlines()[0][:200]
             canaries.append(entry)
@@ -566,7 +1102,8 @@ class ServingCheck(_Marked):
         return problems
 
     def _canary_write(self) -> str | None:
-        """A marked write in the target's first table, removed at once; None when it took."""
+        """A marked write in the target's first table; None when it took. It is journaled
+        first and removed, from every replica, by the drill's cleanup phase."""
         tables = self.ctx.topology.regions[self.region].dynamodb_tables
         if not tables:
             return None
@@ -574,8 +1111,13 @@ class ServingCheck(_Marked):
         marker = f"{CANARY_PREFIX}#{self.ctx.run_id}#{self.key}#write"
         try:
             key = dynamodb_item_key(client, tables[0], marker)
-            call(client, "put_item", TableName=tables[0], Item={**key, "x": {"S": "canary"}})
-            call(client, "delete_item", TableName=tables[0], Key=key)
+            self.ctx.canary(dynamodb_canary(self.region, tables[0], key, self.key))
+            call(
+                client,
+                "put_item",
+                TableName=tables[0],
+                Item={**key, "mr_failover_canary": {"S": self.ctx.run_id}},
+            )
         except MrFailoverError as exc:
             return f"canary write to {tables[0]} failed: {exc}"
         return None
@@ -583,7 +1125,7 @@ class ServingCheck(_Marked):
     def _lost_canaries(self) -> tuple[int, int]:
         """Cut-over canaries written in the old writer's region: (written, not in target)."""
         written = lost = 0
-        client = self.ctx.factory.client("dynamodb", self.region)
+        factory = self.ctx.factory
         for mark in self.ctx.marks.values():
             if mark.get("measure") != "cutover" or mark.get("target") != self.region:
                 continue
@@ -592,19 +1134,22 @@ class ServingCheck(_Marked):
                     continue
                 written += 1
                 try:
-                    out = call(
-                        client,
-                        "get_item",
-                        TableName=canary["table"],
-                        Key=canary["item_key"],
-                        ConsistentRead=True,
-                    )
-                    if "Item" not in out:
-                        lost += 1
-                    else:
-                        call(
-                            client, "delete_item", TableName=canary["table"], Key=canary["item_key"]
+                    if "bucket" in canary:
+                        present = bool(
+                            _s3_versions(
+                                factory.client("s3", self.region),
+                                canary["to_bucket"],
+                                canary["key"],
+                            )
                         )
+                    else:
+                        present = _dynamodb_present(
+                            factory.client("dynamodb", self.region),
+                            canary["table"],
+                            canary["item_key"],
+                        )
+                    if not present:
+                        lost += 1
                 except MrFailoverError:
                     lost += 1
         return written, lost
@@ -690,17 +1235,133 @@ def _fault_step(ctx: DrillContext, key: str, spec: ScenarioStep, region: str, st
 
 
 def _writer_region(ctx: DrillContext, target: str) -> str | None:
-    """The live writer region, read from the target (it answers when the writer does not)."""
-    spec = ctx.topology.regions[target].aurora
-    if spec is None or spec.global_cluster is None:
-        return ctx.topology.writer_region()
-    from mr_failover.resources.aurora import observe_global_cluster
+    """The live writer region as AWS reports it, asked of the target first (it answers
+    when the writer's region does not); None when nobody can tell (never the file's role)."""
+    from mr_failover.resources.aurora import observed_writer
 
-    try:
-        g = observe_global_cluster(ctx.factory.client("rds", target), spec.global_cluster)
-    except MrFailoverError:
-        return ctx.topology.writer_region()
-    return g.writer_region
+    writer, _why = observed_writer(ctx.topology, ctx.factory, ask_first=[target])
+    return writer
+
+
+def _restore_phase(
+    ctx: DrillContext, part: str, *, planning: bool
+) -> tuple[list[Step], tuple[str, ...]]:
+    """Steps putting back the items of ``part`` (a :data:`RESTORE_PARTS` key) that differ
+    from the state recorded before the drill, read now."""
+    if planning or ctx.before is None:
+        if part != "restore-traffic":
+            return [], ()
+        return [], (
+            "at the end the drill reads again what it recorded before its first step (the "
+            "Aurora writer, health-check inversion flags, routing controls, traffic dials, "
+            "weights, ECS/ASG desired counts) and puts back whatever still differs: the "
+            "traffic levers, then the writer, then the capacity",
+        )
+    from mr_failover.operations.promote import NothingToDo, plan_promotion
+    from mr_failover.resources import globalaccelerator as ga
+    from mr_failover.resources.arc_steps import plan_routing_controls
+    from mr_failover.resources.compute_steps import set_back_step
+    from mr_failover.resources.route53 import METRICS_REGION, find_zone_id
+    from mr_failover.resources.route53_steps import ROUTE53_REGION, inversion_step, weight_step
+
+    topology, factory = ctx.topology, ctx.factory
+    now, report = observe_state(topology, factory, ctx.observe)
+    kinds = {
+        "restore-writer": ("writer",),
+        "restore-capacity": ("ecs", "asg"),
+        "restore-traffic": ("health-check", "weight", "routing-control", "traffic-dial"),
+    }[part]
+    diffs = {
+        d["key"]: d
+        for d in state_differences(ctx.before, now)
+        if (d["key"] if d["key"] == "writer" else d["key"].split(":")[1]) in kinds
+    }
+    if not diffs:
+        return [], (f"{part}: nothing differs from the state recorded before the drill",)
+    traffic: list[Step] = []
+    writer: list[Step] = []
+    capacity: list[Step] = []
+    notes: list[str] = []
+    undo = "none: it puts back the state recorded before the drill"
+    r53 = None
+    controls: dict[str, set[Any]] = {}
+    for key, d in diffs.items():
+        before = d["before"]
+        if before is None:
+            notes.append(f"{d['label']}: not read before the drill, so not restored")
+            continue
+        if key == "writer":
+            try:
+                plan = plan_promotion(
+                    topology,
+                    factory,
+                    str(before),
+                    mode="switchover",
+                    now=datetime.fromtimestamp(ctx.clock.time(), UTC),
+                )
+            except NothingToDo:
+                continue
+            writer += plan.steps
+            notes += plan.notes
+            continue
+        region, kind, name = key.split(":", 2) if key.count(":") >= 2 else (*key.split(":"), "")
+        rs = report.region(region)
+        spec = topology.regions[region]
+        if kind == "health-check":
+            r53 = r53 or factory.client("route53", ROUTE53_REGION)
+            hc = next(h for h in spec.traffic.health_checks if h.name == name)
+            seen = next(h for h in rs.traffic.health_checks if h.name == name)
+            cloudwatch = factory.client("cloudwatch", METRICS_REGION)
+            traffic.append(
+                inversion_step(
+                    r53, hc, seen.id, region=region, inverted=bool(before), cloudwatch=cloudwatch
+                )
+            )
+        elif kind == "weight":
+            r53 = r53 or factory.client("route53", ROUTE53_REGION)
+            rec = next(r for r in spec.traffic.records if f"{r.name} ({r.set_identifier})" == name)
+            zone = rec.hosted_zone_id or find_zone_id(r53, rec.zone)
+            traffic.append(
+                weight_step(r53, zone, rec, region=region, weight=int(before), undo=undo)
+            )
+        elif kind == "routing-control":
+            controls.setdefault(region, set()).add(before)
+        elif kind == "traffic-dial":
+            group = rs.accelerator.group
+            client = factory.client("globalaccelerator", ga.GA_REGION)
+            traffic.append(
+                ga.dial_step(
+                    client,
+                    group_arn=group.arn,
+                    region=region,
+                    dial=float(before),
+                    previous=group.dial,
+                    undo=undo,
+                )
+            )
+        elif kind in ("ecs", "asg"):
+            service, after = f"{kind}:{name}", int(d["after"] or 0)
+            capacity.append(set_back_step(factory, region, service, int(before), after, undo))
+    for region, states in controls.items():
+        if len(states) != 1:
+            notes.append(f"{region}'s routing controls were not all alike before: set them by hand")
+            continue
+        found = plan_routing_controls(topology, factory, region, on=states.pop() == "On", undo=undo)
+        traffic.append(found.step)
+    notes.insert(
+        0,
+        "differs from before the drill: "
+        + "; ".join(f"{d['label']} {d['after']} (was {d['before']})" for d in diffs.values()),
+    )
+    return [*traffic, *writer, *capacity], tuple(notes)
+
+
+def _drain_record(ctx: DrillContext, region: str) -> dict[str, Any] | None:
+    """What this drill's newest drain of ``region`` recorded (its ``drained`` mark)."""
+    marks = [
+        m for m in ctx.marks.values() if m.get("measure") == "drained" and m.get("region") == region
+    ]
+    return max(marks, key=lambda m: m.get("t", 0)) if marks else None
 
 
 def build_phase(key: str, spec: ScenarioStep, ctx: DrillContext, *, planning: bool = False) -> Plan:
@@ -722,10 +1383,36 @@ def build_phase(key: str, spec: ScenarioStep, ctx: DrillContext, *, planning: bo
 
         plan = plan_drain(topology, factory, region, clock=clock)
         steps, notes = list(plan.steps), plan.notes
+        # What the undrain of this drill restores (a resumed drain re-plans from changed
+        # state: the first record stands).
+        if not planning and f"{key}:drained" not in ctx.marks:
+            ctx.mark(
+                f"{key}:drained",
+                kind="drained",
+                region=region,
+                **{
+                    k: plan.params.get(k)
+                    for k in ("previous_desired", "previous_min", "dial_before", "weights_before")
+                },
+            )
     elif spec.action == "undrain":
-        from mr_failover.operations.drain import plan_undrain
+        from mr_failover.operations.drain import plan_undrain, recorded_scale_up
 
-        plan = plan_undrain(topology, factory, region, clock=clock)
+        rec = _drain_record(ctx, region) or {}
+        drill_run = f"drill {ctx.run_id}"
+        scaled = recorded_scale_up(drill_run, rec)
+        dial = rec.get("dial_before")
+        weights = rec.get("weights_before")
+        plan = plan_undrain(
+            topology,
+            factory,
+            region,
+            clock=clock,
+            # The drill's own drain, never another run's: scale back what it raised.
+            recorded=lambda _r: scaled,
+            recorded_dial=lambda _r: (drill_run, float(dial)) if dial else None,
+            recorded_weights=lambda _r: (drill_run, dict(weights)) if weights else None,
+        )
         steps, notes = list(plan.steps), plan.notes
     elif spec.action == "health-check":
         from mr_failover.operations.healthcheck import plan_inversion
@@ -800,6 +1487,10 @@ def build_phase(key: str, spec: ScenarioStep, ctx: DrillContext, *, planning: bo
         steps, notes, fenced = _fence_phase(key, spec, ctx, planning=planning)
         if fenced:
             params["fence"] = fenced
+    elif spec.action in RESTORE_PARTS:
+        steps, notes = _restore_phase(ctx, spec.action, planning=planning)
+    elif spec.action == "cleanup":
+        steps, notes = _cleanup_phase(ctx, planning=planning)
     else:  # verify
         from mr_failover.resources.route53_steps import HEALTH_POLL
 
@@ -891,7 +1582,7 @@ class DrillPlan:
 def plan_drill(scenario: Scenario, ctx: DrillContext) -> DrillPlan:
     """Every phase planned from current state, for the dry run and the journal."""
     out = []
-    for key, spec in scenario.phases():
+    for key, spec in scenario.all_phases():
         try:
             out.append(PlannedPhase(key, spec, build_phase(key, spec, ctx, planning=True)))
         except MrFailoverError as exc:
@@ -1093,7 +1784,7 @@ def run_phases(
             stopped = watch.fired
         if stopped is not None:
             ctx.write_note("drill-stop", {"condition": stopped})
-    for key, spec in scenario.phases():
+    for key, spec in scenario.all_phases():
         if key.startswith("f"):
             phase(key, spec, False)
     return DrillOutcome(stopped)
@@ -1107,20 +1798,39 @@ class DrillJob(Job):
     release are the engine's; the phases, the steady state and the notes are the drill's.
 
     ``scenario`` is a built-in's name or a scenario file; a resumed run takes its own from
-    the journal. The steady state is a precondition of a new run: checked before
-    confirmation and again under the lock (the phases are planned under the lock anyway,
-    each when it starts).
+    the journal. A built-in's regions are decided from AWS (:func:`choose_builtin`) when
+    the run is first planned, after the account guard, and kept in the plan's params: a
+    resumed run re-builds the same scenario although the writer has moved since. The
+    steady state is a precondition of a new run: checked before confirmation and again
+    under the lock (the phases are planned under the lock anyway, each when it starts).
+    Under the lock, before the first step, the state the drill may touch is recorded
+    (:func:`observe_state`); the closing phases put it back and remove the canaries.
     """
 
     def __init__(
-        self, *, endpoint_url: str | None = None, approve: Callable[[str], bool] | None = None
+        self,
+        *,
+        endpoint_url: str | None = None,
+        approve: Callable[[str], bool] | None = None,
+        observe: Callable[..., Any] | None = None,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.approve = approve or (lambda _prompt: False)
+        self.observe = observe
         self.done: set[str] = set()
         self.stopped_before: str | None = None
         self.drill_plan: DrillPlan | None = None
         self.stability: tuple[StabilityFinding, ...] = ()
+        self.params: dict[str, Any] = {}
+        self._spec: Scenario | None = None
+        # The status read a built-in was chosen from: the first steady-state check (before
+        # the confirmation) uses it rather than reading again; under the lock it reads anew.
+        self._report: Any = None
+
+    @property
+    def spec(self) -> Scenario:
+        assert self._spec is not None, "planned first"
+        return self._spec
 
     def resume_params(self, prior: RunRecord, given: Mapping[str, Any]) -> dict[str, Any]:
         return dict(prior.params)
@@ -1128,13 +1838,16 @@ class DrillJob(Job):
     def setup(self, info: RunInfo) -> None:
         super().setup(info)
         params, topology = info.params, info.topology
+        self.params = dict(params)
         name = str(params["scenario"])
-        if name in BUILTINS:
-            if not params.get("region"):
-                raise UsageError(f"the built-in drill {name} needs --region")
-            self.spec = builtin(name, topology, str(params["region"]), hold=float(params["hold"]))
-        else:
-            self.spec = load_scenario(name, topology)
+        if name not in BUILTINS:
+            self._spec = load_scenario(name, topology)
+        elif info.prior is not None and "to" in info.prior.first_plan.get("params", {}):
+            # What the first attempt decided from AWS (the writer has moved since).
+            self.params |= {
+                k: info.prior.first_plan["params"].get(k) for k in ("region", "to", "writer", "why")
+            }
+            self._spec = self._builtin()
         self.ctx = DrillContext(
             topology,
             info.factory,
@@ -1142,41 +1855,83 @@ class DrillJob(Job):
             info.run_id,
             endpoint_url=self.endpoint_url,
             approve=self.approve,
+            observe=self.observe,
+        )
+
+    def _builtin(self) -> Scenario:
+        p = self.params
+        return builtin(
+            str(p["scenario"]),
+            self.info.topology,
+            str(p["region"]),
+            hold=float(p["hold"]),
+            writer=p.get("writer"),
+            target=p.get("to"),
+            why=str(p.get("why") or ""),
         )
 
     def first_region(self) -> str | None:
         return None  # STS in the declared regions' order: a drill has no single target
 
     def plan(self) -> Plan:
+        if self._spec is None:
+            # A built-in: the writer and the target from AWS, once (after the guard).
+            region = self.params.get("region")
+            choice, self._report = choose_builtin(
+                str(self.params["scenario"]),
+                self.info.topology,
+                self.info.factory,
+                str(region) if region else None,
+                to=self.params.get("to"),
+                observe=self.observe,
+            )
+            self.params |= choice.params()
+            self._spec = self._builtin()
         self.drill_plan = plan_drill(self.spec, self.ctx)
         self.stability = static_stability(self.drill_plan, self.info.topology)
-        return self.drill_plan.as_plan(self.info.params)
+        return self.drill_plan.as_plan(self.params)
 
     def check(self, plan: Plan) -> None:
         # Steady state first: a drill must not start from, or hide, a real incident.
-        problems = steady_state_problems(self.spec, self.ctx) if self.info.prior is None else []
+        observe = self.observe
+        if self._report is not None:
+            report, self._report = self._report, None
+            observe = lambda *_a, **_k: report  # noqa: E731
+        problems = (
+            steady_state_problems(self.spec, self.ctx, observe) if self.info.prior is None else []
+        )
         if problems:
             raise RefusedError(
                 "refused: not in steady state (" + "; ".join(problems) + "); fix it before a drill"
             )
 
+    def refusal(self, plan: Plan) -> str | None:
+        """What a real run would refuse after this plan (the dry run says it), or None."""
+        try:
+            self.check(plan)
+        except RefusedError as exc:
+            return str(exc).removeprefix("refused: ")
+        return None
+
     def recheck(self, shown: Plan, *, confirmed: bool) -> Plan:
         # Each phase is planned from fresh reads when it starts, under the lock; what
-        # the whole drill relies on up front is the steady state: read it again.
+        # the whole drill relies on up front is the steady state, and for a built-in the
+        # writer it was planned from: read them again.
         self.check(shown)
+        planned = self.params.get("writer")
+        if self.info.prior is None and "to" in self.params and planned is not None:
+            from mr_failover.engine.run import PlanChangedError
+            from mr_failover.resources.aurora import observed_writer
+
+            writer, why = observed_writer(self.info.topology, self.info.factory)
+            if writer != planned:
+                now = f"now in {writer}" if writer else f"unknown now ({why})"
+                raise PlanChangedError([f"the Aurora writer is {now}, not in {planned}"])
         return shown
 
     def begin(self, recorder: Journal) -> None:
         if self.info.prior is not None:
-            for rec in read_records(self.info.run_id):
-                if rec.get("type") != "note":
-                    continue
-                if rec.get("kind") == "drill-measure":
-                    self.ctx.marks[rec["key"]] = rec
-                elif rec.get("kind") == "drill-phase" and rec.get("event") == "done":
-                    self.done.add(rec["phase"])
-                elif rec.get("kind") == "drill-stop":
-                    self.stopped_before = rec["condition"]
+            self.done, self.stopped_before = self.ctx.load(read_records(self.info.run_id))
         else:
             topology = self.info.topology
             recorder.note(
@@ -1189,11 +1944,18 @@ class DrillJob(Job):
             )
             recorder.note("drill-steady", when="before", problems=[])
         self.ctx.write_note = lambda kind, fields: recorder.note(kind, **fields)
+        if self.ctx.before is None:
+            # What the failback must leave as it is now, read under the lock before the
+            # first step (journaled: a resumed run restores the same).
+            self.ctx.before, _ = observe_state(self.info.topology, self.info.factory, self.observe)
+            recorder.note("drill-state", when="before", items=self.ctx.before)
 
     def execute(self, plan: Plan, ex: Execution) -> Finished:
         clock = self.info.clock
         started = clock.monotonic()
-        watch = StopWatch(self.spec.stop_conditions, self.ctx, self.spec.watch_interval)
+        watch = StopWatch(
+            self.spec.stop_conditions, self.ctx, self.spec.watch_interval, self.observe
+        )
         result = run_phases(
             self.spec,
             self.ctx,
@@ -1208,13 +1970,27 @@ class DrillJob(Job):
             before_step=ex.before_step,
             applied_at=ex.applied_at,
         )
-        after = steady_state_problems(self.spec, self.ctx)
+        after = steady_state_problems(self.spec, self.ctx, self.observe)
         self.ctx.write_note("drill-steady", {"when": "after", "problems": after})
+        after_state, _ = observe_state(self.info.topology, self.info.factory, self.observe)
+        self.ctx.write_note(
+            "drill-state",
+            {
+                "when": "after",
+                "items": after_state,
+                "differences": state_differences(self.ctx.before or {}, after_state),
+            },
+        )
         outcome = "stopped" if result.stopped_by else "succeeded"
         return Finished(outcome, clock.monotonic() - started, result.stopped_by or "")
 
     def resume_command(self, run_id: str) -> str:
         return f"mr-failover drill {self.info.params['scenario']} --resume {run_id}"
+
+    def left_behind(self) -> str:
+        """The state an interrupted run leaves (:func:`describe_left_behind`)."""
+        ctx = getattr(self, "ctx", None)
+        return "not read (the run had not started)" if ctx is None else describe_left_behind(ctx)
 
 
 def save_report(run_id: str) -> tuple[DrillReport, Path, Path]:
@@ -1264,3 +2040,44 @@ def earlier_drills(report: DrillReport) -> list[dict[str, Any]]:
             continue
         out.append({"run_id": run.run_id, **drill_report.trend(past)})
     return list(reversed(out))
+
+
+# --- what an interrupted drill leaves behind ------------------------------------------------
+
+
+def describe_left_behind(ctx: DrillContext) -> str:
+    """The state an interrupted drill leaves, from fresh reads, in one line: drained
+    regions, the writer, capacity and levers that differ from before the drill, canaries
+    not removed yet (e.g. "eu-west-1 drained; writer in eu-central-1 (was eu-west-1);
+    absorbers at take-over capacity: ...")."""
+    try:
+        now, report = observe_state(ctx.topology, ctx.factory, ctx.observe)
+    except MrFailoverError as exc:
+        return f"not read ({exc})"
+    parts = [f"{r.name} {r.verdict}" for r in report.regions if r.verdict != "serving"]
+    before = ctx.before or {}
+    writer = now.get("writer", {}).get("value")
+    if "writer" in now:
+        was = before.get("writer", {}).get("value")
+        moved = f" (was {was})" if was is not None and was != writer else ""
+        parts.append(f"writer in {writer or 'unknown'}{moved}")
+    diffs = [d for d in state_differences(before, now) if d["key"] != "writer"]
+    capacity = [d for d in diffs if d["key"].split(":")[1] in ("ecs", "asg")]
+    levers = [d for d in diffs if d not in capacity]
+    if capacity:
+        raised = all((d["after"] or 0) > (d["before"] or 0) for d in capacity)
+        parts.append(
+            ("absorbers at take-over capacity: " if raised else "capacity differs: ")
+            + ", ".join(f"{d['label']} {d['after']} (was {d['before']})" for d in capacity)
+        )
+    if levers:
+        parts.append(
+            "differs from before: "
+            + ", ".join(f"{d['label']} {d['after']} (was {d['before']})" for d in levers)
+        )
+    if ctx.canaries:
+        parts.append(
+            f"{len(ctx.canaries)} canary write(s) journaled, not removed yet (--resume or "
+            "cleanup --run removes them)"
+        )
+    return "; ".join(parts) or "as before the drill"

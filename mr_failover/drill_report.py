@@ -14,6 +14,9 @@ from typing import Any
 
 from mr_failover.engine.journal import iso
 
+# The phases every drill ends with (mr_failover.drill.Scenario.all_phases), by action.
+CLOSING = ("restore-traffic", "restore-writer", "restore-capacity", "cleanup")
+
 
 @dataclass(frozen=True)
 class PhaseRow:
@@ -53,6 +56,25 @@ class DrillReport:
     # Split-brain regions the failback fenced (drill-fence notes): region, database
     # action, cluster, and the renamed copy holding the diverged writes.
     fenced: tuple[dict[str, Any], ...] = ()
+    # The state the drill may touch, before its first step and after its end: key ->
+    # {"label", "before", "after"} (after None: not read; the run did not end).
+    state: tuple[dict[str, Any], ...] = ()
+    state_after_read: bool = False
+    # Every canary write the run attempted, and whether its removal step succeeded.
+    canaries: tuple[dict[str, Any], ...] = ()
+    # The phases every drill ends with (restore, cleanup), apart from the scenario's.
+    closing: tuple[PhaseRow, ...] = ()
+
+    @property
+    def differences(self) -> tuple[dict[str, Any], ...]:
+        """Items whose value after the drill is not what it was before."""
+        if not self.state_after_read:
+            return ()
+        return tuple(s for s in self.state if s["before"] != s["after"])
+
+    @property
+    def canaries_left(self) -> tuple[dict[str, Any], ...]:
+        return tuple(c for c in self.canaries if not c["removed"])
 
     @property
     def rto_met(self) -> bool:
@@ -73,6 +95,9 @@ class DrillReport:
         if self.outcome != "succeeded":
             return "incomplete"
         ok = self.rto_met and self.rpo_met and not self.steady_after
+        # A drill leaves things as it found them: any item that differs, or a canary
+        # left behind, fails it.
+        ok = ok and not self.differences and not self.canaries_left
         return "pass" if ok else "fail"
 
     def to_json(self) -> dict[str, Any]:
@@ -102,21 +127,32 @@ class DrillReport:
                 "before": list(self.steady_before),
                 "after": None if self.steady_after is None else list(self.steady_after),
             },
-            "phases": [
-                {
-                    "phase": p.phase,
-                    "title": p.title,
-                    "start": iso(p.start) if p.start else None,
-                    "end": iso(p.end) if p.end else None,
-                    "seconds": _r(p.seconds),
-                    "outcome": p.outcome,
-                    "steps": list(p.steps),
-                }
-                for p in self.phases
-            ],
+            "phases": [_phase_json(p) for p in self.phases],
+            "closing_phases": [_phase_json(p) for p in self.closing],
             "static_stability": list(self.stability),
             "fenced": list(self.fenced),
+            "state": {
+                "items": list(self.state),
+                "after_read": self.state_after_read,
+                "differences": list(self.differences),
+            },
+            "canaries": {
+                "written": list(self.canaries),
+                "left": [c["id"] for c in self.canaries_left],
+            },
         }
+
+
+def _phase_json(p: PhaseRow) -> dict[str, Any]:
+    return {
+        "phase": p.phase,
+        "title": p.title,
+        "start": iso(p.start) if p.start else None,
+        "end": iso(p.end) if p.end else None,
+        "seconds": _r(p.seconds),
+        "outcome": p.outcome,
+        "steps": list(p.steps),
+    }
 
 
 def trend(report: DrillReport) -> dict[str, Any]:
@@ -164,7 +200,14 @@ def build(run_id: str, records: list[dict[str, Any]]) -> DrillReport:
         note = r.get("kind")
         if note == "drill-phase":
             p = phases.setdefault(
-                r["phase"], {"title": r["title"], "start": None, "end": None, "outcome": "pending"}
+                r["phase"],
+                {
+                    "title": r["title"],
+                    "start": None,
+                    "end": None,
+                    "outcome": "pending",
+                    "closing": r.get("action") in CLOSING,
+                },
             )
             if r["event"] == "start":
                 p["start"] = p["start"] or r["t"]
@@ -191,15 +234,55 @@ def build(run_id: str, records: list[dict[str, Any]]) -> DrillReport:
     if after and first_disruptive is not None:
         rto = after[0]["t"] - first_disruptive
     lags = [c["lag_seconds"] for c in cutovers if c.get("lag_seconds") is not None]
-    rows = []
+    rows: list[PhaseRow] = []
+    closing: list[PhaseRow] = []
     for key, p in phases.items():
         steps = tuple(
             {k: v for k, v in s.items() if k not in ("start", "end")}
             for sid, s in step_rows.items()
             if sid.startswith(f"{key}/")
         )
-        rows.append(PhaseRow(key, p["title"], p["start"], p["end"], p["outcome"], steps))
+        phase_row = PhaseRow(key, p["title"], p["start"], p["end"], p["outcome"], steps)
+        (closing if p["closing"] else rows).append(phase_row)
     end = next((r for r in reversed(records) if r.get("type") == "end"), None)
+    state_before: dict[str, Any] = {}
+    state_after: dict[str, Any] | None = None
+    for n in notes:
+        if n.get("kind") == "drill-state":
+            if n.get("when") == "before" and not state_before:
+                state_before = n.get("items") or {}
+            elif n.get("when") == "after":
+                state_after = n.get("items") or {}
+    state = tuple(
+        {
+            "key": k,
+            "label": v.get("label", k),
+            "before": v.get("value"),
+            "after": None if state_after is None else state_after.get(k, {}).get("value"),
+        }
+        for k, v in state_before.items()
+    )
+    outcomes = {
+        r["step"]: r["status"] for r in records if r.get("type") == "outcome" and "step" in r
+    }
+    canaries: dict[str, dict[str, Any]] = {}
+    for n in notes:
+        if n.get("kind") == "drill-canary" and n.get("id") not in canaries:
+            where = n.get("table") or n.get("bucket")
+            what = n.get("key") or next(
+                (next(iter(v.values())) for v in (n.get("item_key") or {}).values()), ""
+            )
+            removal = next(
+                (st for sid, st in outcomes.items() if sid.endswith(f"/remove:{n['id']}")), None
+            )
+            canaries[n["id"]] = {
+                "id": n["id"],
+                "service": n.get("service"),
+                "region": n.get("region"),
+                "where": where,
+                "what": what,
+                "removed": removal in ("applied", "skipped"),
+            }
     who = head.get("who", {})
     return DrillReport(
         run_id=run_id,
@@ -209,6 +292,7 @@ def build(run_id: str, records: list[dict[str, Any]]) -> DrillReport:
         started=float(head["t"]),
         outcome=end["outcome"] if end else "incomplete",
         phases=tuple(rows),
+        closing=tuple(closing),
         rto_seconds=rto,
         rto_target=int(plan.get("rto_target", 0)),
         rpo_lag_seconds=max(lags) if lags else None,
@@ -228,7 +312,18 @@ def build(run_id: str, records: list[dict[str, Any]]) -> DrillReport:
             for n in notes
             if n.get("kind") == "drill-fence"
         ),
+        state=state,
+        state_after_read=state_after is not None,
+        canaries=tuple(canaries.values()),
     )
+
+
+def _same(item: dict[str, Any]) -> str:
+    return "yes" if item["before"] == item["after"] else "**no**"
+
+
+def _v(value: Any) -> str:
+    return "-" if value is None else str(value)
 
 
 def _secs(value: float | None) -> str:
@@ -279,12 +374,38 @@ def markdown(report: DrillReport) -> str:
         "- after: "
         + ("not checked" if r.steady_after is None else ("; ".join(r.steady_after) or "steady")),
         "",
+        "## State before and after (what the drill may touch)",
+        "",
+        "| item | before | after | same |",
+        "|---|---|---|---|",
+        *[
+            f"| {s['label']} | {_v(s['before'])} | "
+            f"{_v(s['after']) if r.state_after_read else 'not read'} | "
+            f"{_same(s) if r.state_after_read else '-'} |"
+            for s in r.state
+        ],
+        "",
+        f"- differences: {len(r.differences)}"
+        + ("" if r.state_after_read else " (the after state was not read: the run did not end)"),
+        "",
+        "## Canary writes (written, then removed from every replica)",
+        "",
+        "| canary | service | written in | where | removed |",
+        "|---|---|---|---|---|",
+        *[
+            f"| {c['what']} | {c['service']} | {c['region']} | {c['where']} | "
+            f"{'yes' if c['removed'] else '**no**'} |"
+            for c in r.canaries
+        ],
+        "",
+        f"- written: {len(r.canaries)}, left behind: {len(r.canaries_left)}",
+        "",
         "## Steps",
         "",
         "| phase | step | start | end | duration | outcome |",
         "|---|---|---|---|---|---|",
     ]
-    for p in r.phases:
+    for p in (*r.phases, *r.closing):
         lines.append(
             f"| {p.phase} | **{p.title}** | {iso(p.start) if p.start else '-'} | "
             f"{iso(p.end) if p.end else '-'} | {_secs(p.seconds)} | {p.outcome} |"

@@ -234,13 +234,18 @@ def _result_json(run_id: str, outcome: str, result: RunResult, journal_path: str
     )
 
 
-def interrupted(exc: KeyboardInterrupt, err: Console) -> NoReturn:
-    """Say how the run was stopped and how to resume it; exit 128 + the signal."""
+def interrupted(
+    exc: KeyboardInterrupt, err: Console, after: Callable[[], list[str]] | None = None
+) -> NoReturn:
+    """Say how the run was stopped and how to resume it (then the lines ``after`` gives:
+    a drill says the state it leaves); exit 128 + the signal."""
     from mr_failover.engine.run import Interrupted
 
     if not isinstance(exc, Interrupted):
         raise exc
     err.print(str(exc), soft_wrap=True, markup=False, highlight=False)
+    for line in after() if after is not None else ():
+        err.print(line, soft_wrap=True, markup=False, highlight=False)
     raise click.exceptions.Exit(exc.exit_code)
 
 

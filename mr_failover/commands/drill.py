@@ -9,6 +9,7 @@ and the failback always runs. This module renders the plan and the report.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -40,15 +41,32 @@ if TYPE_CHECKING:
     "--region",
     "-r",
     shell_complete=complete_region,
-    help="The region a built-in scenario evacuates / fails away from.",
+    help="The region a built-in scenario evacuates / fails away from (db-failover: default "
+    "the region AWS reports holding the Aurora writer).",
 )
-@click.option("--hold", type=Seconds(0.0, 86_400.0), default=60.0, show_default=True)
+@click.option(
+    "--to",
+    "to",
+    metavar="REGION",
+    shell_complete=complete_region,
+    help="Built-ins: the region that takes over (default: the best region that can take "
+    "over per status, said in the plan).",
+)
+@click.option(
+    "--hold",
+    type=Seconds(0.0, 86_400.0),
+    default=60.0,
+    show_default=True,
+    help="Built-ins: seconds to stay evacuated / failed over (stop conditions watched) "
+    "before failing back.",
+)
 @mutation_options
 @pass_app
 def drill(
     app: AppContext,
     scenario: str,
     region: str | None,
+    to: str | None,
     hold: float,
     yes: bool,
     dry_run: bool,
@@ -56,12 +74,16 @@ def drill(
 ) -> None:
     """Run a game-day drill (built-in evacuate / db-failover, or a scenario file).
 
-    Checks the steady state, runs the steps while watching the stop conditions, fails
-    back, and writes a Markdown + JSON report with the measured RTO and RPO.
+    Checks the steady state, records the state it may touch (writer, health-check
+    inversion, routing controls, dials, weights, desired counts), runs the steps while
+    watching the stop conditions, fails back, puts back whatever still differs, removes
+    every canary it wrote, and writes a Markdown + JSON report with the measured RTO and
+    RPO and the state before / after, item by item.
 
     \b
     Example:
       mr-failover drill evacuate --region us-east-1 --dry-run
+      mr-failover drill evacuate --region us-east-1 --to eu-west-1 --dry-run
       mr-failover drill evacuate --region us-east-1 --hold 120 --yes
       mr-failover drill config/drills/region-outage.yaml --yes
       mr-failover drill evacuate --resume 20260101T120000Z-a1b2c3 --yes
@@ -69,7 +91,7 @@ def drill(
     from mr_failover import drill as core
     from mr_failover import drill_report
     from mr_failover.engine import run
-    from mr_failover.errors import MrFailoverError
+    from mr_failover.errors import MrFailoverError, RefusedError
     from mr_failover.text import printable
 
     preflight(app, region, dry_run=dry_run)
@@ -81,7 +103,12 @@ def drill(
     )
     hooks = cli_hooks(app, yes=yes)
     console = err if app.output == "json" else out
-    hooks.show = lambda plan: console.print(plan_table(plan))
+
+    def show(plan: Plan) -> None:
+        _describe(console, job)
+        console.print(plan_table(plan))
+
+    hooks.show = show
 
     def confirm(plan: Plan) -> None:
         question = f"Run the drill '{job.spec.name}' ({len(plan.steps)} step(s))?"
@@ -97,11 +124,17 @@ def drill(
 
     hooks.running = running
     params: dict[str, Any] = {"scenario": scenario, "region": region, "hold": hold}
+    if to is not None:
+        params["to"] = to
     request = run.Request("drill", params, yes=yes, dry_run=dry_run, resume=resume)
     try:
         done = run.run(app.topology(), app.factory(), request, job, hooks, clock=current_clock())
     except KeyboardInterrupt as exc:
-        interrupted(exc, err)
+        interrupted(exc, err, after=functools.partial(_left_behind, job, exc))
+    except RefusedError as exc:
+        if dry_run:  # a refusal while planning (the writer cannot be told)
+            raise RefusedError(f"dry run: a real run would refuse: {_reason(exc)}") from None
+        raise
 
     if done.finished is None:
         _dry_run(app, job, done.plan)
@@ -123,22 +156,59 @@ def drill(
         raise MrFailoverError(failed) from None
 
 
+def _describe(console: Any, job: DrillJob) -> None:
+    """The scenario's name and description (a built-in's says its target and why)."""
+    from mr_failover.render import safe
+
+    console.print(safe(f"drill {job.spec.name}: {job.spec.description}".rstrip(": ")))
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc).removeprefix("refused: ")
+
+
+def _left_behind(job: DrillJob, exc: KeyboardInterrupt) -> list[str]:
+    """What an interrupted drill prints after the run id and resume command: how to
+    remove only its canaries, and the state it leaves, read afresh (a second Ctrl-C skips
+    the read)."""
+    run_id = getattr(exc, "run_id", None)
+    if not getattr(exc, "journaled", False) or not run_id:
+        return []
+    try:
+        left = job.left_behind()
+    except KeyboardInterrupt:
+        left = "not read (interrupted again)"
+    return [
+        "resuming runs the rest, the failback, the restore and the canaries' removal; or "
+        f"remove only its canary writes: mr-failover cleanup --run {run_id}",
+        f"state left behind: {left}",
+    ]
+
+
 def _dry_run(app: AppContext, job: DrillJob, plan: Plan) -> None:
+    from mr_failover.errors import RefusedError
     from mr_failover.render import safe
 
     out = app.console()
     drill_plan = job.drill_plan
     assert drill_plan is not None
+    # The same refusal checks as a real run (the steady state): said, exit 3.
+    refusal = job.refusal(plan)
+    would = RefusedError(f"dry run: a real run would refuse: {refusal}") if refusal else None
     if app.output == "json":
         body = {
             "dry_run": True,
+            "would_refuse": refusal,
             "scenario": job.spec.model_dump(mode="json"),
             "plan": plan.to_json(),
             "unplanned": {p.key: p.problem for p in drill_plan.phases if p.problem},
             "static_stability": [f.to_json() for f in job.stability],
         }
         click.echo(json.dumps(body, indent=2))
+        if would is not None:
+            raise would
         return
+    _describe(out, job)
     out.print(plan_table(plan))
     for p in drill_plan.phases:
         if p.problem:
@@ -153,3 +223,5 @@ def _dry_run(app: AppContext, job: DrillJob, plan: Plan) -> None:
         names = "; ".join(f"{t} [{w}]" for _, t, w in f.steps) or "nothing"
         out.print(safe(f"  if {f.region} is down: {names}"))
     out.print("dry run: no change made")
+    if would is not None:
+        raise would

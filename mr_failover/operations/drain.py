@@ -11,10 +11,12 @@ plan's params, which the journal keeps), shifts traffic with ``traffic.drain_lev
 (health check inversion, or weight 0 on the region's weighted records), waits for Route 53
 to treat the region as out and for the records' TTL, and verifies.
 
-Undrain restores the lever (inversion cleared; weights set back to the topology's declared
-``weight``, the source of truth, rather than to whatever they were before the drain),
-waits the TTL, then scales the other regions back to the counts the last successful drain
-of that region recorded in this machine's journal, unless someone changed them since.
+Undrain restores what the last successful drain of that region recorded in this machine's
+journal: the lever (inversion cleared; weights and the traffic dial set back to what the
+drain found before it changed them), waits the TTL, then scales the other regions back to
+the counts the drain recorded, unless someone changed them since. With no such record it
+says what it cannot know (the weights go to the topology's declared ``weight``, the
+capacity of the other regions is left as it is) rather than guessing.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from mr_failover.errors import MrFailoverError, RefusedError, RegionUnreachableE
 from mr_failover.resources import arc
 from mr_failover.resources import globalaccelerator as ga
 from mr_failover.resources.arc_steps import plan_routing_controls
+from mr_failover.resources.aurora import observed_writer
 from mr_failover.resources.compute_steps import (
     AAS,
     asg_key,
@@ -239,6 +242,7 @@ def _traffic_steps(
     clock: Clock,
     dial: DialMemo | None = None,
     controls: ControlsMemo | None = None,
+    weights: WeightsMemo | None = None,
 ) -> list[Step]:
     """The lever's steps for ``region`` (drain or restore), then the TTL wait."""
     spec = topology.regions[region]
@@ -269,7 +273,14 @@ def _traffic_steps(
         cloudwatch = factory.client("cloudwatch", METRICS_REGION) if reads_health else None
         try:
             steps += _route53_lever_steps(
-                client, cloudwatch, spec, region, drain=drain, undo=undo, shift=shift
+                client,
+                cloudwatch,
+                spec,
+                region,
+                drain=drain,
+                undo=undo,
+                shift=shift,
+                weights=weights or WeightsMemo(),
             )
         except RegionUnreachableError as exc:
             raise _route53_unreachable(exc, region, lever, drain=drain) from None
@@ -307,6 +318,7 @@ def _route53_lever_steps(
     drain: bool,
     undo: str,
     shift: TrafficShift,
+    weights: WeightsMemo,
 ) -> list[Step]:
     """Health check inversion or weights: Route 53 control-plane steps, read at plan time."""
     steps: list[Step] = []
@@ -349,23 +361,33 @@ def _route53_lever_steps(
                         "undraining would bring no traffic back; fix the region first"
                     )
         zones: dict[str, str] = {}
+        unknown: list[str] = []
         for rec in records:
             assert rec.weight is not None  # the topology requires it on weighted records
-            if not drain and rec.weight == 0:
+            label = weight_label(rec)
+            recorded = (weights.restore_to or {}).get(label)
+            if not drain and recorded is None and rec.weight == 0:
                 raise UsageError(
-                    f"the topology declares weight 0 for {rec.name} ({rec.set_identifier}): "
-                    f"undrain restores the declared weight; set regions.{region}.traffic."
-                    "records[].weight to the weight to restore"
+                    f"the topology declares weight 0 for {rec.name} ({rec.set_identifier}) and "
+                    "no drain recorded its weight before it: undrain restores the declared "
+                    f"weight; set regions.{region}.traffic.records[].weight to the weight to "
+                    "restore"
                 )
-            weight = 0 if drain else rec.weight
+            if not drain and recorded is None:
+                unknown.append(label)
+            weight = 0 if drain else (recorded if recorded is not None else rec.weight)
             zone_id = _zone_id(client, rec, zones)
             # Read it while planning: a missing record, or Route 53's API not answering,
             # stops the plan before anything (the other regions' scale-up) has changed.
-            if read_record_set(client, zone_id, rec) is None:
+            found = read_record_set(client, zone_id, rec)
+            if found is None:
                 raise UsageError(
                     f"record {rec.name} ({rec.set_identifier}) not found in zone {zone_id}; "
                     f"check regions.{region}.traffic.records"
                 )
+            if drain and found.get("Weight") is not None:
+                weights.before[label] = int(found["Weight"])
+            weights.to[label] = weight
             step = weight_step(
                 client,
                 zone_id,
@@ -375,7 +397,28 @@ def _route53_lever_steps(
                 undo=undo,
             )
             steps.append(shift.track(step))
+        if unknown:
+            weights.notes.append(
+                f"no drain of {region} in this machine's journal recorded the weights before "
+                f"it: what they were is unknown, so {', '.join(unknown)} go back to the "
+                f"topology's declared weight (regions.{region}.traffic.records[].weight)"
+            )
     return steps
+
+
+def weight_label(record: Record) -> str:
+    """How a drain records a weighted record's weight: ``name (set identifier)``."""
+    return f"{record.name} ({record.set_identifier})"
+
+
+@dataclass
+class WeightsMemo:
+    """The weight lever: weights found before a drain, set, and to restore (undrain)."""
+
+    before: dict[str, int] = field(default_factory=dict)
+    to: dict[str, int] = field(default_factory=dict)
+    restore_to: Mapping[str, int] | None = None  # undrain: from the drain's record
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -498,6 +541,18 @@ def last_dial(region: str) -> tuple[str, float] | None:
     return None
 
 
+def last_weights(region: str) -> tuple[str, dict[str, int]] | None:
+    """(run id, weights before the drain) of the newest successful drain of ``region``.
+
+    None when there is none, when it recorded no weights (not the weight lever, or a drain
+    from before weights were recorded), or when a successful undrain came after it.
+    """
+    for run_id, params in _recorded_drains(region):
+        before = params.get("weights_before")
+        return (run_id, {str(k): int(v) for k, v in before.items()}) if before else None
+    return None
+
+
 def plan_drain(
     topology: Topology,
     factory: ClientSource,
@@ -536,9 +591,17 @@ def plan_drain(
                 topology, factory, absorber.region, found, region, previous, minimums, notes
             )
     dial = DialMemo()
+    weights = WeightsMemo()
     controls = controls_memo(spec, region, override_safety_rules)
     steps += _traffic_steps(
-        topology, factory, region, drain=True, clock=clock, dial=dial, controls=controls
+        topology,
+        factory,
+        region,
+        drain=True,
+        clock=clock,
+        dial=dial,
+        controls=controls,
+        weights=weights,
     )
 
     lever = spec.traffic.drain_lever
@@ -556,11 +619,9 @@ def plan_drain(
             "are raised to the take-over counts so that scaling policies cannot scale the "
             "take-over back in; undrain restores the recorded minimums."
         )
-    if topology.writer_region() == region:
-        notes.append(
-            f"{region} still holds the Aurora writer: drain moves traffic, not the database "
-            "(see mr-failover promote)."
-        )
+    writer_note = _writer_note(topology, factory, region, others)
+    if writer_note:
+        notes.append(writer_note)
     for absorber in absorbers:
         for what in absorber.unverified:
             notes.append(f"{absorber.region}: not verified: {what}")
@@ -582,8 +643,31 @@ def plan_drain(
     if lever == "traffic_dial":
         # What undrain goes back to; a dial already at 0 records nothing (see last_dial).
         params["dial_before"] = dial.before or None
+    if weights.before:
+        params["weights_before"] = dict(weights.before)
     params |= controls.params()
     return Plan(command="drain", params=params, steps=tuple(steps), notes=tuple(notes))
+
+
+def _writer_note(
+    topology: Topology, factory: ClientSource, region: str, others: Sequence[str]
+) -> str | None:
+    """Whether ``region`` holds the Aurora writer, as AWS reports it (asked of the others
+    first: the drained region may be the one that is down). None: it does not."""
+    if topology.regions[region].aurora is None:
+        return None
+    writer, why = observed_writer(topology, factory, ask_first=others)
+    if writer is None:
+        return (
+            f"not verified whether {region} holds the Aurora writer ({why}); drain moves "
+            "traffic, not the database (see mr-failover status and promote)."
+        )
+    if writer != region:
+        return None
+    return (
+        f"{region} still holds the Aurora writer (rds:DescribeGlobalClusters IsWriter, or its "
+        "writable cluster): drain moves traffic, not the database (see mr-failover promote)."
+    )
 
 
 def controls_memo(spec: Region, region: str, overrides: Sequence[str]) -> ControlsMemo:
@@ -786,17 +870,24 @@ def last_drain(region: str) -> RecordedScaleUp | None:
     undrain of the region came after it (its scale-back was done or declined then).
     """
     for run_id, params in _recorded_drains(region):
-        counts, minimums = (
-            {
-                r: {k: (int(v["from"]), int(v["to"])) for k, v in services.items()}
-                for r, services in (params.get(name) or {}).items()
-            }
-            for name in ("previous_desired", "previous_min")
-        )
-        if counts or minimums:
-            return RecordedScaleUp(run_id, counts, minimums)
+        found = recorded_scale_up(run_id, params)
+        if found is not None:
+            return found
         # A drain that scaled nothing (a re-run of one that had): look further back.
     return None
+
+
+def recorded_scale_up(run_id: str, params: Mapping[str, Any]) -> RecordedScaleUp | None:
+    """What a drain's plan params (``previous_desired``, ``previous_min``) say it scaled
+    up; None when it scaled nothing. ``run_id`` names the run in undrain's notes."""
+    counts, minimums = (
+        {
+            r: {k: (int(v["from"]), int(v["to"])) for k, v in services.items()}
+            for r, services in (params.get(name) or {}).items()
+        }
+        for name in ("previous_desired", "previous_min")
+    )
+    return RecordedScaleUp(run_id, counts, minimums) if counts or minimums else None
 
 
 def plan_undrain(
@@ -808,9 +899,14 @@ def plan_undrain(
     clock: Clock,
     recorded: Callable[[str], RecordedScaleUp | None] = last_drain,
     recorded_dial: Callable[[str], tuple[str, float] | None] = last_dial,
+    recorded_weights: Callable[[str], tuple[str, dict[str, int]] | None] = last_weights,
     override_safety_rules: Sequence[str] = (),
 ) -> Plan:
     """The plan for ``undrain --region region``.
+
+    ``recorded``, ``recorded_dial``, ``recorded_weights``: what the drain being undone
+    recorded (default: the newest successful ``drain`` of this machine's journal; a drill
+    passes its own drain phase's record).
 
     ``scale_back``: None scales back when a drain recorded counts, True requires them,
     False leaves the other regions' capacity as it is.
@@ -821,11 +917,23 @@ def plan_undrain(
     if spec.traffic.drain_lever == "traffic_dial":
         dial_run = recorded_dial(region)
         dial.restore_to = dial_run[1] if dial_run else None
+    weights = WeightsMemo()
+    weights_run = None
+    if spec.traffic.drain_lever == "weight":
+        weights_run = recorded_weights(region)
+        weights.restore_to = weights_run[1] if weights_run else None
     controls = controls_memo(spec, region, override_safety_rules)
     steps = _traffic_steps(
-        topology, factory, region, drain=False, clock=clock, dial=dial, controls=controls
+        topology,
+        factory,
+        region,
+        drain=False,
+        clock=clock,
+        dial=dial,
+        controls=controls,
+        weights=weights,
     )
-    notes: list[str] = controls.notes()
+    notes: list[str] = controls.notes() + weights.notes
     if spec.traffic.drain_lever == "traffic_dial":
         notes.append(
             f"the traffic dial goes back to {dial.to:g}%, "
@@ -835,10 +943,10 @@ def plan_undrain(
                 else f"the topology's traffic_dial (no drain of {region} recorded the dial)"
             )
         )
-    if spec.traffic.drain_lever == "weight":
+    if weights_run is not None:
         notes.append(
-            "weights are restored to the topology's declared values "
-            f"(regions.{region}.traffic.records[].weight), not to what they were before the drain"
+            f"weights go back to what drain run {weights_run[0]} found before draining: "
+            + ", ".join(f"{k} {v}" for k, v in weights.to.items())
         )
     params: dict[str, Any] = {
         "region": region,
@@ -847,6 +955,8 @@ def plan_undrain(
     }
     if dial_run is not None:
         params["dial_from"] = dial_run[0]
+    if weights_run is not None:
+        params["weights_from"] = weights_run[0]
     params |= controls.params()
     drained = recorded(region) if scale_back is not False else None
     if scale_back is True and (drained is None or not (drained.counts or drained.minimums)):
@@ -857,8 +967,24 @@ def plan_undrain(
     if drained is not None and (drained.counts or drained.minimums):
         params["scale_back_from"] = drained.run_id
         steps += _scale_back_steps(factory, region, drained, notes)
+    elif scale_back is None and _scales_up(topology, region):
+        notes.append(
+            f"no successful drain of {region} in this machine's journal recorded the other "
+            "regions' capacity before it: what their desired counts were is unknown, so they "
+            "are left as they are (scale them by hand if a drain raised them)"
+        )
     notes.append(_control_plane_note(spec.traffic.drain_lever))
     return Plan(command="undrain", params=params, steps=tuple(steps), notes=tuple(notes))
+
+
+def _scales_up(topology: Topology, region: str) -> bool:
+    """Whether a drain of ``region`` could have scaled another region up."""
+    return any(
+        any(s.takeover_desired for s in spec.compute.ecs_services)
+        or any(g.takeover_desired for g in spec.compute.autoscaling_groups)
+        for name, spec in topology.regions.items()
+        if name != region
+    )
 
 
 def _scale_back_steps(

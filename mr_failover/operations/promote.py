@@ -621,7 +621,9 @@ def _plan_replica(
             )
         notes.append(f"{spec.cluster} ({region}) is no longer a read replica")
     else:
-        source_region = arn_region(source) or topology.writer_region()
+        # The writer is the cluster the replica replicates from, as RDS reports it (never
+        # the topology's role, which says only where it was when the file was written).
+        source_region = arn_region(source) or None
         _check_members(topology, factory, region, target, source_region)
         _check_target_traffic(topology, factory, region, "replica", notes)
         lag = aurora_lag(factory, region, spec.cluster, "replica", now)

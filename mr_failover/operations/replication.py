@@ -99,6 +99,19 @@ def canary_filter(rule: Mapping[str, Any]) -> CanaryFilter:
     )
 
 
+def replication_filter(client: Any, bucket: str, destination: str) -> CanaryFilter:
+    """The filter of ``bucket``'s rule replicating into ``destination`` (a drill's canary
+    object must match it to be replicated: rule: s3-replication-filter); no filter when
+    the bucket has no such rule."""
+    finding = s3.observe_bucket(client, bucket)
+    rule = finding.rule_to(destination)
+    if rule is None:
+        return CanaryFilter()
+    config = call(client, "get_bucket_replication", Bucket=bucket)["ReplicationConfiguration"]
+    raw = {r.get("ID", f"rule-{i}"): r for i, r in enumerate(config.get("Rules", []))}
+    return canary_filter(raw[rule.id]) if rule.id in raw else CanaryFilter()
+
+
 @dataclass(frozen=True)
 class BucketObserved:
     finding: s3.BucketFinding

@@ -7,13 +7,13 @@ region (:func:`lag_queries`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from mr_failover.aws import call
-from mr_failover.errors import AwsCallError
+from mr_failover.errors import AwsCallError, MrFailoverError
 from mr_failover.resources import cloudwatch
 from mr_failover.resources.cloudwatch import MetricQuery
 from mr_failover.resources.section import (
@@ -453,3 +453,41 @@ def _judge_aurora(
 
 
 SECTION = AuroraSection()
+
+
+# --- the writer, as AWS reports it --------------------------------------------------------
+
+
+def observed_writer(
+    topology: Topology, factory: ClientSource, *, ask_first: Sequence[str] = ()
+) -> tuple[str | None, str]:
+    """The Aurora writer's region as AWS reports it now, or (None, why it is unknown).
+
+    Global mode: the member ``DescribeGlobalClusters`` reports with ``IsWriter``, asked in
+    each member region in turn (``ask_first`` first: a region that may be down goes
+    last). Replica mode: the region whose cluster replicates from nothing, or the region
+    a replica's ``ReplicationSourceIdentifier`` names. Never the topology's ``role``,
+    which only says where the writer was when the file was written.
+    """
+    order = list(dict.fromkeys([*ask_first, *topology.regions]))
+    problems: list[str] = []
+    for name in order:
+        spec = topology.regions[name].aurora if name in topology.regions else None
+        if spec is None:
+            continue
+        rds = factory.client("rds", name)
+        try:
+            if spec.mode == "global" and spec.global_cluster:
+                g = observe_global_cluster(rds, spec.global_cluster)
+                if g.writer_region:
+                    return g.writer_region, ""
+                return None, f"global cluster {g.id} reports no writer (IsWriter)"
+            c = observe_cluster(rds, spec.cluster)
+        except MrFailoverError as exc:
+            problems.append(str(exc))
+            continue
+        if c.replication_source is None and c.status == "available":
+            return name, ""
+        if c.replication_source and arn_region(c.replication_source):
+            return arn_region(c.replication_source), ""
+    return None, "; ".join(problems) or "no region's Aurora cluster could tell"

@@ -23,11 +23,15 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from functools import partial
+from typing import TYPE_CHECKING, Any, Literal
 
 from mr_failover.aws import call
 from mr_failover.engine.plan import Step, StepAction
 from mr_failover.errors import AwsCallError
+
+if TYPE_CHECKING:
+    from mr_failover.aws import ClientSource
 
 Goal = Literal["at_least", "exactly"]
 AAS = "application-autoscaling"
@@ -250,6 +254,22 @@ def asg_step(
         undo=undo,
         action=SetAsgDesired(client, name, desired, goal),
     )
+
+
+def set_back_step(
+    factory: ClientSource, region: str, key: str, desired: int, previous: int, undo: str
+) -> Step:
+    """Set the service ``key`` (:func:`ecs_key` or :func:`asg_key`) in ``region`` back to
+    exactly ``desired``: :func:`ecs_step` or :func:`asg_step` with the region's client."""
+    kind, _, name = key.partition(":")
+    make: partial[Step]
+    if kind == "ecs":
+        cluster, _, service = name.partition("/")
+        client = factory.client("ecs", region)
+        make = partial(ecs_step, client, cluster=cluster, service=service)
+    else:
+        make = partial(asg_step, factory.client("autoscaling", region), name=name)
+    return make(region=region, desired=desired, previous=previous, goal="exactly", undo=undo)
 
 
 # --- the minimum that autoscaling scales in to ----------------------------------------------

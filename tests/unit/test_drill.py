@@ -62,7 +62,8 @@ def test_an_unknown_region_is_a_cross_check_error(topology: topo.Topology, tmp_p
 
 
 def test_builtin_evacuate_moves_the_writer_only_from_its_region(topology: topo.Topology) -> None:
-    east = drill.builtin("evacuate", topology, "us-east-1")
+    # The writer is the one AWS reports (choose_builtin), passed in: not the file's role.
+    east = drill.builtin("evacuate", topology, "us-east-1", writer="us-east-1")
     assert [(s.action, s.region) for s in east.steps] == [
         ("drain", "us-east-1"),
         ("promote", "us-west-2"),
@@ -70,8 +71,30 @@ def test_builtin_evacuate_moves_the_writer_only_from_its_region(topology: topo.T
         ("wait", None),
     ]
     assert [s.action for s in east.failback] == ["undrain", "promote"]
-    west = drill.builtin("evacuate", topology, "us-west-2")
+    west = drill.builtin("evacuate", topology, "us-west-2", writer="us-east-1")
     assert "promote" not in [s.action for s in west.steps]
+
+
+def test_builtin_evacuate_follows_the_observed_writer_not_the_file(
+    topology: topo.Topology,
+) -> None:
+    # The file says us-east-1 is the writer; AWS says us-west-2.
+    west = drill.builtin("evacuate", topology, "us-west-2", writer="us-west-2")
+    assert ("promote", "us-east-1") in [(s.action, s.region) for s in west.steps]
+    assert [(s.action, s.region) for s in west.failback] == [
+        ("undrain", "us-west-2"),
+        ("promote", "us-west-2"),
+    ]
+    east = drill.builtin("evacuate", topology, "us-east-1", writer="us-west-2")
+    assert "promote" not in [s.action for s in east.steps]
+    # Every drill ends by restoring what differs and removing its canaries.
+    closing = [(k, s.action) for k, s in east.all_phases() if k.startswith("f") and not s.region]
+    assert closing == [
+        ("f2", "restore-traffic"),
+        ("f3", "restore-writer"),
+        ("f4", "restore-capacity"),
+        ("f5", "cleanup"),
+    ]
 
 
 def _step(id: str, region: str, plane_region: str | None) -> Step:
