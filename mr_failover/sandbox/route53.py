@@ -26,12 +26,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from mr_failover.sandbox import arc
 from mr_failover.sandbox.state import Hooks
 
 if TYPE_CHECKING:
     from mr_failover.sandbox.state import SandboxState
 
 HOOKS = (
+    "moto.route53.responses.Route53.create_health_check",
+    "moto.route53.models.HealthCheck.health_check_config",
     "moto.route53.responses.Route53.get_health_check_status",
     "moto.route53.responses.Route53.update_health_check",
     "moto.route53.models.HealthCheck.health_check_version",
@@ -127,6 +130,39 @@ def effective_healthy(check: Any, state: CheckState) -> bool:
     return status != bool(check.inverted)
 
 
+def control_on(sandbox: SandboxState, check: Any) -> bool:
+    """A RECOVERY_CONTROL check's status: its routing control is On (unknown: unhealthy).
+
+    "When a routing control state is set to ON, traffic flows to a cell. When the state
+    is set to OFF, traffic does not flow" (GetRoutingControlState, Routing Control API
+    Reference); "When you change routing control states, Route 53 ARC updates Amazon
+    Route 53 health checks" (DescribeRoutingControl,
+    https://docs.aws.amazon.com/recovery-cluster/latest/api/routingcontrol-routingcontrolarn.html);
+    "Creating a routing control health check in ARC",
+    https://docs.aws.amazon.com/r53recovery/latest/dg/routing-control.create-health-check.html.
+    """
+    # rule: route53-recovery-control-check
+    control = arc.state(sandbox).controls.get(getattr(check, "routing_control_arn", None) or "")
+    return control is not None and control.on
+
+
+def effective_status(sandbox: SandboxState, check_id: str) -> bool | None:
+    """What DNS routing uses now: the check's status with Disabled then Inverted applied
+    (:func:`effective_healthy`); None for an unknown check or one not evaluated yet.
+
+    A routing-control check follows its control at once (ARC's state, no checkers); a
+    calculated check its last round's count of healthy children.
+    """
+    check = _backend(sandbox).health_checks.get(check_id)
+    if check is None:
+        return None
+    if check.type_ == "RECOVERY_CONTROL":
+        cs: CheckState | None = CheckState(healthy=control_on(sandbox, check))
+    else:
+        cs = _state(sandbox).checks.get(check_id)
+    return None if cs is None else effective_healthy(check, cs)
+
+
 def evaluate(sandbox: SandboxState) -> None:
     """One checking round per health_check_interval: observations, threshold, metrics."""
     state = _state(sandbox)
@@ -145,6 +181,12 @@ def evaluate(sandbox: SandboxState) -> None:
     data: list[dict[str, Any]] = []
     status: dict[str, bool] = {}
     for check_id, check in checks.items():
+        if check.type_ == "RECOVERY_CONTROL":  # a calculated parent counts it too
+            cs = state.checks.setdefault(check_id, CheckState())
+            cs.healthy = cs.last_ok = control_on(sandbox, check)
+            cs.checked_at = stamp
+            status[check_id] = effective_healthy(check, cs)
+            continue
         if check.type_ in UNCHECKED_TYPES:
             continue
         cs = state.checks.setdefault(check_id, CheckState())
@@ -253,9 +295,27 @@ def observations(sandbox: SandboxState, check: Any) -> list[dict[str, Any]]:
 def _patch_moto() -> None:
     from moto.core.responses import ActionResult
     from moto.route53.exceptions import Route53ClientError
+    from moto.route53.models import HealthCheck
     from moto.route53.responses import Route53
 
     original_update = Route53.update_health_check
+    original_create = Route53.create_health_check
+    original_config: Any = vars(HealthCheck)["health_check_config"]  # a property
+
+    def create_health_check(self: Any) -> Any:
+        # moto drops RoutingControlArn (type RECOVERY_CONTROL): keep it on the check.
+        result = original_create(self)
+        arn = (self._get_param("HealthCheckConfig") or {}).get("RoutingControlArn")
+        if arn:
+            created = self.backend.get_health_check(_result_id(result))
+            created.routing_control_arn = arn
+        return result
+
+    def health_check_config(self: Any) -> dict[str, Any]:
+        config: dict[str, Any] = original_config.fget(self)
+        if getattr(self, "routing_control_arn", None):
+            config["RoutingControlArn"] = self.routing_control_arn
+        return config
 
     def get_health_check_status(self: Any) -> Any:
         sandbox = _sandbox()
@@ -276,5 +336,16 @@ def _patch_moto() -> None:
         check.health_check_version = int(check.health_check_version) + 1
         return result
 
+    setattr(Route53, "create_health_check", create_health_check)  # noqa: B010
+    setattr(HealthCheck, "health_check_config", property(health_check_config))  # noqa: B010
     setattr(Route53, "get_health_check_status", get_health_check_status)  # noqa: B010
     setattr(Route53, "update_health_check", update_health_check)  # noqa: B010
+
+
+def _result_id(result: Any) -> str:
+    """The id of the health check a CreateHealthCheck ActionResult holds."""
+    for attr in ("result", "_result", "data"):
+        found = getattr(result, attr, None)
+        if isinstance(found, dict) and "HealthCheck" in found:
+            return str(found["HealthCheck"].id)
+    raise AttributeError("moto's CreateHealthCheck result changed shape (recheck route53.py)")
