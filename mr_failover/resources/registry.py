@@ -11,6 +11,7 @@ from mr_failover.resources import (
     aurora,
     cloudfront,
     compute,
+    dns,
     dynamodb,
     elasticache,
     globalaccelerator,
@@ -31,4 +32,4 @@ SECTIONS: tuple[Section, ...] = (
     apigateway.SECTION,
     readiness.SECTION,
 )
-GLOBAL_SECTIONS: tuple[GlobalSection, ...] = (cloudfront.SECTION,)
+GLOBAL_SECTIONS: tuple[GlobalSection, ...] = (cloudfront.SECTION, dns.SECTION)

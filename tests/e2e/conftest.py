@@ -195,6 +195,8 @@ def e2e_env(
     _dummy_credentials(monkeypatch)
     extra = {
         "AWS_ENDPOINT_URL": e2e_sandbox.endpoint_url,
+        # The name server status, drain and drills ask for DNS answers (sandbox up exports it).
+        "MR_FAILOVER_DNS_SERVER": f"127.0.0.1:{e2e_sandbox.dns_port()}",
         "MR_FAILOVER_CONFIG": str(e2e_topology_file),
         "MR_FAILOVER_STATE_DIR": str(state),
         "NO_COLOR": "1",
