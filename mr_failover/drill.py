@@ -424,6 +424,9 @@ class Watched(StepAction):
     def verify(self) -> str | None:
         return self.inner.verify()
 
+    def note(self) -> str:
+        return self.inner.note()
+
 
 # --- drill-only step actions -----------------------------------------------------------------
 

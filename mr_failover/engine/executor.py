@@ -175,6 +175,9 @@ def execute(
             problem = action.verify()
             if problem:
                 raise MrFailoverError(f"verification failed: {problem}")
+            note = action.note()
+            if note:
+                detail = f"{detail}; {note}"
         except MrFailoverError as exc:
             failed = StepOutcome(step.id, "failed", clock.monotonic() - t0, str(exc))
             outcomes.append(failed)

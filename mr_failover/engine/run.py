@@ -333,6 +333,9 @@ def guard_waits(plan: Plan, lease: lock.Lease) -> Plan:
         def verify(self) -> str | None:
             return self.inner.verify()
 
+        def note(self) -> str:
+            return self.inner.note()
+
     steps = tuple(
         dataclasses.replace(s, action=LeaseGuarded(s.action)) if s.action is not None else s
         for s in plan.steps

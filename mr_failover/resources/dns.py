@@ -287,13 +287,18 @@ def observe_answers(
     timeout: float = QUERY_TIMEOUT,
     samples: int = WEIGHTED_SAMPLES,
     vantages: Sequence[str] | None = None,
+    region: str | None = None,
 ) -> tuple[DnsAnswerFinding, ...]:
-    """For each record name: what a client near each region (``vantages``, default the
-    topology's regions) is sent to now. Never raises for an unreachable name server:
-    the finding carries the error."""
+    """For each record name (``region``: only that region's): what a client near each
+    region (``vantages``, default the topology's regions) is sent to now. Never raises
+    for an unreachable name server: the finding carries the error."""
     out = []
     pools: dict[str, _Servers] = {}
-    for name, rdtype, zone in record_names(topology):
+    names = record_names(topology)
+    if region is not None:
+        mine = {_norm(r.name) for r in topology.regions[region].traffic.records}
+        names = [n for n in names if _norm(n[0]) in mine]
+    for name, rdtype, zone in names:
         try:
             pool = pools.get(zone)
             if pool is None:
@@ -304,6 +309,13 @@ def observe_answers(
             continue
         out.append(found)
     return tuple(out)
+
+
+def standby(topology: Topology, region: str, name: str) -> bool:
+    """Whether ``region``'s records for ``name`` answer only when others are out (failover
+    SECONDARY, weight 0): DNS not answering with it is then no sign of trouble."""
+    mine = [r for r in topology.regions[region].traffic.records if _norm(r.name) == _norm(name)]
+    return bool(mine) and all(r.failover == "SECONDARY" or r.weight == 0 for r in mine)
 
 
 def _weighted(topology: Topology, name: str) -> bool:
@@ -367,8 +379,11 @@ def answer_problems(
                     f"dns: {f.name} still answers with {region} although it is drained: its "
                     "records do not carry the lever, or Route 53 has not caught up"
                 )
-            standby = all(r.failover == "SECONDARY" or r.weight == 0 for r in mine)
-            if verdict == "serving" and region not in answered and not standby:
+            if (
+                verdict == "serving"
+                and region not in answered
+                and not standby(topology, region, f.name)
+            ):
                 per_region.setdefault(region, []).append(
                     f"dns: {f.name} answers no client with {region} although it is serving"
                 )

@@ -294,6 +294,9 @@ class _Tracked(StepAction):
     def verify(self) -> str | None:
         return self.inner.verify()
 
+    def note(self) -> str:
+        return self.inner.note()
+
 
 class WaitForTtl(StepAction):
     """Wait one record TTL after Route 53 changed its answers, then re-verify the change.
