@@ -403,7 +403,7 @@ class DnsSection(GlobalSection):
         configured = setting()
         if configured is None:
             return ()
-        return observe_answers(topology, configured)
+        return observe_answers(topology, configured, timeout=QUERY_TIMEOUT)
 
     def apply(
         self, topology: Topology, regions: tuple[RegionStatus, ...], found: tuple[Any, ...]
