@@ -36,6 +36,7 @@ from mr_failover.errors import AwsCallError, MrFailoverError, RefusedError, Usag
 from mr_failover.faults import FisExperiment as FisExperiment
 from mr_failover.faults import Outage
 from mr_failover.operations.replication import dynamodb_item_key
+from mr_failover.resources.dns_steps import serving_answers
 
 if TYPE_CHECKING:
     from mr_failover.aws import ClientSource
@@ -541,6 +542,7 @@ class ServingCheck(_Marked):
         super().__init__(ctx, key)
         self.region = region
         self.last = ""
+        self.dns = ""
 
     def apply(self) -> None:
         """Nothing to change: the check is the wait."""
@@ -556,6 +558,10 @@ class ServingCheck(_Marked):
         for hc in observe_region_checks(r53, spec.traffic):
             if hc.effective_healthy is not True:
                 problems.append(f"health check {hc.name} not healthy")
+        # What clients get: DNS must send a client near the region to it.
+        answered, self.dns = serving_answers(topology, self.region)
+        if answered is False:
+            problems.append(f"DNS does not answer with {self.region} yet: {self.dns}")
         if spec.aurora is not None and spec.aurora.mode == "global":
             from mr_failover.resources.aurora import observe_global_cluster
 
@@ -629,6 +635,7 @@ class ServingCheck(_Marked):
             region=self.region,
             canaries_written=written,
             canaries_lost=lost,
+            dns_answers=self.dns,
         )
         return True
 

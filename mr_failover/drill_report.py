@@ -53,6 +53,10 @@ class DrillReport:
     # Split-brain regions the failback fenced (drill-fence notes): region, database
     # action, cluster, and the renamed copy holding the diverged writes.
     fenced: tuple[dict[str, Any], ...] = ()
+    # What DNS answered, from the zone's name servers: each drain/undrain confirmation
+    # (when the region left or came back to the answers) and each verify (to whom DNS
+    # sent a client near the target): step or phase, wall time, what was seen.
+    dns_answers: tuple[dict[str, Any], ...] = ()
 
     @property
     def rto_met(self) -> bool:
@@ -116,6 +120,7 @@ class DrillReport:
             ],
             "static_stability": list(self.stability),
             "fenced": list(self.fenced),
+            "dns_answers": [{**d, "time": iso(d["t"])} for d in self.dns_answers],
         }
 
 
@@ -146,6 +151,7 @@ def build(run_id: str, records: list[dict[str, Any]]) -> DrillReport:
     phases: dict[str, dict[str, Any]] = {}
     first_disruptive: float | None = None
     serving: list[dict[str, Any]] = []
+    dns: list[dict[str, Any]] = []
     cutovers: list[dict[str, Any]] = []
     stopped_by = None
     steady_after: tuple[str, ...] | None = None
@@ -159,6 +165,8 @@ def build(run_id: str, records: list[dict[str, Any]]) -> DrillReport:
             row = step_rows[r["step"]]
             row |= {"end": r["t"], "seconds": r["seconds"], "outcome": r["status"]}
             row["detail"] = r.get("detail", "")
+            if "/dns:answers:" in r["step"] and "DNS" in row["detail"]:
+                dns.append({"at": r["step"], "t": r["t"], "seen": row["detail"]})
         if kind != "note":
             continue
         note = r.get("kind")
@@ -176,6 +184,8 @@ def build(run_id: str, records: list[dict[str, Any]]) -> DrillReport:
         elif note == "drill-measure":
             if r.get("measure") == "serving":
                 serving.append(r)
+                if r.get("dns_answers"):
+                    dns.append({"at": r["key"], "t": r["t"], "seen": r["dns_answers"]})
         elif note == "drill-stop":
             stopped_by = r["condition"]
         elif note == "drill-steady":
@@ -228,6 +238,7 @@ def build(run_id: str, records: list[dict[str, Any]]) -> DrillReport:
             for n in notes
             if n.get("kind") == "drill-fence"
         ),
+        dns_answers=tuple(dns),
     )
 
 
@@ -293,6 +304,9 @@ def markdown(report: DrillReport) -> str:
             lines.append(
                 f"| | {s['title']} | | | {_secs(s.get('seconds'))} | {s.get('outcome', '-')} |"
             )
+    if r.dns_answers:
+        lines += ["", "## DNS answers (the zone's name servers)", ""]
+        lines += [f"- {iso(d['t'])} `{d['at']}`: {d['seen']}" for d in r.dns_answers]
     lines += ["", "## Static stability (steps that fail if a region is down)", ""]
     for f in r.stability:
         names = ", ".join(f"{s['title']} ({s['why']})" for s in f["steps"]) or "none"

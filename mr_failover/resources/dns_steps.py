@@ -61,6 +61,17 @@ def judge(
     return met, "; ".join(parts)
 
 
+def serving_answers(topology: Topology, region: str) -> tuple[bool | None, str]:
+    """For a drill's verify: whether DNS sends a client near ``region`` to it now (None:
+    not checked, no name server set or none answered), and what DNS answers."""
+    configured = setting()
+    if configured is None or not topology.regions[region].traffic.records:
+        return None, "not checked (MR_FAILOVER_DNS_SERVER not set)"
+    found = observe_answers(topology, configured, region=region, samples=SAMPLES)
+    met, text = judge(topology, region, found, drained=False)
+    return met, text if met is not None else f"not checked: {text}"
+
+
 class AnswersFollow(StepAction):
     """Wait until the DNS answers no longer (``drained``) or again name ``region``."""
 

@@ -81,6 +81,11 @@ def test_evacuate_and_fail_back_measures_rto_and_rpo(
     assert report["rpo"]["canaries_lost"] == 0
     assert report["steady_state"]["after"] == []
     assert [p["outcome"] for p in report["phases"]] == ["done"] * len(report["phases"])
+    # What clients got: the drain's DNS confirmation and the verify's answers.
+    seen = {d["at"]: d["seen"] for d in report["dns_answers"]}
+    assert "us-east-1 left the DNS answers at " in seen[f"s1/dns:answers:{EAST}"]
+    verified = [v for at, v in seen.items() if at.endswith(":serving")]
+    assert verified[0] == "api.arc309.example.com. -> us-west-2", seen
     # Failed back: the writer is home again.
     assert writer_region(aws) == EAST
     assert len(control.calls(action="SwitchoverGlobalCluster")) == 2
