@@ -27,15 +27,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import dns.edns
-import dns.exception
-import dns.flags
-import dns.message
-import dns.query
-import dns.rcode
-import dns.rdatatype
-import dns.resolver
-
 from mr_failover.errors import UsageError
 from mr_failover.resources.section import GlobalSection, RegionStatus
 
@@ -130,6 +121,9 @@ def setting(env: Mapping[str, str] | None = None) -> str | None:
 def zone_name_servers(zone: str, *, timeout: float = QUERY_TIMEOUT) -> tuple[NameServer, ...]:
     """The zone's name servers (its NS records, then their addresses) from this machine's
     resolver: DNS all the way, so no Route 53 API call."""
+    import dns.exception  # dnspython is imported when DNS is asked, not by every command
+    import dns.resolver
+
     resolver = dns.resolver.Resolver()
     resolver.lifetime = timeout
     try:
@@ -170,6 +164,14 @@ def ask(
     Raises DnsUnreachable when the server does not answer within ``timeout`` or refuses
     the connection; a truncated UDP answer is asked again over TCP.
     """
+    import dns.edns  # dnspython is imported when DNS is asked, not by every command
+    import dns.exception
+    import dns.flags
+    import dns.message
+    import dns.query
+    import dns.rcode
+    import dns.rdatatype
+
     options: list[dns.edns.Option] = []
     if subnet:
         net = ipaddress.ip_network(subnet, strict=False)
