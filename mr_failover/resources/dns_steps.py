@@ -17,8 +17,10 @@ from datetime import UTC, datetime
 from mr_failover.engine.plan import Clock, Step, StepAction
 from mr_failover.resources.dns import (
     QUERY_TIMEOUT,
+    ZONE_SERVERS,
     DnsAnswerFinding,
     observe_answers,
+    parse_servers,
     setting,
     standby,
 )
@@ -157,6 +159,8 @@ def answers_step(
     configured = setting()
     if configured is None or not topology.regions[region].traffic.records:
         return None
+    if configured.lower() != ZONE_SERVERS:
+        parse_servers(configured)  # a bad setting is refused before any change (exit 2)
     goal = "leaves" if drained else "comes back to"
     return Step(
         id=f"dns:answers:{region}",

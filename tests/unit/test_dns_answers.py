@@ -147,3 +147,19 @@ def test_the_drain_confirmation_gives_up_on_a_silent_name_server_with_a_warning(
         "WARNING: not confirmed by DNS, no name server answered "
         f"({RECORD}: name server {silent_server} did not answer within 0.2 s)"
     )
+
+
+def test_a_bad_name_server_setting_is_refused_when_planning(
+    example: topo.Topology, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mr_failover.resources.dns_steps import answers_step
+
+    clock = FakeClock(0.0)
+    monkeypatch.setenv(dns.ENV_DNS_SERVER, "127.0.0.1:notaport")
+    with pytest.raises(UsageError, match="bad port"):
+        answers_step(example, "us-east-1", drained=True, clock=clock, timeout=60)
+    monkeypatch.delenv(dns.ENV_DNS_SERVER)
+    assert answers_step(example, "us-east-1", drained=True, clock=clock, timeout=60) is None
+    monkeypatch.setenv(dns.ENV_DNS_SERVER, "127.0.0.1:5353")
+    step = answers_step(example, "us-east-1", drained=True, clock=clock, timeout=60)
+    assert step is not None and (step.plane, step.region) == ("data", "-")
