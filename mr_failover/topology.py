@@ -159,6 +159,44 @@ class LockLocation(_Model):
         return [self.region, *self.fallback_regions]
 
 
+class SharedJournal(_Model):
+    """An S3 location where runs are journaled besides the local copy, for the team.
+
+    Each journal record is one object ``<prefix><run id>/<sequence>.json``, written only if
+    no object has that key (a conditional write), so two writers never lose an entry.
+    """
+
+    bucket: Name = Field(description="S3 bucket holding the team's run journals.")
+    region: RegionCode = Field(description="Region of the bucket.")
+    prefix: str = Field(
+        default="mr-failover/runs/",
+        max_length=200,
+        pattern=r"^([A-Za-z0-9!_.*'()-]+/)*$",
+        description="Key prefix, ending with '/' (or empty).",
+    )
+
+
+class Notifications(_Model):
+    """Where mutating runs and drills post their start, failures and end."""
+
+    sns_topic_arn: str | None = Field(
+        default=None,
+        pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$",
+        description="SNS topic to publish to (published in the topic's region).",
+    )
+    webhook_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s]+$",
+        description="Chat webhook (Slack-compatible): a JSON POST with a 'text' field.",
+    )
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> Notifications:
+        if self.sns_topic_arn is None and self.webhook_url is None:
+            raise ValueError("notifications need sns_topic_arn, webhook_url or both")
+        return self
+
+
 class HealthCheck(_Model):
     """A Route 53 health check watching this region's endpoint."""
 
@@ -477,6 +515,10 @@ class Topology(_Model):
     primary_region: RegionCode = Field(description="Region that serves in steady state.")
     policy: Policy
     lock: LockLocation | None = None
+    journal: SharedJournal | None = Field(
+        default=None, description="Journal runs to S3 too, so the team shares history and resume."
+    )
+    notifications: Notifications | None = None
     global_accelerator: GlobalAccelerator | None = None
     cloudfront_distributions: list[Distribution] = Field(default_factory=list)
     arc: Arc | None = Field(

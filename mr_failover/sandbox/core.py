@@ -37,6 +37,7 @@ from mr_failover.sandbox import (
     elasticache,
     globalaccelerator,
     route53,
+    route53_recovery,
     s3,
 )
 from mr_failover.sandbox.client import remember_token
@@ -57,6 +58,7 @@ __all__ = ["SIMULATIONS", "Call", "Sandbox", "SandboxClock", "SandboxSettings", 
 SIMULATIONS: tuple[Simulation, ...] = (
     aurora,
     route53,
+    route53_recovery,
     dynamodb,
     s3,
     cloudfront,

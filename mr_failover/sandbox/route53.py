@@ -33,8 +33,6 @@ if TYPE_CHECKING:
     from mr_failover.sandbox.state import SandboxState
 
 HOOKS = (
-    "moto.route53.responses.Route53.create_health_check",
-    "moto.route53.models.HealthCheck.health_check_config",
     "moto.route53.responses.Route53.get_health_check_status",
     "moto.route53.responses.Route53.update_health_check",
     "moto.route53.models.HealthCheck.health_check_version",
@@ -141,7 +139,7 @@ def control_on(sandbox: SandboxState, check: Any) -> bool:
     "Creating a routing control health check in ARC",
     https://docs.aws.amazon.com/r53recovery/latest/dg/routing-control.create-health-check.html.
     """
-    # rule: route53-recovery-control-check
+    # rule: route53-recovery-control-status
     control = arc.state(sandbox).controls.get(getattr(check, "routing_control_arn", None) or "")
     return control is not None and control.on
 
@@ -295,27 +293,9 @@ def observations(sandbox: SandboxState, check: Any) -> list[dict[str, Any]]:
 def _patch_moto() -> None:
     from moto.core.responses import ActionResult
     from moto.route53.exceptions import Route53ClientError
-    from moto.route53.models import HealthCheck
     from moto.route53.responses import Route53
 
     original_update = Route53.update_health_check
-    original_create = Route53.create_health_check
-    original_config: Any = vars(HealthCheck)["health_check_config"]  # a property
-
-    def create_health_check(self: Any) -> Any:
-        # moto drops RoutingControlArn (type RECOVERY_CONTROL): keep it on the check.
-        result = original_create(self)
-        arn = (self._get_param("HealthCheckConfig") or {}).get("RoutingControlArn")
-        if arn:
-            created = self.backend.get_health_check(_result_id(result))
-            created.routing_control_arn = arn
-        return result
-
-    def health_check_config(self: Any) -> dict[str, Any]:
-        config: dict[str, Any] = original_config.fget(self)
-        if getattr(self, "routing_control_arn", None):
-            config["RoutingControlArn"] = self.routing_control_arn
-        return config
 
     def get_health_check_status(self: Any) -> Any:
         sandbox = _sandbox()
@@ -336,16 +316,5 @@ def _patch_moto() -> None:
         check.health_check_version = int(check.health_check_version) + 1
         return result
 
-    setattr(Route53, "create_health_check", create_health_check)  # noqa: B010
-    setattr(HealthCheck, "health_check_config", property(health_check_config))  # noqa: B010
     setattr(Route53, "get_health_check_status", get_health_check_status)  # noqa: B010
     setattr(Route53, "update_health_check", update_health_check)  # noqa: B010
-
-
-def _result_id(result: Any) -> str:
-    """The id of the health check a CreateHealthCheck ActionResult holds."""
-    for attr in ("result", "_result", "data"):
-        found = getattr(result, attr, None)
-        if isinstance(found, dict) and "HealthCheck" in found:
-            return str(found["HealthCheck"].id)
-    raise AttributeError("moto's CreateHealthCheck result changed shape (recheck route53.py)")
