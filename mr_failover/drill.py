@@ -36,7 +36,7 @@ from mr_failover.errors import AwsCallError, MrFailoverError, RefusedError, Usag
 from mr_failover.faults import FisExperiment as FisExperiment
 from mr_failover.faults import Outage
 from mr_failover.operations.replication import dynamodb_item_key
-from mr_failover.resources.dns_steps import serving_answers
+from mr_failover.resources.dns_steps import DnsNotes, serving_answers
 
 if TYPE_CHECKING:
     from mr_failover.aws import ClientSource
@@ -428,6 +428,9 @@ class Watched(StepAction):
     def note(self) -> str:
         return self.inner.note()
 
+    def journal_notes(self) -> list[tuple[str, dict[str, Any]]]:
+        return self.inner.journal_notes()
+
 
 # --- drill-only step actions -----------------------------------------------------------------
 
@@ -543,6 +546,7 @@ class ServingCheck(_Marked):
         self.region = region
         self.last = ""
         self.dns = ""
+        self.dns_notes = DnsNotes(ctx.clock)
 
     def apply(self) -> None:
         """Nothing to change: the check is the wait."""
@@ -559,7 +563,7 @@ class ServingCheck(_Marked):
             if hc.effective_healthy is not True:
                 problems.append(f"health check {hc.name} not healthy")
         # What clients get: DNS must send a client near the region to it.
-        answered, self.dns = serving_answers(topology, self.region)
+        answered, self.dns = serving_answers(topology, self.region, self.dns_notes)
         if answered is False:
             problems.append(f"DNS does not answer with {self.region} yet: {self.dns}")
         if spec.aurora is not None and spec.aurora.mode == "global":
@@ -641,6 +645,9 @@ class ServingCheck(_Marked):
 
     def state(self) -> str:
         return self.last or "serving, writer here, canary write accepted"
+
+    def journal_notes(self) -> list[tuple[str, dict[str, Any]]]:
+        return self.dns_notes.take()
 
 
 def _drill_step(

@@ -13,6 +13,7 @@ has a deadline and the step gives up after :data:`UNREACHABLE_LOOKS` silent look
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from mr_failover.engine.plan import Clock, Step, StepAction
 from mr_failover.resources.dns import (
@@ -63,13 +64,38 @@ def judge(
     return met, "; ".join(parts)
 
 
-def serving_answers(topology: Topology, region: str) -> tuple[bool | None, str]:
+class DnsNotes:
+    """The journal's ``dns-answers`` notes: each record name's regions, when they change
+    (``name``, ``regions``, ``t``: the wall time they were seen), for the drill's timeline."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.seen: dict[str, tuple[str, ...]] = {}
+        self.pending: list[tuple[str, dict[str, Any]]] = []
+
+    def saw(self, found: tuple[DnsAnswerFinding, ...]) -> None:
+        for f in found:
+            if f.error is None and self.seen.get(f.name) != f.regions:
+                self.seen[f.name] = f.regions
+                fields = {"name": f.name, "regions": list(f.regions), "t": self.clock.time()}
+                self.pending.append(("dns-answers", fields))
+
+    def take(self) -> list[tuple[str, dict[str, Any]]]:
+        out, self.pending = self.pending, []
+        return out
+
+
+def serving_answers(
+    topology: Topology, region: str, notes: DnsNotes | None = None
+) -> tuple[bool | None, str]:
     """For a drill's verify: whether DNS sends a client near ``region`` to it now (None:
     not checked, no name server set or none answered), and what DNS answers."""
     configured = setting()
     if configured is None or not topology.regions[region].traffic.records:
         return None, "not checked (MR_FAILOVER_DNS_SERVER not set)"
     found = observe_answers(topology, configured, region=region, samples=SAMPLES)
+    if notes is not None:
+        notes.saw(found)
     met, text = judge(topology, region, found, drained=False)
     return met, text if met is not None else f"not checked: {text}"
 
@@ -97,6 +123,7 @@ class AnswersFollow(StepAction):
         self.seen_at: float | None = None  # wall time the answers were first seen changed
         self.silent = 0
         self.unconfirmed: str | None = None
+        self.notes = DnsNotes(clock)
 
     def _look(self) -> bool | None:
         found = observe_answers(
@@ -106,6 +133,7 @@ class AnswersFollow(StepAction):
             timeout=self.timeout,
             samples=SAMPLES,
         )
+        self.notes.saw(found)
         met, self.last = judge(self.topology, self.region, found, drained=self.drained)
         if met and self.seen_at is None:
             self.seen_at = self.clock.time()
@@ -141,6 +169,9 @@ class AnswersFollow(StepAction):
             if self._look() is not False:
                 return None
         return f"the DNS answers changed back: {self.last}"
+
+    def journal_notes(self) -> list[tuple[str, dict[str, Any]]]:
+        return self.notes.take()
 
     def note(self) -> str:
         if self.unconfirmed is not None:

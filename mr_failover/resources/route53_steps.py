@@ -297,6 +297,9 @@ class _Tracked(StepAction):
     def note(self) -> str:
         return self.inner.note()
 
+    def journal_notes(self) -> list[tuple[str, dict[str, Any]]]:
+        return self.inner.journal_notes()
+
 
 class WaitForTtl(StepAction):
     """Wait one record TTL after Route 53 changed its answers, then re-verify the change.

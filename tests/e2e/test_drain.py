@@ -73,6 +73,13 @@ def journal_details(stdout: str) -> dict[str, str]:
     return {r["step"]: r["detail"] for r in records if r.get("type") == "outcome"}
 
 
+def dns_notes(stdout: str) -> list[dict[str, Any]]:
+    """The run's ``dns-answers`` journal notes."""
+    path = Path(re.search(r"journal: (\S+)", stdout).group(1))  # type: ignore[union-attr]
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    return [r for r in records if r.get("kind") == "dns-answers"]
+
+
 def check_id(e2e_topology: topo.Topology, region: str) -> str:
     hc_id = e2e_topology.regions[region].traffic.health_checks[0].id
     assert hc_id is not None
@@ -110,6 +117,8 @@ def test_drain_then_undrain_with_the_inversion_lever(
     # A client near us-east-1 is now sent to us-west-2; the journal says when that was seen.
     assert answered(e2e_sandbox, "us-east-1") == "us-west-2"
     assert answered(e2e_sandbox, "us-west-2") == "us-west-2"
+    # The journal's dns-answers notes: the regions the answers held, when they changed.
+    assert dns_notes(result.stdout)[-1]["regions"] == ["us-west-2"]
     detail = journal_details(result.stdout)["dns:answers:us-east-1"]
     assert re.search(
         r"us-east-1 left the DNS answers at 2027-01-15T08:00:\d\d\+00:00 "

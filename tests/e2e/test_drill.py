@@ -91,6 +91,9 @@ def test_evacuate_and_fail_back_measures_rto_and_rpo(
     assert len(control.calls(action="SwitchoverGlobalCluster")) == 2
     (run,) = journal.list_runs()
     assert run.command == "drill" and run.outcome == "succeeded"
+    # The page's timeline has a DNS lane from the journal's dns-answers notes.
+    page = (journal.runs_dir() / f"{run.run_id}.report.html").read_text()
+    assert '<g class="dns" data-name="api.arc309.example.com.">' in page
     (past,) = json.loads(run_cli("--output", "json", "history").stdout)["runs"]
     assert past["drill"]["verdict"] == "pass"
     assert past["drill"]["rto_seconds"] == report["rto"]["seconds"]
