@@ -163,3 +163,24 @@ def test_a_bad_name_server_setting_is_refused_when_planning(
     monkeypatch.setenv(dns.ENV_DNS_SERVER, "127.0.0.1:5353")
     step = answers_step(example, "us-east-1", drained=True, clock=clock, timeout=60)
     assert step is not None and (step.plane, step.region) == ("data", "-")
+
+
+def test_zone_name_servers_from_a_silent_resolver_is_a_bounded_clear_error(
+    example: topo.Topology, silent_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dns.resolver
+
+    host, port = silent_server.split(":")
+
+    class Local(dns.resolver.Resolver):
+        def __init__(self) -> None:
+            super().__init__(configure=False)
+            self.nameservers = [host]
+            self.port = int(port)
+
+    monkeypatch.setattr(dns.resolver, "Resolver", Local)
+    started = time.monotonic()
+    (found,) = observe_answers(example, "zone", timeout=0.5)
+    assert time.monotonic() - started < 3
+    assert found.error is not None
+    assert found.error.startswith("could not find the name servers of arc309.example.com.")
