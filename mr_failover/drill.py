@@ -37,6 +37,7 @@ from mr_failover.errors import AwsCallError, MrFailoverError, RefusedError, Usag
 from mr_failover.faults import FisExperiment as FisExperiment
 from mr_failover.faults import Outage
 from mr_failover.operations.replication import dynamodb_item_key, replication_filter
+from mr_failover.resources.dns_steps import DnsNotes, serving_answers
 
 if TYPE_CHECKING:
     from mr_failover.aws import ClientSource
@@ -716,6 +717,12 @@ class Watched(StepAction):
     def verify(self) -> str | None:
         return self.inner.verify()
 
+    def note(self) -> str:
+        return self.inner.note()
+
+    def journal_notes(self) -> list[tuple[str, dict[str, Any]]]:
+        return self.inner.journal_notes()
+
 
 # --- drill-only step actions -----------------------------------------------------------------
 
@@ -1074,6 +1081,8 @@ class ServingCheck(_Marked):
         super().__init__(ctx, key)
         self.region = region
         self.last = ""
+        self.dns = ""
+        self.dns_notes = DnsNotes(ctx.clock)
 
     def apply(self) -> None:
         """Nothing to change: the check is the wait."""
@@ -1090,6 +1099,10 @@ class ServingCheck(_Marked):
         for hc in observe_region_checks(r53, spec.traffic, cloudwatch=cw):
             if hc.effective_healthy is not True:
                 problems.append(f"health check {hc.name} not healthy")
+        # What clients get: DNS must send a client near the region to it.
+        answered, self.dns = serving_answers(topology, self.region, self.dns_notes)
+        if answered is False:
+            problems.append(f"DNS does not answer with {self.region} yet: {self.dns}")
         if spec.aurora is not None and spec.aurora.mode == "global":
             from mr_failover.resources.aurora import observe_global_cluster
 
@@ -1172,11 +1185,15 @@ class ServingCheck(_Marked):
             region=self.region,
             canaries_written=written,
             canaries_lost=lost,
+            dns_answers=self.dns,
         )
         return True
 
     def state(self) -> str:
         return self.last or "serving, writer here, canary write accepted"
+
+    def journal_notes(self) -> list[tuple[str, dict[str, Any]]]:
+        return self.dns_notes.take()
 
 
 def _drill_step(

@@ -76,6 +76,11 @@ class DrillReport:
     def canaries_left(self) -> tuple[dict[str, Any], ...]:
         return tuple(c for c in self.canaries if not c["removed"])
 
+    # What DNS answered, from the zone's name servers: each drain/undrain confirmation
+    # (when the region left or came back to the answers) and each verify (to whom DNS
+    # sent a client near the target): step or phase, wall time, what was seen.
+    dns_answers: tuple[dict[str, Any], ...] = ()
+
     @property
     def rto_met(self) -> bool:
         return self.rto_seconds is not None and self.rto_seconds <= self.rto_target
@@ -140,6 +145,7 @@ class DrillReport:
                 "written": list(self.canaries),
                 "left": [c["id"] for c in self.canaries_left],
             },
+            "dns_answers": [{**d, "time": iso(d["t"])} for d in self.dns_answers],
         }
 
 
@@ -182,6 +188,7 @@ def build(run_id: str, records: list[dict[str, Any]]) -> DrillReport:
     phases: dict[str, dict[str, Any]] = {}
     first_disruptive: float | None = None
     serving: list[dict[str, Any]] = []
+    dns: list[dict[str, Any]] = []
     cutovers: list[dict[str, Any]] = []
     stopped_by = None
     steady_after: tuple[str, ...] | None = None
@@ -195,6 +202,8 @@ def build(run_id: str, records: list[dict[str, Any]]) -> DrillReport:
             row = step_rows[r["step"]]
             row |= {"end": r["t"], "seconds": r["seconds"], "outcome": r["status"]}
             row["detail"] = r.get("detail", "")
+            if "/dns:answers:" in r["step"] and "DNS" in row["detail"]:
+                dns.append({"at": r["step"], "t": r["t"], "seen": row["detail"]})
         if kind != "note":
             continue
         note = r.get("kind")
@@ -219,6 +228,8 @@ def build(run_id: str, records: list[dict[str, Any]]) -> DrillReport:
         elif note == "drill-measure":
             if r.get("measure") == "serving":
                 serving.append(r)
+                if r.get("dns_answers"):
+                    dns.append({"at": r["key"], "t": r["t"], "seen": r["dns_answers"]})
         elif note == "drill-stop":
             stopped_by = r["condition"]
         elif note == "drill-steady":
@@ -315,6 +326,7 @@ def build(run_id: str, records: list[dict[str, Any]]) -> DrillReport:
         state=state,
         state_after_read=state_after is not None,
         canaries=tuple(canaries.values()),
+        dns_answers=tuple(dns),
     )
 
 
@@ -414,6 +426,9 @@ def markdown(report: DrillReport) -> str:
             lines.append(
                 f"| | {s['title']} | | | {_secs(s.get('seconds'))} | {s.get('outcome', '-')} |"
             )
+    if r.dns_answers:
+        lines += ["", "## DNS answers (the zone's name servers)", ""]
+        lines += [f"- {iso(d['t'])} `{d['at']}`: {d['seen']}" for d in r.dns_answers]
     lines += ["", "## Static stability (steps that fail if a region is down)", ""]
     for f in r.stability:
         names = ", ".join(f"{s['title']} ({s['why']})" for s in f["steps"]) or "none"

@@ -20,9 +20,15 @@ running alone at the end. Without xdist only the order changes.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 HEAVY_TIMEOUT = 900
+
+# A shell that ran `eval "$(mr-failover sandbox up)"` exports the sandbox's name server;
+# tests ask DNS only where they say so (tests/e2e's e2e_env names its sandbox's).
+os.environ.pop("MR_FAILOVER_DNS_SERVER", None)
 
 
 def _rank(item: pytest.Item) -> int:

@@ -69,9 +69,17 @@ def _check_region(region: str) -> str:
     return region
 
 
-def export_lines(endpoint: str) -> list[str]:
+def export_lines(endpoint: str, dns_server: str | None = None) -> list[str]:
     pairs = {"AWS_ENDPOINT_URL": endpoint, **CREDENTIAL_ENV}
+    if dns_server:  # the name server the tool asks for DNS answers (resources/dns.py)
+        pairs["MR_FAILOVER_DNS_SERVER"] = dns_server
     return [f"export {k}={v}" for k, v in pairs.items()]
+
+
+def dns_server(state: dict[str, Any]) -> str | None:
+    """``127.0.0.1:PORT`` of the sandbox's DNS answers (None: not served)."""
+    found = state.get("dns") or {}
+    return f"{found['host']}:{found['port']}" if found.get("port") else None
 
 
 @click.group()
@@ -135,7 +143,9 @@ def up(app: AppContext, port: int, seed_file: str | None, write_topology: str | 
             shutdown(files)
             click.echo(f"# seeding failed: sandbox stopped (pid {pid})", err=True)
             raise
-    for line in export_lines(endpoint):
+    from mr_failover.sandbox.client import SandboxClient
+
+    for line in export_lines(endpoint, dns_server(_call(SandboxClient(endpoint).state))):
         click.echo(line)
 
 
@@ -177,7 +187,7 @@ def down() -> None:
 @sandbox.command()
 @pass_app
 def status(app: AppContext) -> None:
-    """Show the sandbox: endpoint, faults, regions down, ARC endpoints, settings.
+    """Show the sandbox: endpoint, faults, regions down, ARC endpoints, DNS port, settings.
 
     \b
     Example:
@@ -195,6 +205,10 @@ def status(app: AppContext) -> None:
         click.echo(f"fault #{fault['id']}: {describe_fault(fault)}")
     for endpoint in state.get("arc_endpoints", []):
         click.echo(f"arc endpoint {describe_arc_endpoint(endpoint)}")
+    server = dns_server(state)
+    if server:
+        protocols = ", ".join(state["dns"].get("protocols", []))
+        click.echo(f"dns: {server} ({protocols}): dig @{server.replace(':', ' -p ')} NAME")
     settings = ", ".join(
         f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in state["settings"].items()
     )

@@ -137,6 +137,14 @@ def _waiting(
     return for_deadline
 
 
+def _write_notes(recorder: Recorder | None, action: StepAction) -> None:
+    """The step's observations into the journal (a recorder that keeps notes)."""
+    write = getattr(recorder, "note", None)
+    for kind, fields in action.journal_notes():
+        if write is not None:
+            write(kind, **fields)
+
+
 def execute(
     plan: Plan,
     *,
@@ -218,9 +226,13 @@ def execute(
             problem = action.verify()
             if problem:
                 raise MrFailoverError(f"verification failed: {problem}")
+            note = action.note()
+            if note:
+                detail = f"{detail}; {note}"
         except MrFailoverError as exc:
             failed = StepOutcome(step.id, "failed", clock.monotonic() - t0, str(exc))
             outcomes.append(failed)
+            _write_notes(recorder, action)
             if recorder is not None:
                 recorder.outcome(failed)
             emit(Event("step-failed", index, total, step, str(exc), failed.seconds))
@@ -236,6 +248,7 @@ def execute(
         if status == "applied" and step.wait is None:
             applied[step.id] = clock.time()
         outcomes.append(done)
+        _write_notes(recorder, action)
         if recorder is not None:
             recorder.outcome(done)
         emit(Event("step-done", index, total, step, detail, done.seconds))

@@ -69,6 +69,16 @@ class StepAction(ABC):
         """Short text of what is observed now, for progress and failure messages."""
         return ""
 
+    def note(self) -> str:
+        """What the journal keeps about the outcome beyond its status ("" for nothing):
+        when an effect was seen, or a warning that it could not be confirmed."""
+        return ""
+
+    def journal_notes(self) -> list[tuple[str, dict[str, Any]]]:
+        """Notes (kind, fields) the journal records after the step, each once: what was
+        observed along the way (the DNS answers as they changed, with their times)."""
+        return []
+
     def verify(self) -> str | None:
         """Fresh read after the wait: None when the effect holds, else what is wrong."""
         if not self.holds():

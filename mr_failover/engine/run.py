@@ -338,6 +338,12 @@ def guard_waits(plan: Plan, lease: lock.Lease) -> Plan:
         def verify(self) -> str | None:
             return self.inner.verify()
 
+        def note(self) -> str:
+            return self.inner.note()
+
+        def journal_notes(self) -> list[tuple[str, dict[str, Any]]]:
+            return self.inner.journal_notes()
+
     steps = tuple(
         dataclasses.replace(s, action=LeaseGuarded(s.action)) if s.action is not None else s
         for s in plan.steps

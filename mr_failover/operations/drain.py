@@ -47,6 +47,7 @@ from mr_failover.resources.compute_steps import (
     ecs_step,
     scaling_notes,
 )
+from mr_failover.resources.dns_steps import answers_step
 from mr_failover.resources.route53 import (
     METRICS_REGION,
     HealthCheckFinding,
@@ -284,14 +285,29 @@ def _traffic_steps(
             )
         except RegionUnreachableError as exc:
             raise _route53_unreachable(exc, region, lever, drain=drain) from None
+    moved = tuple(s.id for s in steps)
+    # The DNS answers must follow (the zone's name servers asked directly); the TTL wait
+    # then starts when they changed, and its verification asks them again.
+    confirm = answers_step(topology, region, drained=drain, clock=clock, timeout=_dns_timeout(spec))
+    if confirm is not None:
+        assert confirm.action is not None
+        shift.actions.append(confirm.action)
+        steps.append(confirm)
     ttl = max((r.ttl for r in spec.traffic.records), default=0)
     if ttl > 0:
         wait = ttl_wait_step(shift, ttl=ttl, region=region, clock=clock)
         # The engine times the wait from when this run moved the traffic (journaled), so
         # a resumed run waits the rest of the TTL, not all of it and not none of it.
-        moved = tuple(s.id for s in steps)
-        steps.append(replace(wait, wait=Wait(float(ttl), after=moved)))
+        after = moved + ((confirm.id,) if confirm is not None else ())
+        steps.append(replace(wait, wait=Wait(float(ttl), after=after)))
     return steps
+
+
+def _dns_timeout(spec: Region) -> float:
+    """How long the answers may take to follow: the checks' evaluation twice over, plus
+    a minute of propagation to every Route 53 name server (as the inversion step)."""
+    cycles = [c.request_interval * c.failure_threshold * 2 for c in spec.traffic.health_checks]
+    return max(cycles, default=60.0) + 60.0
 
 
 def _route53_unreachable(

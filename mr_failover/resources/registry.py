@@ -12,6 +12,7 @@ from mr_failover.resources import (
     capacity,
     cloudfront,
     compute,
+    dns,
     dynamodb,
     elasticache,
     globalaccelerator,
@@ -35,4 +36,4 @@ SECTIONS: tuple[Section, ...] = (
     parity.SECTION,
     capacity.SECTION,
 )
-GLOBAL_SECTIONS: tuple[GlobalSection, ...] = (cloudfront.SECTION,)
+GLOBAL_SECTIONS: tuple[GlobalSection, ...] = (cloudfront.SECTION, dns.SECTION)

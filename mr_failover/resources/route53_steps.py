@@ -322,6 +322,12 @@ class _Tracked(StepAction):
     def verify(self) -> str | None:
         return self.inner.verify()
 
+    def note(self) -> str:
+        return self.inner.note()
+
+    def journal_notes(self) -> list[tuple[str, dict[str, Any]]]:
+        return self.inner.journal_notes()
+
 
 class WaitForTtl(StepAction):
     """Wait one record TTL after Route 53 changed its answers, then re-verify the change.

@@ -31,6 +31,7 @@ from mr_failover.sandbox import (
     autoscaling,
     cloudfront,
     cloudwatch,
+    dns,
     dynamodb,
     ecs,
     elasticache,
@@ -71,6 +72,7 @@ SIMULATIONS: tuple[Simulation, ...] = (
     cloudwatch,
     autoscaling,
     quotas,
+    dns,
 )
 
 
@@ -126,6 +128,10 @@ class Sandbox(SandboxState):
     def arc_endpoints(self) -> list[tuple[str, str]]:
         """(region, url) of the five Route 53 ARC cluster endpoints (loopback listeners)."""
         return [(e["region"], e["url"]) for e in arc_cluster.describe(self)]
+
+    def dns_port(self) -> int | None:
+        """The loopback port (UDP and TCP) answering DNS for the hosted zones."""
+        return dns.port(self)
 
     def set_arc_endpoint(self, index: int, mode: str) -> dict[str, Any]:
         """Set ARC endpoint ``index`` (0-4) "up", "down" (listener closed) or "unavailable"."""

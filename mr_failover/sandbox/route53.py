@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from mr_failover.sandbox import arc
 from mr_failover.sandbox.state import Hooks
 
 if TYPE_CHECKING:
@@ -127,6 +128,39 @@ def effective_healthy(check: Any, state: CheckState) -> bool:
     return status != bool(check.inverted)
 
 
+def control_on(sandbox: SandboxState, check: Any) -> bool:
+    """A RECOVERY_CONTROL check's status: its routing control is On (unknown: unhealthy).
+
+    "When a routing control state is set to ON, traffic flows to a cell. When the state
+    is set to OFF, traffic does not flow" (GetRoutingControlState, Routing Control API
+    Reference); "When you change routing control states, Route 53 ARC updates Amazon
+    Route 53 health checks" (DescribeRoutingControl,
+    https://docs.aws.amazon.com/recovery-cluster/latest/api/routingcontrol-routingcontrolarn.html);
+    "Creating a routing control health check in ARC",
+    https://docs.aws.amazon.com/r53recovery/latest/dg/routing-control.create-health-check.html.
+    """
+    # rule: route53-recovery-control-status
+    control = arc.state(sandbox).controls.get(getattr(check, "routing_control_arn", None) or "")
+    return control is not None and control.on
+
+
+def effective_status(sandbox: SandboxState, check_id: str) -> bool | None:
+    """What DNS routing uses now: the check's status with Disabled then Inverted applied
+    (:func:`effective_healthy`); None for an unknown check or one not evaluated yet.
+
+    A routing-control check follows its control at once (ARC's state, no checkers); a
+    calculated check its last round's count of healthy children.
+    """
+    check = _backend(sandbox).health_checks.get(check_id)
+    if check is None:
+        return None
+    if check.type_ == "RECOVERY_CONTROL":
+        cs: CheckState | None = CheckState(healthy=control_on(sandbox, check))
+    else:
+        cs = _state(sandbox).checks.get(check_id)
+    return None if cs is None else effective_healthy(check, cs)
+
+
 def evaluate(sandbox: SandboxState) -> None:
     """One checking round per health_check_interval: observations, threshold, metrics."""
     state = _state(sandbox)
@@ -145,6 +179,12 @@ def evaluate(sandbox: SandboxState) -> None:
     data: list[dict[str, Any]] = []
     status: dict[str, bool] = {}
     for check_id, check in checks.items():
+        if check.type_ == "RECOVERY_CONTROL":  # a calculated parent counts it too
+            cs = state.checks.setdefault(check_id, CheckState())
+            cs.healthy = cs.last_ok = control_on(sandbox, check)
+            cs.checked_at = stamp
+            status[check_id] = effective_healthy(check, cs)
+            continue
         if check.type_ in UNCHECKED_TYPES:
             continue
         cs = state.checks.setdefault(check_id, CheckState())

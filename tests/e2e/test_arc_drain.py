@@ -20,14 +20,17 @@ from mr_failover.engine import journal
 from mr_failover.errors import EXIT_REFUSED
 from mr_failover.sandbox.client import SandboxClient
 from mr_failover.topology import Topology
+from tests.e2e.conftest import attach_routing_controls
 
 CLUSTER = "route53-recovery-cluster"
 UPDATE = "UpdateRoutingControlStates"
 
 
 @pytest.fixture
-def arc_config(e2e_topology: Topology, tmp_path: Path) -> Path:
-    """The seeded topology with both regions drained by their routing controls."""
+def arc_config(e2e_topology: Topology, tmp_path: Path, aws: Any) -> Path:
+    """The seeded topology with both regions drained by their routing controls (their
+    records carry the routing controls' health checks)."""
+    attach_routing_controls(aws, e2e_topology)
     regions = {
         name: region.model_copy(
             update={"traffic": region.traffic.model_copy(update={"drain_lever": "routing_control"})}

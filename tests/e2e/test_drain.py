@@ -21,6 +21,7 @@ import pytest
 from mr_failover import topology as topo
 from mr_failover.aws import ClientFactory, Timeouts
 from mr_failover.commands import _mutation
+from mr_failover.resources.dns import REGION_SUBNETS, NameServer, ask
 from mr_failover.sandbox.client import SandboxClient
 from mr_failover.sandbox.core import Sandbox
 from mr_failover.sandbox.seed import seed
@@ -57,6 +58,28 @@ def asg_desired(aws: Any, region: str, name: str) -> int:
     return int(out["AutoScalingGroups"][0]["DesiredCapacity"])
 
 
+def answered(sandbox: Sandbox, vantage: str) -> str:
+    """The region DNS sends a client near ``vantage`` to (the sandbox's name server)."""
+    server = NameServer("127.0.0.1", int(sandbox.dns_port() or 0))
+    reply = ask(server, "api.arc309.example.com", "CNAME", subnet=REGION_SUBNETS[vantage])
+    (value,) = reply.values
+    return next(r for r in ("us-east-1", "us-west-2") if r in value)
+
+
+def journal_details(stdout: str) -> dict[str, str]:
+    """Step id -> the outcome detail the run's journal (named in ``stdout``) recorded."""
+    path = Path(re.search(r"journal: (\S+)", stdout).group(1))  # type: ignore[union-attr]
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    return {r["step"]: r["detail"] for r in records if r.get("type") == "outcome"}
+
+
+def dns_notes(stdout: str) -> list[dict[str, Any]]:
+    """The run's ``dns-answers`` journal notes."""
+    path = Path(re.search(r"journal: (\S+)", stdout).group(1))  # type: ignore[union-attr]
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    return [r for r in records if r.get("kind") == "dns-answers"]
+
+
 def check_id(e2e_topology: topo.Topology, region: str) -> str:
     hc_id = e2e_topology.regions[region].traffic.health_checks[0].id
     assert hc_id is not None
@@ -69,6 +92,7 @@ def mutations(control: SandboxClient) -> list[str]:
 
 def test_drain_then_undrain_with_the_inversion_lever(
     run_cli: Any,
+    e2e_sandbox: Sandbox,
     aws: Any,
     control: SandboxClient,
     e2e_topology: topo.Topology,
@@ -78,13 +102,29 @@ def test_drain_then_undrain_with_the_inversion_lever(
     assert verdicts(run_cli) == {"us-east-1": "serving", "us-west-2": "serving"}
     before = len(control.calls())
 
+    assert answered(e2e_sandbox, "us-east-1") == "us-east-1"
+    assert answered(e2e_sandbox, "us-west-2") == "us-west-2"
+
     result = run_cli("drain", "--region", "us-east-1", "--yes")
     assert result.exit_code == 0, result.output
-    # ecs, asg, the inversion and the TTL wait
-    assert "succeeded: 4 applied, 0 already in place" in result.stdout
-    assert "[4/4] wait 60s (record TTL) for resolvers to drop cached us-east-1 answers" in (
+    # ecs, asg, the inversion and the TTL wait applied; the DNS answers had already
+    # followed the inverted check when the confirmation first asked.
+    assert "succeeded: 4 applied, 1 already in place" in result.stdout
+    assert "[4/5] confirm us-east-1 leaves the DNS answers (zone name servers)" in result.stderr
+    assert "[5/5] wait 60s (record TTL) for resolvers to drop cached us-east-1 answers" in (
         result.stderr
     )
+    # A client near us-east-1 is now sent to us-west-2; the journal says when that was seen.
+    assert answered(e2e_sandbox, "us-east-1") == "us-west-2"
+    assert answered(e2e_sandbox, "us-west-2") == "us-west-2"
+    # The journal's dns-answers notes: the regions the answers held, when they changed.
+    assert dns_notes(result.stdout)[-1]["regions"] == ["us-west-2"]
+    detail = journal_details(result.stdout)["dns:answers:us-east-1"]
+    assert re.search(
+        r"us-east-1 left the DNS answers at 2027-01-15T08:00:\d\d\+00:00 "
+        r"\(api\.arc309\.example\.com\. -> us-west-2\)",
+        detail,
+    ), detail
     assert inverted(aws, east) and not inverted(aws, west)
     assert ecs_desired(aws, "us-west-2") == 4
     assert asg_desired(aws, "us-west-2", "arc309-web-usw2") == 4
@@ -104,6 +144,9 @@ def test_drain_then_undrain_with_the_inversion_lever(
     result = run_cli("undrain", "--region", "us-east-1", "--yes")
     assert result.exit_code == 0, result.output
     assert not inverted(aws, east)
+    assert answered(e2e_sandbox, "us-east-1") == "us-east-1"  # back in the answers
+    detail = journal_details(result.stdout)["dns:answers:us-east-1"]
+    assert "us-east-1 came back to the DNS answers at " in detail, detail
     assert ecs_desired(aws, "us-west-2") == STEADY
     assert asg_desired(aws, "us-west-2", "arc309-web-usw2") == STEADY
     assert verdicts(run_cli) == {"us-east-1": "serving", "us-west-2": "serving"}
@@ -149,6 +192,7 @@ def test_a_dry_run_makes_no_mutating_call(
         "ecs:UpdateService",
         "autoscaling:SetDesiredCapacity",
         "route53:UpdateHealthCheck",
+        "dns:Query",
         "dns:WaitTTL",
     ]
     assert plan["params"]["previous_desired"] == {
@@ -161,6 +205,7 @@ def test_a_dry_run_makes_no_mutating_call(
         ("us-west-2", "control", "us-west-2"),
         ("us-west-2", "control", "us-west-2"),
         ("us-east-1", "control", "us-east-1"),
+        ("-", "data", None),
         ("-", "data", None),
     ]
     assert len(control.calls(mutating=True)) == before
@@ -275,8 +320,8 @@ def test_take_over_capacity_survives_autoscaling_and_undrain_restores_the_minimu
     result = run_cli("drain", "--region", "us-east-1", "--yes")
     assert result.exit_code == 0, result.output
     # The plan shows the minimums it raises, before the counts.
-    assert "[1/6] raise MinCapacity of ecs arc309/api in us-west-2 to 4 (from 1)" in result.stderr
-    assert "[3/6] raise MinSize of asg arc309-web-usw2 in us-west-2 to 4 (from 0)" in result.stderr
+    assert "[1/7] raise MinCapacity of ecs arc309/api in us-west-2 to 4 (from 1)" in result.stderr
+    assert "[3/7] raise MinSize of asg arc309-web-usw2 in us-west-2 to 4 (from 0)" in result.stderr
     assert "undrain restores the recorded minimums" in result.stdout
     control.advance(0.1)
     control.advance(autoscaling.SCALE_IN_SECONDS * 2)  # the policies had time to scale in

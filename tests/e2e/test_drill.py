@@ -82,11 +82,19 @@ def test_evacuate_and_fail_back_measures_rto_and_rpo(
     assert report["rpo"]["canaries_lost"] == 0
     assert report["steady_state"]["after"] == []
     assert [p["outcome"] for p in report["phases"]] == ["done"] * len(report["phases"])
+    # What clients got: the drain's DNS confirmation and the verify's answers.
+    seen = {d["at"]: d["seen"] for d in report["dns_answers"]}
+    assert "us-east-1 left the DNS answers at " in seen[f"s1/dns:answers:{EAST}"]
+    verified = [v for at, v in seen.items() if at.endswith(":serving")]
+    assert verified[0] == "api.arc309.example.com. -> us-west-2", seen
     # Failed back: the writer is home again.
     assert writer_region(aws) == EAST
     assert len(control.calls(action="SwitchoverGlobalCluster")) == 2
     (run,) = journal.list_runs()
     assert run.command == "drill" and run.outcome == "succeeded"
+    # The page's timeline has a DNS lane from the journal's dns-answers notes.
+    page = (journal.runs_dir() / f"{run.run_id}.report.html").read_text()
+    assert '<g class="dns" data-name="api.arc309.example.com.">' in page
     (past,) = json.loads(run_cli("--output", "json", "history").stdout)["runs"]
     assert past["drill"]["verdict"] == "pass"
     assert past["drill"]["rto_seconds"] == report["rto"]["seconds"]

@@ -1,12 +1,13 @@
 """Crash at every step boundary of a multi-step run, resume, and compare with a clean run.
 
-``drain --region us-east-1`` has four steps on the example topology: scale up the ECS
-service and the Auto Scaling group in us-west-2, invert us-east-1's health check, wait one
-record TTL. For each step k the installed entry point runs the drain with
-``MR_FAILOVER_TEST_PAUSE_AFTER_STEP=k`` (it pauses once step k is journaled as done),
-gets SIGKILL there, and is resumed with ``--resume RUN_ID``. The final state (desired
-counts, inversion flags) and the multiset of mutating calls the sandbox served must
-equal those of an uninterrupted run: nothing lost, nothing repeated.
+``drain --region us-east-1`` has five steps on the example topology: scale up the ECS
+service and the Auto Scaling group in us-west-2, invert us-east-1's health check, confirm
+by the DNS answers (the sandbox's name server), wait one record TTL. For each step k the
+installed entry point runs the drain with ``MR_FAILOVER_TEST_PAUSE_AFTER_STEP=k`` (it
+pauses once step k is journaled as done), gets SIGKILL there, and is resumed with
+``--resume RUN_ID``. The final state (desired counts, inversion flags) and the multiset
+of mutating calls the sandbox served must equal those of an uninterrupted run: nothing
+lost, nothing repeated.
 
 The records' TTL is cut to 1 s in this topology, so that the real-time TTL wait of the
 child processes stays short.
@@ -29,7 +30,7 @@ from tests.e2e.conftest import SandboxAdvancingClock
 from tests.reliability.conftest import Mutations, reseed
 
 EAST, WEST = "us-east-1", "us-west-2"
-STEPS = 4
+STEPS = 5
 Snapshot = dict[str, Any]
 _REFERENCE: list[Snapshot] = []
 

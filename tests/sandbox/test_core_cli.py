@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import dns.message
+import dns.query
+import dns.rcode
 import pytest
 from click.testing import CliRunner
 
@@ -36,6 +39,14 @@ def test_up_fail_heal_status_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     try:
         assert f"export AWS_ENDPOINT_URL={endpoint}" in up.output
         assert "export AWS_ACCESS_KEY_ID=testing" in up.output
+        dns_port = SandboxClient(endpoint).state()["dns"]["port"]
+        assert f"export MR_FAILOVER_DNS_SERVER=127.0.0.1:{dns_port}" in up.output
+        shown = runner.invoke(cli, ["sandbox", "status"])
+        assert f"dns: 127.0.0.1:{dns_port} (udp, tcp): dig @127.0.0.1 -p {dns_port}" in shown.output
+        # The port answers DNS (no zone holds this name: REFUSED, as Route 53 does).
+        query = dns.message.make_query("www.example.org", "A")
+        answer = dns.query.udp(query, "127.0.0.1", port=dns_port, timeout=3)
+        assert answer.rcode() == dns.rcode.REFUSED
         again = runner.invoke(cli, ["sandbox", "up"])
         assert again.exit_code == 1 and "already running" in again.output
 
