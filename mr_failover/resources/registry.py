@@ -15,6 +15,7 @@ from mr_failover.resources import (
     dynamodb,
     elasticache,
     globalaccelerator,
+    probes,
     readiness,
     route53,
     s3,
@@ -32,4 +33,4 @@ SECTIONS: tuple[Section, ...] = (
     apigateway.SECTION,
     readiness.SECTION,
 )
-GLOBAL_SECTIONS: tuple[GlobalSection, ...] = (cloudfront.SECTION, dns.SECTION)
+GLOBAL_SECTIONS: tuple[GlobalSection, ...] = (cloudfront.SECTION, dns.SECTION, probes.SECTION)
