@@ -197,6 +197,36 @@ class Notifications(_Model):
         return self
 
 
+class Probes(_Model):
+    """Application probes: what a client gets from the global URL and each region's URL.
+
+    ``status`` shows each probe's result and latency; a region whose probe fails cannot
+    take over; a drill's synthetic client calls ``global_url`` for the whole drill.
+    """
+
+    global_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s]+$",
+        description="The URL clients use (through DNS): GET it, expect expect_status.",
+    )
+    regions: dict[RegionCode, Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")]] = (
+        Field(default_factory=dict, description="Each region's own URL, region code -> URL.")
+    )
+    expect_status: int = Field(default=200, ge=100, le=599)
+    region_header: str | None = Field(
+        default=None,
+        max_length=100,
+        description="A response header that names the serving region (e.g. x-served-by).",
+    )
+    timeout_seconds: float = Field(default=3.0, gt=0, le=60)
+    client_rate: float = Field(
+        default=4.0,
+        gt=0,
+        le=50,
+        description="Requests a second the drill's synthetic client sends to global_url.",
+    )
+
+
 class HealthCheck(_Model):
     """A Route 53 health check watching this region's endpoint."""
 
@@ -611,6 +641,8 @@ class Topology(_Model):
         default=None, description="Journal runs to S3 too, so the team shares history and resume."
     )
     notifications: Notifications | None = None
+
+    probes: Probes | None = None
     global_accelerator: GlobalAccelerator | None = None
     cloudfront_distributions: list[Distribution] = Field(default_factory=list)
     arc: Arc | None = Field(
@@ -666,6 +698,10 @@ def _cross_checks(
     complete = declared == frozenset(t.regions)
     if t.primary_region in known_regions() and t.primary_region not in declared:
         yield ("primary_region",), f"{t.primary_region!r} is not one of the declared regions"
+    if t.probes is not None:
+        for name in t.probes.regions:
+            if name not in declared:
+                yield ("probes", "regions", name), f"{name!r} is not one of the declared regions"
 
     auroras = {n: r.aurora for n, r in t.regions.items() if r.aurora}
     yield from _one_leader(

@@ -17,6 +17,7 @@ from mr_failover.resources import (
     elasticache,
     globalaccelerator,
     parity,
+    probes,
     readiness,
     route53,
     s3,
@@ -36,4 +37,4 @@ SECTIONS: tuple[Section, ...] = (
     parity.SECTION,
     capacity.SECTION,
 )
-GLOBAL_SECTIONS: tuple[GlobalSection, ...] = (cloudfront.SECTION, dns.SECTION)
+GLOBAL_SECTIONS: tuple[GlobalSection, ...] = (cloudfront.SECTION, dns.SECTION, probes.SECTION)

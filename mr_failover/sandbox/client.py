@@ -182,6 +182,12 @@ class SandboxClient:
         result: list[dict[str, Any]] = self._call("GET", "quotas", region=region)
         return result
 
+    def app(self, **settings: Any) -> dict[str, Any]:
+        """Set the sandbox application (``name``, ``tables``, ``fail``: sandbox/app.py) and
+        return its URLs and state (no settings: only read them)."""
+        result: dict[str, Any] = self._call("POST", "app", settings)
+        return result
+
 
 # --- the background sandbox process ------------------------------------------------------
 

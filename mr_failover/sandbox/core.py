@@ -25,6 +25,7 @@ from typing import Any
 
 from mr_failover.sandbox import (
     acm,
+    app,
     arc,
     arc_cluster,
     aurora,
@@ -73,6 +74,7 @@ SIMULATIONS: tuple[Simulation, ...] = (
     autoscaling,
     quotas,
     dns,
+    app,
 )
 
 
@@ -132,6 +134,10 @@ class Sandbox(SandboxState):
     def dns_port(self) -> int | None:
         """The loopback port (UDP and TCP) answering DNS for the hosted zones."""
         return dns.port(self)
+
+    def app_urls(self) -> dict[str, Any]:
+        """The sandbox application's front URL and each region's (sandbox/app.py)."""
+        return app.describe(self)
 
     def set_arc_endpoint(self, index: int, mode: str) -> dict[str, Any]:
         """Set ARC endpoint ``index`` (0-4) "up", "down" (listener closed) or "unavailable"."""

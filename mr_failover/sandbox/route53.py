@@ -52,6 +52,8 @@ CHECKER_IPS = {r: f"15.177.{i * 8}.{10 + i}" for i, r in enumerate(CHECKER_REGIO
 # Checks that have no checkers of their own: calculated (their children's status) and
 # CloudWatch-alarm checks (moto keeps no AlarmIdentifier: not simulated).
 UNCHECKED_TYPES = frozenset({"CALCULATED", "CLOUDWATCH_METRIC", "RECOVERY_CONTROL"})
+# sandbox.resident key of the application's health probe: region -> True/False/None.
+HEALTH_PROBE = "health-probe"
 _REGION_IN_TEXT = re.compile(r"(?<![a-z])([a-z]{2}(?:-gov)?-[a-z]+-\d)(?![0-9])")
 
 _hooks = Hooks("Route 53")
@@ -103,9 +105,19 @@ def region_of(sandbox: SandboxState, check: Any) -> str | None:
 
 
 def raw_ok(sandbox: SandboxState, check: Any) -> bool:
-    """What the checkers see right now: failure while the check's region is down."""
+    """What the checkers see right now: failure while the check's region is down, or
+    while its application (sandbox/app.py, once set up) does not answer ``GET /health``
+    with 200 over HTTP."""
     region = region_of(sandbox, check)
-    return region is None or not sandbox.region_down(region)
+    if region is None:
+        return True
+    if sandbox.region_down(region):
+        return False
+    # The application's own health, probed over HTTP: registered by sandbox/app.py
+    # (HEALTH_PROBE), not imported, so the simulations' imports stay one-way.
+    probe = sandbox.resident.get(HEALTH_PROBE)
+    answered = probe(region) if probe is not None else None
+    return True if answered is None else bool(answered)
 
 
 def healthy(sandbox: SandboxState, check_id: str) -> bool | None:
