@@ -22,8 +22,8 @@ from mr_failover.commands._mutation import (
     current_clock,
     interrupted,
     mutation_options,
-    plan_table,
     progress_printer,
+    show_plan,
     with_test_pause,
 )
 
@@ -63,6 +63,7 @@ def drill(
     from mr_failover import drill_report
     from mr_failover.engine import run
     from mr_failover.errors import MrFailoverError
+    from mr_failover.render import Prose, drill_report_view, safe, show
     from mr_failover.text import printable
 
     preflight(app, region, dry_run=dry_run)
@@ -74,7 +75,7 @@ def drill(
     )
     hooks = cli_hooks(app, yes=yes)
     console = err if app.output == "json" else out
-    hooks.show = lambda plan: console.print(plan_table(plan))
+    hooks.show = lambda plan: show_plan(console, plan, app.verbose)
 
     def confirm(plan: Plan) -> None:
         question = f"Run the drill '{job.spec.name}' ({len(plan.steps)} step(s))?"
@@ -108,15 +109,13 @@ def drill(
             click.echo(f"Error: {printable(failed)}", err=True)
             click.get_current_context().exit(1)
         return
-    markdown = drill_report.markdown(report)
-    out.print("\n".join(printable(line) for line in markdown.splitlines()), markup=False)
-    out.print(f"report: {md_path} and {json_path}")
+    show(out, drill_report_view(report), Prose(safe(f"report: {md_path} and {json_path}")))
     if failed:
         raise MrFailoverError(failed) from None
 
 
 def _dry_run(app: AppContext, job: DrillJob, plan: Plan) -> None:
-    from mr_failover.render import safe
+    from mr_failover.render import Prose, plan_view, safe, show
 
     out = app.console()
     drill_plan = job.drill_plan
@@ -131,17 +130,16 @@ def _dry_run(app: AppContext, job: DrillJob, plan: Plan) -> None:
         }
         click.echo(json.dumps(body, indent=2))
         return
-    out.print(plan_table(plan))
+    lines = [plan_view(plan, app.verbose)]
     for p in drill_plan.phases:
         if p.problem:
-            out.print(
-                safe(f"note: {p.key} {p.spec.label()}: re-planned when it starts ({p.problem})")
-            )
+            text = f"note: {p.key} {p.spec.label()}: re-planned when it starts ({p.problem})"
+            lines.append(Prose(safe(text)))
     # Scenario and AWS text: escaped, never markup.
-    for note in dict.fromkeys(plan.notes):
-        out.print(safe(f"note: {note}"))
-    out.print("Static stability: what fails if a region is the one that is down")
+    lines += [Prose(safe(f"note: {note}")) for note in dict.fromkeys(plan.notes)]
+    lines.append(Prose("Static stability: what fails if a region is the one that is down"))
     for f in job.stability:
         names = "; ".join(f"{t} [{w}]" for _, t, w in f.steps) or "nothing"
-        out.print(safe(f"  if {f.region} is down: {names}"))
+        lines.append(Prose(safe(f"  if {f.region} is down: {names}"), indent="    "))
+    show(out, *lines)
     out.print("dry run: no change made")

@@ -51,11 +51,10 @@ def status(
     """
     from mr_failover import status as core
     from mr_failover.aws import Timeouts
-    from mr_failover.render import status_table, to_json
+    from mr_failover.render import show, status_table, to_json
 
     topology = app.topology()
     factory = app.factory().with_timeouts(Timeouts.for_deadline(deadline))
-    console = app.console()
 
     def once() -> int:
         report = core.observe(topology, factory, regions=regions or None, deadline=deadline)
@@ -63,9 +62,11 @@ def status(
             # With --watch, one compact document per refresh and line (NDJSON).
             click.echo(to_json(report.to_json(), indent=None if watch else 2))
         else:
+            # A new console each time: --watch follows a resized terminal.
+            console = app.console()
             if watch:
                 console.clear()
-            console.print(status_table(report))
+            show(console, status_table(report))
         return report.exit_code
 
     code = once()
