@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from rich import box
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -50,26 +51,33 @@ _WORD = re.compile(r"\S+")
 _URL_BREAK = re.compile(r"(?<=.)(?=[/?&][^/])")
 
 
-def _chunks(text: str, room: int) -> Iterator[tuple[int, int]]:
-    """The words of ``text``; a URL longer than ``room`` in its path's segments."""
-    for word in _WORD.finditer(text):
-        start, end = word.span()
-        scheme = word.group().find("://")
-        if scheme < 0 or cell_len(word.group()) <= room:
+def _chunks(text: str, room: int, unit: re.Pattern[str]) -> Iterator[tuple[int, int]]:
+    """The units of ``text`` (words by default); a unit longer than ``room`` in words, and
+    a URL longer than ``room`` in its path's segments."""
+    for match in unit.finditer(text):
+        start, end = match.span()
+        if unit is not _WORD and cell_len(match.group()) > room:
+            yield from ((start + a, start + b) for a, b in _chunks(match.group(), room, _WORD))
+            continue
+        scheme = match.group().find("://")
+        if scheme < 0 or cell_len(match.group()) <= room:
             yield start, end
             continue
-        cuts = [start + m.start() for m in _URL_BREAK.finditer(word.group(), scheme + 3)]
+        cuts = [start + m.start() for m in _URL_BREAK.finditer(match.group(), scheme + 3)]
         yield from zip([start, *cuts], [*cuts, end], strict=True)
 
 
-def wrap_spans(text: str, width: int, indent: int = 0) -> list[tuple[int, int]]:
+def wrap_spans(
+    text: str, width: int, indent: int = 0, unit: re.Pattern[str] = _WORD
+) -> list[tuple[int, int]]:
     """Where ``text`` breaks into lines of ``width`` cells (later lines ``indent`` less):
-    only at spaces. A word longer than a line is kept whole on a line of its own (an ARN
-    can still be copied), except a URL, which breaks before a slash."""
+    only at spaces, and with ``unit`` only between units that fit a line. A word longer
+    than a line is kept whole on a line of its own (an ARN can still be copied), except
+    a URL, which breaks before a slash."""
     spans: list[tuple[int, int]] = []
     start = end = 0
     room = width
-    for chunk_start, chunk_end in _chunks(text, max(width - indent, 1)):
+    for chunk_start, chunk_end in _chunks(text, max(width - indent, 1), unit):
         if end and cell_len(text[start:chunk_end]) > room:
             spans.append((start, end))
             start, room = chunk_start, max(width - indent, 1)
@@ -78,16 +86,28 @@ def wrap_spans(text: str, width: int, indent: int = 0) -> list[tuple[int, int]]:
     return spans
 
 
+# The parts of a "name: part; part; part" line, each kept on one line when it fits.
+PARTS = re.compile(r"[^;\s][^;]*;?")
+
+
 class Prose:
     """Text wrapped at spaces only, later lines indented (never a word cut in two)."""
 
-    def __init__(self, text: str | Text, style: str = "", indent: str = "  ") -> None:
+    def __init__(
+        self,
+        text: str | Text,
+        style: str = "",
+        indent: str = "  ",
+        unit: re.Pattern[str] = _WORD,
+    ) -> None:
         self.text = text if isinstance(text, Text) else Text(text, style=style)
         self.indent = indent
+        self.unit = unit
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         plain = self.text.plain
-        for i, (start, end) in enumerate(wrap_spans(plain, options.max_width, len(self.indent))):
+        spans = wrap_spans(plain, options.max_width, len(self.indent), self.unit)
+        for i, (start, end) in enumerate(spans):
             line = self.text[start:end]
             if i:
                 line = Text(self.indent) + line
@@ -224,7 +244,7 @@ def _status_lines(report: StatusReport, width: int) -> list[RenderableType]:
                 cell = s.cell(r)
                 text.append(("; " if n else "") + printable(f"{s.title} "))
                 text.append(printable(cell.text), style=cell.style or "")
-            lines.append(Prose(text))
+            lines.append(Prose(text, unit=PARTS))
     for r in regions:
         for reason in r.reasons:
             lines.append(Prose(printable(f"{r.name}: {reason}"), style="red"))
@@ -385,7 +405,7 @@ def _drill_report_lines(r: DrillReport, width: int) -> list[RenderableType]:
             )
         ),
     ]
-    lines.append(_drill_steps_table(r, width))
+    lines += [Prose("Steps"), _drill_steps_table(r, width)]
     lines.append(Prose("Static stability: steps that fail if a region is down"))
     for f in r.stability:
         names = ", ".join(f"{s['title']} ({s['why']})" for s in f["steps"]) or "none"
@@ -397,7 +417,7 @@ def _drill_steps_table(r: DrillReport, width: int) -> Table:
     """Phases in bold, their steps under them; start and end times when there is room."""
     from mr_failover.engine.journal import iso
 
-    rows: list[tuple[str, Text, str, str, str, str]] = []
+    rows: list[tuple[str, Text | Padding, str, str, str, str]] = []
     for p in r.phases:
         start, end = (iso(p.start) if p.start else "-"), (iso(p.end) if p.end else "-")
         rows.append(
@@ -411,11 +431,11 @@ def _drill_steps_table(r: DrillReport, width: int) -> Table:
             )
         )
         for s in p.steps:
-            title = Text(printable(f"  {s['title']}"))
-            rows.append(
-                ("", title, "", "", _secs(s.get("seconds")), printable(s.get("outcome", "-")))
-            )
-    titles = [row[1].plain for row in rows]
+            # Indented under its phase, continuation lines too.
+            indented = Padding(Text(printable(s["title"])), (0, 0, 0, 2))
+            outcome = printable(s.get("outcome", "-"))
+            rows.append(("", indented, "", "", _secs(s.get("seconds")), outcome))
+    titles = [p.title for p in r.phases] + [s["title"] for p in r.phases for s in p.steps]
     fixed = (
         width_of(["phase", *(row[0] for row in rows)])
         + width_of(["time", *(row[4] for row in rows)])
@@ -424,7 +444,7 @@ def _drill_steps_table(r: DrillReport, width: int) -> Table:
     )
     times = width_of(["start", *(row[2] for row in rows)]) * 2 + GAP * 2
     with_times = width - fixed - times >= max(MIN_PROSE, longest_word(titles) + 2)
-    table = Table(box=None, pad_edge=False, show_edge=False, title="Steps", title_justify="left")
+    table = Table(box=None, pad_edge=False, show_edge=False)
     table.add_column("phase", no_wrap=True)
     table.add_column("step")
     if with_times:
@@ -432,7 +452,7 @@ def _drill_steps_table(r: DrillReport, width: int) -> Table:
         table.add_column("end", no_wrap=True)
     table.add_column("time", no_wrap=True, justify="right")
     table.add_column("outcome", no_wrap=True)
-    for phase, title, start, end, secs, outcome in rows:
+    for phase, step, start, end, secs, outcome in rows:
         middle = [start, end] if with_times else []
-        table.add_row(phase, title, *middle, secs, outcome)
+        table.add_row(phase, step, *middle, secs, outcome)
     return table

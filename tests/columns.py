@@ -59,9 +59,14 @@ def assert_fits(text: str, width: int, ids: Iterable[str], shown: Iterable[str] 
     return lines
 
 
+_ID = re.compile(r"\S{4,}")
+_ID_MARK = re.compile(r"[-_.:/0-9]")  # "us-east-1", "arc309", an ARN; not "regions"
+
+
 def identifiers(data: Any) -> set[str]:
-    """Every key and string in a topology document (or any JSON-like value) that has no
-    space in it: names, ids, ARNs, regions."""
+    """Every key and string in a topology document (or any JSON-like value) that looks
+    like an identifier (no space, a digit or one of ``-_.:/``): names, ids, ARNs, regions.
+    Plain words ("regions", "weighted") are not: a sentence may end with one."""
     found: set[str] = set()
     if isinstance(data, Mapping):
         for key, value in data.items():
@@ -69,6 +74,6 @@ def identifiers(data: Any) -> set[str]:
     elif isinstance(data, list | tuple):
         for value in data:
             found |= identifiers(value)
-    elif isinstance(data, str) and data and not any(c.isspace() for c in data):
+    elif isinstance(data, str) and _ID.fullmatch(data) and _ID_MARK.search(data):
         found.add(data)
     return found

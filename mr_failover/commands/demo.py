@@ -58,13 +58,17 @@ def demo(app: AppContext, workdir: Path | None, hold: float) -> None:
             f"the demo needs the sandbox extra ({exc.name} is missing): "
             "pip install 'mr-failover[sandbox]'"
         ) from None
+    from rich.text import Text
+
     from mr_failover.commands.drill import drill
-    from mr_failover.render import show, status_table
+    from mr_failover.render import Prose, show, status_table
 
     console = app.console()
 
     def say(line: str) -> None:
-        console.print(f"[bold]>[/] {line}")
+        text = Text(">", style="bold")
+        text.append(f" {line}")
+        show(console, Prose(text))
 
     folder = workdir or Path(tempfile.mkdtemp(prefix="mr-failover-demo-"))
     with scenario.demo_session(app.config, folder, say) as session:

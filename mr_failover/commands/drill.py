@@ -23,7 +23,6 @@ from mr_failover.commands._mutation import (
     interrupted,
     mutation_options,
     progress_printer,
-    show_plan,
     with_test_pause,
 )
 
@@ -63,7 +62,7 @@ def drill(
     from mr_failover import drill_report
     from mr_failover.engine import run
     from mr_failover.errors import MrFailoverError
-    from mr_failover.render import Prose, drill_report_view, safe, show
+    from mr_failover.render import Prose, drill_report_view, plan_view, safe, show
     from mr_failover.text import printable
 
     preflight(app, region, dry_run=dry_run)
@@ -75,7 +74,8 @@ def drill(
     )
     hooks = cli_hooks(app, yes=yes)
     console = err if app.output == "json" else out
-    hooks.show = lambda plan: show_plan(console, plan, app.verbose)
+    # Each phase's plan as it starts: the steps (their notes are in the dry run).
+    hooks.show = lambda plan: show(console, plan_view(plan, app.verbose))
 
     def confirm(plan: Plan) -> None:
         question = f"Run the drill '{job.spec.name}' ({len(plan.steps)} step(s))?"

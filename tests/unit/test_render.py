@@ -123,8 +123,9 @@ def test_status_table_exact_lines() -> None:
         "─" * 76,
         "us-east-1  DRAINED      yes       inverted, weight 0  writer, switching-over",
         "us-west-2  UNREACHABLE  no        disabled, weight 0  no answer",
-        "us-east-1: DynamoDB 1/1 active, lag 1.2s; S3 1/1 on, RTC, 2 failed; Compute ecs",
-        "  3/4 asg 2/2 fn 1/1",
+        # One part per section, each kept on one line when it fits.
+        "us-east-1: DynamoDB 1/1 active, lag 1.2s; S3 1/1 on, RTC, 2 failed;",
+        "  Compute ecs 3/4 asg 2/2 fn 1/1",
         "us-west-2: DynamoDB -; S3 error; Compute -",
         "us-west-2: aurora: rds:DescribeDBClusters in us-west-2 failed: no answer",
         "us-west-2: warning: traffic: health check api is disabled",
