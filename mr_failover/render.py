@@ -276,10 +276,11 @@ def _status_lines(report: StatusReport, width: int) -> list[RenderableType]:
 
 
 def plan_view(plan: Plan, verbose: bool = False) -> RenderableType:
-    """A plan, one line per step where its title fits: what, where, which plane, undoable.
+    """A plan, one line per step where its title fits: what, where, undoable.
 
-    A wider terminal also gets each step's call (``service:Operation``); ``verbose`` adds
-    every call's parameters under the table (``--output json`` always has them).
+    A wider terminal also gets each step's plane (control or data) and call
+    (``service:Operation``); ``verbose`` adds every call with its plane and parameters
+    under the table (``--output json`` always has them).
     """
     return Fitted(lambda width: _plan_lines(plan, width, verbose))
 
@@ -302,30 +303,38 @@ def _plan_lines(plan: Plan, width: int, verbose: bool) -> list[RenderableType]:
     fixed = {
         "#": [str(len(steps))],
         "Where": [printable(s.region) for s in steps],
-        "Plane": [_plane(s) for s in steps],
         "Undo": ["yes"],
     }
     # box=None: two cells between columns, none at the edges.
     used = sum(width_of([h, *v]) for h, v in fixed.items()) + GAP * len(fixed)
-    # The calls get a column only where the titles keep their room (two lines at most).
-    step_room = max(MIN_PROSE, longest_word(titles), (width_of(titles) + 1) // 2)
-    call_width = width_of(["Call", *(_call(s) for s in steps)])
-    with_call = width - used - call_width - GAP >= min(step_room, 60)
+    # The plane, then the call, get a column only where the titles keep their room: a
+    # line each (up to 56 cells), never less than the longest word.
+    keep = max(min(width_of(titles), 56), longest_word(titles))
+    extra = fit_optional(
+        width - used - keep,
+        [
+            ("Plane", width_of(["Plane", *(_plane(s) for s in steps)])),
+            ("Call", width_of(["Call", *(_call(s) for s in steps)])),
+        ],
+    )
     table = Table(box=None, pad_edge=False, show_edge=False)
     table.add_column("#", no_wrap=True, justify="right")
     table.add_column("Step")
-    if with_call:
+    if "Call" in extra:
         table.add_column("Call", no_wrap=True)
-    for header in ("Where", "Plane", "Undo"):
-        table.add_column(header, no_wrap=True)
+    table.add_column("Where", no_wrap=True)
+    if "Plane" in extra:
+        table.add_column("Plane", no_wrap=True)
+    table.add_column("Undo", no_wrap=True)
     for i, (step, title) in enumerate(zip(steps, titles, strict=True), start=1):
-        call = [Text(_call(step))] if with_call else []
+        call = [Text(_call(step))] if "Call" in extra else []
+        plane = [_plane(step)] if "Plane" in extra else []
         table.add_row(
             str(i),
             Text(title),
             *call,
             Text(printable(step.region)),
-            _plane(step),
+            *plane,
             "yes" if step.undoable else "no",
         )
     lines: list[RenderableType] = [Prose(safe(f"Plan: {plan.command}")), table]

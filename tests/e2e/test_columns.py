@@ -67,7 +67,7 @@ def test_status_plans_drill_report_and_history_fit_80_columns(
         assert plan.exit_code == 0, plan.output
         lines = assert_fits(plan.stdout, 80, ids, shown=regions)
         assert lines[0] == f"Plan: {name}"
-        assert lines[1].split() == ["#", "Step", "Where", "Plane", "Undo"]
+        assert lines[1].split() == ["#", "Step", "Where", "Undo"]
         assert not any(": " in line and "Identifier" in line for line in lines)
     verbose = run_cli("drain", "--region", EAST, "--dry-run", "--verbose")
     lines = assert_fits(verbose.stdout, 80, ids, shown=regions)

@@ -227,7 +227,7 @@ def test_a_plan_is_compact_at_80_columns(name: str) -> None:
     titles = [s.title for s in plan.steps]
     lines = assert_fits(_plan(plan, 80), 80, PLAN_IDS)
     assert lines[0] == f"Plan: {name}"
-    assert lines[1].split() == ["#", "Step", "Where", "Plane", "Undo"]
+    assert lines[1].split() == ["#", "Step", "Where", "Undo"]
     # What, where, undoable: no parameter in the compact plan.
     assert not any("=" in line for line in lines)
     text = " ".join(" ".join(lines).split())
@@ -252,9 +252,11 @@ def test_verbose_plan_lists_each_calls_parameters_and_keeps_arns_whole() -> None
     assert lines[lines.index("     TargetDbClusterIdentifier:") + 1].strip() == CLUSTER_ARN
 
 
-def test_a_wider_terminal_also_shows_each_steps_call() -> None:
+def test_a_wider_terminal_also_shows_each_steps_plane_and_call() -> None:
     lines = assert_fits(_plan(PLANS["drill"], 160), 160, PLAN_IDS)
     assert lines[1].split() == ["#", "Step", "Call", "Where", "Plane", "Undo"]
+    middle = plain_lines(_plan(PLANS["drill"], 110))
+    assert middle[1].split() == ["#", "Step", "Where", "Plane", "Undo"]
     for step in PLANS["drill"].steps:
         assert any(f"{step.service}:{step.call}" in line for line in lines)
     narrow = plain_lines(_plan(PLANS["drill"], 80))

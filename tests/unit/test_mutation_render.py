@@ -38,7 +38,7 @@ def test_plan_table_names_call_endpoint_plane_and_undo() -> None:
     plan = Plan("fake", {}, steps, notes=("one note",))
     with console.capture() as cap:
         show_plan(console, plan)
-    # What, where, undoable: one line per step.
+    # What, where, undoable: one line per step; short titles leave room for the plane.
     assert [line.rstrip() for line in cap.get().splitlines()] == [
         "Plan: fake",
         "#  Step                          Where      Plane    Undo",
@@ -59,7 +59,7 @@ def test_plan_table_names_call_endpoint_plane_and_undo() -> None:
         "     desiredCount: 4",
         "undo: mr-failover health-check restore --region us-east-1",
     ]
-    # A wider terminal names each step's call in the table.
+    # A wider terminal names each step's plane and call in the table.
     wide = Console(width=120, no_color=True, highlight=False)
     with wide.capture() as cap:
         show_plan(wide, plan)
