@@ -71,7 +71,7 @@ def replication(
     """
     from mr_failover.aws import Timeouts
     from mr_failover.operations.replication import check_replication
-    from mr_failover.render import to_json
+    from mr_failover.render import show, to_json
 
     topology = app.topology()
     factory = app.factory().with_timeouts(Timeouts.for_deadline(deadline))
@@ -86,7 +86,7 @@ def replication(
     if app.output == "json":
         click.echo(to_json(report.to_json()))
     else:
-        app.console().print(replication_view(report))
+        show(app.console(), replication_view(report))
     click.get_current_context().exit(report.exit_code)
 
 
@@ -101,7 +101,7 @@ def replication_view(report: ReplicationReport) -> RenderableType:
     from rich.console import Group
     from rich.text import Text
 
-    from mr_failover.render import report_table, safe
+    from mr_failover.render import Prose, report_table, safe
     from mr_failover.text import printable
 
     pairs = report_table(
@@ -135,11 +135,12 @@ def replication_view(report: ReplicationReport) -> RenderableType:
             )
     lines: list[RenderableType] = [pairs, links]
     for p in report.pairs:
+        # Wrapped at spaces only: a table or bucket name is never cut.
         for reason in p.reasons:
-            lines.append(Text(printable(f"{p.source} -> {p.destination}: {reason}"), style="red"))
+            lines.append(Prose(printable(f"{p.source} -> {p.destination}: {reason}"), "red"))
         for warning in p.warnings:
             text = printable(f"{p.source} -> {p.destination}: warning: {warning}")
-            lines.append(Text(text, style="yellow"))
+            lines.append(Prose(text, "yellow"))
     if report.canary:
         left = [c for c in report.cleanup if not c.removed]
         done = len(report.cleanup) - len(left)
