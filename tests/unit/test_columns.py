@@ -21,10 +21,11 @@ from rich.table import Table
 
 from mr_failover.cli import cli
 from mr_failover.commands._mutation import show_plan
-from mr_failover.drill_report import build
+from mr_failover.commands.history import drill_table, rto_chart, runs_table
+from mr_failover.drill_report import build, trend
 from mr_failover.engine import journal
 from mr_failover.engine.plan import Plan, Step
-from mr_failover.render import drill_report_view, show, status_table, wrap_spans
+from mr_failover.render import Fitted, drill_report_view, show, status_table, wrap_spans
 from mr_failover.resources.section import Drift
 from mr_failover.status import StatusReport
 from mr_failover.text import DEFAULT_WIDTH, terminal_width
@@ -129,10 +130,10 @@ def test_status_fits_80_columns_on_a_terminal(report: Any) -> None:
 
 def test_status_on_a_wider_terminal_has_more_columns_not_a_stretched_table() -> None:
     narrow = plain_lines(_render(status_table(_report()), 80))
-    wide = assert_fits(_render(status_table(_report()), 160), 160, STATUS_IDS, shown=[E, W])
+    wide = assert_fits(_render(status_table(_report()), 120), 120, STATUS_IDS, shown=[E, W])
     assert len(wide[1].split()) > len(narrow[1].split())
     assert len(wide) < len(narrow)  # what had to go under the table now has a column
-    assert max(len(line) for line in wide) < 160  # as wide as its content
+    assert max(len(line) for line in wide) < 120  # as wide as its content
 
 
 def test_status_piped_honours_columns(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -255,7 +256,7 @@ def test_verbose_plan_lists_each_calls_parameters_and_keeps_arns_whole() -> None
 def test_a_wider_terminal_also_shows_each_steps_plane_and_call() -> None:
     lines = assert_fits(_plan(PLANS["drill"], 160), 160, PLAN_IDS)
     assert lines[1].split() == ["#", "Step", "Call", "Where", "Plane", "Undo"]
-    middle = plain_lines(_plan(PLANS["drill"], 110))
+    middle = assert_fits(_plan(PLANS["drill"], 120), 120, PLAN_IDS)
     assert middle[1].split() == ["#", "Step", "Where", "Plane", "Undo"]
     for step in PLANS["drill"].steps:
         assert any(f"{step.service}:{step.call}" in line for line in lines)
@@ -286,6 +287,17 @@ def test_history_piped_fits_columns_and_wider_shows_who(drills: list[str]) -> No
     wide = CliRunner().invoke(cli, ["history"], env={"COLUMNS": "160"}, catch_exceptions=False)
     wide_lines = assert_fits(wide.stdout, 160, ids, shown=[*drills, "ana@laptop"])
     assert wide_lines[0].split() == ["RUN", "ID", "COMMAND", "WHO", "STARTED", "OUTCOME", "TIME"]
+
+
+def test_history_fits_80_columns_on_a_terminal(drills: list[str]) -> None:
+    runs, _ = journal.scan_runs(10)
+    measured = [(r, trend(build(r.run_id, journal.read_records(r.run_id)))) for r in runs]
+    for part in (Fitted(lambda width: [runs_table(runs, width)]), drill_table(measured)):
+        assert_fits(_render(part, 80), 80, [*drills, E], shown=drills)
+    chart = assert_fits(_render(rto_chart(measured), 80), 80, [E])
+    assert len(chart) == 3 and "|" in chart[1]
+    wide = plain_lines(_render(Fitted(lambda width: [runs_table(runs, width)]), 120))
+    assert wide[0].split() == ["RUN", "ID", "COMMAND", "WHO", "OUTCOME", "TIME"]
 
 
 def test_history_unknown_width_is_80(drills: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
