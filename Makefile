@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit tests-moto tests-sandbox bench bench-quick clean conformance
+.PHONY: demo test lint typecheck unit tests-moto tests-sandbox bench bench-quick clean conformance browser-check
 
 # pytest-xdist workers per pytest run (WORKERS=0: one process each). A work unit is a
 # test module (its module fixtures built once), or one heavy / slow test; units go out in
@@ -54,6 +54,21 @@ tests-sandbox: $(STAMP)
 # scenarios against the sandbox (tests/sandbox/test_conformance.py). docs/CONFORMANCE.md.
 conformance: $(STAMP)
 	$(BIN)/python -m tests.conformance.run $(ARGS)
+
+# The demo's drill report (HTML) rendered by headless Chromium (Debian's package), saved as
+# build/drill-report.png. Never part of `make test`, which checks the page's structure.
+CHROMIUM ?= chromium
+BROWSER_STATE := build/browser-check
+browser-check: $(STAMP)
+	@command -v $(CHROMIUM) >/dev/null 2>&1 || { echo "needs Chromium: apt-get install chromium (or make CHROMIUM=...)"; exit 2; }
+	rm -rf $(BROWSER_STATE) && mkdir -p -m 700 $(BROWSER_STATE)
+	MR_FAILOVER_STATE_DIR=$(CURDIR)/$(BROWSER_STATE) $(BIN)/mr-failover demo > $(BROWSER_STATE)/demo.log
+	page=$$(ls -t $(BROWSER_STATE)/runs/*.report.html | head -1) && cp "$$page" build/drill-report.html
+	$(CHROMIUM) --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+	    --disable-background-networking --disable-component-update --disable-sync \
+	    --user-data-dir=$$(mktemp -d) --hide-scrollbars --window-size=1040,1700 \
+	    --screenshot=$(CURDIR)/build/drill-report.png file://$(CURDIR)/build/drill-report.html
+	@echo "page: build/drill-report.html  screenshot: build/drill-report.png"
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

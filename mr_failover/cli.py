@@ -19,6 +19,7 @@ import re
 import sys
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -59,6 +60,7 @@ COMMANDS: dict[str, str] = {
     "fence": "mr_failover.commands.fence:fence",
     "export": "mr_failover.commands.export:export",
     "discover": "mr_failover.commands.discover:discover",
+    "completion": "mr_failover.commands.completion:completion",
 }
 
 # One-line summaries for the root --help, so listing commands imports nothing.
@@ -74,12 +76,13 @@ SUMMARIES: dict[str, str] = {
     "sandbox": "Local multi-region AWS: up, down, status, fail-region, heal-region.",
     "drain": "Move a region's traffic to the other regions (scales them up first).",
     "undrain": "Bring traffic back to a drained region; scale the others back.",
-    "check": "Replication lag, RPO estimate and go / no-go per region pair (read-only).",
+    "check": "Replication, parity, capacity headroom: go / no-go per region (read-only).",
     "drill": "Game-day drill: evacuate or fail over, measure RTO/RPO, fail back, report.",
     "arc": "Route 53 ARC: the routing controls' cluster endpoints (cached, ready to paste).",
     "fence": "Stop a split-brain region's database taking writes; keep its traffic drained.",
     "export": "Export the topology, e.g. as an ARC Region switch plan (no AWS call).",
     "discover": "Write a topology file from the account: tags, stacks, a domain (read-only).",
+    "completion": "Print the shell completion script for bash, zsh or fish.",
 }
 
 
@@ -94,6 +97,11 @@ class AppContext:
     debug: bool = False
     # --verbose of the mutating commands and drill: plans show every call's parameters.
     verbose: bool = False
+    # Global options given on the command line, by name: one repeated after the command
+    # with another value is refused.
+    given: dict[str, Any] = field(default_factory=dict)
+    # --config (or MR_FAILOVER_CONFIG) was given: the demo does not fall back to the example.
+    config_given: bool = False
     _topology: Topology | None = field(default=None, repr=False)
     _factory: ClientFactory | None = field(default=None, repr=False)
 
@@ -103,6 +111,15 @@ class AppContext:
 
             self._topology = topology.load(self.config)
         return self._topology
+
+    def config_or_example(self) -> Path:
+        """--config; when none was given and ./config/regions.yaml is not there (the tool
+        installed with pip or pipx, run outside a clone), the example the package ships."""
+        if self.config_given or Path(self.config).exists():
+            return Path(self.config)
+        from importlib import resources
+
+        return Path(str(resources.files("mr_failover").joinpath("data", "regions.yaml")))
 
     def factory(self) -> ClientFactory:
         if self._factory is None:
@@ -199,7 +216,7 @@ class LazyGroup(click.Group):
             module, attr = self.lazy[cmd_name].split(":")
             command = getattr(importlib.import_module(module), attr)
             assert isinstance(command, click.Command)
-            return command
+            return with_global_options(command)
         return super().get_command(ctx, cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -281,9 +298,13 @@ def cli(
 ) -> None:
     """Move a multi-region AWS application between regions, safely.
 
+    The options below also work after the command (and subcommand), as with the AWS
+    CLI: `mr-failover status -o json` is `mr-failover -o json status`.
+
     \b
     Example:
       mr-failover status --config config/regions.yaml
+      mr-failover status -o json
     """
     color = not no_color and "NO_COLOR" not in os.environ
     ctx.obj = AppContext(config=config, output=output, endpoint_url=None, color=color, debug=debug)
@@ -293,6 +314,97 @@ def cli(
     source = ctx.get_parameter_source("endpoint_url")
     named = "AWS_ENDPOINT_URL" if source == click.core.ParameterSource.ENVIRONMENT else None
     ctx.obj.endpoint_url = check_endpoint_url(endpoint_url, named or "--endpoint-url")
+    sources = {name: ctx.get_parameter_source(name) for name in ctx.params}
+    ctx.obj.given = {
+        name: value
+        for name, value in ctx.params.items()
+        if sources[name] == click.core.ParameterSource.COMMANDLINE and value is not False
+    }
+    ctx.obj.config_given = sources["config"] in (
+        click.core.ParameterSource.COMMANDLINE,
+        click.core.ParameterSource.ENVIRONMENT,
+    )
+
+
+# The root's options that are also accepted after any command (and subcommand), as the
+# AWS CLI accepts them anywhere: (name, option strings, what click.Option gets besides).
+# After the command they have no default and no environment variable: a value given there
+# goes into the AppContext the root made; --help lists them under each command.
+GLOBAL_OPTIONS: tuple[tuple[str, tuple[str, ...], dict[str, Any]], ...] = (
+    ("config", ("--config", "-c"), {"metavar": "TEXT", "help": "Topology file (global)."}),
+    (
+        "output",
+        ("--output", "-o"),
+        {"type": click.Choice(["table", "json"]), "help": "table or json (global)."},
+    ),
+    (
+        "endpoint_url",
+        ("--endpoint-url",),
+        {"metavar": "TEXT", "help": "Send every AWS call here (global)."},
+    ),
+    ("no_color", ("--no-color",), {"is_flag": True, "help": "No colors (global)."}),
+    ("debug", ("--debug",), {"is_flag": True, "help": "Traceback and wire log (global)."}),
+)
+
+
+def _late_global(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    """A global option given after the command: set it on the root's AppContext."""
+    if value is None or value is False:
+        return
+    name = str(param.name).removeprefix("global_")
+    app = ctx.find_object(AppContext)
+    if app is None or ctx.resilient_parsing:
+        # Shell completion parses without running the root: keep the value for the
+        # completers (region names come from this --config).
+        ctx.meta[f"mr_failover.{name}"] = value
+        return
+    before = app.given.get(name)
+    if before is not None and before != value:
+        raise UsageError(
+            f"{param.opts[0]} given twice with different values: {before!r} before the "
+            f"command, {value!r} after it; give it once"
+        )
+    app.given[name] = value
+    if name == "endpoint_url":
+        app.endpoint_url = check_endpoint_url(value, param.opts[0])
+    elif name == "config":
+        app.config = value
+        app.config_given = True
+        app._topology = app._factory = None
+    elif name == "output":
+        app.output = value
+    elif name == "no_color":
+        app.color = False
+    elif name == "debug" and not app.debug:
+        app.debug = True
+        _wire_log()
+
+
+def with_global_options(command: click.Command) -> click.Command:
+    """``command`` (and, for a group, its subcommands) accepting the global options too.
+
+    Option strings the command already uses for itself stay its own (``discover --output
+    FILE``); the others of that global option still work there (``discover -o json``).
+    """
+    if getattr(command, "_mr_failover_globals", False):
+        return command
+    used = {opt for param in command.params for opt in param.opts}
+    for name, opts, extra in GLOBAL_OPTIONS:
+        free = [opt for opt in opts if opt not in used]
+        if free:
+            command.params.append(
+                click.Option(
+                    [f"global_{name}", *free],
+                    expose_value=False,
+                    callback=_late_global,
+                    **extra,
+                )
+            )
+    command._mr_failover_globals = True  # type: ignore[attr-defined]
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            with_global_options(sub)
+    return command
 
 
 def check_endpoint_url(value: str | None, option: str = "--endpoint-url") -> str | None:

@@ -1213,20 +1213,49 @@ class DrillJob(Job):
 
 
 def save_report(run_id: str) -> tuple[DrillReport, Path, Path]:
-    """Build the drill's report from its journal and write it as Markdown and JSON (0600)."""
+    """Build the drill's report from its journal and write it as Markdown, JSON and a
+    self-contained HTML page with its timeline (0600), beside the journal."""
     import os
 
-    from mr_failover import drill_report, statedir
+    from mr_failover import drill_html, drill_report, statedir
     from mr_failover.engine.journal import runs_dir
 
-    report = drill_report.build(run_id, read_records(run_id))
+    records = read_records(run_id)
+    report = drill_report.build(run_id, records)
     base = runs_dir() / run_id
     md_path, json_path = base.with_suffix(".report.md"), base.with_suffix(".report.json")
+    html_path = base.with_suffix(".report.html")
+    page = drill_html.render(report, records, earlier_drills(report))
     # Reports are 0600 like the journal (they name callers, hosts and resources).
     for path, text in (
         (md_path, drill_report.markdown(report)),
         (json_path, drill_report.to_json_text(report)),
+        (html_path, page),
     ):
         with os.fdopen(statedir.create_private(path), "w") as report_file:
             report_file.write(text)
     return report, md_path, json_path
+
+
+# How many earlier drills the HTML report's trend shows.
+TREND_DRILLS = 12
+
+
+def earlier_drills(report: DrillReport) -> list[dict[str, Any]]:
+    """Trend entries (with ``run_id``) of the drills journaled here before ``report``'s,
+    oldest first; a journal that cannot be read is left out."""
+    from mr_failover import drill_report
+    from mr_failover.engine.journal import list_runs
+
+    out: list[dict[str, Any]] = []
+    for run in list_runs():
+        if run.command != "drill" or run.run_id == report.run_id:
+            continue
+        if run.started >= report.started or len(out) >= TREND_DRILLS:
+            continue
+        try:
+            past = drill_report.build(run.run_id, read_records(run.run_id))
+        except (KeyError, StopIteration, ValueError, TypeError, AttributeError, IndexError):
+            continue
+        out.append({"run_id": run.run_id, **drill_report.trend(past)})
+    return list(reversed(out))

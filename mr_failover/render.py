@@ -177,6 +177,18 @@ def report_table(title: str | Text | None = None) -> Table:
     )
 
 
+def finding_lines(
+    region: str, reasons: Sequence[str], warnings: Sequence[str], errors: Sequence[str] = ()
+) -> list[RenderableType]:
+    """A region's reasons (red), failed reads (red) and warnings (yellow), each wrapped at
+    spaces (:class:`Prose`)."""
+    return [
+        *(Prose(printable(f"{region}: {reason}"), style="red") for reason in reasons),
+        *(Prose(printable(f"{region}: not checked: {e}"), style="red") for e in errors),
+        *(Prose(printable(f"{region}: warning: {w}"), style="yellow") for w in warnings),
+    ]
+
+
 def status_table(report: StatusReport) -> RenderableType:
     """The status screen: one line per region, then its details, reasons and warnings.
 
@@ -231,9 +243,10 @@ def _status_lines(report: StatusReport, width: int) -> list[RenderableType]:
         table,
     ]
     # The columns that did not fit, then the sections laid out as a line (API endpoints,
-    # readiness), as one paragraph per region.
+    # readiness), as one paragraph per region. Like an optional column, a line part only
+    # when some region has it (parity, headroom).
     below = [s for s in columns if s not in shown]
-    inline = [s for s in SECTIONS if s.layout == "line"]
+    inline = [s for s in SECTIONS if s.layout == "line" and any(s.present(r) for r in regions)]
     for r in regions:
         parts = [s for s in below if s.layout == "column" or s.present(r)]
         if any(s.present(r) for s in inline):
@@ -246,10 +259,7 @@ def _status_lines(report: StatusReport, width: int) -> list[RenderableType]:
                 text.append(printable(cell.text), style=cell.style or "")
             lines.append(Prose(text, unit=PARTS))
     for r in regions:
-        for reason in r.reasons:
-            lines.append(Prose(printable(f"{r.name}: {reason}"), style="red"))
-        for warning in r.warnings:
-            lines.append(Prose(printable(f"{r.name}: warning: {warning}"), style="yellow"))
+        lines += finding_lines(r.name, r.reasons, r.warnings)
         for drift in r.drift:
             lines.append(Prose(printable(f"{r.name}: drift: {drift}"), style="yellow"))
     for g in GLOBAL_SECTIONS:

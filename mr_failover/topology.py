@@ -159,6 +159,44 @@ class LockLocation(_Model):
         return [self.region, *self.fallback_regions]
 
 
+class SharedJournal(_Model):
+    """An S3 location where runs are journaled besides the local copy, for the team.
+
+    Each journal record is one object ``<prefix><run id>/<sequence>.json``, written only if
+    no object has that key (a conditional write), so two writers never lose an entry.
+    """
+
+    bucket: Name = Field(description="S3 bucket holding the team's run journals.")
+    region: RegionCode = Field(description="Region of the bucket.")
+    prefix: str = Field(
+        default="mr-failover/runs/",
+        max_length=200,
+        pattern=r"^([A-Za-z0-9!_.*'()-]+/)*$",
+        description="Key prefix, ending with '/' (or empty).",
+    )
+
+
+class Notifications(_Model):
+    """Where mutating runs and drills post their start, failures and end."""
+
+    sns_topic_arn: str | None = Field(
+        default=None,
+        pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$",
+        description="SNS topic to publish to (published in the topic's region).",
+    )
+    webhook_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s]+$",
+        description="Chat webhook (Slack-compatible): a JSON POST with a 'text' field.",
+    )
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> Notifications:
+        if self.sns_topic_arn is None and self.webhook_url is None:
+            raise ValueError("notifications need sns_topic_arn, webhook_url or both")
+        return self
+
+
 class HealthCheck(_Model):
     """A Route 53 health check watching this region's endpoint."""
 
@@ -469,6 +507,98 @@ class Distribution(_Model):
         return self
 
 
+# Parity rules (docs/PARITY.md): what must match across regions, by kind of resource.
+# The rule ids live here so that the topology can silence them (``parity.ignore``);
+# resources/parity.py compares them.
+PARITY_RULES: dict[str, str] = {
+    "ecs.family": "ecs",
+    "ecs.revision": "ecs",
+    "ecs.images": "ecs",
+    "ecs.cpu": "ecs",
+    "ecs.memory": "ecs",
+    "lambda.code": "lambda",
+    "lambda.runtime": "lambda",
+    "lambda.memory": "lambda",
+    "lambda.timeout": "lambda",
+    "lambda.reserved_concurrency": "lambda",
+    "lambda.environment": "lambda",
+    "asg.launch_template": "asg",
+    "asg.launch_template_version": "asg",
+    "asg.instance_types": "asg",
+    "asg.max_size": "asg",
+    "dynamodb.billing_mode": "dynamodb",
+    "dynamodb.capacity": "dynamodb",
+    "dynamodb.indexes": "dynamodb",
+    "dynamodb.stream": "dynamodb",
+    "aurora.instance_classes": "aurora",
+    "aurora.instance_count": "aurora",
+    "aurora.parameter_group_family": "aurora",
+    "api.stage": "api",
+    "api.throttling": "api",
+    "api.certificate_domains": "api",
+    "secret.value": "secret",
+    "ssm.value": "ssm",
+}
+
+
+def _check_rule(value: str) -> str:
+    if value not in PARITY_RULES:
+        close = difflib.get_close_matches(value, list(PARITY_RULES), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "docs/PARITY.md lists them"
+        raise ValueError(f"{_clip(repr(value))} is not a parity rule ({hint})")
+    return value
+
+
+ParityRule = Annotated[str, AfterValidator(_check_rule)]
+
+
+Reason = Annotated[str, StringConstraints(min_length=3, max_length=500, strip_whitespace=True)]
+
+
+class ParityIgnore(_Model):
+    """One parity rule silenced for one resource, with the reason it may differ."""
+
+    rule: ParityRule = Field(
+        description="The rule, as docs/PARITY.md names it.",
+        json_schema_extra={"enum": list(PARITY_RULES)},
+    )
+    resource: Name = Field(
+        description=(
+            "The resource as the topology names it in any region: 'cluster/service' for "
+            "ECS, the function, group, table, Aurora cluster, API domain, secret or "
+            "SSM parameter name."
+        )
+    )
+    region: RegionCode | None = Field(
+        default=None, description="Only in this region; every region if omitted."
+    )
+    reason: Reason = Field(description="Why this difference is fine (shown in the report).")
+
+
+QuotaService = Literal["fargate", "ec2", "lambda"]
+
+
+class Capacity(_Model):
+    """Quota headroom for the take-over (docs/PARITY.md): status reads it when present."""
+
+    quotas: list[QuotaService] = Field(
+        default_factory=lambda: list(get_args(QuotaService)),
+        description=(
+            "Service Quotas to check: Fargate On-Demand vCPU, EC2 On-Demand Standard vCPU, "
+            "Lambda concurrent executions."
+        ),
+    )
+
+
+class Parity(_Model):
+    """Cross-region parity checks (docs/PARITY.md): status compares the regions when
+    this key is present (``parity: {}`` for no exception)."""
+
+    ignore: list[ParityIgnore] = Field(
+        default_factory=list, description="Rules silenced per resource, each with a reason."
+    )
+
+
 class Topology(_Model):
     """A multi-region application, as mr-failover sees it."""
 
@@ -477,10 +607,21 @@ class Topology(_Model):
     primary_region: RegionCode = Field(description="Region that serves in steady state.")
     policy: Policy
     lock: LockLocation | None = None
+    journal: SharedJournal | None = Field(
+        default=None, description="Journal runs to S3 too, so the team shares history and resume."
+    )
+    notifications: Notifications | None = None
     global_accelerator: GlobalAccelerator | None = None
     cloudfront_distributions: list[Distribution] = Field(default_factory=list)
     arc: Arc | None = Field(
         default=None, description="Route 53 ARC cluster, for drain_lever: routing_control."
+    )
+    parity: Parity | None = Field(
+        default=None,
+        description="Compare the regions in status (parity: {}), and rules silenced per resource.",
+    )
+    capacity: Capacity | None = Field(
+        default=None, description="Check quota headroom for the take-over in status (capacity: {})."
     )
     regions: dict[RegionCode, Region] = Field(
         min_length=2,
@@ -627,6 +768,53 @@ def _cross_checks(
                 elif target.region == rname:
                     yield (*path, "region"), "cross-region replication needs another region"
     yield from _edge_checks(t, declared, complete)
+    yield from _parity_checks(t, declared, complete)
+
+
+def parity_names(region: Region, kind: str) -> list[str]:
+    """The names a region gives its resources of one parity kind (``parity.ignore``)."""
+    c = region.compute
+    if kind == "ecs":
+        return [f"{s.cluster}/{s.service}" for s in c.ecs_services]
+    if kind == "lambda":
+        return [f.name for f in c.lambda_functions]
+    if kind == "asg":
+        return [g.name for g in c.autoscaling_groups]
+    if kind == "dynamodb":
+        return list(region.dynamodb_tables)
+    if kind == "aurora":
+        return [region.aurora.cluster] if region.aurora else []
+    if kind == "api":
+        return [a.domain for a in region.api_endpoints]
+    if kind == "secret":
+        return list(region.readiness.secrets)
+    if kind == "ssm":
+        return list(region.readiness.ssm_parameters)
+    return []
+
+
+def _parity_checks(
+    t: Topology, declared: frozenset[str], complete: bool
+) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Each silenced rule names a resource of its kind that the topology declares."""
+    if not isinstance(t.parity, Parity):
+        return  # none, or INVALID (already reported)
+    for i, entry in enumerate(t.parity.ignore):
+        where: tuple[str | int, ...] = ("parity", "ignore", i)
+        if entry.region is not None and entry.region not in declared:
+            yield (*where, "region"), f"{entry.region} is not a declared region"
+            continue
+        if not complete:
+            continue  # the resource may be in a region that did not validate
+        kind = PARITY_RULES[entry.rule]
+        regions = [entry.region] if entry.region else list(t.regions)
+        names = {n for r in regions if r in t.regions for n in parity_names(t.regions[r], kind)}
+        if entry.resource not in names:
+            yield (
+                (*where, "resource"),
+                f"no {kind} resource named {entry.resource!r} in "
+                f"{entry.region or 'any region'} (rule {entry.rule} is about {kind})",
+            )
 
 
 def _one_leader(
@@ -1255,7 +1443,11 @@ def _partial(data: dict[str, Any]) -> tuple[Topology, frozenset[str]] | None:
         "primary_region": primary if isinstance(primary, str) else "",
         "regions": regions,
     }
-    for key, model in (("global_accelerator", GlobalAccelerator), ("arc", Arc)):
+    for key, model in (
+        ("global_accelerator", GlobalAccelerator),
+        ("arc", Arc),
+        ("parity", Parity),
+    ):
         if key in data:
             try:
                 fields[key] = model.model_validate(data[key])

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from mr_failover.cli import AppContext
+from mr_failover.commands._complete import complete_run_id
+from mr_failover.text import printable
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -51,6 +53,7 @@ def mutation_options(f: F) -> F:
         "--resume",
         "resume",
         metavar="RUN_ID",
+        shell_complete=complete_run_id,
         help="Finish an interrupted or failed run: re-plan from real state, skip what is done.",
     )(f)
     f = click.option(
@@ -113,17 +116,57 @@ def requested_overrides(params: Mapping[str, Any]) -> list[str]:
     return [str(arn) for arn in params.get("override_safety_rules") or ()]
 
 
-def progress_printer(console: Console, status: Any) -> Callable[[Event], None]:
+# Plain progress (not a terminal, or --output json): a waiting line when what is observed
+# changes, else at most one every this many seconds of the wait.
+PLAIN_WAIT_EVERY = 15.0
+
+
+def waiting_text(event: Event) -> str:
+    """What a wait is at: the step, what is polled, the last observed value, the time."""
+    step = event.step
+    seen = printable(event.detail, 200) or "not yet"
+    where = f" in {step.region}" if step.region not in ("", "-") else ""
+    return (
+        f"waiting for {step.service}:{step.call}{where}: {seen} "
+        f"({event.seconds:.0f}s, deadline {event.deadline:.0f}s)"
+    )
+
+
+def progress_printer(console: Console, status: Any, *, plain: bool) -> Callable[[Event], None]:
+    """Show a run's events: live on a terminal (the status line says what the current
+    wait is at), or as plain lines (``plain``: piped, logged, or ``--output json``)."""
+    printed: dict[int, tuple[str, float]] = {}  # step index -> last waiting line shown
+
     def on_event(event: Event) -> None:
         head = f"[{event.index}/{event.total}] {event.step.title}"
         if event.kind == "step-start":
             status.update(f"{head} ...")
+        elif event.kind == "step-waiting":
+            text = waiting_text(event)
+            if not plain:
+                from rich.text import Text
+
+                status.update(Text(f"{head}: {text}"))  # AWS text is not markup
+                return
+            last = printed.get(event.index)
+            if (
+                last is None
+                or last[0] != event.detail
+                or event.seconds - last[1] >= (PLAIN_WAIT_EVERY)
+            ):
+                printed[event.index] = (event.detail, event.seconds)
+                console.print(f"{head}: {text}", markup=False, highlight=False)
         elif event.kind == "step-done":
             console.print(f"{head}: {event.detail} ({event.seconds:.1f}s)")
         elif event.kind == "step-failed":
             console.print(f"{head}: FAILED ({event.seconds:.1f}s)")
 
     return on_event
+
+
+def plain_progress(app: AppContext, console: Console) -> bool:
+    """Plain lines rather than a live status line: not a terminal, or --output json."""
+    return app.output == "json" or not console.is_terminal
 
 
 # Test hook, honoured only against a loopback endpoint (the sandbox): after step N is
@@ -205,7 +248,8 @@ def cli_hooks(app: AppContext, *, yes: bool, ask: Callable[[Plan], str] | None =
     @contextlib.contextmanager
     def running(command: str) -> Iterator[Callable[[Event], None]]:
         with err.status(f"running {command}") as status:
-            yield with_test_pause(app, progress_printer(err, status))
+            plain = plain_progress(app, err)
+            yield with_test_pause(app, progress_printer(err, status, plain=plain))
 
     return Hooks(
         show=lambda plan: show_plan(err if app.output == "json" else out, plan, app.verbose),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
     from mr_failover.engine.plan import Clock
     from mr_failover.operations.replication import ReplicationReport
+    from mr_failover.operations.takeover_checks import CheckReport
 
 # Injected by tests so that canaries are timed on a fake (or the sandbox's) clock.
 clock: Clock | None = None
@@ -26,6 +27,8 @@ def check() -> None:
     \b
     Example:
       mr-failover check replication
+      mr-failover check parity
+      mr-failover check capacity
       mr-failover --output json check replication --canary
     """
 
@@ -165,3 +168,159 @@ def replication_view(report: ReplicationReport) -> RenderableType:
         )
     )
     return Group(*lines)
+
+
+@check.command()
+@deadline_option("Seconds to wait for the reads; a region that has not answered is no-go.")
+@pass_app
+def parity(app: AppContext, deadline: float) -> None:
+    """Compare what must match across regions, and list each mismatch (read-only).
+
+    Every region is compared with the reference region (primary_region, or the first
+    region that answered): ECS task definitions (family, revision, images, CPU, memory),
+    Lambda functions (code hash, runtime, memory, timeout, reserved concurrency,
+    environment variable names), Auto Scaling groups (launch template and version,
+    instance types, MaxSize against the load), DynamoDB tables (billing mode, capacity,
+    indexes, stream) and Aurora (instance classes and count, parameter group family).
+    docs/PARITY.md lists the rules; a blocking mismatch makes the region unable to take
+    over. Silence a rule for one resource with parity.ignore in the topology.
+
+    Exit code 0 when no region has a blocking mismatch, 4 when one has (or could not be
+    read).
+
+    \b
+    Example:
+      mr-failover check parity
+      mr-failover --output json check parity
+    """
+    from mr_failover.operations.takeover_checks import check_parity
+
+    _show_check(app, check_parity, deadline)
+
+
+@check.command()
+@deadline_option("Seconds to wait for the reads; a region that has not answered is no-go.")
+@pass_app
+def capacity(app: AppContext, deadline: float) -> None:
+    """Quota headroom against each region's take-over scale-up (read-only).
+
+    Reads with Service Quotas the Fargate On-Demand vCPU (L-3032A538), EC2 Running
+    On-Demand Standard vCPU (L-1216C47A) and Lambda concurrent executions (L-B99A9384)
+    quotas, their usage from the CloudWatch metric each quota names, and compares the
+    headroom with what drain would add to the region: (takeover_desired - desired) x
+    task vCPU or instance vCPU, and for Lambda the concurrency the other regions use.
+
+    Exit code 0 when every region can scale to its take-over, 4 otherwise.
+
+    \b
+    Example:
+      mr-failover check capacity
+      mr-failover --output json check capacity
+    """
+    from mr_failover.operations.takeover_checks import check_capacity
+
+    _show_check(app, check_capacity, deadline)
+
+
+def _show_check(app: AppContext, run: Any, deadline: float) -> None:
+    from mr_failover.aws import Timeouts
+    from mr_failover.render import to_json
+
+    topology = app.topology()
+    factory = app.factory().with_timeouts(Timeouts.for_deadline(deadline))
+    report: CheckReport = run(topology, factory, deadline=deadline)
+    if app.output == "json":
+        click.echo(to_json(report.to_json()))
+    else:
+        view = parity_view(report) if report.check == "parity" else capacity_view(report)
+        app.console().print(view)
+    click.get_current_context().exit(report.exit_code)
+
+
+def _verdict_lines(report: CheckReport) -> list[RenderableType]:
+    from rich.text import Text
+
+    from mr_failover.render import finding_lines
+
+    lines: list[RenderableType] = []
+    for r in report.regions:
+        lines += finding_lines(r.name, r.reasons, r.warnings, r.errors)
+    no_go = [r.name for r in report.regions if not r.go]
+    verdict = (
+        f"GO: every region passes the {report.check} check"
+        if report.go
+        else f"NO-GO: {', '.join(no_go)} cannot take over"
+    )
+    lines.append(
+        Text(
+            f"{verdict} (checked in {report.elapsed_seconds:.1f} s)",
+            style="green" if report.go else "bold red",
+        )
+    )
+    return lines
+
+
+def parity_view(report: CheckReport) -> RenderableType:
+    """One row per mismatch, then reasons, warnings and the verdict."""
+    from rich.console import Group
+    from rich.text import Text
+
+    from mr_failover.render import report_table, safe
+
+    reference = next(
+        (r.value.reference for r in report.regions if r.value is not None and r.value.reference),
+        None,
+    )
+    title = f"{report.application}: parity with {reference or '(no region read)'}"
+    table = report_table(safe(title))
+    for header in ("Region", "Resource", "Rule", "Value", "Reference", "Effect"):
+        table.add_column(header, no_wrap=header in ("Region", "Rule", "Effect"))
+    for r in report.regions:
+        if r.value is None:
+            continue
+        for m in r.value.mismatches:
+            effect = (
+                Text("ignored: " + m.ignored, style="dim")
+                if m.ignored
+                else Text("blocks", style="bold red")
+                if m.blocking
+                else Text("warning", style="yellow")
+            )
+            table.add_row(
+                r.name,
+                safe(f"{m.kind} {m.resource}"),
+                m.rule,
+                safe(m.value),
+                safe(f"{m.reference_value} ({m.reference_region})"),
+                effect,
+            )
+    if not table.rows:
+        table.add_row("-", "no mismatch", "", "", "", "")
+    return Group(table, *_verdict_lines(report))
+
+
+def capacity_view(report: CheckReport) -> RenderableType:
+    """One row per region and quota, then reasons, warnings and the verdict."""
+    from rich.console import Group
+    from rich.text import Text
+
+    from mr_failover.render import report_table, safe
+
+    table = report_table(safe(f"{report.application}: quota headroom for a take-over"))
+    for header in ("Region", "Quota", "Limit", "In use", "Headroom", "Take-over needs", "Fits"):
+        table.add_column(header, no_wrap=True)
+    for r in report.regions:
+        if r.value is None:
+            continue
+        for h in r.value.headroom:
+            fits = Text("no", style="bold red") if h.short else Text("yes", style="green")
+            table.add_row(
+                r.name,
+                f"{h.unit} ({h.quota_code})",
+                "-" if h.quota is None else f"{h.quota:g}",
+                "-" if h.usage is None else f"{h.usage:g} ({h.usage_source})",
+                "-" if h.headroom is None else f"{h.headroom:g}",
+                f"{h.needed:g}",
+                fits,
+            )
+    return Group(table, *_verdict_lines(report))

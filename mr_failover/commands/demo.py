@@ -46,11 +46,19 @@ def demo(app: AppContext, workdir: Path | None, hold: float) -> None:
     cluster's five endpoints are out, shows the routing control OFF, and undrains.
     Waits run on the sandbox's clock, so it takes seconds.
 
+    Without --config, and with no config/regions.yaml in the current folder, it uses the
+    example topology shipped with the package (so it runs from any folder once installed
+    with `pip install 'mr-failover[sandbox]'`).
+
     \b
     Example:
       mr-failover demo
       mr-failover --config my-regions.yaml demo --hold 60
     """
+    from mr_failover.sandbox import INSTALL_HINT, moto_available
+
+    if not moto_available():
+        raise UsageError(INSTALL_HINT)
     try:
         from mr_failover.sandbox import demo as scenario
     except ModuleNotFoundError as exc:
@@ -70,8 +78,11 @@ def demo(app: AppContext, workdir: Path | None, hold: float) -> None:
         text.append(f" {line}")
         show(console, Prose(text))
 
+    config = app.config_or_example()
+    if str(config) != app.config:
+        say(f"no {app.config} here: the example topology shipped with mr-failover ({config})")
     folder = workdir or Path(tempfile.mkdtemp(prefix="mr-failover-demo-"))
-    with scenario.demo_session(app.config, folder, say) as session:
+    with scenario.demo_session(config, folder, say) as session:
         before = scenario.observe_now(session)
         show(console, status_table(before))
         primary = session.topology.primary_region

@@ -9,6 +9,7 @@ import click
 
 from mr_failover.cli import AppContext, pass_app
 from mr_failover.commands import preflight
+from mr_failover.commands._complete import complete_region
 from mr_failover.commands._mutation import (
     current_clock,
     mutation_options,
@@ -53,7 +54,7 @@ def _build_undrain(topology: Topology, factory: ClientFactory, params: Mapping[s
 
 
 @click.command()
-@click.option("--region", "-r", help="Region to drain.")
+@click.option("--region", "-r", shell_complete=complete_region, help="Region to drain.")
 @click.option(
     "--scale-up/--no-scale-up",
     default=None,
@@ -105,7 +106,9 @@ def drain(
 
 
 @click.command()
-@click.option("--region", "-r", help="Region to bring traffic back to.")
+@click.option(
+    "--region", "-r", shell_complete=complete_region, help="Region to bring traffic back to."
+)
 @click.option(
     "--scale-back/--no-scale-back",
     default=None,

@@ -17,11 +17,13 @@ import click
 
 from mr_failover.cli import AppContext, pass_app
 from mr_failover.commands import Seconds, preflight
+from mr_failover.commands._complete import complete_region
 from mr_failover.commands._mutation import (
     cli_hooks,
     current_clock,
     interrupted,
     mutation_options,
+    plain_progress,
     progress_printer,
     with_test_pause,
 )
@@ -33,7 +35,12 @@ if TYPE_CHECKING:
 
 @click.command()
 @click.argument("scenario")
-@click.option("--region", "-r", help="The region a built-in scenario evacuates / fails away from.")
+@click.option(
+    "--region",
+    "-r",
+    shell_complete=complete_region,
+    help="The region a built-in scenario evacuates / fails away from.",
+)
 @click.option("--hold", type=Seconds(0.0, 86_400.0), default=60.0, show_default=True)
 @mutation_options
 @pass_app
@@ -86,7 +93,8 @@ def drill(
     @contextlib.contextmanager
     def running(_command: str) -> Iterator[Callable[[Event], None]]:
         with err.status(f"drill {job.spec.name}") as status:
-            yield with_test_pause(app, progress_printer(err, status))
+            plain = plain_progress(app, err)
+            yield with_test_pause(app, progress_printer(err, status, plain=plain))
 
     hooks.running = running
     params: dict[str, Any] = {"scenario": scenario, "region": region, "hold": hold}

@@ -9,6 +9,7 @@ import click
 
 from mr_failover.cli import AppContext, pass_app
 from mr_failover.commands import preflight
+from mr_failover.commands._complete import complete_region
 from mr_failover.commands._mutation import (
     current_clock,
     mutation_options,
@@ -38,7 +39,12 @@ def _build(topology: Topology, factory: ClientFactory, params: Mapping[str, Any]
 
 
 @click.command()
-@click.option("--region", "-r", help="Region whose database accepts writes it must not.")
+@click.option(
+    "--region",
+    "-r",
+    shell_complete=complete_region,
+    help="Region whose database accepts writes it must not.",
+)
 @click.option(
     "--database",
     type=click.Choice(["stop", "rejoin"]),

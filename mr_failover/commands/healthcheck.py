@@ -9,6 +9,7 @@ import click
 
 from mr_failover.cli import AppContext, pass_app
 from mr_failover.commands import preflight
+from mr_failover.commands._complete import complete_region
 from mr_failover.commands._mutation import mutation_options, require_region, run_mutation
 
 if TYPE_CHECKING:
@@ -38,7 +39,9 @@ def _builder(invert: bool) -> Any:
 
 
 @health_check.command()
-@click.option("--region", "-r", help="Region whose health checks to invert.")
+@click.option(
+    "--region", "-r", shell_complete=complete_region, help="Region whose health checks to invert."
+)
 @mutation_options
 @pass_app
 def invert(
@@ -67,7 +70,9 @@ def invert(
 
 
 @health_check.command()
-@click.option("--region", "-r", help="Region whose health checks to restore.")
+@click.option(
+    "--region", "-r", shell_complete=complete_region, help="Region whose health checks to restore."
+)
 @mutation_options
 @pass_app
 def restore(

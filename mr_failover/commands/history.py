@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
 
     from mr_failover.engine.journal import RunRecord
+    from mr_failover.engine.shared import SharedJournal
 
 CHART_WIDTH = 40
 
@@ -30,6 +31,8 @@ CHART_WIDTH = 40
 def history(app: AppContext, limit: int) -> None:
     """List mutating runs: id, command, who, when, outcome, duration; drills with RTO/RPO.
 
+    With the topology's `journal` (an S3 location), the team's runs are listed too.
+
     \b
     Example:
       mr-failover history --limit 5
@@ -39,11 +42,12 @@ def history(app: AppContext, limit: int) -> None:
     from mr_failover.render import Fitted, Prose, safe, show
     from mr_failover.text import printable
 
-    runs, skipped = journal.scan_runs(limit)
+    shared = _shared(app)
+    runs, skipped = journal.scan_runs(limit, shared)
     # A bad journal or line is reported and skipped: it must not hide the other runs.
     for problem in skipped:
         click.echo(f"warning: skipped {printable(problem, 500)}", err=True)
-    drills = {r.run_id: d for r in runs if (d := _drill(r)) is not None}
+    drills = {r.run_id: d for r in runs if (d := _drill(r, shared)) is not None}
     if app.output == "json":
         body = [
             {**r.to_json(), **({"drill": drills[r.run_id]} if r.run_id in drills else {})}
@@ -119,7 +123,19 @@ def runs_table(runs: Sequence[RunRecord], width: int) -> RenderableType:
     return table
 
 
-def _drill(run: RunRecord) -> dict[str, Any] | None:
+def _shared(app: AppContext) -> SharedJournal | None:
+    """The team's journal, when the topology (if there is a readable one) names it."""
+    from pathlib import Path
+
+    from mr_failover.engine.shared import SharedJournal
+
+    if not Path(app.config).is_file():
+        return None
+    topology = app.topology()
+    return SharedJournal(app.factory(), topology.journal) if topology.journal else None
+
+
+def _drill(run: RunRecord, shared: SharedJournal | None = None) -> dict[str, Any] | None:
     """A drill run's verdict and measurements; None for other runs or an unreadable journal."""
     if run.command != "drill":
         return None
@@ -127,7 +143,8 @@ def _drill(run: RunRecord) -> dict[str, Any] | None:
     from mr_failover.engine import journal
 
     try:
-        d = drill_report.trend(drill_report.build(run.run_id, journal.read_records(run.run_id)))
+        records = journal.read_records(run.run_id, shared)
+        d = drill_report.trend(drill_report.build(run.run_id, records))
         numbers = ("rto_seconds", "rto_target_seconds", "rpo_lag_seconds", "rpo_target_seconds")
         counts = ("canaries_written", "canaries_lost")
         if all(

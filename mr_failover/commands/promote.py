@@ -10,6 +10,7 @@ import click
 
 from mr_failover.cli import AppContext, pass_app
 from mr_failover.commands import preflight
+from mr_failover.commands._complete import complete_region
 from mr_failover.commands._mutation import (
     current_clock,
     mutation_options,
@@ -24,7 +25,12 @@ if TYPE_CHECKING:
 
 
 @click.command()
-@click.option("--region", "-r", help="Region whose Aurora cluster becomes the writer.")
+@click.option(
+    "--region",
+    "-r",
+    shell_complete=complete_region,
+    help="Region whose Aurora cluster becomes the writer.",
+)
 @click.option(
     "--mode",
     type=click.Choice(["switchover", "failover", "replica"]),

@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from mr_failover.cli import AppContext, pass_app
+from mr_failover.commands._complete import complete_region
 from mr_failover.errors import MrFailoverError, UsageError
 
 CREDENTIAL_ENV = {
@@ -92,8 +93,12 @@ def sandbox() -> None:
 @click.option(
     "--seed",
     "seed_file",
-    type=click.Path(exists=True, dir_okay=False),
-    help="Create this topology's resources in the sandbox.",
+    is_flag=False,
+    flag_value="",
+    metavar="[FILE]",
+    type=click.Path(dir_okay=False),
+    help="Create this topology's resources in the sandbox. --seed alone: the --config "
+    "topology (the packaged example when there is no config/regions.yaml here).",
 )
 @click.option(
     "--write-topology",
@@ -107,13 +112,16 @@ def up(app: AppContext, port: int, seed_file: str | None, write_topology: str | 
     \b
     Example:
       mr-failover sandbox up --port 4566
+      mr-failover sandbox up --seed       # the --config topology, else the packaged example
       eval "$(mr-failover sandbox up --seed config/regions.yaml --write-topology sb.yaml)"
     """
     from mr_failover import topology
     from mr_failover.sandbox.client import RuntimeFiles, launch, shutdown
 
-    if write_topology and not seed_file:
+    if write_topology and seed_file is None:
         raise UsageError("--write-topology needs --seed FILE")
+    if seed_file == "":
+        seed_file = str(app.config_or_example())
     if seed_file:
         topology.load(seed_file)  # a bad file is refused before a sandbox starts
     files = RuntimeFiles()
@@ -209,7 +217,7 @@ def describe_fault(fault: dict[str, Any]) -> str:
 
 
 @sandbox.command("fail-region")
-@click.argument("region")
+@click.argument("region", shell_complete=complete_region)
 @click.option(
     "--mode",
     type=click.Choice(["connection", "5xx", "blackhole"]),
@@ -259,7 +267,7 @@ def fail_region(
 
 
 @sandbox.command("heal-region")
-@click.argument("region")
+@click.argument("region", shell_complete=complete_region)
 @click.option("--service", help="Only this service's faults.")
 @pass_app
 def heal_region(app: AppContext, region: str, service: str | None) -> None:
@@ -299,3 +307,60 @@ def arc_endpoint(app: AppContext, index: int, mode: str | None) -> None:
         raise UsageError("say --up, --down or --unavailable")
     endpoint = _call(_client(app).set_arc_endpoint, index, mode)
     click.echo(f"arc endpoint {describe_arc_endpoint(endpoint)}")
+
+
+@sandbox.command("quota")
+@click.argument("region")
+@click.argument("service_code", type=click.Choice(["fargate", "ec2", "lambda"]))
+@click.option(
+    "--value",
+    type=click.FloatRange(0, 1e9),
+    default=None,
+    help="The quota's applied value in REGION.",
+)
+@click.option(
+    "--other-usage",
+    type=click.FloatRange(0, 1e9),
+    default=None,
+    help="Usage of other workloads, added to what the sandbox's resources use.",
+)
+@pass_app
+def quota(
+    app: AppContext,
+    region: str,
+    service_code: str,
+    value: float | None,
+    other_usage: float | None,
+) -> None:
+    """Show or set a simulated Service Quota (what `check capacity` reads).
+
+    SERVICE_CODE is fargate (L-3032A538, On-Demand vCPU), ec2 (L-1216C47A, On-Demand
+    Standard vCPU) or lambda (L-B99A9384, concurrent executions). Without --value or
+    --other-usage it only shows the quota and its usage.
+
+    \b
+    Example:
+      mr-failover sandbox quota us-west-2 fargate --value 10 --other-usage 9
+      mr-failover sandbox quota us-west-2 ec2
+    """
+    codes = {"fargate": "L-3032A538", "ec2": "L-1216C47A", "lambda": "L-B99A9384"}
+    client = _client(app)
+    region = _check_region(region)
+    if value is None and other_usage is None:
+        rows = _call(client.quotas, region)
+    else:
+        rows = _call(
+            client.set_quota,
+            region,
+            service_code,
+            codes[service_code],
+            value=value,
+            other_usage=other_usage,
+        )
+    for row in rows:
+        if row["service_code"] == service_code:
+            click.echo(
+                f"{region} {row['service_code']} {row['quota_code']} ({row['name']}): "
+                f"quota {row['value']:g}, in use {row['usage']:g} "
+                f"(other workloads {row['other_usage']:g})"
+            )

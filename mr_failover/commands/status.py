@@ -9,6 +9,7 @@ import click
 
 from mr_failover.cli import AppContext, pass_app
 from mr_failover.commands import Seconds, deadline_option
+from mr_failover.commands._complete import complete_region
 
 # Injected by tests so --watch never sleeps for real.
 sleep: Callable[[float], None] = time.sleep
@@ -21,6 +22,7 @@ sleep: Callable[[float], None] = time.sleep
     "regions",
     multiple=True,
     metavar="REGION",
+    shell_complete=complete_region,
     help="Only this region (repeatable). Default: every region of the topology.",
 )
 @click.option("--watch", is_flag=True, help="Refresh until Ctrl-C.")

@@ -72,6 +72,10 @@ class _StopAt(stop_base):
         return self.clock.monotonic() >= self.deadline
 
 
+# After each poll: (settled?, seconds since the wait started, the poll's error or None).
+OnPoll = Callable[[bool, float, "str | None"], None]
+
+
 def wait_until(
     check: Callable[[], bool],
     *,
@@ -79,23 +83,58 @@ def wait_until(
     timeout: float,
     poll: float = 2.0,
     max_poll: float = 2.0,
+    on_poll: OnPoll | None = None,
 ) -> bool:
     """Poll ``check`` until it returns True or ``timeout`` passes on ``clock``.
 
     Transient AWS errors (throttling, a slow region) are retried too; the last one is
-    raised if the deadline passes while failing.
+    raised if the deadline passes while failing. ``on_poll`` hears of every poll (live
+    progress: the command shows what the wait is at).
     """
+    started = clock.monotonic()
+
+    def attempt() -> bool:
+        try:
+            ok = bool(check())
+        except AwsCallError as exc:
+            if on_poll is not None:
+                on_poll(False, clock.monotonic() - started, str(exc))
+            raise
+        if on_poll is not None:
+            on_poll(ok, clock.monotonic() - started, None)
+        return ok
+
     retrying = Retrying(
-        stop=_StopAt(clock, clock.monotonic() + timeout),
+        stop=_StopAt(clock, started + timeout),
         wait=wait_exponential_jitter(multiplier=poll, max=max_poll, jitter=poll / 2),
         sleep=clock.sleep,
         retry=retry_if_result(lambda ok: not ok) | retry_if_exception_type(AwsCallError),
         reraise=True,
     )
     try:
-        return bool(retrying(check))
+        return bool(retrying(attempt))
     except RetryError:
         return False
+
+
+# Given a wait's deadline (and what to say when the action observes nothing), its on_poll.
+Waiting = Callable[[float, Callable[[], str] | None], OnPoll]
+
+
+def _waiting(
+    emit: Callable[[Event], None], index: int, total: int, step: Step, action: StepAction
+) -> Waiting:
+    """The ``on_poll`` of a step's wait: a ``step-waiting`` event while it is not settled."""
+
+    def for_deadline(deadline: float, otherwise: Callable[[], str] | None = None) -> OnPoll:
+        def on_poll(ok: bool, elapsed: float, error: str | None) -> None:
+            if not ok:
+                seen = error or action.state() or (otherwise() if otherwise else "")
+                emit(Event("step-waiting", index, total, step, seen, elapsed, deadline))
+
+        return on_poll
+
+    return for_deadline
 
 
 def execute(
@@ -133,11 +172,14 @@ def execute(
         if recorder is not None:
             recorder.intent(step, index)
         emit(Event("step-start", index, total, step))
+        waiting = _waiting(emit, index, total, step, action)
         t0 = clock.monotonic()
         status: StepStatus
         try:
             if step.wait is not None:
-                status, detail = _wait(step, action, clock, recorder, applied, earlier, completed)
+                status, detail = _wait(
+                    step, action, clock, recorder, applied, earlier, completed, waiting
+                )
                 if status == "skipped":
                     emit(Event("step-skipped", index, total, step, detail))
                 else:
@@ -168,6 +210,7 @@ def execute(
                 timeout=step.timeout,
                 poll=step.poll,
                 max_poll=step.max_poll,
+                on_poll=waiting(step.timeout, None),
             ):
                 raise MrFailoverError(
                     f"its effect did not take hold within {step.timeout:g}s: {action.state()}"
@@ -207,6 +250,7 @@ def _wait(
     applied: Mapping[str, float],
     earlier: Mapping[str, float],
     completed: Collection[str],
+    waiting: Waiting,
 ) -> tuple[StepStatus, str]:
     """Run a :class:`~mr_failover.engine.plan.Wait` step's wait; (status, detail).
 
@@ -235,6 +279,10 @@ def _wait(
         timeout=remaining + step.timeout,
         poll=min(step.poll, max(remaining, 0.01)),
         max_poll=step.max_poll,
+        on_poll=waiting(
+            remaining + step.timeout,
+            lambda: f"{max(deadline - clock.monotonic(), 0.0):.0f}s of the {seconds:g}s wait left",
+        ),
     ):
         raise MrFailoverError(f"the wait did not end within {step.timeout:g}s: {action.state()}")
     if not now:  # resumed: the change was an earlier attempt's

@@ -33,12 +33,15 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mr_failover import statedir
 from mr_failover.engine.plan import Clock, Plan, Step, StepOutcome, SystemClock
 from mr_failover.errors import RefusedError, UsageError
 from mr_failover.statedir import ENV_STATE_DIR, state_dir
+
+if TYPE_CHECKING:
+    from mr_failover.engine.shared import SharedJournal
 
 __all__ = ["ENV_STATE_DIR", "state_dir"]
 
@@ -117,11 +120,14 @@ def _path(run_id: str) -> Path:
 class Journal:
     """An open run journal (a :class:`~mr_failover.engine.plan.Recorder`)."""
 
-    def __init__(self, run_id: str, path: Path, fd: int, clock: Clock) -> None:
+    def __init__(
+        self, run_id: str, path: Path, fd: int, clock: Clock, shared: SharedJournal | None = None
+    ) -> None:
         self.run_id = run_id
         self.path = path
         self._fd = fd
         self._clock = clock
+        self._shared = shared
 
     @classmethod
     def create(
@@ -133,12 +139,13 @@ class Journal:
         who: Who,
         plan: Plan | None,
         clock: Clock | None = None,
+        shared: SharedJournal | None = None,
     ) -> Journal:
         clock = clock or SystemClock()
         path = _path(run_id)
         # 0600 from the first byte: the file says who ran what against which account.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
-        journal = cls(run_id, path, fd, clock)
+        journal = cls(run_id, path, fd, clock, shared)
         journal._write(
             {
                 "type": "run",
@@ -153,14 +160,22 @@ class Journal:
         return journal
 
     @classmethod
-    def reopen(cls, run_id: str, *, who: Who, plan: Plan, clock: Clock | None = None) -> Journal:
+    def reopen(
+        cls,
+        run_id: str,
+        *,
+        who: Who,
+        plan: Plan,
+        clock: Clock | None = None,
+        shared: SharedJournal | None = None,
+    ) -> Journal:
         """Continue an earlier run (``--resume``): append a ``resume`` record."""
         clock = clock or SystemClock()
         path = _path(run_id)
         if not path.exists():
             raise UsageError(f"no run {run_id} in {path.parent} (see `mr-failover history`)")
         fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-        journal = cls(run_id, path, fd, clock)
+        journal = cls(run_id, path, fd, clock, shared)
         journal._write({"type": "resume", "who": who.to_json(), "plan": plan.to_json()})
         return journal
 
@@ -170,6 +185,9 @@ class Journal:
         os.write(self._fd, line.encode())
         # Write-ahead means durable before the step acts, not merely buffered.
         os.fsync(self._fd)
+        if self._shared is not None:
+            # The team's copy too, before the step acts (a failure stops the run).
+            self._shared.append(self.run_id, line.encode())
 
     def intent(self, step: Step, index: int) -> None:
         self._write({"type": "intent", "step": step.id, "index": index, "call": step.to_json()})
@@ -252,7 +270,7 @@ MAX_EPOCH = 253_402_300_799.0
 class JournalProblem:
     """Why a journal file, or one line of it (``line`` from 1; 0: the whole file), is bad."""
 
-    path: Path
+    path: Path  # for a shared journal, s3:/bucket/prefix/<run id>.jsonl (a label)
     line: int
     problem: str
 
@@ -398,12 +416,22 @@ def _no_constant(name: str) -> None:
     raise _Bad(f"{name} is not a number a journal holds")
 
 
-def _records(path: Path) -> tuple[list[dict[str, Any]], list[JournalProblem]]:
-    """The file's good records, and a problem per bad line (or for the whole file)."""
+def _shared_lines(lines: list[bytes]) -> Iterator[tuple[int, bytes, bool]]:
+    """A shared journal's records as numbered lines (each object is one whole line)."""
+    for number, raw in enumerate(lines, start=1):
+        yield number, raw.rstrip(b"\n"), True
+
+
+def _records(
+    path: Path, lines: list[bytes] | None = None
+) -> tuple[list[dict[str, Any]], list[JournalProblem]]:
+    """The file's good records (or ``lines``' for a shared journal), and a problem per bad
+    line (or for the whole file)."""
     out: list[dict[str, Any]] = []
     problems: list[JournalProblem] = []
+    numbered = _read_lines(path) if lines is None else _shared_lines(lines)
     try:
-        for number, raw, complete in _read_lines(path):
+        for number, raw, complete in numbered:
             try:
                 out.append(_record(raw))
             except _Bad as exc:
@@ -415,9 +443,11 @@ def _records(path: Path) -> tuple[list[dict[str, Any]], list[JournalProblem]]:
     return out, problems
 
 
-def _parse(path: Path) -> tuple[RunRecord | None, list[JournalProblem]]:
+def _parse(
+    path: Path, lines: list[bytes] | None = None
+) -> tuple[RunRecord | None, list[JournalProblem]]:
     """The run a journal file records (None if it has no usable head), and its problems."""
-    records, problems = _records(path)
+    records, problems = _records(path, lines)
     head: dict[str, Any] | None = None
     status: dict[str, str] = {}
     outcome, detail, seconds, attempts = "incomplete", "", 0.0, 1
@@ -462,11 +492,48 @@ def _parse(path: Path) -> tuple[RunRecord | None, list[JournalProblem]]:
     )
 
 
-def read_run(run_id: str) -> RunRecord:
-    """The run ``run_id`` for ``--resume``: refused (JournalError) if any line is bad."""
+def _shared_label(shared: SharedJournal, run_id: str) -> Path:
+    return Path(f"{shared.url}{run_id}.jsonl")
+
+
+def fetch_shared(run_id: str, shared: SharedJournal) -> Path:
+    """Copy a run's shared records into a local journal (``--resume`` on another machine).
+
+    Each record is checked as a local line would be; a bad one refuses the copy (nothing
+    is written locally), since a resume decides from the journal which steps not to redo.
+    """
+    path = _path(run_id)
+    lines = shared.lines(run_id)
+    if not lines:
+        raise UsageError(
+            f"no run {run_id} in {path.parent} nor in the team's journal {shared.url} "
+            "(see `mr-failover history`)"
+        )
+    run, problems = _parse(_shared_label(shared, run_id), lines)
+    if problems or run is None:
+        raise JournalError(
+            problems[0] if problems else JournalProblem(_shared_label(shared, run_id), 0, "no run"),
+            "the team's journal of this run cannot be trusted to say which steps are done",
+        )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, b"".join(lines))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return path
+
+
+def read_run(run_id: str, shared: SharedJournal | None = None) -> RunRecord:
+    """The run ``run_id`` for ``--resume``: refused (JournalError) if any line is bad.
+
+    A run this machine has no journal of is copied from the team's journal first.
+    """
     path = _path(run_id)
     if not os.path.lexists(path):
-        raise UsageError(f"no run {run_id} in {path.parent} (see `mr-failover history`)")
+        if shared is None:
+            raise UsageError(f"no run {run_id} in {path.parent} (see `mr-failover history`)")
+        fetch_shared(run_id, shared)
     run, problems = _parse(path)
     if problems or run is None:
         raise JournalError(
@@ -477,13 +544,20 @@ def read_run(run_id: str) -> RunRecord:
     return run
 
 
-def read_records(run_id: str) -> list[dict[str, Any]]:
-    """Every good record of a run, in order (bad lines and a torn last line left out)."""
-    return _records(_path(run_id))[0]
+def read_records(run_id: str, shared: SharedJournal | None = None) -> list[dict[str, Any]]:
+    """Every good record of a run, in order (bad lines and a torn last line left out);
+    from the team's journal when this machine has none of it."""
+    path = _path(run_id)
+    if shared is not None and not os.path.lexists(path):
+        return _records(_shared_label(shared, run_id), shared.lines(run_id))[0]
+    return _records(path)[0]
 
 
-def scan_runs(limit: int | None = None) -> tuple[list[RunRecord], list[JournalProblem]]:
-    """Runs, newest first, and the problems of the journals (or lines) that were skipped."""
+def scan_runs(
+    limit: int | None = None, shared: SharedJournal | None = None
+) -> tuple[list[RunRecord], list[JournalProblem]]:
+    """Runs, newest first, and the problems of the journals (or lines) that were skipped;
+    with ``shared``, the team's runs too (a run journaled here and there is read here)."""
     runs: list[RunRecord] = []
     problems: list[JournalProblem] = []
     for path in sorted(runs_dir().glob("*.jsonl")):
@@ -491,6 +565,17 @@ def scan_runs(limit: int | None = None) -> tuple[list[RunRecord], list[JournalPr
         problems += found
         if run is not None:
             runs.append(run)
+    if shared is not None:
+        here = {r.run_id for r in runs} | {p.stem for p in runs_dir().glob("*.jsonl")}
+        # Run ids start with their UTC start time: the newest sort last.
+        ids = sorted((i for i in shared.run_ids() if RUN_ID.match(i)), reverse=True)
+        for run_id in ids[:limit] if limit else ids:
+            if run_id in here:
+                continue
+            run, found = _parse(_shared_label(shared, run_id), shared.lines(run_id))
+            problems += found
+            if run is not None:
+                runs.append(run)
     runs.sort(key=lambda r: (r.started, r.run_id), reverse=True)
     return (runs[:limit] if limit else runs), problems
 

@@ -22,7 +22,9 @@ from typing import Any, Literal, Protocol
 
 Plane = Literal["control", "data"]
 StepStatus = Literal["applied", "skipped", "failed", "interrupted"]
-EventKind = Literal["step-start", "step-skipped", "step-applied", "step-done", "step-failed"]
+EventKind = Literal[
+    "step-start", "step-skipped", "step-applied", "step-waiting", "step-done", "step-failed"
+]
 
 
 class Clock(Protocol):
@@ -172,7 +174,13 @@ class RunResult:
 
 @dataclass(frozen=True)
 class Event:
-    """Progress of a run, for the command to display."""
+    """Progress of a run, for the command to display.
+
+    ``step-waiting`` comes after each poll that found the step's effect not yet in place:
+    ``detail`` is what was observed (the action's ``state()``, or the error of a poll that
+    failed), ``seconds`` the time waited so far and ``deadline`` the most the wait lasts
+    (both in seconds from the wait's start, on the run's clock).
+    """
 
     kind: EventKind
     index: int  # 1-based
@@ -180,6 +188,7 @@ class Event:
     step: Step
     detail: str = ""
     seconds: float = 0.0
+    deadline: float = 0.0
 
 
 class Recorder(Protocol):

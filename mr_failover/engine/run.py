@@ -2,9 +2,12 @@
 
 resume checks -> account guard -> plan (a dry run stops here) -> show -> confirm -> lock
 -> the plan again under the lock, from fresh reads -> journal -> execute with the lease
-renewed -> end -> release. What a command runs is a :class:`Job` (a plan builder for
-drain, promote, fence...; the phases of a drill); what it shows or asks goes through
-:class:`Hooks` callbacks, so this module never prints and never imports click or rich.
+renewed -> end -> release. With the topology's ``journal``, every record goes to the team's
+S3 journal too (:mod:`mr_failover.engine.shared`); with ``notifications``, the start,
+a failure and the end are posted (:mod:`mr_failover.engine.notify`). What a command runs
+is a :class:`Job` (a plan builder for drain, promote, fence...; the phases of a drill);
+what it shows or asks goes through :class:`Hooks` callbacks, so this module never prints
+and never imports click or rich.
 
 Preconditions are checked again under the lock, before the first change: the plan
 shown is built again from fresh reads once the lock is held, and the run is refused
@@ -32,7 +35,9 @@ from typing import TYPE_CHECKING, Any
 
 from mr_failover.engine import guard, journal, lock
 from mr_failover.engine.executor import StepFailedError, execute
+from mr_failover.engine.notify import Notifier, describe
 from mr_failover.engine.plan import Clock, Event, Plan, RunResult, Step, StepAction
+from mr_failover.engine.shared import SharedJournal
 from mr_failover.errors import (
     EXIT_OK,
     EXIT_REFUSED,
@@ -367,10 +372,12 @@ def signals_interrupt() -> Iterator[None]:
             signal.signal(s, old)
 
 
-def _resume_checks(request: Request, job: Job) -> tuple[journal.RunRecord | None, dict[str, Any]]:
+def _resume_checks(
+    request: Request, job: Job, shared: SharedJournal | None
+) -> tuple[journal.RunRecord | None, dict[str, Any]]:
     if not request.resume:
         return None, dict(request.params)
-    prior = journal.read_run(request.resume)
+    prior = journal.read_run(request.resume, shared)
     if prior.command != request.command:
         raise UsageError(f"run {prior.run_id} was `{prior.command}`, not `{request.command}`")
     params = job.resume_params(prior, request.params)
@@ -462,7 +469,8 @@ def _run(
     clock: Clock,
     lease_ttl: float,
 ) -> Outcome:
-    prior, params = _resume_checks(request, job)
+    shared = SharedJournal(factory, topology.journal) if topology.journal else None
+    prior, params = _resume_checks(request, job, shared)
     run_id = prior.run_id if prior else journal.new_run_id(clock)
     job.setup(RunInfo(run_id, request.command, params, prior, topology, factory, clock))
     # The target region's STS first: in an outage it is the region expected to answer.
@@ -470,6 +478,8 @@ def _run(
 
     if request.dry_run:
         return Outcome(run_id, job.plan(), params)
+    if shared is not None:
+        shared.check()  # before the confirmation and the lock: nothing has changed yet
 
     # Refusals and "nothing to do" come here, before the lock: they cost no lock write.
     shown = job.plan()
@@ -496,6 +506,10 @@ def _run(
     else:
         hooks.notice("warning: the topology names no lock table; other operators are not excluded")
 
+    notifier = (
+        Notifier(topology.notifications, factory, hooks.notice) if topology.notifications else None
+    )
+    about = f"{request.command} of {topology.application}, run {run_id}"
     started = clock.monotonic()
     jr = None
     try:
@@ -504,10 +518,27 @@ def _run(
             # Under the lock, before the first change: every precondition on fresh reads.
             plan = job.recheck(shown, confirmed=not request.yes)
             if prior is not None:
-                jr = journal.Journal.reopen(run_id, who=who, plan=plan, clock=clock)
+                jr = journal.Journal.reopen(run_id, who=who, plan=plan, clock=clock, shared=shared)
             else:
                 jr = journal.Journal.create(
-                    run_id, command=request.command, params=params, who=who, plan=plan, clock=clock
+                    run_id,
+                    command=request.command,
+                    params=params,
+                    who=who,
+                    plan=plan,
+                    clock=clock,
+                    shared=shared,
+                )
+            if notifier is not None:
+                notifier.post(
+                    f"mr-failover: {about} {'resumed' if prior else 'started'}",
+                    describe(
+                        {
+                            "who": f"{who.caller_arn} ({who.os_user}@{who.host})",
+                            "params": ", ".join(f"{k}={v}" for k, v in params.items() if v),
+                            "steps": len(plan.steps),
+                        }
+                    ),
                 )
             if lease is not None:
                 _journal_lock(jr, lease, run_id, hooks)
@@ -526,12 +557,25 @@ def _run(
         jr.end(finished.outcome, finished.seconds, finished.detail)
     except (MrFailoverError, KeyboardInterrupt) as exc:
         _end_on_error(jr, exc, run_id, job, clock.monotonic() - started)
+        if notifier is not None and jr is not None:
+            what = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            notifier.post(
+                f"mr-failover: {about} {what}",
+                describe(
+                    {"why": str(exc) or type(exc).__name__, "resume": job.resume_command(run_id)}
+                ),
+            )
         raise
     finally:
         if lease is not None:
             _release(lease, hooks.notice)
         if jr is not None:
             jr.close()
+    if notifier is not None:
+        notifier.post(
+            f"mr-failover: {about} {finished.outcome}",
+            describe({"seconds": round(finished.seconds, 1), "detail": finished.detail}),
+        )
     return Outcome(run_id, plan, params, finished, str(jr.path))
 
 

@@ -43,7 +43,7 @@ from typing import Any, Literal
 
 from mr_failover.aws import CONTROL_PLANE_REGION, ClientSource, call, call_error, error_code
 from mr_failover.errors import MrFailoverError, RegionUnreachableError, UsageError
-from mr_failover.resources import aurora, dynamodb, elasticache, globalaccelerator, s3
+from mr_failover.resources import aurora, cloudfront, dynamodb, elasticache, globalaccelerator, s3
 from mr_failover.resources.arc import CONFIG_SERVICE
 from mr_failover.resources.arc import CONTROL_PLANE_REGION as ARC_REGION
 from mr_failover.resources.route53 import CONTROL_PLANE_REGION as ROUTE53_REGION
@@ -270,6 +270,26 @@ def tagged_arns(client: Any, tags: Sequence[tuple[str, str]], **extra: Any) -> l
         if not token:
             return out
         request["PaginationToken"] = token
+
+
+def tagged_accelerators(client: Any, tags: Sequence[tuple[str, str]]) -> list[str]:
+    """ARNs of the accelerators carrying every tag in ``tags``.
+
+    Asked of Global Accelerator itself (ListAccelerators, then ListTagsForResource for
+    each: "Tagging in AWS Global Accelerator",
+    https://docs.aws.amazon.com/global-accelerator/latest/dg/tagging-in-global-accelerator.html),
+    in us-west-2, the only region its API answers in. Whether the Resource Groups Tagging
+    API lists accelerators could not be settled from the documents we could search (an
+    assumption in docs/TOPOLOGY.md); the accelerator's own calls are documented.
+    """
+    out = []
+    for acc in globalaccelerator._pages(client, "list_accelerators", "Accelerators"):
+        arn = acc["AcceleratorArn"]
+        have = call(client, "list_tags_for_resource", ResourceArn=arn).get("Tags", [])
+        pairs = {(t.get("Key"), t.get("Value")) for t in have}
+        if all(tag in pairs for tag in tags):
+            out.append(arn)
+    return out
 
 
 def tagged_asgs(client: Any, tags: Sequence[tuple[str, str]]) -> set[str]:
@@ -571,6 +591,28 @@ def describe_accelerators(
     return out
 
 
+def describe_distributions(factory: ClientSource, buckets: Iterable[str]) -> list[dict[str, Any]]:
+    """CloudFront distributions (summaries) with an S3 origin in one of ``buckets``.
+
+    The link is observed, not guessed: an S3 origin's ``DomainName`` is "the DNS name of
+    the Amazon S3 bucket", like ``myawsbucket.s3.amazonaws.com`` (Origin, Amazon
+    CloudFront API Reference,
+    https://docs.aws.amazon.com/cloudfront/latest/APIReference/API_Origin.html).
+    Distributions are global: ListDistributions is asked once, in us-east-1.
+    """
+    wanted = set(buckets)
+    client = factory.client("cloudfront", cloudfront.CONTROL_PLANE_REGION)
+    return [
+        item
+        for item in cloudfront.distributions(client)
+        if wanted
+        & {
+            cloudfront.origin_region(o.get("DomainName", ""), {})[1]
+            for o in item.get("Origins", {}).get("Items", [])
+        }
+    ]
+
+
 def describe_routing_controls(factory: ClientSource, arns: Iterable[str]) -> dict[str, str]:
     """Routing control ARN -> ARN of the ARC cluster that serves it (control plane)."""
     client = factory.client(CONFIG_SERVICE, ARC_REGION)
@@ -647,11 +689,8 @@ def discover(
             where[("stack", region, stack)] = region
     ga_region = globalaccelerator.GA_REGION
     if request.tags:
-        # Accelerators are tagged through the Tagging API of their home region only.
-        tasks[("tags-ga",)] = lambda: tagged_arns(
-            factory.client("resourcegroupstaggingapi", ga_region),
-            request.tags,
-            ResourceTypeFilters=["globalaccelerator:accelerator"],
+        tasks[("tags-ga",)] = lambda: tagged_accelerators(
+            factory.client("globalaccelerator", ga_region), request.tags
         )
         where[("tags-ga",)] = ga_region
     for domain in request.domains:
@@ -712,6 +751,9 @@ def discover(
             factory, inv.accelerators, record_values, inv.others
         )
         where[("accelerators",)] = ga_region
+    if inv.buckets:
+        tasks[("cloudfront",)] = lambda: describe_distributions(factory, inv.buckets)
+        where[("cloudfront",)] = cloudfront.CONTROL_PLANE_REGION
     if rc_arns:
         tasks[("arc",)] = lambda: describe_routing_controls(factory, rc_arns)
         where[("arc",)] = ARC_REGION
@@ -725,6 +767,7 @@ def discover(
         unread={r for r, f in facts.items() if f is None},
         buckets=second.results.get(("buckets",), {}),
         accelerators=second.results.get(("accelerators",), []),
+        distributions=second.results.get(("cloudfront",), []),
         domains=domains,
         routing_clusters=second.results.get(("arc",), {}),
     )
@@ -787,6 +830,7 @@ class _Builder:
         self.data: dict[str, Any] = {}
         self.arc_clusters: set[str] = set()
         self.accelerator: globalaccelerator.AcceleratorFinding | None = None
+        self.distributions: list[dict[str, Any]] = []
 
     def note(self, where: KeyPath, text: str, kind: NoteKind = "problem") -> None:
         self.notes.append(Note(where, text, kind))
@@ -799,9 +843,11 @@ class _Builder:
         unread: set[str],
         buckets: Mapping[str, tuple[str, s3.BucketFinding]],
         accelerators: Sequence[tuple[globalaccelerator.AcceleratorFinding, dict[str, set[str]]]],
+        distributions: Sequence[Mapping[str, Any]],
         domains: Sequence[DomainRecords],
         routing_clusters: Mapping[str, str],
     ) -> None:
+        self.distributions = [_distribution(d) for d in distributions]
         self._traffic(domains, facts, routing_clusters)
         writer = self._aurora(facts)
         self._dynamodb(facts)
@@ -855,6 +901,8 @@ class _Builder:
                 if self.accelerator.name
                 else {"arn": self.accelerator.arn}
             )
+        if self.distributions:
+            d["cloudfront_distributions"] = self.distributions
         if len(self.arc_clusters) == 1:
             d["arc"] = {"cluster_arn": next(iter(self.arc_clusters))}
             self.note(
@@ -1326,6 +1374,20 @@ REGION_ORDER = (
     "api_endpoints",
 )
 _TRAFFIC_ORDER = ("drain_lever", "routing_controls", "health_checks", "records")
+
+
+def _distribution(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """A distribution's topology entry: named by its comment (else its id), found again by
+    its first alternate domain name (else its id)."""
+    dist_id = str(summary["Id"])
+    comment = str(summary.get("Comment") or "").strip()
+    aliases = summary.get("Aliases", {}).get("Items", [])
+    out: dict[str, Any] = {"name": comment if 0 < len(comment) <= 255 else dist_id}
+    if aliases:
+        out["alias"] = str(aliases[0])
+    else:
+        out["id"] = dist_id
+    return out
 
 
 def _ordered_region(spec: Mapping[str, Any]) -> dict[str, Any]:

@@ -209,14 +209,18 @@ class ApiStatus:
     endpoints: tuple[ApiEndpointStatus, ...]
 
 
-def observe_api(factory: ClientSource, region: str, spec: Region, now: datetime) -> ApiStatus:
-    apigw = factory.client("apigateway", region)
-    acm = factory.client("acm", region)
+def api_clients(factory: ClientSource, region: str, spec: Region) -> tuple[Any, Any, Any | None]:
+    """API Gateway (REST), ACM and, when an endpoint is an HTTP API, API Gateway v2."""
     v2 = (
         factory.client("apigatewayv2", region)
         if any(a.api_type == "http" for a in spec.api_endpoints)
         else None
     )
+    return factory.client("apigateway", region), factory.client("acm", region), v2
+
+
+def observe_api(factory: ClientSource, region: str, spec: Region, now: datetime) -> ApiStatus:
+    apigw, acm, v2 = api_clients(factory, region, spec)
     out = []
     for api in spec.api_endpoints:
         found = observe_endpoint(apigw, acm, api, apigwv2=v2)

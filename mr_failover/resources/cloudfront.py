@@ -11,7 +11,7 @@ this module only reads and types what is there.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -93,20 +93,25 @@ def origin_region(domain: str, bucket_regions: Mapping[str, str]) -> tuple[str |
     return (found.group(1) if found else None), None
 
 
-def find_distribution_id(client: Any, alias: str) -> str:
-    """The id of the distribution that has ``alias`` among its alternate domain names."""
-    wanted = alias.lower().rstrip(".")
+def distributions(client: Any) -> Iterator[dict[str, Any]]:
+    """Every distribution's summary (ListDistributions, page by page)."""
     marker: str | None = None
     while True:
         params = {"Marker": marker} if marker else {}
         page = call(client, "list_distributions", **params)["DistributionList"]
-        for item in page.get("Items", []):
-            aliases = item.get("Aliases", {}).get("Items", [])
-            if wanted in (a.lower().rstrip(".") for a in aliases):
-                return str(item["Id"])
+        yield from page.get("Items", [])
         if not page.get("IsTruncated"):
-            break
+            return
         marker = page.get("NextMarker")
+
+
+def find_distribution_id(client: Any, alias: str) -> str:
+    """The id of the distribution that has ``alias`` among its alternate domain names."""
+    wanted = alias.lower().rstrip(".")
+    for item in distributions(client):
+        aliases = item.get("Aliases", {}).get("Items", [])
+        if wanted in (a.lower().rstrip(".") for a in aliases):
+            return str(item["Id"])
     raise AwsCallError(
         CONTROL_PLANE_REGION,
         "cloudfront:ListDistributions",

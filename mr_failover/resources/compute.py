@@ -95,13 +95,11 @@ def observe_ecs_services(client: Any, specs: Sequence[EcsService]) -> list[Servi
     return out
 
 
-def observe_autoscaling_groups(
-    client: Any, specs: Sequence[AutoScalingGroup]
-) -> list[ServiceFinding]:
+def describe_groups(client: Any, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The Auto Scaling groups of these names that exist, by name (50 names a call)."""
     seen: dict[str, dict[str, Any]] = {}
-    names = [s.name for s in specs]
     for start in range(0, len(names), 50):
-        request: dict[str, Any] = {"AutoScalingGroupNames": names[start : start + 50]}
+        request: dict[str, Any] = {"AutoScalingGroupNames": list(names[start : start + 50])}
         while True:
             page = call(client, "describe_auto_scaling_groups", **request)
             for g in page.get("AutoScalingGroups", []):
@@ -109,6 +107,13 @@ def observe_autoscaling_groups(
             if not page.get("NextToken"):
                 break
             request["NextToken"] = page["NextToken"]
+    return seen
+
+
+def observe_autoscaling_groups(
+    client: Any, specs: Sequence[AutoScalingGroup]
+) -> list[ServiceFinding]:
+    seen = describe_groups(client, [s.name for s in specs])
     out = []
     for spec in specs:
         g = seen.get(spec.name)

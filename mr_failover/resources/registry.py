@@ -9,11 +9,13 @@ from __future__ import annotations
 from mr_failover.resources import (
     apigateway,
     aurora,
+    capacity,
     cloudfront,
     compute,
     dynamodb,
     elasticache,
     globalaccelerator,
+    parity,
     readiness,
     route53,
     s3,
@@ -30,5 +32,7 @@ SECTIONS: tuple[Section, ...] = (
     elasticache.SECTION,
     apigateway.SECTION,
     readiness.SECTION,
+    parity.SECTION,
+    capacity.SECTION,
 )
 GLOBAL_SECTIONS: tuple[GlobalSection, ...] = (cloudfront.SECTION,)

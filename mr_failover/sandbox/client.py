@@ -158,6 +158,30 @@ class SandboxClient:
         result: dict[str, Any] = self._call("POST", "arc-endpoints", {"index": index, "mode": mode})
         return result
 
+    def set_quota(
+        self,
+        region: str,
+        service_code: str,
+        quota_code: str,
+        *,
+        value: float | None = None,
+        other_usage: float | None = None,
+    ) -> list[dict[str, Any]]:
+        """Set a simulated Service Quotas value and/or the usage of other workloads."""
+        body: dict[str, Any] = {
+            "region": region,
+            "service_code": service_code,
+            "quota_code": quota_code,
+            "value": value,
+            "other_usage": other_usage,
+        }
+        result: list[dict[str, Any]] = self._call("POST", "quotas", body)
+        return result
+
+    def quotas(self, region: str | None = None) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "quotas", region=region)
+        return result
+
 
 # --- the background sandbox process ------------------------------------------------------
 

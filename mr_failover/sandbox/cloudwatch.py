@@ -6,11 +6,17 @@ composite alarm (the drill's stop condition would never fire). This module makes
 ``describe_alarms`` honour ``AlarmTypes``, and routes ``PutCompositeAlarm`` to the
 method moto stores composite alarms with.
 
+moto also takes ``GetMetricData``'s ``StartTime`` as given, so a one-minute period can
+straddle two clock minutes and mix their datapoints; AWS rounds it down first (see
+:func:`round_start`). ``GetMetricStatistics`` is left as moto serves it (its periods start
+at the first datapoint): the tool does not call it.
+
 Everything installed here is tied to moto 5.2.5 (tests/sandbox/test_moto_pin.py).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from mr_failover.sandbox.state import Hooks
@@ -23,6 +29,7 @@ HOOKS = (
     # moto stores composite alarms (an alarm with a rule) through put_metric_alarm but
     # does not route PutCompositeAlarm to it; the sandbox does.
     "moto.cloudwatch.responses.CloudWatchResponse.put_metric_alarm",
+    "moto.cloudwatch.models.CloudWatchBackend.get_metric_data",
 )
 
 _hooks = Hooks("CloudWatch")
@@ -44,8 +51,54 @@ def alarm_types(requested: list[str] | None) -> set[str]:
     return set(requested) if requested else {"MetricAlarm"}
 
 
+def round_start(start: dt.datetime, now: dt.datetime, period: int) -> dt.datetime:
+    """``StartTime`` as CloudWatch uses it: rounded down, by how long ago it is.
+
+    # rule: cloudwatch-start-time-rounding
+    "Start time less than 15 days ago - Round down to the nearest whole minute ...
+    between 15 and 63 days ago - Round down to the nearest 5-minute clock interval ...
+    greater than 63 days ago - Round down to the nearest 1-hour clock interval. If you set
+    Period to 5, 10, 20, or 30, the start time of your request is rounded down to the
+    nearest time that corresponds to even 5-, 10-, 20-, or 30-second divisions of a
+    minute" (GetMetricData and GetMetricStatistics, StartTime, Amazon CloudWatch API
+    Reference, https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_GetMetricData.html).
+    """
+    start = start.replace(microsecond=0)
+    age = now - start
+    if age > dt.timedelta(days=63):
+        return start.replace(minute=0, second=0)
+    if age > dt.timedelta(days=15):
+        return start.replace(minute=start.minute - start.minute % 5, second=0)
+    if period in (5, 10, 20, 30):
+        return start.replace(second=start.second - start.second % period)
+    return start.replace(second=0)
+
+
+def _naive_utc(when: dt.datetime) -> dt.datetime:
+    return when.astimezone(dt.UTC).replace(tzinfo=None) if when.tzinfo else when
+
+
+def _rounded(start: dt.datetime, period: int) -> dt.datetime:
+    now = _hooks.sandbox().wall_time()
+    out = round_start(_naive_utc(start), now, period)
+    return out.replace(tzinfo=start.tzinfo) if start.tzinfo else out
+
+
 def _patch_moto() -> None:
+    from moto.cloudwatch.models import CloudWatchBackend
     from moto.cloudwatch.responses import CloudWatchResponse
+
+    original_data = CloudWatchBackend.get_metric_data
+
+    def get_metric_data(
+        self: Any, queries: list[dict[str, Any]], start_time: dt.datetime, *args: Any, **kw: Any
+    ) -> Any:
+        periods = [int(q["MetricStat"]["Period"]) for q in queries if "MetricStat" in q]
+        periods += [int(q["Period"]) for q in queries if q.get("Period")]
+        start_time = _rounded(start_time, min(periods, default=60))
+        return original_data(self, queries, start_time, *args, **kw)
+
+    setattr(CloudWatchBackend, "get_metric_data", get_metric_data)  # noqa: B010
 
     original = CloudWatchResponse.describe_alarms
 

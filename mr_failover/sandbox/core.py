@@ -35,7 +35,9 @@ from mr_failover.sandbox import (
     ecs,
     elasticache,
     globalaccelerator,
+    quotas,
     route53,
+    route53_recovery,
     s3,
 )
 from mr_failover.sandbox.client import remember_token
@@ -56,6 +58,7 @@ __all__ = ["SIMULATIONS", "Call", "Sandbox", "SandboxClock", "SandboxSettings", 
 SIMULATIONS: tuple[Simulation, ...] = (
     aurora,
     route53,
+    route53_recovery,
     dynamodb,
     s3,
     cloudfront,
@@ -67,6 +70,7 @@ SIMULATIONS: tuple[Simulation, ...] = (
     arc_cluster,
     cloudwatch,
     autoscaling,
+    quotas,
 )
 
 

@@ -3,7 +3,11 @@
 It answers, through the sandbox's interceptors, the calls the tool and the seeder make:
 ``CreateAccelerator``, ``DescribeAccelerator``, ``ListAccelerators``, ``CreateListener``,
 ``ListListeners``, ``CreateEndpointGroup``, ``DescribeEndpointGroup``,
-``ListEndpointGroups`` and ``UpdateEndpointGroup``. As on AWS (AWS-FACTS.md):
+``ListEndpointGroups``, ``UpdateEndpointGroup``, and the accelerator's tags
+(``TagResource``, ``UntagResource``, ``ListTagsForResource``, ``Tags`` on
+``CreateAccelerator``; "Tagging in AWS Global Accelerator",
+https://docs.aws.amazon.com/global-accelerator/latest/dg/tagging-in-global-accelerator.html).
+As on AWS (AWS-FACTS.md):
 
 - the API is served from us-west-2 only: a request signed for any other region is
   refused (on AWS there is no such endpoint at all), and an outage of us-west-2 takes the
@@ -47,6 +51,9 @@ ACTIONS = (
     "DescribeEndpointGroup",
     "ListEndpointGroups",
     "UpdateEndpointGroup",
+    "TagResource",
+    "UntagResource",
+    "ListTagsForResource",
 )
 _CONTENT_TYPE = ("Content-Type", "application/x-amz-json-1.1")
 
@@ -127,6 +134,7 @@ class Accelerator:
     created: float  # wall time, epoch seconds
     modified: float
     changed_at: float  # sandbox clock: DEPLOYED after DEPLOY_SECONDS
+    tags: dict[str, str] = field(default_factory=dict)
 
     def to_json(self, sandbox: SandboxState) -> dict[str, Any]:
         deployed = sandbox.now() - self.changed_at >= DEPLOY_SECONDS
@@ -279,6 +287,7 @@ def create_accelerator(sandbox: SandboxState, params: dict[str, Any]) -> dict[st
             created=wall,
             modified=wall,
             changed_at=sandbox.now(),
+            tags=_tags(params.get("Tags") or []),
         )
         _remember(sandbox, "CreateAccelerator", params, arn)
         known = arn
@@ -293,6 +302,33 @@ def describe_accelerator(sandbox: SandboxState, params: dict[str, Any]) -> dict[
 def list_accelerators(sandbox: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
     items = [a.to_json(sandbox) for a in state(sandbox).accelerators.values()]
     return _page(items, params, "Accelerators")
+
+
+def _tags(items: Any) -> dict[str, str]:
+    if not isinstance(items, list) or not all(
+        isinstance(t, dict) and isinstance(t.get("Key"), str) and isinstance(t.get("Value"), str)
+        for t in items
+    ):
+        raise _ApiError("InvalidArgumentException", "Tags must be a list of {Key, Value}")
+    return {t["Key"]: t["Value"] for t in items}
+
+
+def tag_resource(sandbox: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
+    acc = _accelerator(sandbox, str(_required(params, "ResourceArn")))
+    acc.tags.update(_tags(_required(params, "Tags")))
+    return {}
+
+
+def untag_resource(sandbox: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
+    acc = _accelerator(sandbox, str(_required(params, "ResourceArn")))
+    for key in _required(params, "TagKeys"):
+        acc.tags.pop(str(key), None)
+    return {}
+
+
+def list_tags_for_resource(sandbox: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
+    acc = _accelerator(sandbox, str(_required(params, "ResourceArn")))
+    return {"Tags": [{"Key": k, "Value": v} for k, v in acc.tags.items()]}
 
 
 def create_listener(sandbox: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
@@ -389,4 +425,7 @@ _HANDLERS = {
     "DescribeEndpointGroup": describe_endpoint_group,
     "ListEndpointGroups": list_endpoint_groups,
     "UpdateEndpointGroup": update_endpoint_group,
+    "TagResource": tag_resource,
+    "UntagResource": untag_resource,
+    "ListTagsForResource": list_tags_for_resource,
 }

@@ -53,7 +53,11 @@ if TYPE_CHECKING:
 _CREDENTIAL = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
 _CBOR_PATH = re.compile(r"^/service/[^/]+/operation/([A-Za-z0-9]+)$")
 # SigV4 signing names that differ from botocore's service names.
-SIGNING_TO_SERVICE = {"monitoring": "cloudwatch", "elasticloadbalancing": "elbv2"}
+SIGNING_TO_SERVICE = {
+    "monitoring": "cloudwatch",
+    "elasticloadbalancing": "elbv2",
+    "servicequotas": "service-quotas",
+}
 # moto backends the tool and the seeder use, loaded when the server starts.
 WARM_SERVICES: tuple[SERVICE_NAMES, ...] = (
     "rds",

@@ -28,8 +28,11 @@ ZONE = "shop.example.com."
 DOMAIN = "api.shop.example.com"
 
 
-def build_shop(aws: Any, control: SandboxClient, *, app: str = "shop") -> dict[str, str]:
-    """The application, made with boto3 calls as a user would; health check ids by region."""
+def build_shop(aws: Any, control: SandboxClient | None, *, app: str = "shop") -> dict[str, str]:
+    """The application, made with boto3 calls as a user would; health check ids by region.
+
+    ``control`` is the sandbox's (its clock advanced while replicas are created, each
+    health check told which region it probes); ``None`` for a plain moto server."""
     tags = [{"Key": "app", "Value": app}]
     writer, *others = REGIONS
     rds = aws("rds", writer)
@@ -75,7 +78,8 @@ def build_shop(aws: Any, control: SandboxClient, *, app: str = "shop") -> dict[s
                 r.get("ReplicaStatus") == "ACTIVE" for r in t.get("Replicas", [])
             ):
                 break
-            control.advance(0.5)
+            if control is not None:
+                control.advance(0.5)
     role = aws("iam", writer).create_role(
         RoleName=f"{app}-replication",
         AssumeRolePolicyDocument=json.dumps(
@@ -141,7 +145,8 @@ def build_shop(aws: Any, control: SandboxClient, *, app: str = "shop") -> dict[s
             ResourceId=check,
             AddTags=[{"Key": "Name", "Value": f"api-{region}"}],
         )
-        control.assign_health_check(check, region)
+        if control is not None:
+            control.assign_health_check(check, region)
         checks[region] = check
         changes.append(
             {
@@ -170,7 +175,7 @@ regions:
 """
 
 
-def hand_written() -> str:
+def hand_written(*, tables: bool = True) -> str:
     text = HAND_WRITTEN
     for region in REGIONS:
         role = "writer" if region == "us-east-1" else "secondary"
@@ -187,7 +192,7 @@ def hand_written() -> str:
           value: api-{region}.shop.example.com
           health_check: api-{region}
     aurora: {{mode: global, global_cluster: shop-global, cluster: shop-{region}, role: {role}}}
-    dynamodb_tables: [shop-orders]
+{"    dynamodb_tables: [shop-orders]" if tables else ""}
     s3_buckets:
       - name: shop-assets-{region}
 """
@@ -211,24 +216,26 @@ def _discover(run_cli: Any, out: Path, *args: str) -> Any:
     return run_cli("discover", "--regions", ",".join(REGIONS), "--output", str(out), *args)
 
 
+# discover's options for the shop application: its tag, its domain, its objectives.
+SHOP_SEEDS = (
+    "--tag",
+    "app=shop",
+    "--domain",
+    DOMAIN,
+    "--rpo-seconds",
+    "60",
+    "--rto-seconds",
+    "900",
+)
+
+
 @pytest.mark.usefixtures("e2e_topology")
 def test_discover_a_boto3_application_matches_a_hand_written_topology(
     run_cli: Any, aws: Any, control: SandboxClient, tmp_path: Path
 ) -> None:
     build_shop(aws, control)
     out = tmp_path / "discovered.yaml"
-    result = _discover(
-        run_cli,
-        out,
-        "--tag",
-        "app=shop",
-        "--domain",
-        DOMAIN,
-        "--rpo-seconds",
-        "60",
-        "--rto-seconds",
-        "900",
-    )
+    result = _discover(run_cli, out, *SHOP_SEEDS)
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output
     assert run_cli("validate", str(out)).exit_code == 0
@@ -282,18 +289,16 @@ def test_discover_a_boto3_application_matches_a_hand_written_topology(
 
 # Sections of the example that discover does not produce, each for its reason:
 # - readiness: templates, code repositories, secrets and parameters are choices the file
-#   makes (what must be present), not resources a tag, stack or domain leads to;
-# - cloudfront: distributions are not followed from the buckets (not built);
-# - accelerator: the sandbox's Global Accelerator has no tags and its endpoints are not
-#   resources the tag finds, so nothing links it to the application there;
-# - routing_controls: the example's records carry ordinary health checks; discover follows
-#   only the routing controls the records' RECOVERY_CONTROL checks read.
-NOT_DISCOVERED_REGION_KEYS = ("readiness", "accelerator")
+#   makes (what must be present before a region takes over), not resources a tag, stack
+#   or domain leads to;
+# - routing_controls: the example's records carry ordinary health checks, so its routing
+#   controls move no traffic; discover follows only the routing controls the records'
+#   RECOVERY_CONTROL checks read (tests/unit/test_discover.py covers those).
+NOT_DISCOVERED_REGION_KEYS = ("readiness",)
 
 
 def _comparable(doc: dict[str, Any]) -> dict[str, Any]:
     doc = mask(doc)
-    doc.pop("cloudfront", None)
     for region in doc["regions"]:
         for key in NOT_DISCOVERED_REGION_KEYS:
             region.pop(key, None)
@@ -346,6 +351,9 @@ def _tag_example(aws: Any, t: Topology) -> None:
             ReplicationGroupId=spec.elasticache.replication_group
         )["ReplicationGroups"][0]["ARN"]
         ec.add_tags_to_resource(ResourceName=group_arn, Tags=tags)
+    ga = aws("globalaccelerator", "us-west-2")
+    for acc in ga.list_accelerators()["Accelerators"]:
+        ga.tag_resource(ResourceArn=acc["AcceleratorArn"], Tags=tags)
 
 
 def test_discover_the_seeded_example_gives_the_same_status_json(
@@ -382,6 +390,9 @@ def test_discover_the_seeded_example_gives_the_same_status_json(
     assert use1["elasticache"]["primary_region"] == "us-east-1"
     assert use1["api"]["endpoints"][0]["endpoint"]["domain"] == "api.arc309.example.com"
     assert len(use1["dynamodb"]["tables"]) == 2 and use1["s3"]["buckets"]
+    assert use1["accelerator"]["accelerator"]["name"] == "arc309"
+    assert [g["dial"] for g in use1["accelerator"]["accelerator"]["groups"]] == [100.0, 100.0]
+    assert [(d["name"], len(d["groups"])) for d in ours["cloudfront"]] == [("assets", 1)]
 
 
 # --- bad input ------------------------------------------------------------------------
@@ -545,3 +556,46 @@ def test_update_keeps_comments_and_choices_and_reports_what_disappeared(
     loaded = topo.load(out)
     assert loaded.regions["us-east-1"].dynamodb_tables == ["shop-orders"]
     assert loaded.policy.rpo_seconds == 5
+
+
+def test_routing_controls_are_followed_from_the_records_recovery_control_checks(
+    run_cli: Any, aws: Any, e2e_topology: Topology, tmp_path: Path
+) -> None:
+    """Records that carry RECOVERY_CONTROL checks lead discover to their routing controls
+    and the ARC cluster that serves them (control plane: DescribeRoutingControl and
+    DescribeControlPanel)."""
+    r53 = aws("route53", "us-east-1")
+    zone = r53.list_hosted_zones_by_name(DNSName="arc309.example.com.")["HostedZones"][0]["Id"]
+    records = r53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+    wanted = {}
+    changes = []
+    for region, spec in e2e_topology.regions.items():
+        control_arn = spec.traffic.routing_controls[0]
+        wanted[region] = control_arn
+        check = r53.create_health_check(
+            CallerReference=f"rc-{region}",
+            HealthCheckConfig={"Type": "RECOVERY_CONTROL", "RoutingControlArn": control_arn},
+        )["HealthCheck"]["Id"]
+        rrs = next(r for r in records if r.get("SetIdentifier") == region)
+        changes.append({"Action": "UPSERT", "ResourceRecordSet": {**rrs, "HealthCheckId": check}})
+    r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": changes})
+
+    out = tmp_path / "discovered.yaml"
+    result = run_cli(
+        "discover",
+        "--regions",
+        "us-east-1,us-west-2",
+        "--domain",
+        "api.arc309.example.com",
+        "--output",
+        str(out),
+    )
+    assert "Traceback" not in result.output
+    valid = run_cli("validate", str(out))
+    assert valid.exit_code == 0, result.output
+    found = topo.load(out)
+    assert {r: s.traffic.routing_controls for r, s in found.regions.items()} == {
+        r: [arn] for r, arn in wanted.items()
+    }
+    assert found.arc is not None and e2e_topology.arc is not None
+    assert found.arc.cluster_arn == e2e_topology.arc.cluster_arn

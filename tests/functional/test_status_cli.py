@@ -123,8 +123,9 @@ def test_json_output_schema(seeded: Seeded, tmp_path: Path) -> None:
     assert set(west) == {
         "name", "verdict", "can_take_over", "is_writer", "reasons", "warnings", "errors",
         "traffic", "aurora", "dynamodb", "s3", "compute", "accelerator", "elasticache",
-        "api", "readiness", "split_brain", "drift",
+        "api", "readiness", "split_brain", "drift", "parity", "capacity",
     }  # fmt: skip
+    assert west["parity"] is None and west["capacity"] is None  # opt-in: topology parity:
     hc = west["traffic"]["health_checks"][0]
     assert (hc["name"], hc["raw_healthy"], hc["effective_healthy"]) == ("api-us-west-2", True, True)
     assert west["aurora"]["global_cluster"]["writer_region"] == "us-east-1"

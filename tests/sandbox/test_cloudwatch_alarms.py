@@ -96,3 +96,58 @@ def test_an_alarm_that_cannot_be_read_stops_the_drill_after_three_checks(
     with pytest.raises(drill.StopConditionFiredError) as err:
         w.check()
     assert "could not be read 3 times in a row" in str(err.value)
+
+
+def test_start_time_is_rounded_down_before_periods_are_cut(aws: AwsFactory) -> None:
+    """rule: cloudwatch-start-time-rounding. Two datapoints, 20 s apart across a minute
+    boundary, asked for from 30 s into the first minute with a one-minute period: AWS
+    rounds the start to the whole minute, so each datapoint has its own period (moto
+    alone would cut one period from 30 s to 90 s and return their maximum, 5.0, once)."""
+    import datetime as dt
+
+    cw = aws("cloudwatch", REGION)
+    minute = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) - dt.timedelta(minutes=3)
+    for second, value in ((50, 1.0), (70, 5.0)):
+        cw.put_metric_data(
+            Namespace="Test/Rounding",
+            MetricData=[
+                {
+                    "MetricName": "m",
+                    "Value": value,
+                    "Timestamp": minute + dt.timedelta(seconds=second),
+                }
+            ],
+        )
+    data = cw.get_metric_data(
+        MetricDataQueries=[
+            {
+                "Id": "q",
+                "MetricStat": {
+                    "Metric": {"Namespace": "Test/Rounding", "MetricName": "m"},
+                    "Period": 60,
+                    "Stat": "Maximum",
+                },
+            }
+        ],
+        StartTime=minute + dt.timedelta(seconds=30),
+        EndTime=minute + dt.timedelta(minutes=3),
+        ScanBy="TimestampAscending",
+    )["MetricDataResults"][0]
+    assert data["Values"] == [1.0, 5.0]
+    assert [t.astimezone(dt.UTC) for t in data["Timestamps"]] == [
+        minute,
+        minute + dt.timedelta(minutes=1),
+    ]
+
+
+def test_round_start_follows_the_documented_steps() -> None:
+    import datetime as dt
+
+    now = dt.datetime(2026, 12, 6, 12, 40, 0)
+    at = dt.datetime(2026, 12, 6, 12, 32, 34)
+    assert cloudwatch.round_start(at, now, 60) == dt.datetime(2026, 12, 6, 12, 32, 0)
+    assert cloudwatch.round_start(at, now, 10) == dt.datetime(2026, 12, 6, 12, 32, 30)
+    old = at - dt.timedelta(days=20)
+    assert cloudwatch.round_start(old, now, 60) == old.replace(minute=30, second=0)
+    older = at - dt.timedelta(days=70)
+    assert cloudwatch.round_start(older, now, 60) == older.replace(minute=0, second=0)

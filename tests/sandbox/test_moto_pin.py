@@ -7,7 +7,7 @@ from importlib.metadata import version
 
 import pytest
 
-from mr_failover.sandbox import PINNED_MOTO, aurora, ecs, route53
+from mr_failover.sandbox import PINNED_MOTO, aurora, ecs, route53, route53_recovery
 
 RECHECK = (
     "moto is {found}, the sandbox was built on {pinned}. Recheck before moving the pin: "
@@ -33,7 +33,9 @@ def test_pyproject_pins_the_same_version() -> None:
     assert f'"moto[server]=={PINNED_MOTO}"' in text
 
 
-@pytest.mark.parametrize("hook", [*aurora.HOOKS, *route53.HOOKS, *ecs.HOOKS])
+@pytest.mark.parametrize(
+    "hook", [*aurora.HOOKS, *route53.HOOKS, *route53_recovery.HOOKS, *ecs.HOOKS]
+)
 def test_every_patched_attribute_still_exists_in_moto(hook: str) -> None:
     module_name, cls_name, attr = hook.rsplit(".", 2)
     cls = getattr(importlib.import_module(module_name), cls_name)

@@ -180,15 +180,17 @@ def test_status_and_a_mutation_end_in_one_line_not_a_traceback(
     assert url in result.output and "not an AWS response" in result.output
 
 
+@pytest.mark.parametrize("where", ["before the command", "after the subcommand"])
 def test_debug_adds_the_traceback_and_the_wire_log(
-    junk: tuple[Junk, str], monkeypatch: pytest.MonkeyPatch
+    junk: tuple[Junk, str], monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
     _, url = junk
     token = "SESSIONTOKENzz" + "9" * 30
     monkeypatch.setenv("AWS_SESSION_TOKEN", token)
     args = ["--config", str(EXAMPLE), "--endpoint-url", url, "lock", "status"]
     quiet = CliRunner().invoke(cli, args)
-    loud = CliRunner().invoke(cli, ["--debug", *args])
+    loud_args = ["--debug", *args] if where == "before the command" else [*args, "--debug"]
+    loud = CliRunner().invoke(cli, loud_args)
     assert quiet.exit_code == loud.exit_code == 1
     assert "Traceback" not in quiet.stderr
     assert "Traceback" in loud.stderr and "NotAwsAnswer" in loud.stderr
