@@ -274,7 +274,8 @@ def parity_view(report: CheckReport) -> RenderableType:
     title = f"{report.application}: parity with {reference or '(no region read)'}"
     table = report_table(safe(title))
     for header in ("Region", "Resource", "Rule", "Value", "Reference", "Effect"):
-        table.add_column(header, no_wrap=header in ("Region", "Rule", "Effect"))
+        # Names and values wrap at spaces; the region and the rule stay on one line.
+        table.add_column(header, no_wrap=header in ("Region", "Rule"))
     for r in report.regions:
         if r.value is None:
             continue
@@ -307,8 +308,9 @@ def capacity_view(report: CheckReport) -> RenderableType:
     from mr_failover.render import report_table, safe
 
     table = report_table(safe(f"{report.application}: quota headroom for a take-over"))
-    for header in ("Region", "Quota", "Limit", "In use", "Headroom", "Take-over needs", "Fits"):
-        table.add_column(header, no_wrap=True)
+    # 80 columns: the quota's name and the usage's source wrap at spaces, the numbers not.
+    for header in ("Region", "Quota", "Limit", "In use", "Headroom", "Needs", "Fits"):
+        table.add_column(header, no_wrap=header not in ("Quota", "In use"))
     for r in report.regions:
         if r.value is None:
             continue

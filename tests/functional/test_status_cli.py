@@ -87,7 +87,8 @@ def test_not_ready_exit_4_with_reasons(seeded: Seeded, tmp_path: Path) -> None:
     assert lines[3].startswith("us-west-2  DEGRADED  no        ok, latency  lag ?")
     assert not any(line.startswith("us-east-1  ") for line in lines)
     # The S3 cell grew too wide for a column: under the table, with its problem count.
-    assert lines[4].startswith("us-west-2: S3 1/1 on, unversioned, RTC, 1 problem; Compute ")
+    assert lines[4] == "us-west-2: S3 1/1 on, unversioned, RTC, 1 problem;"
+    assert lines[5].startswith("  Compute ")
     assert lines[6:8] == [
         "us-west-2: s3: versioning is Suspended on arc309-assets-usw2 (replication needs",
         "  it)",
