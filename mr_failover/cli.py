@@ -99,6 +99,8 @@ class AppContext:
     endpoint_url: str | None
     color: bool
     debug: bool = False
+    # --verbose of the mutating commands and drill: plans show every call's parameters.
+    verbose: bool = False
     # Global options given on the command line, by name: one repeated after the command
     # with another value is refused.
     given: dict[str, Any] = field(default_factory=dict)
@@ -136,12 +138,16 @@ class AppContext:
     def console(self, stderr: bool = False) -> Console:
         from rich.console import Console
 
+        from mr_failover.text import terminal_width
+
         return Console(
             stderr=stderr,
             no_color=not self.color,
             highlight=False,
             soft_wrap=False,
-            width=None if sys.stdout.isatty() else 120,
+            # COLUMNS, else the terminal's width, else 80 (piped): never rich's guess from
+            # another stream (stdin's terminal when stdout is piped).
+            width=terminal_width(sys.stderr if stderr else sys.stdout),
         )
 
 

@@ -1,12 +1,36 @@
 """Text from outside (topology, scenario files, journals, AWS answers) made safe to print.
 
 At the bottom of the layers: the CLI's error handling, the renderers and the commands all
-escape through the one function here.
+escape through the one function here. The width output is laid out for is decided here
+too (:func:`terminal_width`), once for every console the CLI creates.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import sys
+from typing import TextIO
+
+# The width when nothing says otherwise (piped without COLUMNS): the classic terminal.
+DEFAULT_WIDTH = 80
+
+
+def terminal_width(stream: TextIO | None = None) -> int:
+    """The width output is laid out for: ``COLUMNS`` when it is a positive number, else the
+    terminal's when ``stream`` (default stdout) is one, else 80 (piped, redirected, a test
+    runner): the same rule as the shell's, and never a guess from another stream."""
+    env = os.environ.get("COLUMNS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    stream = stream if stream is not None else sys.stdout
+    try:
+        if stream.isatty():
+            return os.get_terminal_size(stream.fileno()).columns or DEFAULT_WIDTH
+    except (AttributeError, OSError, ValueError):
+        pass  # a stream without a file descriptor (click's test runner, io.StringIO)
+    return DEFAULT_WIDTH
+
 
 # C0 and C1 controls, DEL, and the invisible characters that reorder or hide text on a
 # terminal (zero-width, line/paragraph separators, bidi overrides and isolates, BOM).

@@ -49,3 +49,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             group = item.nodeid if rank < 2 else item.nodeid.split("::", 1)[0]
             item.add_marker(pytest.mark.xdist_group(group))
     items.sort(key=_rank)  # stable: collection order within a rank
+
+
+@pytest.fixture(autouse=True)
+def _width_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Output is laid out as when piped without ``COLUMNS``: 80 columns, whatever the
+    terminal the tests are run from. A test that wants a width sets ``COLUMNS``."""
+    monkeypatch.delenv("COLUMNS", raising=False)

@@ -23,7 +23,6 @@ from mr_failover.text import printable
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.table import Table
 
     from mr_failover.engine.plan import Clock, Event, Plan, RunResult
     from mr_failover.engine.run import Build, Hooks
@@ -34,8 +33,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 CLOCK: Clock | None = None
 
 
+def _set_verbose(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    app = ctx.find_object(AppContext)
+    if app is not None and value:
+        app.verbose = True
+
+
 def mutation_options(f: F) -> F:
-    """--yes, --dry-run and --resume, the same on every mutating command."""
+    """--yes, --dry-run, --resume and --verbose, the same on every mutating command."""
+    f = click.option(
+        "--verbose",
+        "-v",
+        is_flag=True,
+        expose_value=False,
+        callback=_set_verbose,
+        help="Show every call's parameters under the plan (--output json always has them).",
+    )(f)
     f = click.option(
         "--resume",
         "resume",
@@ -66,43 +79,20 @@ def require_region(params: Mapping[str, Any]) -> str:
     return str(region)
 
 
-def plan_table(plan: Plan) -> Table:
-    from rich.table import Table
+def show_plan(console: Console, plan: Plan, verbose: bool = False) -> None:
+    from mr_failover.render import Prose, plan_view, safe, show
+    from mr_failover.text import printable
 
-    table = Table(title=f"Plan: {plan.command}", title_justify="left", box=None)
-    for col in ("#", "STEP", "CALL", "ENDPOINT", "PLANE", "UNDOABLE"):
-        table.add_column(col, overflow="fold")
-    for i, step in enumerate(plan.steps, start=1):
-        params = "".join(f"\n  {k}={v}" for k, v in step.params.items())
-        plane = f"control ({step.plane_region})" if step.plane == "control" else "data"
-        table.add_row(
-            str(i),
-            step.title,
-            f"{step.service}:{step.call} {params}",
-            step.region,
-            plane,
-            "yes" if step.undoable else "no",
-        )
-    return table
-
-
-def show_plan(console: Console, plan: Plan) -> None:
-    from rich.text import Text
-
-    console.print(plan_table(plan))
+    show(console, plan_view(plan, verbose))
     for rule in _overrides(plan):
-        console.print(
-            Text(
-                f"OVERRIDE: safety rule '{rule['name']}' ({rule['arn']}): {rule['asserts']}",
-                style="bold red",
-            ),
-            soft_wrap=True,  # one line: an ARN cut in two cannot be copied
-        )
+        # Wrapped at spaces only: the ARN stays whole (on a line of its own if need be).
+        text = f"OVERRIDE: safety rule '{rule['name']}' ({rule['arn']}): {rule['asserts']}"
+        show(console, Prose(printable(text), style="bold red"))
     undo = dict.fromkeys(s.undo for s in plan.steps if s.undoable and s.undo)
     for command in undo:
-        console.print(f"undo: {command}")
+        show(console, Prose(safe(f"undo: {command}")))
     for note in plan.notes:
-        console.print(f"note: {note}")
+        show(console, Prose(printable(f"note: {note}")))
 
 
 def _overrides(plan: Plan) -> list[dict[str, str]]:
@@ -267,7 +257,7 @@ def cli_hooks(app: AppContext, *, yes: bool, ask: Callable[[Plan], str] | None =
             yield with_test_pause(app, progress_printer(err, status, plain=plain))
 
     return Hooks(
-        show=lambda plan: show_plan(err if app.output == "json" else out, plan),
+        show=lambda plan: show_plan(err if app.output == "json" else out, plan, app.verbose),
         confirm=None if yes else confirm,
         notice=lambda text: err.print(text),
         running=running,
@@ -313,7 +303,7 @@ def run_mutation(
         if app.output == "json":
             click.echo(json.dumps({"dry_run": True, "plan": done.plan.to_json()}, indent=2))
         else:
-            show_plan(out, done.plan)
+            show_plan(out, done.plan, app.verbose)
             out.print("dry run: no change made")
         return
     result = done.finished.result
@@ -321,8 +311,13 @@ def run_mutation(
     if app.output == "json":
         click.echo(_result_json(done.run_id, "succeeded", result, done.journal_path))
     else:
-        out.print(
-            f"run {done.run_id} succeeded: {result.applied} applied, {result.skipped} already "
-            f"in place, {result.seconds:.1f}s"
+        from mr_failover.render import Prose, safe, show
+
+        show(
+            out,
+            Prose(
+                f"run {done.run_id} succeeded: {result.applied} applied, {result.skipped} "
+                f"already in place, {result.seconds:.1f}s"
+            ),
+            Prose(safe(f"journal: {done.journal_path}")),  # a long path stays whole
         )
-        out.print(f"journal: {done.journal_path}")

@@ -74,7 +74,7 @@ def replication(
     """
     from mr_failover.aws import Timeouts
     from mr_failover.operations.replication import check_replication
-    from mr_failover.render import to_json
+    from mr_failover.render import show, to_json
 
     topology = app.topology()
     factory = app.factory().with_timeouts(Timeouts.for_deadline(deadline))
@@ -89,7 +89,7 @@ def replication(
     if app.output == "json":
         click.echo(to_json(report.to_json()))
     else:
-        app.console().print(replication_view(report))
+        show(app.console(), replication_view(report))
     click.get_current_context().exit(report.exit_code)
 
 
@@ -104,7 +104,7 @@ def replication_view(report: ReplicationReport) -> RenderableType:
     from rich.console import Group
     from rich.text import Text
 
-    from mr_failover.render import report_table, safe
+    from mr_failover.render import Prose, report_table, safe
     from mr_failover.text import printable
 
     pairs = report_table(
@@ -138,11 +138,12 @@ def replication_view(report: ReplicationReport) -> RenderableType:
             )
     lines: list[RenderableType] = [pairs, links]
     for p in report.pairs:
+        # Wrapped at spaces only: a table or bucket name is never cut.
         for reason in p.reasons:
-            lines.append(Text(printable(f"{p.source} -> {p.destination}: {reason}"), style="red"))
+            lines.append(Prose(printable(f"{p.source} -> {p.destination}: {reason}"), "red"))
         for warning in p.warnings:
             text = printable(f"{p.source} -> {p.destination}: warning: {warning}")
-            lines.append(Text(text, style="yellow"))
+            lines.append(Prose(text, "yellow"))
     if report.canary:
         left = [c for c in report.cleanup if not c.removed]
         done = len(report.cleanup) - len(left)
@@ -273,7 +274,8 @@ def parity_view(report: CheckReport) -> RenderableType:
     title = f"{report.application}: parity with {reference or '(no region read)'}"
     table = report_table(safe(title))
     for header in ("Region", "Resource", "Rule", "Value", "Reference", "Effect"):
-        table.add_column(header, no_wrap=header in ("Region", "Rule", "Effect"))
+        # Names and values wrap at spaces; the region and the rule stay on one line.
+        table.add_column(header, no_wrap=header in ("Region", "Rule"))
     for r in report.regions:
         if r.value is None:
             continue
@@ -306,8 +308,9 @@ def capacity_view(report: CheckReport) -> RenderableType:
     from mr_failover.render import report_table, safe
 
     table = report_table(safe(f"{report.application}: quota headroom for a take-over"))
-    for header in ("Region", "Quota", "Limit", "In use", "Headroom", "Take-over needs", "Fits"):
-        table.add_column(header, no_wrap=True)
+    # 80 columns: the quota's name and the usage's source wrap at spaces, the numbers not.
+    for header in ("Region", "Quota", "Limit", "In use", "Headroom", "Needs", "Fits"):
+        table.add_column(header, no_wrap=header not in ("Quota", "In use"))
     for r in report.regions:
         if r.value is None:
             continue

@@ -66,13 +66,17 @@ def demo(app: AppContext, workdir: Path | None, hold: float) -> None:
             f"the demo needs the sandbox extra ({exc.name} is missing): "
             "pip install 'mr-failover[sandbox]'"
         ) from None
+    from rich.text import Text
+
     from mr_failover.commands.drill import drill
-    from mr_failover.render import status_table
+    from mr_failover.render import Prose, show, status_table
 
     console = app.console()
 
     def say(line: str) -> None:
-        console.print(f"[bold]>[/] {line}")
+        text = Text(">", style="bold")
+        text.append(f" {line}")
+        show(console, Prose(text))
 
     config = app.config_or_example()
     if str(config) != app.config:
@@ -80,7 +84,7 @@ def demo(app: AppContext, workdir: Path | None, hold: float) -> None:
     folder = workdir or Path(tempfile.mkdtemp(prefix="mr-failover-demo-"))
     with scenario.demo_session(config, folder, say) as session:
         before = scenario.observe_now(session)
-        console.print(status_table(before))
+        show(console, status_table(before))
         primary = session.topology.primary_region
         say(f"game day: evacuating {primary} with `mr-failover drill evacuate --region {primary}`")
         run = _runner(app, session)
@@ -90,7 +94,7 @@ def demo(app: AppContext, workdir: Path | None, hold: float) -> None:
             f"{result.failed_region} outage seen by status after "
             f"{result.detected_after_seconds:.1f} s (sandbox time)"
         )
-        console.print(status_table(result.after))
+        show(console, status_table(result.after))
         _data_plane_segment(app, session, say)
 
 
@@ -121,7 +125,7 @@ def _data_plane_segment(app: AppContext, session: DemoSession, say: Say) -> None
     """Drain a secondary region with its ARC routing controls while two ARC endpoints are
     out: the lever that needs no us-east-1 call, on whichever endpoint answers."""
     from mr_failover.commands.drain import drain, undrain
-    from mr_failover.render import status_table
+    from mr_failover.render import show, status_table
     from mr_failover.sandbox import demo as scenario
 
     primary = session.topology.primary_region
@@ -147,7 +151,7 @@ def _data_plane_segment(app: AppContext, session: DemoSession, say: Say) -> None
             + scenario.describe_updates(scenario.arc_updates(arc_session, since))
         )
         console = app.console()
-        console.print(status_table(scenario.observe_now(arc_session)))
+        show(console, status_table(scenario.observe_now(arc_session)))
         say(f"`mr-failover undrain --region {region}`: its routing control back ON")
         since = session.sandbox.now()
         run(undrain, region=region, scale_back=None, override_safety_rules=())

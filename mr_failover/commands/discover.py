@@ -121,6 +121,7 @@ def discover(
     from mr_failover.errors import ConfigError
     from mr_failover.operations import discover as core
     from mr_failover.operations import discover_yaml
+    from mr_failover.render import Prose, show
 
     request = core.DiscoverRequest(
         regions=regions,
@@ -138,20 +139,25 @@ def discover(
     )
     found = core.discover(request, factory, deadline=deadline)
     err = app.console(stderr=True)
+
+    def tell(line: str, indent: str = "  ") -> None:
+        # Wrapped at spaces only: a path or a key path is never cut.
+        show(err, Prose(line, indent=indent))
+
     if update is not None:
         text, report = discover_yaml.merge(Path(update).read_text(), found, update)
         for line in report.added:
-            err.print(f"added: {line}", markup=False)
+            tell(f"added: {line}")
         for line in report.kept:
-            err.print(f"kept: {line}", markup=False)
+            tell(f"kept: {line}")
         for line in report.gone:
-            err.print(f"disappeared: {line}", markup=False)
+            tell(f"disappeared: {line}")
         target: str | None = output_file or update
     else:
         text = discover_yaml.render(found)
         target = output_file
     for note in found.notes:
-        err.print(f"{'warning' if note.kind == 'problem' else 'todo'}: {note}", markup=False)
+        tell(f"{'warning' if note.kind == 'problem' else 'todo'}: {note}")
     # Check the file as validate would, before writing it anywhere.
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as tmp:
         tmp.write(text)
@@ -166,10 +172,10 @@ def discover(
         click.echo(text, nl=False)
     else:
         Path(target).write_text(text)
-        err.print(f"wrote {target}", markup=False)
+        tell(f"wrote {target}")
     if valid:
-        err.print("not valid yet (see the PROBLEM comments):", markup=False)
+        tell("not valid yet (see the PROBLEM comments):")
         for line in valid:
-            err.print(f"  {line}", markup=False)
+            tell(f"  {line}", indent="    ")
     code = 1 if found.problems or valid else 0
     click.get_current_context().exit(code)

@@ -25,7 +25,6 @@ from mr_failover.commands._mutation import (
     interrupted,
     mutation_options,
     plain_progress,
-    plan_table,
     progress_printer,
     with_test_pause,
 )
@@ -92,6 +91,7 @@ def drill(
     from mr_failover import drill_report
     from mr_failover.engine import run
     from mr_failover.errors import MrFailoverError, RefusedError
+    from mr_failover.render import Prose, drill_report_view, plan_view, safe, show
     from mr_failover.text import printable
 
     preflight(app, region, dry_run=dry_run)
@@ -104,11 +104,12 @@ def drill(
     hooks = cli_hooks(app, yes=yes)
     console = err if app.output == "json" else out
 
-    def show(plan: Plan) -> None:
+    def show_plan(plan: Plan) -> None:
+        # Each phase's plan as it starts: the steps (their notes are in the dry run).
         _describe(console, job)
-        console.print(plan_table(plan))
+        show(console, plan_view(plan, app.verbose))
 
-    hooks.show = show
+    hooks.show = show_plan
 
     def confirm(plan: Plan) -> None:
         question = f"Run the drill '{job.spec.name}' ({len(plan.steps)} step(s))?"
@@ -149,9 +150,7 @@ def drill(
             click.echo(f"Error: {printable(failed)}", err=True)
             click.get_current_context().exit(1)
         return
-    markdown = drill_report.markdown(report)
-    out.print("\n".join(printable(line) for line in markdown.splitlines()), markup=False)
-    out.print(f"report: {md_path} and {json_path}")
+    show(out, drill_report_view(report), Prose(safe(f"report: {md_path} and {json_path}")))
     if failed:
         raise MrFailoverError(failed) from None
 
@@ -187,7 +186,7 @@ def _left_behind(job: DrillJob, exc: KeyboardInterrupt) -> list[str]:
 
 def _dry_run(app: AppContext, job: DrillJob, plan: Plan) -> None:
     from mr_failover.errors import RefusedError
-    from mr_failover.render import safe
+    from mr_failover.render import Prose, plan_view, safe, show
 
     out = app.console()
     drill_plan = job.drill_plan
@@ -209,19 +208,18 @@ def _dry_run(app: AppContext, job: DrillJob, plan: Plan) -> None:
             raise would
         return
     _describe(out, job)
-    out.print(plan_table(plan))
+    lines = [plan_view(plan, app.verbose)]
     for p in drill_plan.phases:
         if p.problem:
-            out.print(
-                safe(f"note: {p.key} {p.spec.label()}: re-planned when it starts ({p.problem})")
-            )
+            text = f"note: {p.key} {p.spec.label()}: re-planned when it starts ({p.problem})"
+            lines.append(Prose(safe(text)))
     # Scenario and AWS text: escaped, never markup.
-    for note in dict.fromkeys(plan.notes):
-        out.print(safe(f"note: {note}"))
-    out.print("Static stability: what fails if a region is the one that is down")
+    lines += [Prose(safe(f"note: {note}")) for note in dict.fromkeys(plan.notes)]
+    lines.append(Prose("Static stability: what fails if a region is the one that is down"))
     for f in job.stability:
         names = "; ".join(f"{t} [{w}]" for _, t, w in f.steps) or "nothing"
-        out.print(safe(f"  if {f.region} is down: {names}"))
+        lines.append(Prose(safe(f"  if {f.region} is down: {names}"), indent="    "))
+    show(out, *lines)
     out.print("dry run: no change made")
     if would is not None:
         raise would

@@ -38,10 +38,8 @@ def history(app: AppContext, limit: int) -> None:
       mr-failover history --limit 5
       mr-failover --output json history
     """
-    from rich.table import Table
-
     from mr_failover.engine import journal
-    from mr_failover.render import safe
+    from mr_failover.render import Fitted, Prose, safe, show
     from mr_failover.text import printable
 
     shared = _shared(app)
@@ -61,32 +59,68 @@ def history(app: AppContext, limit: int) -> None:
     if not runs:
         click.echo(f"no runs yet in {journal.runs_dir()}")
         return
-    table = Table(box=None)
-    for col in ("RUN ID", "COMMAND", "WHO", "STARTED", "OUTCOME", "DURATION"):
-        table.add_column(col, no_wrap=col not in ("COMMAND", "WHO"), overflow="fold")
-    for r in runs:
-        args = _options(r.params)
-        # Journal text is shown escaped, never as markup.
-        table.add_row(
-            r.run_id,
-            safe(f"{r.command} {args}".strip()),
-            # The ARN's resource part names the role or user; --output json has it whole.
-            safe(f"{r.who.os_user}@{r.who.host} ({r.who.caller_arn.split(':', 5)[-1]})"),
-            journal.iso(r.started),
-            safe(r.outcome),
-            f"{r.seconds:.1f}s",
-        )
     console = app.console()
-    console.print(table)
+    show(console, Fitted(lambda width: [runs_table(runs, width)]))
     # Oldest first, so the table and the chart read down as time goes.
     measured = [(r, drills[r.run_id]) for r in reversed(runs) if r.run_id in drills]
     if measured:
-        console.print(drill_table(measured))
+        show(console, drill_table(measured))
         for run, d in measured:
             if d["stopped_by"]:
-                console.print(safe(f"{run.run_id} was stopped by {d['stopped_by']}"))
+                show(console, Prose(safe(f"{run.run_id} was stopped by {d['stopped_by']}")))
     if len(measured) > 1:
-        console.print(rto_chart(measured))
+        show(console, rto_chart(measured))
+
+
+def runs_table(runs: Sequence[RunRecord], width: int) -> RenderableType:
+    """One line per run where its command fits; who ran it and when it started are
+    columns when there is room (the run id starts with its UTC start time)."""
+    from rich.table import Table
+
+    from mr_failover.engine import journal
+    from mr_failover.render import GAP, MIN_PROSE, fit_optional, safe, width_of
+    from mr_failover.text import printable
+
+    # Journal text is shown escaped, never as markup.
+    commands = [printable(f"{r.command} {_options(r.params)}".strip()) for r in runs]
+    # The ARN's resource part names the role or user; --output json has it whole.
+    who = [
+        printable(f"{r.who.os_user}@{r.who.host} ({r.who.caller_arn.split(':', 5)[-1]})")
+        for r in runs
+    ]
+    started = [journal.iso(r.started) for r in runs]
+    outcomes = [printable(r.outcome) for r in runs]
+    durations = [f"{r.seconds:.1f}s" for r in runs]
+    fixed = sum(
+        width_of([h, *v])
+        for h, v in (
+            ("RUN ID", [r.run_id for r in runs]),
+            ("OUTCOME", outcomes),
+            ("TIME", durations),
+        )
+    )
+    # Who and when get columns only where the command keeps room for one line (or 50).
+    room = width - fixed - GAP * 3 - max(MIN_PROSE, min(width_of(["COMMAND", *commands]), 50))
+    extra = fit_optional(
+        room, [("WHO", width_of(["WHO", *who])), ("STARTED", width_of(["STARTED", *started]))]
+    )
+    table = Table(box=None, pad_edge=False)
+    table.add_column("RUN ID", no_wrap=True)
+    table.add_column("COMMAND")
+    for col in extra:
+        table.add_column(col, no_wrap=True)
+    table.add_column("OUTCOME", no_wrap=True)
+    table.add_column("TIME", no_wrap=True, justify="right")
+    for i, r in enumerate(runs):
+        optional = {"WHO": who[i], "STARTED": started[i]}
+        table.add_row(
+            r.run_id,
+            safe(commands[i]),
+            *(safe(optional[col]) for col in extra),
+            safe(outcomes[i]),
+            durations[i],
+        )
+    return table
 
 
 def _shared(app: AppContext) -> SharedJournal | None:
@@ -149,50 +183,68 @@ def _secs(value: float | None) -> str:
 
 def drill_table(measured: Sequence[tuple[RunRecord, Mapping[str, Any]]]) -> RenderableType:
     """The drills among the runs: verdict, RTO and RPO against their targets."""
+    from rich.console import Group
     from rich.table import Table
 
-    table = Table(title="Drills, oldest first", title_justify="left", box=None)
-    for col in ("RUN ID", "SCENARIO", "VERDICT", "RTO", "RPO (LAG)", "CANARIES LOST"):
-        table.add_column(col, no_wrap=True)
-    from mr_failover.render import safe
+    from mr_failover.render import Prose, safe
 
+    table = Table(box=None, pad_edge=False)
+    for col in ("RUN ID", "SCENARIO", "VERDICT", "RTO", "RPO", "LOST"):
+        table.add_column(col, no_wrap=col != "SCENARIO")
     for run, d in measured:
         table.add_row(
             run.run_id,
             safe(d["scenario"]),
             safe(d["verdict"]),
-            f"{_secs(d['rto_seconds'])} of {d['rto_target_seconds']}s",
-            f"{_secs(d['rpo_lag_seconds'])} of {d['rpo_target_seconds']}s",
-            f"{d['canaries_lost']} of {d['canaries_written']}",
+            f"{_secs(d['rto_seconds'])}/{d['rto_target_seconds']}s",
+            f"{_secs(d['rpo_lag_seconds'])}/{d['rpo_target_seconds']}s",
+            f"{d['canaries_lost']}/{d['canaries_written']}",
         )
-    return table
+    title = (
+        "Drills, oldest first: RTO and RPO (replication lag at cut-over) measured/target, "
+        "canary writes lost/written"
+    )
+    return Group(Prose(title), table)
 
 
 def rto_chart(measured: Sequence[tuple[RunRecord, Mapping[str, Any]]]) -> RenderableType:
-    """One bar per drill: its RTO, scaled against the largest RTO or target shown."""
-    from rich.table import Table
+    """One bar per drill: its RTO, scaled against the largest RTO or target shown; the
+    bars take the room the terminal leaves (at most ``CHART_WIDTH`` cells)."""
     from rich.text import Text
 
     from mr_failover.engine.journal import iso
-    from mr_failover.render import safe
+    from mr_failover.render import GAP, Fitted, Prose, safe, width_of
+    from mr_failover.text import printable
 
     scale = max(max(d["rto_seconds"] or 0.0, d["rto_target_seconds"]) for _, d in measured)
-    table = Table(
-        title="RTO per drill, oldest first (| is the target)", title_justify="left", box=None
-    )
-    for col in ("STARTED", "SCENARIO", "RTO", "", "VERDICT"):
-        table.add_column(col, no_wrap=True)
-    for run, d in measured:
-        rto, target = d["rto_seconds"], d["rto_target_seconds"]
-        style = "green" if rto is not None and rto <= target else "red"
-        table.add_row(
+    rows = [
+        (
             iso(run.started),
-            safe(d["scenario"]),
-            Text(rto_bar(rto, target, scale), style=style),
-            f"{_secs(rto)} of {target}s",
-            safe(d["verdict"]),
+            printable(d["scenario"]),
+            d["rto_seconds"],
+            d["rto_target_seconds"],
+            f"{_secs(d['rto_seconds'])}/{d['rto_target_seconds']}s",
+            printable(d["verdict"]),
         )
-    return table
+        for run, d in measured
+    ]
+
+    def layout(width: int) -> list[RenderableType]:
+        from rich.table import Table
+
+        text_cols = (0, 1, 4, 5)
+        used = sum(width_of([""] + [row[c] for row in rows]) for c in text_cols) + GAP * 4
+        bars = max(10, min(CHART_WIDTH, width - used))
+        table = Table(box=None, pad_edge=False, show_header=False)
+        for _ in range(5):
+            table.add_column(no_wrap=True)
+        for started, scenario, rto, target, label, verdict in rows:
+            style = "green" if rto is not None and rto <= target else "red"
+            bar = Text(rto_bar(rto, target, scale, bars), style=style)
+            table.add_row(started, safe(scenario), bar, label, safe(verdict))
+        return [Prose("RTO per drill, oldest first (| is the target)"), table]
+
+    return Fitted(layout)
 
 
 def rto_bar(rto: float | None, target: float, scale: float, width: int = CHART_WIDTH) -> str:

@@ -74,7 +74,7 @@ def promote(
       mr-failover promote --region us-west-2 --mode failover --allow-data-loss --yes
     """
     from mr_failover.operations.promote import NothingToDo, promoted_writer
-    from mr_failover.render import safe
+    from mr_failover.render import Prose, safe, show
     from mr_failover.text import printable
 
     planned: dict[str, str] = {}
@@ -127,16 +127,24 @@ def promote(
     if dry_run:
         return
     writer = promoted_writer(app.topology(), app.factory(), planned["region"])
-    out.print(
-        f"writer: {writer.cluster} in {writer.region} ({writer.status}), endpoint "
-        f"{writer.endpoint or 'not reported'}"
-    )
+    lines = [
+        Prose(
+            printable(
+                f"writer: {writer.cluster} in {writer.region} ({writer.status}), endpoint "
+                f"{writer.endpoint or 'not reported'}"
+            )
+        )
+    ]
     if writer.rebuilding:
-        out.print(
+        text = (
             f"rebuilding: {', '.join(writer.rebuilding)} (pending-resync): AWS rebuilds these "
             "secondaries after a failover, minutes to hours; they serve no reads meanwhile"
         )
-    out.print(
-        "reminder: parameter groups and alarms are not inherited from the old writer; "
-        "check the new writer's, and point the application at its endpoint"
+        lines.append(Prose(printable(text)))
+    lines.append(
+        Prose(
+            "reminder: parameter groups and alarms are not inherited from the old writer; "
+            "check the new writer's, and point the application at its endpoint"
+        )
     )
+    show(out, *lines)

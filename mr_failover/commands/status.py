@@ -73,7 +73,7 @@ def status(
     """
     from mr_failover import status as core
     from mr_failover.aws import Timeouts
-    from mr_failover.render import status_table, to_json
+    from mr_failover.render import show, status_table, to_json
 
     if publish_region is not None:
         from mr_failover.commands.alarms import check_region_code
@@ -84,7 +84,6 @@ def status(
         check_region_code(publish_region)
     topology = app.topology()
     factory = app.factory().with_timeouts(Timeouts.for_deadline(deadline))
-    console = app.console()
     err = app.console(stderr=True)
 
     def once() -> int:
@@ -113,13 +112,16 @@ def status(
             # With --watch, one compact document per refresh and line (NDJSON).
             click.echo(to_json(doc, indent=None if watch else 2))
         else:
+            # A new console each time: --watch follows a resized terminal.
+            console = app.console()
             if watch:
                 console.clear()
-            console.print(status_table(report))
+            show(console, status_table(report))
             if publish and doc["publish"]["error"] is None:
                 console.print(
                     f"published {doc['publish']['published']} metric(s) to CloudWatch in "
-                    f"{doc['publish']['region']} (namespace {doc['publish']['namespace']})"
+                    f"{doc['publish']['region']} (namespace {doc['publish']['namespace']})",
+                    markup=False,
                 )
         return code
 

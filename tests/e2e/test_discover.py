@@ -442,7 +442,8 @@ def test_a_tag_matching_two_applications_writes_neither(
         run_cli, tmp_path, "--regions", ",".join(REGIONS), "--tag", "app=shop", "--domain", DOMAIN
     )
     assert result.exit_code == 1
-    assert "matches 2 Aurora global databases (other-global, shop-global)" in result.stderr
+    said = " ".join(result.stderr.split())  # wrapped at spaces at 80 columns
+    assert "matches 2 Aurora global databases (other-global, shop-global)" in said
     assert "# PROBLEM: the tag or stack matches 2 Aurora global databases" in text
     assert "aurora:" not in text
     assert "shop-orders" in text  # the rest is still written
@@ -479,7 +480,8 @@ def test_a_record_with_no_health_check_is_marked(
         run_cli, tmp_path, "--regions", "us-east-1,us-west-2", "--domain", "www.bare.example.com"
     )
     assert result.exit_code == 1
-    assert "record www.bare.example.com. (us-east-1) carries no health check" in result.stderr
+    said = " ".join(result.stderr.split())  # wrapped at spaces at 80 columns
+    assert "record www.bare.example.com. (us-east-1) carries no health check" in said
     assert text.count("# PROBLEM: record www.bare.example.com.") == 2
     # validate says what is still wrong, at the lines the PROBLEM comments sit above.
     check = run_cli("validate", str(tmp_path / "partial.yaml"))

@@ -70,8 +70,9 @@ def test_status_reports_drift_of_ttl_value_and_health_check_port(
         6,
     )
     table = run_cli("status", "--deadline", "30")
-    assert "us-east-1: drift: record api.arc309.example.com. (us-east-1): ttl" in table.stdout
-    assert "is 300 in AWS, 60 in the file" in table.stdout
+    said = " ".join(table.stdout.split())  # prose wraps at spaces at 80 columns
+    assert "us-east-1: drift: record api.arc309.example.com. (us-east-1): ttl" in said
+    assert "is 300 in AWS, 60 in the file" in said
     assert "(drift)" in table.stdout
 
     # A record that answers with another endpoint: drift, and the API check says why the

@@ -83,7 +83,7 @@ def test_status_flags_a_hand_made_detach_as_split_brain(
     table = run_cli("status")
     assert table.exit_code == 4
     assert "SPLIT BRAIN in us-west-2" in table.stdout
-    row = next(line for line in table.stdout.splitlines() if line.startswith(f"{WEST}   "))
+    row = next(line for line in table.stdout.splitlines() if line.startswith(f"{WEST}  "))
     assert "SPLIT" in row  # the Aurora cell (it wraps in a narrow table)
 
 

@@ -96,9 +96,9 @@ def test_invert_then_restore_shows_in_status(
 
 
 def test_a_dry_run_makes_no_mutating_call(run_cli: Any, machinery_calls: CallLog) -> None:
-    result = run_cli("health-check", "invert", "--region", EAST, "--dry-run")
+    result = run_cli("health-check", "invert", "--region", EAST, "--dry-run", "--verbose")
     assert result.exit_code == 0, result.output
-    assert "route53:UpdateHealthCheck" in result.stdout
+    assert "1  route53:UpdateHealthCheck (us-east-1, control plane)" in result.stdout
     assert "dry run: no change made" in result.stdout
     seen = machinery_calls()
     # It did plan from real state: the checks, and their health from Route 53's metrics.

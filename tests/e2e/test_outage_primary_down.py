@@ -102,7 +102,8 @@ def test_promote_fails_over_while_the_primary_region_is_fully_down(
     ]
     assert writer_region(aws) == WEST
     # Route 53's API (us-east-1) could not be read: said in the plan, not a refusal.
-    assert "not verified: Route 53 API in us-east-1 unreachable" in result.stdout
+    said = " ".join(result.stdout.split())  # notes wrap at spaces at 80 columns
+    assert "not verified: Route 53 API in us-east-1 unreachable" in said
     assert f"lock taken in {WEST}: {EAST} did not answer" in result.stderr
     assert "writer: arc309-usw2 in us-west-2" in result.stdout
 

@@ -41,10 +41,10 @@ def test_tables_without_replicas_are_no_go(patched_context: Seeded) -> None:
 def test_table_output_lists_pairs_and_reasons(patched_context: Seeded) -> None:
     result = CliRunner().invoke(cli, ["--config", str(EXAMPLE), "check", "replication"])
     assert result.exit_code == 4
-    assert "us-east-1   us-west-2" in result.stdout
+    assert "us-east-1  us-west-2" in result.stdout
     assert "NO-GO" in result.stdout
     assert "us-east-1 -> us-west-2: dynamodb arc309-orders: arc309-orders has no replica" in (
-        result.stdout.replace("\n", " ")
+        " ".join(result.stdout.split())
     )
 
 

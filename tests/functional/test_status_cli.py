@@ -13,6 +13,7 @@ from click.testing import CliRunner, Result
 
 from mr_failover.cli import cli
 from mr_failover.commands import status as status_command
+from tests.columns import assert_fits, identifiers
 from tests.functional.conftest import EXAMPLE as CORE_EXAMPLE
 
 if TYPE_CHECKING:
@@ -40,23 +41,40 @@ def _lines(output: str) -> list[str]:
 
 
 def test_all_ready_exit_0_exact_table(seeded: Seeded, tmp_path: Path) -> None:
-    result = _status(_config(tmp_path, drop_tables=True))
+    config = _config(tmp_path, drop_tables=True)
+    result = _status(config)
     assert result.exit_code == 0, result.output
     lines = _lines(result.output)
     assert lines[0] == "arc309: could each region take over?"
-    assert lines[1:5] == [
-        "Region      Verdict   Takeover   Traffic       Aurora   DynamoDB   S3            Compute",
-        "─" * 103,
-        "us-east-1   SERVING   yes        ok, latency   writer   -          1/1 on, RTC   ecs 0/0 asg 2/2 fn 1/1",  # noqa: E501
-        "us-west-2   SERVING   yes        ok, latency   lag ?    -          1/1 on, RTC   ecs 0/0 asg 2/2 fn 1/1",  # noqa: E501
+    # Piped, width unknown: 80 columns. Compute does not fit: it goes under the table.
+    assert lines[1:7] == [
+        "Region     Verdict  Takeover  Traffic      Aurora  DynamoDB  S3",
+        "─" * 72,
+        "us-east-1  SERVING  yes       ok, latency  writer  -         1/1 on, RTC",
+        "us-west-2  SERVING  yes       ok, latency  lag ?   -         1/1 on, RTC",
+        "us-east-1: Compute ecs 0/0 asg 2/2 fn 1/1",
+        "us-west-2: Compute ecs 0/0 asg 2/2 fn 1/1",
     ]
-    assert lines[5:8] == [
-        "us-east-1: warning: compute: ecs arc309/api is scaled to 0 (takeover scales it to 4)",
-        "us-west-2: warning: aurora: no replication lag datapoint for arc309-usw2 in 15 min",
-        "us-west-2: warning: compute: ecs arc309/api is scaled to 0 (takeover scales it to 4)",
+    # Reasons and warnings wrap at spaces, later lines indented.
+    assert lines[7:13] == [
+        "us-east-1: warning: compute: ecs arc309/api is scaled to 0 (takeover scales it",
+        "  to 4)",
+        "us-west-2: warning: aurora: no replication lag datapoint for arc309-usw2 in 15",
+        "  min",
+        "us-west-2: warning: compute: ecs arc309/api is scaled to 0 (takeover scales it",
+        "  to 4)",
     ]
-    assert lines[8].startswith("all regions ready (observed in ")
-    assert len(lines) == 9
+    assert lines[13].startswith("all regions ready (observed in ")
+    assert len(lines) == 14
+    # A wider terminal: Compute is a column, each region on one line, nothing under it.
+    wide = _lines(
+        CliRunner()
+        .invoke(cli, ["--config", config, "--no-color", "status"], env={"COLUMNS": "120"})
+        .output
+    )
+    assert wide[1].split()[-1] == "Compute"
+    assert wide[3].endswith("1/1 on, RTC  ecs 0/0 asg 2/2 fn 1/1")
+    assert not any(line.startswith("us-east-1: Compute") for line in wide)
 
 
 def test_not_ready_exit_4_with_reasons(seeded: Seeded, tmp_path: Path) -> None:
@@ -65,13 +83,16 @@ def test_not_ready_exit_4_with_reasons(seeded: Seeded, tmp_path: Path) -> None:
     )
     result = _status(_config(tmp_path, drop_tables=True), "--region", "us-west-2")
     assert result.exit_code == 4, result.output
-    lines = _lines(result.output)
-    assert lines[3].startswith("us-west-2   DEGRADED   no         ok, latency   lag ?")
+    lines = assert_fits(result.output, 80, identifiers(yaml.safe_load(EXAMPLE.read_text())))
+    assert lines[3].startswith("us-west-2  DEGRADED  no        ok, latency  lag ?")
     assert not any(line.startswith("us-east-1  ") for line in lines)
-    assert (
-        "us-west-2: s3: versioning is Suspended on arc309-assets-usw2 (replication needs it)"
-        in lines
-    )
+    # The S3 cell grew too wide for a column: under the table, with its problem count.
+    assert lines[4] == "us-west-2: S3 1/1 on, unversioned, RTC, 1 problem;"
+    assert lines[5].startswith("  Compute ")
+    assert lines[6:8] == [
+        "us-west-2: s3: versioning is Suspended on arc309-assets-usw2 (replication needs",
+        "  it)",
+    ]
     assert lines[-1].startswith("NOT READY (observed in ")
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from rich.console import Console
 
-from mr_failover.render import status_table, to_json
+from mr_failover.render import show, status_table, to_json
 from mr_failover.resources import aurora, compute, dynamodb, route53, s3
 from mr_failover.resources.aurora import AuroraStatus
 from mr_failover.resources.compute import ComputeStatus
@@ -112,27 +112,40 @@ def _report() -> StatusReport:
     )
 
 
-def _render(width: int = 120) -> list[str]:
+def _render(width: int) -> list[str]:
     console = Console(width=width, no_color=True, record=True, file=io.StringIO())
-    console.print(status_table(_report()))
+    show(console, status_table(_report()))
     return [line.rstrip() for line in console.export_text().splitlines()]
 
 
 def test_status_table_exact_lines() -> None:
-    # Width 120, as the CLI renders when stdout is not a terminal; long cells wrap.
-    assert _render() == [
+    # 80 columns: the columns that fit, one line per region; the rest under the table.
+    assert _render(80) == [
         "shop: could each region take over?",
-        "Region      Verdict       Takeover   Traffic          Aurora           DynamoDB         S3               Compute",  # noqa: E501
-        "─" * 120,
-        "us-east-1   DRAINED       yes        inverted,        writer,          1/1 active,      1/1 on, RTC, 2   ecs 3/4 asg 2/2",  # noqa: E501
-        "                                     weight 0         switching-over   lag 1.2s         failed           fn 1/1",  # noqa: E501
-        "us-west-2   UNREACHABLE   no         disabled,        no answer        -                error            -",  # noqa: E501
-        "                                     weight 0",
+        "Region     Verdict      Takeover  Traffic             Aurora",
+        "─" * 76,
+        "us-east-1  DRAINED      yes       inverted, weight 0  writer, switching-over",
+        "us-west-2  UNREACHABLE  no        disabled, weight 0  no answer",
+        # One part per section, each kept on one line when it fits.
+        "us-east-1: DynamoDB 1/1 active, lag 1.2s; S3 1/1 on, RTC, 2 failed;",
+        "  Compute ecs 3/4 asg 2/2 fn 1/1",
+        "us-west-2: DynamoDB -; S3 error; Compute -",
         "us-west-2: aurora: rds:DescribeDBClusters in us-west-2 failed: no answer",
         "us-west-2: warning: traffic: health check api is disabled",
         "warning: account not verified: no answer",
         "NOT READY (observed in 0.4 s)",
+    ]
+    # Wider: more columns, each cell still on one line; the table is as wide as its cells.
+    assert _render(120)[1:5] == [
+        "Region     Verdict      Takeover  Traffic             Aurora                  DynamoDB",
+        "─" * 98,
+        "us-east-1  DRAINED      yes       inverted, weight 0  writer, switching-over  1/1 active, lag 1.2s",  # noqa: E501
+        "us-west-2  UNREACHABLE  no        disabled, weight 0  no answer               -",
     ]  # fmt: skip
+    assert _render(120)[5:7] == [
+        "us-east-1: S3 1/1 on, RTC, 2 failed; Compute ecs 3/4 asg 2/2 fn 1/1",
+        "us-west-2: S3 error; Compute -",
+    ]
 
 
 def test_failing_inverted_check_is_shown_as_failing() -> None:

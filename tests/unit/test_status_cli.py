@@ -9,7 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from mr_failover.cli import cli
+from tests.columns import assert_fits
 
+REGIONS = ("us-east-1", "us-west-2")
 EXAMPLE = Path(__file__).resolve().parents[2] / "mr_failover" / "data" / "regions.yaml"
 
 
@@ -21,8 +23,9 @@ def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_black_holed_endpoint_every_region_unreachable_within_the_deadline(
-    black_hole: str, credentials: None
+    black_hole: str, credentials: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)
     started = time.monotonic()
     result = CliRunner().invoke(
         cli,
@@ -32,11 +35,23 @@ def test_black_holed_endpoint_every_region_unreachable_within_the_deadline(
     elapsed = time.monotonic() - started
     assert result.exit_code == 4, result.output
     assert elapsed < 3.0
-    lines = [line.rstrip() for line in result.output.splitlines()]
+    # Piped without COLUMNS: 80 columns, one line per region, no id cut in two.
+    lines = assert_fits(result.output, 80, [*REGIONS, "arc309-use1", "arc309-usw2"])
+    assert lines[1].split() == [
+        "Region",
+        "Verdict",
+        "Takeover",
+        "Traffic",
+        "Aurora",
+        "DynamoDB",
+        "S3",
+    ]
     assert lines[3:5] == [
-        "us-east-1   UNREACHABLE   no         no answer   no answer   no answer   no answer   no answer   no answer     no answer",  # noqa: E501
-        "us-west-2   UNREACHABLE   no         no answer   no answer   no answer   no answer   no answer   no answer     no answer",  # noqa: E501
-    ]  # fmt: skip
+        "us-east-1  UNREACHABLE  no        no answer  no answer  no answer  no answer",
+        "us-west-2  UNREACHABLE  no        no answer  no answer  no answer  no answer",
+    ]
+    # The sections that did not fit: under the table, one paragraph per region.
+    assert lines[5] == "us-east-1: Compute no answer; Accelerator no answer; Cache no answer;"
     # Whether the call's own timeout or the deadline ended it, the region is named.
     assert any(
         line.startswith("us-west-2: aurora: ") and "in us-west-2 failed: no answer" in line
