@@ -7,8 +7,7 @@ answers "could each region take over?", and the reasons are listed under it in f
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Group, RenderableType
@@ -16,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mr_failover.text import printable
+from mr_failover.text import to_json as to_json  # here for the commands; defined without rich
 
 if TYPE_CHECKING:
     from mr_failover.status import StatusReport
@@ -31,11 +31,6 @@ VERDICT_STYLE = {
 def safe(text: object) -> Text:
     """``printable(text)`` as a rich Text: shown as is, never read as markup."""
     return Text(printable(text))
-
-
-def to_json(data: Any, indent: int | None = 2) -> str:
-    """Stable JSON text: sorted keys, so diffs between runs show only real changes."""
-    return json.dumps(data, indent=indent, sort_keys=True, default=str)
 
 
 def report_table(title: str | Text | None = None) -> Table:

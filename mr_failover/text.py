@@ -6,7 +6,9 @@ escape through the one function here.
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 # C0 and C1 controls, DEL, and the invisible characters that reorder or hide text on a
 # terminal (zero-width, line/paragraph separators, bidi overrides and isolates, BOM).
@@ -34,3 +36,11 @@ def printable(text: object, limit: int | None = None) -> str:
     if limit is not None and len(out) > limit:
         return f"{out[: max(limit - 24, 1)]}... ({len(out)} characters)"
     return out
+
+
+def to_json(data: Any, indent: int | None = 2) -> str:
+    """Stable JSON text: sorted keys, so diffs between runs show only real changes.
+
+    Here rather than in render.py so that ``--output json`` does not import rich.
+    """
+    return json.dumps(data, indent=indent, sort_keys=True, default=str)

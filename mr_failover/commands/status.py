@@ -51,11 +51,14 @@ def status(
     """
     from mr_failover import status as core
     from mr_failover.aws import Timeouts
-    from mr_failover.render import status_table, to_json
+    from mr_failover.text import to_json
 
     topology = app.topology()
     factory = app.factory().with_timeouts(Timeouts.for_deadline(deadline))
-    console = app.console()
+    if app.output != "json":  # rich only for the table (bench/bench_status.py)
+        from mr_failover.render import status_table
+
+        console = app.console()
 
     def once() -> int:
         report = core.observe(topology, factory, regions=regions or None, deadline=deadline)
