@@ -472,7 +472,7 @@ def _session(profile: str | None) -> botocore.session.Session:
 
     The loader caches each service model it has read, so every session and client of a
     run (one session per profile or role, one client per service and region) parses a
-    model once (bench/bench_status.py). boto3 is not needed for clients and is not
+    model once (bench/bench_status_cold.py). boto3 is not needed for clients and is not
     imported: its import alone (s3transfer and the resource layer) cost 0.1 to 0.2 s.
     """
     session = botocore.session.Session(profile=profile)

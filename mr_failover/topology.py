@@ -1025,7 +1025,7 @@ def _compose_fast(text: str) -> yaml.Node | None:
     """``yaml.compose`` with libyaml's parser when present, else (or on error) PyYAML's.
 
     The pure-Python composer took about half of a topology load (0.1 s for the example,
-    on the status path: bench/bench_status.py). A document libyaml refuses is composed
+    on the status path: bench/bench_status_cold.py). A document libyaml refuses is composed
     again by PyYAML, so that errors are reported in its words, as before.
     """
     fast = getattr(yaml, "CSafeLoader", None)

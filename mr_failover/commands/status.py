@@ -55,7 +55,7 @@ def status(
 
     topology = app.topology()
     factory = app.factory().with_timeouts(Timeouts.for_deadline(deadline))
-    if app.output != "json":  # rich only for the table (bench/bench_status.py)
+    if app.output != "json":  # rich only for the table (bench/bench_status_cold.py)
         from mr_failover.render import status_table
 
         console = app.console()

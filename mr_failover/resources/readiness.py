@@ -97,7 +97,7 @@ def observe(factory: ClientSource, region: str, spec: Readiness, home: str) -> R
     The four kinds of item ask four different APIs and none waits for another, so they
     are read at the same time: the section then takes as long as its longest chain (two
     calls) instead of the sum of its calls (six for the example's us-west-2, the longest
-    task of ``status``: bench/bench_status.py). The secrets are read one after another.
+    task of ``status``: bench/bench_status_cold.py). The secrets are read one after another.
     """
     templates, code, secrets, parameters = _at_once(
         lambda: observe_templates(factory, region, spec.templates) if spec.templates else None,
