@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit tests-moto tests-sandbox bench bench-quick clean conformance browser-check
+.PHONY: demo test lint typecheck unit tests-moto tests-sandbox bytecode bench bench-quick clean conformance browser-check
 
 # pytest-xdist workers per pytest run (WORKERS=0: one process each). A work unit is a
 # test module (its module fixtures built once), or one heavy / slow test; units go out in
@@ -44,11 +44,18 @@ typecheck: $(STAMP)
 # --quick mode as a child process.
 unit: tests-moto tests-sandbox
 
-tests-moto: $(STAMP)
+tests-moto: bytecode
 	$(PYTEST) tests/unit tests/functional tests/bench
 
-tests-sandbox: $(STAMP)
+tests-sandbox: bytecode
 	$(PYTEST) tests/reliability tests/e2e tests/sandbox
+
+# The suite starts hundreds of mr-failover child processes. With PYTHONDONTWRITEBYTECODE
+# set (as in some shells and CI images) none of them writes its bytecode, so each compiled
+# the package again: about 0.2 s of CPU per child (docs/PERFORMANCE.md). Compiled once
+# here, the children read it (a source edited since is compiled again, in memory).
+bytecode: $(STAMP)
+	@$(BIN)/python -m compileall -q mr_failover
 
 # Against a real AWS account (AWS_PROFILE): never part of `make test`, which runs the same
 # scenarios against the sandbox (tests/sandbox/test_conformance.py). docs/CONFORMANCE.md.

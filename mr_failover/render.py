@@ -15,10 +15,9 @@ is printed at, 80 columns first (:func:`mr_failover.text.terminal_width` decides
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.cells import cell_len
@@ -28,6 +27,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mr_failover.text import printable
+from mr_failover.text import to_json as to_json  # here for the commands; defined without rich
 
 if TYPE_CHECKING:
     from mr_failover.drill_report import DrillReport
@@ -157,11 +157,6 @@ VERDICT_STYLE = {
 def safe(text: object) -> Text:
     """``printable(text)`` as a rich Text: shown as is, never read as markup."""
     return Text(printable(text))
-
-
-def to_json(data: Any, indent: int | None = 2) -> str:
-    """Stable JSON text: sorted keys, so diffs between runs show only real changes."""
-    return json.dumps(data, indent=indent, sort_keys=True, default=str)
 
 
 def report_table(title: str | Text | None = None) -> Table:

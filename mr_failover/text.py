@@ -7,10 +7,11 @@ too (:func:`terminal_width`), once for every console the CLI creates.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
 # The width when nothing says otherwise (piped without COLUMNS): the classic terminal.
 DEFAULT_WIDTH = 80
@@ -58,3 +59,11 @@ def printable(text: object, limit: int | None = None) -> str:
     if limit is not None and len(out) > limit:
         return f"{out[: max(limit - 24, 1)]}... ({len(out)} characters)"
     return out
+
+
+def to_json(data: Any, indent: int | None = 2) -> str:
+    """Stable JSON text: sorted keys, so diffs between runs show only real changes.
+
+    Here rather than in render.py so that ``--output json`` does not import rich.
+    """
+    return json.dumps(data, indent=indent, sort_keys=True, default=str)

@@ -73,7 +73,7 @@ def status(
     """
     from mr_failover import status as core
     from mr_failover.aws import Timeouts
-    from mr_failover.render import show, status_table, to_json
+    from mr_failover.text import to_json
 
     if publish_region is not None:
         from mr_failover.commands.alarms import check_region_code
@@ -84,7 +84,6 @@ def status(
         check_region_code(publish_region)
     topology = app.topology()
     factory = app.factory().with_timeouts(Timeouts.for_deadline(deadline))
-    err = app.console(stderr=True)
 
     def once() -> int:
         report = core.observe(topology, factory, regions=regions or None, deadline=deadline)
@@ -101,17 +100,19 @@ def status(
             if published.ok:
 
                 def warn(line: str) -> None:
-                    err.print(line, markup=False)
+                    click.echo(line, err=True)
 
                 changes = metrics.notify_changes(topology, factory, report, before, warn)
                 doc["publish"]["changes"] = changes
             if not published.ok:
-                err.print(f"warning: metrics not published: {published.error}", markup=False)
+                click.echo(f"warning: metrics not published: {published.error}", err=True)
                 code = EXIT_NOT_PUBLISHED if code == EXIT_OK else code
         if app.output == "json":
             # With --watch, one compact document per refresh and line (NDJSON).
             click.echo(to_json(doc, indent=None if watch else 2))
         else:
+            from mr_failover.render import show, status_table  # rich only for the table
+
             # A new console each time: --watch follows a resized terminal.
             console = app.console()
             if watch:

@@ -14,6 +14,7 @@ of that region. :class:`ReadinessSection` judges it for the status report.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -91,15 +92,52 @@ class ReadinessFinding:
 
 
 def observe(factory: ClientSource, region: str, spec: Readiness, home: str) -> ReadinessFinding:
-    """``home``: where a secret that is no replica is expected to replicate from."""
-    return ReadinessFinding(
-        templates=observe_templates(factory, region, spec.templates) if spec.templates else None,
-        code=observe_code(factory, region, spec.code_repository) if spec.code_repository else None,
-        secrets=tuple(observe_secret(factory, region, name, home) for name in spec.secrets),
-        parameters=observe_parameters(factory.client("ssm", region), spec.ssm_parameters)
-        if spec.ssm_parameters
-        else None,
+    """``home``: where a secret that is no replica is expected to replicate from.
+
+    The four kinds of item ask four different APIs and none waits for another, so they
+    are read at the same time: the section then takes as long as its longest chain (two
+    calls) instead of the sum of its calls (six for the example's us-west-2, the longest
+    task of ``status``: bench/bench_status_cold.py). The secrets are read one after another.
+    """
+    templates, code, secrets, parameters = _at_once(
+        lambda: observe_templates(factory, region, spec.templates) if spec.templates else None,
+        lambda: (
+            observe_code(factory, region, spec.code_repository) if spec.code_repository else None
+        ),
+        lambda: tuple(observe_secret(factory, region, name, home) for name in spec.secrets),
+        lambda: (
+            observe_parameters(factory.client("ssm", region), spec.ssm_parameters)
+            if spec.ssm_parameters
+            else None
+        ),
     )
+    return ReadinessFinding(templates=templates, code=code, secrets=secrets, parameters=parameters)
+
+
+def _at_once(*fns: Callable[[], Any]) -> list[Any]:
+    """Each of ``fns`` on a thread of its own; their results in order.
+
+    An exception is raised once all have ended, the first one in ``fns``'s order: the one
+    the calls made one after another would have raised. Daemon threads, like status's
+    own: a read still waiting on a black-holed endpoint never holds the process.
+    """
+    outcomes: list[tuple[bool, Any]] = [(False, None)] * len(fns)
+
+    def run(i: int) -> None:
+        try:
+            outcomes[i] = (True, fns[i]())
+        except BaseException as exc:
+            outcomes[i] = (False, exc)
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(fns))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for ok, value in outcomes:
+        if not ok:
+            raise value
+    return [value for _, value in outcomes]
 
 
 def _own(exc: MrFailoverError, region: str) -> MrFailoverError | None:

@@ -44,6 +44,11 @@ FIGURES: dict[str, tuple[str, ...]] = {
         rf"sequential aws CLI script: {NUMBER} s for \d+ calls;",
         rf"observe/sum = {NUMBER}",
     ),
+    "bench_status_cold.py": (
+        rf"baseline\s+median {NUMBER} s wall, {NUMBER} s CPU",
+        rf"status, no latency\s+median {NUMBER} s wall, {NUMBER} s CPU \(exit [04],",
+        rf"status, \d+ ms/call\s+median {NUMBER} s wall, {NUMBER} s CPU \(exit [04],",
+    ),
     "bench_memory.py": (
         rf"peak RSS of status, large topology .*: median {NUMBER} MB",
         rf"peak RSS of --help \(floor\): median {NUMBER} MB",

@@ -6,10 +6,11 @@ import threading
 from typing import Any
 
 import botocore.exceptions
+import botocore.loaders
 import pytest
 from botocore.stub import Stubber
 
-from mr_failover import __version__
+from mr_failover import __version__, aws
 from mr_failover.aws import (
     ClientFactory,
     Timeouts,
@@ -236,3 +237,27 @@ def test_a_hung_assume_role_does_not_block_other_regions(monkeypatch: pytest.Mon
     finally:
         release.set()
         stuck.join(5)
+
+
+# Status in under a second (issue 16): the same models, parsed once per process.
+@pytest.mark.parametrize("service", ["rds", "route53", "s3", "dynamodb"])
+def test_models_parse_to_what_botocore_parses_as_plain_dicts(service: str) -> None:
+    theirs = botocore.loaders.create_loader()
+    ours = botocore.loaders.create_loader()
+    ours.file_loader = aws._PlainJsonFileLoader()
+    model = ours.load_service_model(service, "service-2")
+    assert type(model) is dict
+    assert model == theirs.load_service_model(service, "service-2")
+    assert ours.load_data("endpoints") == theirs.load_data("endpoints")
+
+
+def test_every_session_of_the_process_shares_one_loader() -> None:
+    first = ClientFactory(endpoint_url="http://127.0.0.1:1")
+    second = ClientFactory(endpoint_url="http://127.0.0.1:1")
+    first.client("rds", "us-east-1")
+    second.client("rds", "us-west-2")
+    loaders = {
+        id(s.get_component("data_loader")) for f in (first, second) for s in f._sessions.values()
+    }
+    assert loaders == {id(aws._LOADER[0])}
+    assert isinstance(aws._LOADER[0].file_loader, aws._PlainJsonFileLoader)
