@@ -37,6 +37,8 @@ from mr_failover.errors import AwsCallError, MrFailoverError, RefusedError, Usag
 from mr_failover.faults import FisExperiment as FisExperiment
 from mr_failover.faults import Outage
 from mr_failover.operations.replication import dynamodb_item_key, replication_filter
+from mr_failover.resources.client import Sample, SyntheticClient
+from mr_failover.resources.client import figures as client_figures
 from mr_failover.resources.dns_steps import DnsNotes, serving_answers
 
 if TYPE_CHECKING:
@@ -1973,20 +1975,17 @@ class DrillJob(Job):
         watch = StopWatch(
             self.spec.stop_conditions, self.ctx, self.spec.watch_interval, self.observe
         )
-        result = run_phases(
-            self.spec,
-            self.ctx,
-            watch=watch,
-            recorder=ex.recorder,
-            on_event=ex.on_event,
-            done=self.done,
-            completed=ex.completed,
-            stopped_before=self.stopped_before,
-            total=len(plan.steps),
-            wrap=ex.wrap,
-            before_step=ex.before_step,
-            applied_at=ex.applied_at,
+        probes = self.info.topology.probes
+        client = (
+            SyntheticClient(probes, now=clock.time).start()
+            if probes is not None and probes.global_url
+            else None
         )
+        try:
+            result = self._phases(plan, ex, watch)
+        finally:
+            if client is not None:
+                _journal_client(self.ctx, client.stop())
         after = steady_state_problems(self.spec, self.ctx, self.observe)
         self.ctx.write_note("drill-steady", {"when": "after", "problems": after})
         after_state, _ = observe_state(self.info.topology, self.info.factory, self.observe)
@@ -2000,6 +1999,22 @@ class DrillJob(Job):
         )
         outcome = "stopped" if result.stopped_by else "succeeded"
         return Finished(outcome, clock.monotonic() - started, result.stopped_by or "")
+
+    def _phases(self, plan: Plan, ex: Execution, watch: StopWatch) -> DrillOutcome:
+        return run_phases(
+            self.spec,
+            self.ctx,
+            watch=watch,
+            recorder=ex.recorder,
+            on_event=ex.on_event,
+            done=self.done,
+            completed=ex.completed,
+            stopped_before=self.stopped_before,
+            total=len(plan.steps),
+            wrap=ex.wrap,
+            before_step=ex.before_step,
+            applied_at=ex.applied_at,
+        )
 
     def resume_command(self, run_id: str) -> str:
         return f"mr-failover drill {self.info.params['scenario']} --resume {run_id}"
@@ -2057,6 +2072,30 @@ def earlier_drills(report: DrillReport) -> list[dict[str, Any]]:
             continue
         out.append({"run_id": run.run_id, **drill_report.trend(past)})
     return list(reversed(out))
+
+
+# --- what the synthetic client saw ---------------------------------------------------------
+
+
+def _journal_client(ctx: DrillContext, samples: list[Sample]) -> None:
+    """The synthetic client's figures (``drill-client``), and a ``drill-probe`` note at each
+    change of what the users got (ok or failed, and the region that answered): the HTML
+    page's probe lane; a few notes, not one per request."""
+    last: tuple[bool, str | None] | None = None
+    for s in samples:
+        now = (s.ok, s.region)
+        if now != last:
+            ctx.write_note(
+                "drill-probe",
+                {
+                    "t": s.t,
+                    "ok": s.ok,
+                    "region": s.region or "",
+                    "detail": f"{s.latency_ms:.0f} ms",
+                },
+            )
+            last = now
+    ctx.write_note("drill-client", client_figures(samples))
 
 
 # --- what an interrupted drill leaves behind ------------------------------------------------

@@ -305,6 +305,20 @@ def render(
             f"target {report.rpo_target}s; canaries lost {report.canaries_lost}",
             rpo["met"],
         ),
+        *(
+            [
+                (
+                    "Client-visible RTO",
+                    _secs(report.client.get("rto_seconds")),
+                    f"{report.client.get('errors', 0)} of {report.client.get('requests', 0)} "
+                    f"requests failed; longest error window "
+                    f"{_secs(report.client.get('longest_error_window_seconds'))}",
+                    bool(report.client.get("recovered")),
+                )
+            ]
+            if report.client
+            else []
+        ),
         (
             "Steady state after",
             "-" if report.steady_after is None else str(len(report.steady_after)),

@@ -80,6 +80,10 @@ class DrillReport:
     # (when the region left or came back to the answers) and each verify (to whom DNS
     # sent a client near the target): step or phase, wall time, what was seen.
     dns_answers: tuple[dict[str, Any], ...] = ()
+    # What the synthetic client got (resources/client.figures): requests, error rate,
+    # longest error window, client-visible RTO, requests per region over time; None when
+    # the topology has no probes.global_url.
+    client: dict[str, Any] | None = None
 
     @property
     def rto_met(self) -> bool:
@@ -146,6 +150,7 @@ class DrillReport:
                 "left": [c["id"] for c in self.canaries_left],
             },
             "dns_answers": [{**d, "time": iso(d["t"])} for d in self.dns_answers],
+            "client": self.client,
         }
 
 
@@ -189,6 +194,7 @@ def build(run_id: str, records: list[dict[str, Any]]) -> DrillReport:
     first_disruptive: float | None = None
     serving: list[dict[str, Any]] = []
     dns: list[dict[str, Any]] = []
+    client: dict[str, Any] | None = None
     cutovers: list[dict[str, Any]] = []
     stopped_by = None
     steady_after: tuple[str, ...] | None = None
@@ -230,6 +236,8 @@ def build(run_id: str, records: list[dict[str, Any]]) -> DrillReport:
                 serving.append(r)
                 if r.get("dns_answers"):
                     dns.append({"at": r["key"], "t": r["t"], "seen": r["dns_answers"]})
+        elif note == "drill-client":
+            client = {k: v for k, v in r.items() if k not in ("type", "kind", "at", "t")}
         elif note == "drill-stop":
             stopped_by = r["condition"]
         elif note == "drill-steady":
@@ -327,7 +335,30 @@ def build(run_id: str, records: list[dict[str, Any]]) -> DrillReport:
         state_after_read=state_after is not None,
         canaries=tuple(canaries.values()),
         dns_answers=tuple(dns),
+        client=client,
     )
+
+
+def client_lines(c: dict[str, Any]) -> list[str]:
+    """The synthetic client's figures in words (Markdown and the terminal)."""
+    rate = c.get("error_rate")
+    rto = c.get("rto_seconds")
+    per_region: dict[str, int] = {}
+    for b in c.get("per_region") or []:
+        for region, n in (b.get("regions") or {}).items():
+            per_region[region] = per_region.get(region, 0) + int(n)
+    return [
+        f"requests: {c.get('requests', 0)}, failed: {c.get('errors', 0)} "
+        f"({'-' if rate is None else f'{100 * rate:.1f}%'})",
+        f"longest error window: {_secs(c.get('longest_error_window_seconds'))}",
+        "client-visible RTO: "
+        + (
+            _secs(rto)
+            if rto is not None
+            else ("no request failed" if c.get("recovered") else "not recovered")
+        ),
+        "served by: " + (", ".join(f"{k} {v}" for k, v in per_region.items()) or "-"),
+    ]
 
 
 def _same(item: dict[str, Any]) -> str:
@@ -426,6 +457,9 @@ def markdown(report: DrillReport) -> str:
             lines.append(
                 f"| | {s['title']} | | | {_secs(s.get('seconds'))} | {s.get('outcome', '-')} |"
             )
+    if r.client is not None:
+        lines += ["", "## What clients got (the synthetic client)", ""]
+        lines += [f"- {line}" for line in client_lines(r.client)]
     if r.dns_answers:
         lines += ["", "## DNS answers (the zone's name servers)", ""]
         lines += [f"- {iso(d['t'])} `{d['at']}`: {d['seen']}" for d in r.dns_answers]

@@ -371,6 +371,7 @@ def _yes(met: bool) -> str:
 
 
 def _drill_report_lines(r: DrillReport, width: int) -> list[RenderableType]:
+    from mr_failover import drill_report
     from mr_failover.engine.journal import iso
 
     verdict_style = "green" if r.verdict == "pass" else "bold red"
@@ -406,6 +407,10 @@ def _drill_report_lines(r: DrillReport, width: int) -> list[RenderableType]:
         Prose(
             f"RPO {_secs(r.rpo_lag_seconds)} of {r.rpo_target}s: {_yes(r.rpo_met)} (replication "
             f"lag at cut-over); canary writes lost: {r.canaries_lost} of {r.canaries_written}"
+        ),
+        *(
+            Prose(printable(f"clients: {line}"))
+            for line in (drill_report.client_lines(r.client) if r.client else [])
         ),
         Prose(printable(f"steady state before: {'; '.join(r.steady_before) or 'steady'}")),
         Prose(

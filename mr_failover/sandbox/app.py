@@ -207,14 +207,25 @@ def _table_answers(sandbox: SandboxState, region: str, table: str) -> bool:
     return table in sandbox.backend("dynamodb", region).tables
 
 
-def _control(sandbox: SandboxState, body: dict[str, Any], _: dict[str, str]) -> tuple[int, Any]:
+def configure(
+    sandbox: SandboxState,
+    *,
+    name: str | None = None,
+    tables: dict[str, str] | None = None,
+    fail: list[str] | None = None,
+) -> None:
+    """Set the application's DNS name, its table per region, its failed regions."""
     st = _state(sandbox)
-    if "name" in body:
-        st.name = str(body["name"]).rstrip(".") + "."
-    if "tables" in body:
-        st.tables = {str(k): str(v) for k, v in dict(body["tables"]).items()}
-    if "fail" in body:
-        st.failed = {str(r) for r in body["fail"]}
+    if name is not None:
+        st.name = str(name).rstrip(".") + "."
+    if tables is not None:
+        st.tables = {str(k): str(v) for k, v in dict(tables).items()}
+    if fail is not None:
+        st.failed = {str(r) for r in fail}
+
+
+def _control(sandbox: SandboxState, body: dict[str, Any], _: dict[str, str]) -> tuple[int, Any]:
+    configure(sandbox, name=body.get("name"), tables=body.get("tables"), fail=body.get("fail"))
     return 200, describe(sandbox)
 
 

@@ -24,10 +24,12 @@ from pathlib import Path
 from mr_failover import topology as topo
 from mr_failover.aws import CONTROL_PLANE_REGION, ClientFactory, Timeouts
 from mr_failover.engine.journal import ENV_STATE_DIR
+from mr_failover.sandbox import app
 from mr_failover.sandbox.core import Call, Sandbox
 from mr_failover.sandbox.faults import Fault
 from mr_failover.sandbox.seed import seed
 from mr_failover.status import StatusReport, observe
+from mr_failover.topology import Probes, Topology
 
 # Two of the cluster's five endpoints out for the data-plane drain, one per way an
 # endpoint fails: index 2 (eu-west-1) refuses connections, index 3 (ap-northeast-1)
@@ -105,13 +107,37 @@ def demo_session(
             factory = ClientFactory(
                 source, endpoint_url=endpoint, timeouts=Timeouts.for_deadline(3)
             )
-            seeded = seed(source, factory)
+            seeded = with_application(sandbox, seed(source, factory), on_event)
             out = workdir / "regions.seeded.yaml"
             out.write_text(topo.dump(seeded))
             on_event(f"seeded {source.application} in {', '.join(seeded.regions)}; topology: {out}")
             yield DemoSession(sandbox, endpoint, seeded, out, factory, SandboxTime(sandbox))
         finally:
             sandbox.stop()
+
+
+def with_application(
+    sandbox: Sandbox, seeded: Topology, on_event: Callable[[str], None]
+) -> Topology:
+    """Set up the sandbox's application (sandbox/app.py) for ``seeded`` and give the
+    topology its probes, unless it declares its own: status then shows what clients get,
+    and the drill's synthetic client measures it."""
+    if seeded.probes is not None:
+        return seeded
+    name = next((rec.name for r in seeded.regions.values() for rec in r.traffic.records), None)
+    if name is None:
+        return seeded
+    tables = {n: r.dynamodb_tables[0] for n, r in seeded.regions.items() if r.dynamodb_tables}
+    app.configure(sandbox, name=name, tables=tables)
+    urls = app.describe(sandbox)
+    probes = Probes(
+        global_url=f"{urls['front']}/health",
+        regions={n: f"{urls['regions'][n]}/health" for n in seeded.regions if n in urls["regions"]},
+        region_header=app.HEADER,
+        timeout_seconds=2,
+    )
+    on_event(f"the application answers {name.rstrip('.')} on {urls['front']} (its probes)")
+    return seeded.model_copy(update={"probes": probes})
 
 
 @dataclass(frozen=True)

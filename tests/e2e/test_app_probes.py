@@ -137,3 +137,45 @@ def test_the_health_checkers_probe_the_application_over_http(
     assert all(
         o["StatusReport"]["Status"].startswith("Success") for o in status["HealthCheckObservations"]
     )
+
+
+def test_a_drill_measures_what_the_synthetic_client_got(
+    run_cli: Any, app: dict[str, Any], e2e_topology_file: Path, clock: Any, tmp_path: Path
+) -> None:
+    from tests.e2e.test_drill import UNSEEDED
+
+    data = yaml.safe_load(e2e_topology_file.read_text())
+    for key in UNSEEDED:
+        data.pop(key, None)
+        for region in data["regions"].values():
+            region.pop(key, None)
+    data["probes"] = {
+        "global_url": f"{app['front']}/health",
+        "region_header": "x-served-by",
+        "timeout_seconds": 2,
+        "client_rate": 20,
+    }
+    config = tmp_path / "drill.yaml"
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    result = run_cli(
+        "--config",
+        str(config),
+        "--output",
+        "json",
+        "drill",
+        "evacuate",
+        "-r",
+        "us-east-1",
+        "--hold",
+        "5",
+        "--yes",
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    client = report["client"]
+    assert client["requests"] > 0 and client["error_rate"] is not None
+    served = {r for b in client["per_region"] for r in b["regions"]}
+    assert "us-west-2" in served  # the client followed the evacuation
+    assert client["recovered"] is True
+    text = run_cli("--config", str(config), "history").stdout
+    assert "drill" in text

@@ -172,3 +172,25 @@ def test_save_report_writes_the_page_beside_the_others(state: Path) -> None:
     page_path = md_path.with_name(f"{run_id}.report.html")
     assert page_path.exists() and oct(page_path.stat().st_mode & 0o777) == "0o600"
     assert Page(page_path.read_text()).find("svg", **{"class": "timeline"})
+
+
+def test_the_synthetic_clients_figures_reach_the_report_and_the_page(state: Path) -> None:
+    from mr_failover.resources.client import Sample, figures
+
+    run_id = _journal(state, T0, 75.0)
+    records = journal.read_records(run_id)
+    samples = [
+        Sample(T0 + i, i not in (3, 4), "us-west-2" if i > 4 else "us-east-1", 5.0)
+        for i in range(10)
+    ]
+    records.insert(-1, {"type": "note", "kind": "drill-client", "t": T0 + 10, **figures(samples)})
+    report = drill_report.build(run_id, records)
+    assert report.client is not None and report.client["rto_seconds"] == 2.0
+    doc = report.to_json()
+    assert doc["client"]["errors"] == 2
+    markdown = drill_report.markdown(report)
+    assert "client-visible RTO: 2.0s" in markdown and "us-west-2 5" in markdown
+    page = Page(drill_html.render(report, records))
+    assert {f["data-figure"] for f in page.find("div", **{"class": "figure"})} >= {
+        "client-visible rto"
+    }
