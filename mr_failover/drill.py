@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mr_failover import faults
 from mr_failover.aws import call
+from mr_failover.drill_custom import CUSTOM_KINDS
 from mr_failover.engine.journal import Journal, RunRecord, read_records
 from mr_failover.engine.plan import Clock, Plan, Step, StepAction
 from mr_failover.engine.run import Execution, Finished, Job, RunInfo
@@ -61,6 +62,10 @@ StepKind = Literal[
     "restore-writer",
     "restore-capacity",
     "cleanup",
+    "http",
+    "command",
+    "lambda",
+    "ssm-automation",
 ]
 # Steps that move traffic, the database or break something: RTO starts at the first one.
 DISRUPTIVE: frozenset[str] = frozenset({"drain", "promote", "fault", "health-check"})
@@ -105,6 +110,28 @@ class ScenarioStep(_M):
     prompt: str | None = None  # approve
     fis_template: str | None = None  # fault against AWS: an FIS experiment template id
     database: Literal["stop", "rejoin"] | None = None  # fence (default: rejoin, global mode)
+    # Custom steps (drill_custom.py): http, command, lambda, ssm-automation.
+    url: str | None = Field(default=None, pattern=r"^https?://\S+$")  # http
+    method: Literal["GET", "HEAD", "POST", "PUT", "DELETE"] = "GET"  # http
+    expect_status: int = Field(default=200, ge=100, le=599)  # http
+    command: list[str] | None = Field(default=None, min_length=1)  # command: argv, no shell
+    timeout: float = Field(default=60.0, gt=0, le=86_400)  # http, command, ssm-automation
+    function: str | None = None  # lambda: name or ARN
+    payload: Any = None  # lambda: the event, as JSON
+    document: str | None = None  # ssm-automation
+    parameters: dict[str, list[str]] = Field(default_factory=dict)  # ssm-automation
+    idempotent: bool = False  # custom: may run again on --resume without asking
+
+    @model_validator(mode="after")
+    def _custom(self) -> ScenarioStep:
+        needs = {"http": "url", "command": "command", "lambda": "function"}
+        needs["ssm-automation"] = "document"
+        wanted = needs.get(self.action)
+        if wanted is not None and getattr(self, wanted) is None:
+            raise ValueError(f"a {self.action} step needs '{wanted}'")
+        if self.action in ("lambda", "ssm-automation") and not self.region:
+            raise ValueError(f"a {self.action} step needs 'region'")
+        return self
 
     @model_validator(mode="after")
     def _required(self) -> ScenarioStep:
@@ -127,6 +154,14 @@ class ScenarioStep(_M):
             return RESTORE_PARTS[self.action]
         if self.action == "cleanup":
             return CLEANUP_TITLE
+        if self.action == "http":
+            return f"{self.method} {self.url}"
+        if self.action == "command":
+            return "run " + " ".join(self.command or [])
+        if self.action == "lambda":
+            return f"invoke lambda {self.function} in {self.region}"
+        if self.action == "ssm-automation":
+            return f"ssm automation {self.document} in {self.region}"
         return f"{self.action} {self.region}"
 
 
@@ -481,6 +516,8 @@ class DrillContext:
     # Where AWS calls go (--endpoint-url / AWS_ENDPOINT_URL), for the fault injectors.
     endpoint_url: str | None = None
     approve: Callable[[str], bool] = lambda _prompt: False
+    # Asks before re-running a custom step that may have run (False with --yes: refuse).
+    confirm_rerun: Callable[[str], bool] = lambda _prompt: False
     # key -> fields of the journal note; prefilled from the journal on --resume.
     marks: dict[str, dict[str, Any]] = field(default_factory=dict)
     write_note: Callable[[str, dict[str, Any]], None] = lambda _k, _f: None
@@ -1228,6 +1265,71 @@ def _drill_step(
     )
 
 
+def _custom_step(ctx: DrillContext, key: str, spec: ScenarioStep) -> Step:
+    """A scenario's own step (drill_custom.py): journaled, run once, bounded."""
+    from mr_failover import drill_custom as custom
+
+    region = spec.region or "-"
+    common: dict[str, Any] = {
+        "key": f"{key}:{spec.action}",
+        "kind": spec.action,
+        "marks": ctx.marks,
+        "mark": ctx.mark,
+        "confirm": ctx.confirm_rerun,
+        "idempotent": spec.idempotent,
+        "title": spec.label(),
+    }
+    action: StepAction
+    params: dict[str, Any]
+    service: str
+    call_name: str
+    if spec.action == "http":
+        assert spec.url is not None
+        action = custom.CustomAction(
+            run=custom.http_request(spec.method, spec.url, spec.expect_status, spec.timeout),
+            **common,
+        )
+        params = {"method": spec.method, "url": spec.url, "expect_status": spec.expect_status}
+        service, call_name = "http", spec.method
+    elif spec.action == "command":
+        assert spec.command is not None
+        env = {
+            "MR_FAILOVER_RUN_ID": ctx.run_id,
+            "MR_FAILOVER_PHASE": key,
+            "MR_FAILOVER_REGION": spec.region or "",
+            "MR_FAILOVER_APPLICATION": ctx.topology.application,
+        }
+        action = custom.CustomAction(
+            run=custom.local_command(spec.command, env, spec.timeout), **common
+        )
+        params = {"command": list(spec.command)}
+        service, call_name = "local", "Command"
+    elif spec.action == "lambda":
+        assert spec.function is not None
+        action = custom.CustomAction(
+            run=custom.lambda_invoke(ctx.factory, region, spec.function, spec.payload), **common
+        )
+        params = {"FunctionName": spec.function}
+        service, call_name = "lambda", "Invoke"
+    else:
+        assert spec.document is not None
+        start, check = custom.ssm_automation(ctx.factory, region, spec.document, spec.parameters)
+        action = custom.AutomationAction(start=start, check=check, **common)
+        params = {"DocumentName": spec.document}
+        service, call_name = "ssm", "StartAutomationExecution"
+    return _drill_step(
+        f"{key}:{spec.action}",
+        spec.label(),
+        service,
+        call_name,
+        region,
+        action,
+        params=params,
+        timeout=spec.timeout + 5.0,
+        poll=min(5.0, max(spec.timeout / 20, 0.2)),
+    )
+
+
 def _fault_step(ctx: DrillContext, key: str, spec: ScenarioStep, region: str, start: bool) -> Step:
     """The step of a fault (``start``) or fault-stop phase, by the first fault injector
     that can inject this outage (:func:`mr_failover.faults.choose`)."""
@@ -1510,6 +1612,8 @@ def build_phase(key: str, spec: ScenarioStep, ctx: DrillContext, *, planning: bo
         steps, notes = _restore_phase(ctx, spec.action, planning=planning)
     elif spec.action == "cleanup":
         steps, notes = _cleanup_phase(ctx, planning=planning)
+    elif spec.action in CUSTOM_KINDS:
+        steps = [_custom_step(ctx, key, spec)]
     else:  # verify
         from mr_failover.resources.route53_steps import HEALTH_POLL
 
@@ -1832,9 +1936,11 @@ class DrillJob(Job):
         endpoint_url: str | None = None,
         approve: Callable[[str], bool] | None = None,
         observe: Callable[..., Any] | None = None,
+        confirm_rerun: Callable[[str], bool] | None = None,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.approve = approve or (lambda _prompt: False)
+        self.confirm_rerun = confirm_rerun or (lambda _prompt: False)
         self.observe = observe
         self.done: set[str] = set()
         self.stopped_before: str | None = None
@@ -1874,6 +1980,7 @@ class DrillJob(Job):
             info.run_id,
             endpoint_url=self.endpoint_url,
             approve=self.approve,
+            confirm_rerun=self.confirm_rerun,
             observe=self.observe,
         )
 

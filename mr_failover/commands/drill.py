@@ -100,6 +100,8 @@ def drill(
     job = core.DrillJob(
         endpoint_url=app.endpoint_url,
         approve=lambda prompt: yes or click.confirm(prompt, err=True),
+        # A custom step that may already have run is re-run only when a person says so.
+        confirm_rerun=lambda prompt: not yes and click.confirm(prompt, err=True),
     )
     hooks = cli_hooks(app, yes=yes)
     console = err if app.output == "json" else out
