@@ -101,8 +101,8 @@ def captured_steps(done_at: dict[str, float]) -> Iterator[None]:
 
     real = _mutation.progress_printer
 
-    def progress(console: Any, status: Any) -> Callable[[Any], None]:
-        inner = real(console, status)
+    def progress(console: Any, status: Any, **kwargs: Any) -> Callable[[Any], None]:
+        inner = real(console, status, **kwargs)
 
         def on_event(event: Any) -> None:
             if event.kind == "step-done":
