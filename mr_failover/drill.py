@@ -172,11 +172,19 @@ class StopCondition(_M):
     region: str | None = None  # the alarm's region
     status: str | None = None  # a region whose status verdict is watched
     verdicts: tuple[Literal["drained", "degraded", "unreachable"], ...] = ("unreachable",)
+    # An application probe: GET probe, which fails when it does not answer expect_status
+    # (within timeout) this many times in a row.
+    probe: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    expect_status: int = Field(default=200, ge=100, le=599)
+    timeout: float = Field(default=3.0, gt=0, le=60)
+    failures: int = Field(default=3, ge=1, le=100)
 
     @model_validator(mode="after")
     def _one(self) -> StopCondition:
-        if (self.alarm is None) == (self.status is None):
-            raise ValueError("a stop condition is either 'alarm' (with 'region') or 'status'")
+        if sum(x is not None for x in (self.alarm, self.status, self.probe)) != 1:
+            raise ValueError(
+                "a stop condition is one of 'alarm' (with 'region'), 'status' or 'probe'"
+            )
         if self.alarm is not None and not self.region:
             raise ValueError("an alarm stop condition needs the alarm's 'region'")
         return self
@@ -184,6 +192,8 @@ class StopCondition(_M):
     def label(self) -> str:
         if self.alarm:
             return f"CloudWatch alarm {self.alarm} ({self.region}) in ALARM"
+        if self.probe:
+            return f"probe {self.probe} failed {self.failures} time(s) in a row"
         return f"status of {self.status} is {' or '.join(self.verdicts)}"
 
 
@@ -703,6 +713,17 @@ class StopWatch:
                 raise StopConditionFiredError(self.fired)
 
     def _holds(self, c: StopCondition) -> bool:
+        if c.probe is not None:
+            from mr_failover.resources.probes import probe
+            from mr_failover.topology import Probes
+
+            spec = Probes(expect_status=c.expect_status, timeout_seconds=c.timeout)
+            label = c.label()
+            if probe(c.probe, spec).ok:
+                self._unreadable.pop(label, None)
+                return False
+            self._unreadable[label] = self._unreadable.get(label, 0) + 1
+            return self._unreadable[label] >= c.failures
         if c.alarm is not None:
             assert c.region is not None
             label = c.label()

@@ -115,3 +115,44 @@ def test_a_step_that_may_have_run_is_not_rerun_without_a_yes() -> None:
     del marks["s1:command"]
     make(confirm=False, idempotent=True).apply()  # declared safe to repeat
     assert ran == ["x", "x"]
+
+
+def test_a_probe_stop_condition_fires_after_its_failures_in_a_row() -> None:
+    import http.server
+    import threading
+
+    from mr_failover.drill import DrillContext, StopCondition, StopConditionFiredError, StopWatch
+    from tests.clocks import FakeClock
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        status = 200
+
+        def do_GET(self) -> None:
+            self.send_response(type(self).status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/health"
+        condition = StopCondition(probe=url, failures=2)
+        ctx = DrillContext(topology=None, factory=None, clock=FakeClock(), run_id="r")  # type: ignore[arg-type]
+        watch = StopWatch([condition], ctx, interval=0.0)
+        watch.check()  # answers 200: nothing
+        Handler.status = 503
+        watch.check()  # one failure: not yet
+        Handler.status = 200
+        watch.check()  # a success resets the count
+        Handler.status = 503
+        watch.check()
+        with pytest.raises(StopConditionFiredError, match="failed 2 time"):
+            watch.check()
+    finally:
+        server.shutdown()
+        server.server_close()
+    with pytest.raises(ValueError, match="one of 'alarm'"):
+        StopCondition(probe="http://x/health", status="us-east-1")
