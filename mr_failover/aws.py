@@ -525,6 +525,16 @@ def call_error(client: Any, operation: str, exc: BaseException) -> MrFailoverErr
     )
 
 
+def not_aws_answer(exc: BaseException) -> bool:
+    """Whether ``exc`` says the endpoint's answer was not an AWS response (a page)."""
+    if isinstance(exc, NotAwsAnswer):
+        return True
+    if isinstance(exc, botocore.exceptions.ClientError):
+        headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        return _JUNK_HEADER in headers
+    return False
+
+
 def error_code(exc: BaseException) -> str:
     if isinstance(exc, botocore.exceptions.ClientError):
         return str(exc.response.get("Error", {}).get("Code", ""))

@@ -166,8 +166,13 @@ def apply(
             )
         )
     else:
-        out.print(
-            f"run {done.run_id} succeeded: {result.applied} alarm(s) created or updated, "
-            f"{result.skipped} already in place, {result.seconds:.1f}s"
+        from mr_failover.render import Prose, safe, show
+
+        show(
+            out,
+            Prose(
+                f"run {done.run_id} succeeded: {result.applied} alarm(s) created or updated, "
+                f"{result.skipped} already in place, {result.seconds:.1f}s"
+            ),
+            Prose(safe(f"journal: {done.journal_path}")),  # a long path stays whole
         )
-        out.print(f"journal: {done.journal_path}")

@@ -804,7 +804,14 @@ def _round_failures(rnd: _Round, notes: list[Note], request: DiscoverRequest) ->
         elif what == "account":
             notes.append(Note(("account_id",), f"account not read: {exc}"))
         else:
-            notes.append(Note((), f"{what} not read: {exc}"))
+            label = {
+                "tags-ga": "tagged accelerators (Global Accelerator)",
+                "buckets": "the buckets' replication",
+                "accelerators": "the accelerators",
+                "cloudfront": "CloudFront distributions",
+                "arc": "the routing controls' ARC cluster",
+            }.get(what, what)
+            notes.append(Note((), f"{label} not read: {exc}"))
         if isinstance(exc, MrFailoverError) and exc.exit_code == 5 and not rnd.results:
             raise exc  # no credentials at all: nothing else will answer either
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from mr_failover.aws import call, call_error, error_code
+from mr_failover.aws import call, call_error, error_code, not_aws_answer
 from mr_failover.resources import cloudwatch
 from mr_failover.resources.cloudwatch import MetricQuery
 from mr_failover.resources.section import (
@@ -107,7 +107,11 @@ def _legacy_replicas(client: Any, name: str) -> tuple[ReplicaFinding, ...] | Non
     try:
         out = client.describe_global_table(GlobalTableName=name)
     except Exception as exc:
-        if error_code(exc) == "GlobalTableNotFoundException":
+        if error_code(exc) in ("GlobalTableNotFoundException", "UnknownOperationException"):
+            return None
+        if not_aws_answer(exc):
+            # The endpoint answered DescribeTable but not this call (a plain moto server
+            # serves no legacy global tables): there is no legacy table to find there.
             return None
         raise call_error(client, "describe_global_table", exc) from None
     group = out.get("GlobalTableDescription", {}).get("ReplicationGroup", [])

@@ -80,6 +80,7 @@ def test_a_failed_application_cannot_take_over_and_a_drain_moves_the_clients(
     assert west["can_take_over"] is False
     assert any(r.startswith("probes: ") and "HTTP 503" in r for r in west["reasons"])
     control.app(fail=[])
+    control.advance(5)  # its health checks see the application again
 
     drained = run_cli("drain", "--region", "us-east-1", "--yes")
     assert drained.exit_code == 0, drained.output

@@ -68,14 +68,14 @@ def answered(sandbox: Sandbox, vantage: str) -> str:
 
 def journal_details(stdout: str) -> dict[str, str]:
     """Step id -> the outcome detail the run's journal (named in ``stdout``) recorded."""
-    path = Path(re.search(r"journal: (\S+)", stdout).group(1))  # type: ignore[union-attr]
+    path = Path(re.search(r"journal:\s+(\S+)", stdout).group(1))  # type: ignore[union-attr]
     records = [json.loads(line) for line in path.read_text().splitlines()]
     return {r["step"]: r["detail"] for r in records if r.get("type") == "outcome"}
 
 
 def dns_notes(stdout: str) -> list[dict[str, Any]]:
     """The run's ``dns-answers`` journal notes."""
-    path = Path(re.search(r"journal: (\S+)", stdout).group(1))  # type: ignore[union-attr]
+    path = Path(re.search(r"journal:\s+(\S+)", stdout).group(1))  # type: ignore[union-attr]
     records = [json.loads(line) for line in path.read_text().splitlines()]
     return [r for r in records if r.get("kind") == "dns-answers"]
 

@@ -4,7 +4,7 @@
 drain us-east-1 (scale up ECS and the ASG in us-west-2, invert us-east-1's check, wait one
 TTL), move the Aurora writer (cut-over probe, switchover), verify us-west-2, hold, then fail
 back (restore the check, wait one TTL, scale the absorbers back, probe, switch the writer
-home), restore what still differs, remove every canary: 21 steps on the harness's topology.
+home), restore what still differs, remove every canary: 23 steps on the harness's topology.
 First an uninterrupted drill runs as a child process: its final state
 and the mutating calls the sandbox served are the reference, and its journal gives the
 number of steps N. Then, for each sampled k (below), the sandbox is re-seeded, the installed
@@ -16,7 +16,7 @@ calls. DynamoDB writes are left out: the lock's lease is taken over by design on
 resume, and the drill's canary writes share those tables, so they are not compared;
 instead no canary item, object version or delete marker may be left anywhere.
 
-The boundaries are sampled, not all N (21 and more since drills scale back, restore and
+The boundaries are sampled, not all N (23 and more since drills scale back, restore and
 remove their canaries; about 10 s each): the first and the last step of every phase, so
 that a crash lands inside each phase and between every two phases (the phase notes, the
 drain's record that the undrain restores from, the canaries journaled before they are
@@ -123,11 +123,12 @@ def test_sigkill_at_sampled_drill_steps_then_resume_equals_an_uninterrupted_dril
     assert reference["mutations"][f"{EAST}/route53:UpdateHealthCheck"] == 2, reference
     assert not any(reference["inverted"].values()), reference
     assert canaries_left(aws, config[1]) == []
-    # Drain (4), probe + switchover, verify, hold; failback: restore + TTL + the scale-back
-    # of the two absorbers the drain raised (issue 13), probe + switchover; then the
-    # removal of the 7 canaries (each probe: 2 tables + 1 bucket; verify's write). The
-    # restore phase finds nothing left to put back: no step.
-    assert steps == 21, sorted(run.completed)
+    # Drain (4, and its DNS confirmation), probe + switchover, verify, hold; failback:
+    # restore + its DNS confirmation + TTL + the scale-back of the two absorbers the drain
+    # raised (issue 13), probe + switchover; then the removal of the 7 canaries (each
+    # probe: 2 tables + 1 bucket; verify's write). The restore phase finds nothing left to
+    # put back: no step.
+    assert steps == 23, sorted(run.completed)
     sampled = sampled_boundaries(run.run_id)
     assert 1 in sampled and steps in sampled and len(sampled) < steps, sampled
 
