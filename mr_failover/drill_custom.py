@@ -74,7 +74,9 @@ class CustomAction(StepAction):
     def holds(self) -> bool:
         return self.key in self.marks
 
-    def apply(self) -> None:
+    def _start(self) -> None:
+        """Refuse to run again a step an earlier attempt started, unless it is declared
+        idempotent or a person says yes; then journal that it starts."""
         started = f"{self.key}:started"
         if started in self.marks and not self.idempotent:
             question = (
@@ -87,6 +89,9 @@ class CustomAction(StepAction):
                     "run: resume without --yes to be asked, or mark the step idempotent"
                 )
         self.mark(started, kind="custom-started", step=self.kind)
+
+    def apply(self) -> None:
+        self._start()
         self.result = self._run()
         self.mark(self.key, kind="custom", step=self.kind, result=self.result[:OUTPUT_KEPT])
 
@@ -204,15 +209,7 @@ class AutomationAction(CustomAction):
         self.execution: str | None = None
 
     def apply(self) -> None:
-        started = f"{self.key}:started"
-        if started in self.marks and not self.idempotent:
-            question = f"the automation '{self.title}' may already have run; start it again?"
-            if not self.confirm(question):
-                raise RefusedError(
-                    f"refused: '{self.title}' is not declared idempotent and may already have "
-                    "run: resume without --yes to be asked, or mark the step idempotent"
-                )
-        self.mark(started, kind="custom-started", step=self.kind)
+        self._start()
         self.execution = self._run()
         self.result = f"execution {self.execution}"
 
