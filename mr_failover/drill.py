@@ -41,6 +41,7 @@ from mr_failover.operations.replication import dynamodb_item_key, replication_fi
 from mr_failover.resources.client import Sample, SyntheticClient
 from mr_failover.resources.client import figures as client_figures
 from mr_failover.resources.dns_steps import DnsNotes, serving_answers
+from mr_failover.topology import HttpUrl
 
 if TYPE_CHECKING:
     from mr_failover.aws import ClientSource
@@ -111,7 +112,7 @@ class ScenarioStep(_M):
     fis_template: str | None = None  # fault against AWS: an FIS experiment template id
     database: Literal["stop", "rejoin"] | None = None  # fence (default: rejoin, global mode)
     # Custom steps (drill_custom.py): http, command, lambda, ssm-automation.
-    url: str | None = Field(default=None, pattern=r"^https?://\S+$")  # http
+    url: HttpUrl | None = None  # http
     method: Literal["GET", "HEAD", "POST", "PUT", "DELETE"] = "GET"  # http
     expect_status: int = Field(default=200, ge=100, le=599)  # http
     command: list[str] | None = Field(default=None, min_length=1)  # command: argv, no shell
@@ -174,7 +175,7 @@ class StopCondition(_M):
     verdicts: tuple[Literal["drained", "degraded", "unreachable"], ...] = ("unreachable",)
     # An application probe: GET probe, which fails when it does not answer expect_status
     # (within timeout) this many times in a row.
-    probe: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    probe: HttpUrl | None = None
     expect_status: int = Field(default=200, ge=100, le=599)
     timeout: float = Field(default=3.0, gt=0, le=60)
     failures: int = Field(default=3, ge=1, le=100)

@@ -29,14 +29,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mr_failover.aws import call
 from mr_failover.engine.plan import StepAction
 from mr_failover.errors import MrFailoverError, RefusedError
+from mr_failover.resources.probes import probe
+from mr_failover.topology import Probes
 
 if TYPE_CHECKING:
     from mr_failover.aws import ClientSource
@@ -106,19 +106,16 @@ class CustomAction(StepAction):
 
 
 def http_request(method: str, url: str, expect: int, timeout: float) -> Callable[[], str]:
+    """The ``http`` step: one request through :func:`~mr_failover.resources.probes.probe`
+    (the same client status and the synthetic client use)."""
+    # Built, not validated: a step may wait longer than a probe's 60 s limit.
+    spec = Probes.model_construct(expect_status=expect, timeout_seconds=timeout)
+
     def run() -> str:
-        request = urllib.request.Request(url, method=method, headers={"User-Agent": "mr-failover"})
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as answer:
-                status = int(answer.status)
-        except urllib.error.HTTPError as exc:
-            status = exc.code
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise MrFailoverError(f"{method} {url}: {reason} (deadline {timeout:g} s)") from None
-        if status != expect:
-            raise MrFailoverError(f"{method} {url} answered {status}, expected {expect}")
-        return f"{method} {url}: {status}"
+        result = probe(url, spec, method=method)
+        if not result.ok:
+            raise MrFailoverError(f"{method} {url}: {result.error or result.describe()}")
+        return f"{method} {url}: {result.status}"
 
     return run
 

@@ -123,7 +123,7 @@ def timeline(report: DrillReport, records: Sequence[Mapping[str, Any]]) -> str:
     times = [float(r["t"]) for r in records if isinstance(r.get("t"), int | float)]
     end = max(times, default=report.started + 1)
     scale = _Scale(report.started, end)
-    phases: list[PhaseRow] = [*report.phases, *getattr(report, "closing", ())]
+    phases: list[PhaseRow] = [*report.phases, *report.closing]
     steps = _steps(records)
     dns = _notes(records, "dns-answers")
     dns_names = sorted({str(n.get("name")) for n in dns})
@@ -334,7 +334,7 @@ def render(
     )
     phase_rows = [
         (p.title, p.outcome, _secs(p.seconds), len(p.steps))
-        for p in (*report.phases, *getattr(report, "closing", ()))
+        for p in (*report.phases, *report.closing)
     ]
     step_rows = [
         (sid.split("/", 1)[0], s["title"], s.get("outcome", "not finished"))

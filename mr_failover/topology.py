@@ -72,6 +72,7 @@ REGION_PATTERN = r"^[a-z]{2,4}(-[a-z]+)+-\d+$"
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
 AccountId = Annotated[str, StringConstraints(pattern=ACCOUNT_PATTERN)]
+HttpUrl = Annotated[str, StringConstraints(pattern=r"^https?://\S+$")]
 RoleArn = Annotated[str, StringConstraints(pattern=ROLE_ARN_PATTERN)]
 AcceleratorArn = Annotated[str, StringConstraints(pattern=ACCELERATOR_ARN_PATTERN)]
 EndpointGroupArn = Annotated[str, StringConstraints(pattern=ENDPOINT_GROUP_ARN_PATTERN)]
@@ -184,9 +185,8 @@ class Notifications(_Model):
         pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$",
         description="SNS topic to publish to (published in the topic's region).",
     )
-    webhook_url: str | None = Field(
+    webhook_url: HttpUrl | None = Field(
         default=None,
-        pattern=r"^https?://[^\s]+$",
         description="Chat webhook (Slack-compatible): a JSON POST with a 'text' field.",
     )
 
@@ -204,13 +204,12 @@ class Probes(_Model):
     take over; a drill's synthetic client calls ``global_url`` for the whole drill.
     """
 
-    global_url: str | None = Field(
+    global_url: HttpUrl | None = Field(
         default=None,
-        pattern=r"^https?://[^\s]+$",
         description="The URL clients use (through DNS): GET it, expect expect_status.",
     )
-    regions: dict[RegionCode, Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")]] = (
-        Field(default_factory=dict, description="Each region's own URL, region code -> URL.")
+    regions: dict[RegionCode, HttpUrl] = Field(
+        default_factory=dict, description="Each region's own URL, region code -> URL."
     )
     expect_status: int = Field(default=200, ge=100, le=599)
     region_header: str | None = Field(

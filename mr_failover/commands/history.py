@@ -128,10 +128,16 @@ def _shared(app: AppContext) -> SharedJournal | None:
     from pathlib import Path
 
     from mr_failover.engine.shared import SharedJournal
+    from mr_failover.text import printable
 
     if not Path(app.config).is_file():
         return None
-    topology = app.topology()
+    try:
+        topology = app.topology()
+    except MrFailoverError as exc:
+        # The local runs are still worth listing when the topology does not load.
+        click.echo(f"warning: the team's journal not read: {printable(exc, 300)}", err=True)
+        return None
     return SharedJournal(app.factory(), topology.journal) if topology.journal else None
 
 

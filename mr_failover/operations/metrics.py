@@ -259,9 +259,11 @@ def last_can_take_over(
         return {}
     found = {}
     for result in out.get("MetricDataResults", []):
-        values = result.get("Values") or []
-        if values and result.get("Id", "").startswith("r"):
-            found[names[int(result["Id"][1:])]] = float(values[0]) >= 1
+        points = list(zip(result.get("Timestamps") or [], result.get("Values") or [], strict=False))
+        if points and result.get("Id", "").startswith("r"):
+            # The newest datapoint, whatever order the answer lists them in.
+            _, value = max(points, key=lambda p: p[0])
+            found[names[int(result["Id"][1:])]] = float(value) >= 1
     return found
 
 

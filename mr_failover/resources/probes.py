@@ -57,13 +57,14 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_NoRedirect)
 
 
-def probe(url: str, spec: Probes, target: str = GLOBAL) -> ProbeResult:
-    """One GET of ``url`` within ``spec.timeout_seconds``; never raises."""
+def probe(url: str, spec: Probes, target: str = GLOBAL, method: str = "GET") -> ProbeResult:
+    """One request (GET unless ``method``) to ``url`` within ``spec.timeout_seconds``;
+    never raises."""
     started = time.monotonic()
     status: int | None = None
     served: str | None = None
     error: str | None = None
-    request = urllib.request.Request(url, method="GET", headers={"User-Agent": "mr-failover"})
+    request = urllib.request.Request(url, method=method, headers={"User-Agent": "mr-failover"})
     try:
         with _OPENER.open(request, timeout=spec.timeout_seconds) as answer:
             status = int(answer.status)

@@ -104,3 +104,17 @@ def test_rto_bar_scales_and_marks_the_target() -> None:
     over = rto_bar(1200.0, 900.0, 1200.0, width=8)
     assert over == "\u2588" * 6 + "|" + "\u2588"
     assert rto_bar(None, 900.0, 900.0, width=4) == "   |"
+
+
+def test_a_topology_that_does_not_load_still_lists_the_local_runs(
+    state: Path, tmp_path: Path
+) -> None:
+    run_id = _drill_journal(1_800_000_000.0, 75.0)
+    broken = tmp_path / "regions.yaml"
+    broken.write_text("application: [broken\n")
+    result = CliRunner().invoke(
+        cli, ["--config", str(broken), "--output", "json", "history"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    assert [r["run_id"] for r in json.loads(result.stdout)["runs"]] == [run_id]
+    assert "the team's journal not read" in result.stderr
