@@ -252,7 +252,10 @@ def last_can_take_over(
             "get_metric_data",
             MetricDataQueries=queries,
             StartTime=report.observed_at - LOOKBACK,
-            EndTime=report.observed_at,
+            # Past this report's time: the run before may have published less than a second
+            # ago, and EndTime is exclusive and cut to whole seconds (moto does; AWS rounds
+            # it). This run publishes only after this read, so nothing of its own is seen.
+            EndTime=report.observed_at + timedelta(minutes=1),
             ScanBy="TimestampDescending",
         )
     except MrFailoverError:
