@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -97,10 +98,16 @@ class Notifier:
         request = urllib.request.Request(
             url, data=body, method="POST", headers={"Content-Type": "application/json"}
         )
-        with urllib.request.urlopen(request, timeout=self.deadline) as answer:
-            status = getattr(answer, "status", 200)
-            if not 200 <= status < 300:
-                raise RuntimeError(f"HTTP {status}")
+        try:
+            with urllib.request.urlopen(request, timeout=self.deadline) as answer:
+                status = getattr(answer, "status", 200)
+        except (TimeoutError, urllib.error.URLError) as exc:
+            if isinstance(exc, TimeoutError) or isinstance(exc.reason, TimeoutError):
+                # Said the same way whichever ends first: this timeout or post()'s join.
+                raise RuntimeError(f"not answered within {self.deadline:g} s") from None
+            raise
+        if not 200 <= status < 300:
+            raise RuntimeError(f"HTTP {status}")
 
 
 def _subject(text: str) -> str:
