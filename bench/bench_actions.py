@@ -207,6 +207,9 @@ def fresh(sandbox: Any, workdir: Path) -> Any:
         factory = ClientFactory(None, endpoint_url=sandbox.endpoint_url)
         seeded = seed(topo.load(EXAMPLE), factory)
         _SEEDED[id(sandbox)] = (seeded, checkpoint(sandbox))
+    # One health-checking round now: its CloudWatch datapoints are what the tool reads a
+    # check's health from (a restored checkpoint's are as old as the checkpoint).
+    sandbox.advance(sandbox.settings.health_check_interval)
     config = workdir / "regions.yaml"
     config.write_text(topo.dump(seeded))
     state = Path(tempfile.mkdtemp(dir=workdir))
