@@ -9,7 +9,9 @@ describes), one datapoint per region per run, stamped with the report's
 The values come from the status report's documented JSON (docs/STATUS.md), not from the
 sections' objects, so a metric means exactly what the JSON says:
 
-- ``CanTakeOver``: 1 when the region could take over, else 0.
+- ``CanTakeOver``: 1 when the region could take over, else 0. Published at high
+  resolution (``StorageResolution`` 1): the change notifications read back the last
+  value of each second, not a minute's aggregate (see :func:`last_can_take_over`).
 - ``Verdict``: :data:`VERDICT_CODES` (serving 0, drained 1, degraded 2, unreachable 3:
   higher is worse, so one alarm threshold covers "degraded or worse").
 - ``ReplicationLagSeconds``: the largest replication lag into the region that status
@@ -74,13 +76,16 @@ class Datum:
     unit: str
 
     def to_api(self, application: str, timestamp: datetime) -> dict[str, Any]:
-        return {
+        datum = {
             "MetricName": self.metric,
             "Dimensions": dimensions(application, self.region),
             "Timestamp": timestamp,
             "Value": self.value,
             "Unit": self.unit,
         }
+        if self.metric == CAN_TAKE_OVER:
+            datum["StorageResolution"] = 1
+        return datum
 
 
 @dataclass(frozen=True)
@@ -220,8 +225,15 @@ def publish(
 
 
 # How far back the last published CanTakeOver is looked for (a missed minute or two of the
-# schedule still finds it).
+# schedule still finds it). Periods under a minute read only data younger than 3 hours.
 LOOKBACK = timedelta(minutes=15)
+# CanTakeOver is read by the second. With a minute's period, runs in the same minute were
+# one aggregate: 0 then 1 then 1 read back as Minimum 0 and the recovery was posted twice.
+# "For high-resolution metrics ... the period can be 1, 5, 10, 20, 30, 60, or any multiple
+# of 60. High-resolution metrics are those metrics stored by a PutMetricData call that
+# includes a StorageResolution of 1 second" (MetricStat, Amazon CloudWatch API Reference,
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_MetricStat.html).
+READ_PERIOD = 1
 
 
 def last_can_take_over(
@@ -239,7 +251,7 @@ def last_can_take_over(
                     "MetricName": CAN_TAKE_OVER,
                     "Dimensions": dimensions(report.application, name),
                 },
-                "Period": 60,
+                "Period": READ_PERIOD,
                 "Stat": "Minimum",
             },
             "ReturnData": True,

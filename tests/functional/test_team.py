@@ -10,6 +10,7 @@ import stat
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from mr_failover.engine import journal
 from mr_failover.engine.notify import Notifier
 from mr_failover.engine.plan import Plan
 from mr_failover.engine.shared import SharedJournal, SharedJournalError
+from mr_failover.operations import metrics
 from mr_failover.topology import Notifications
 from mr_failover.topology import SharedJournal as Location
 from tests.unit.conftest import black_hole  # noqa: F401  (fixture)
@@ -211,3 +213,38 @@ def test_shared_records_are_plain_journal_lines(
     assert shared.lines(RUN) == [local]
     assert json.loads(local)["params"] == {"password": journal.REDACTED}
     assert os.environ["MR_FAILOVER_STATE_DIR"].endswith("a")
+
+
+class _Region:
+    def __init__(self, name: str, can_take_over: bool) -> None:
+        self.name, self.can_take_over = name, can_take_over
+
+
+class _Report:
+    """What publish() and last_can_take_over() read of a StatusReport."""
+
+    application = "arc309"
+
+    def __init__(self, observed_at: datetime, can_take_over: bool) -> None:
+        self.observed_at = observed_at
+        self.regions = [_Region("us-west-2", can_take_over)]
+
+    def to_json(self) -> dict[str, Any]:
+        regions = [
+            {"name": r.name, "verdict": "serving", "can_take_over": r.can_take_over, "drift": []}
+            for r in self.regions
+        ]
+        return {"regions": regions}
+
+
+def test_runs_in_one_minute_each_read_back_the_run_before(aws: ClientFactory) -> None:
+    # Scheduled every minute and run by hand in between: "cannot", then "can", then "can"
+    # again within one minute. With a minute's aggregate (Minimum) the third run read back
+    # 0 and posted the recovery a second time.
+    minute = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=2)
+    seen = []
+    for second, can in ((5, False), (25, True), (45, True)):
+        report = _Report(minute + timedelta(seconds=second), can)
+        seen.append(metrics.last_can_take_over(aws, report, region=REGION))  # type: ignore[arg-type]
+        assert metrics.publish(aws, report, region=REGION).ok  # type: ignore[arg-type]
+    assert seen == [{}, {"us-west-2": False}, {"us-west-2": True}]

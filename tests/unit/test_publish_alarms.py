@@ -119,11 +119,12 @@ def test_publish_sends_the_documented_namespace_and_dimensions() -> None:
                         "Timestamp": NOW,
                         "Value": value,
                         "Unit": unit,
+                        **resolution,
                     }
-                    for name, value, unit in (
-                        ("CanTakeOver", 1.0, "None"),
-                        ("Verdict", 0.0, "None"),
-                        ("Drift", 0.0, "Count"),
+                    for name, value, unit, resolution in (
+                        ("CanTakeOver", 1.0, "None", {"StorageResolution": 1}),
+                        ("Verdict", 0.0, "None", {}),
+                        ("Drift", 0.0, "Count", {}),
                     )
                 ],
             },
