@@ -73,6 +73,34 @@ def test_two_writers_of_one_run_never_lose_an_entry(aws: ClientFactory) -> None:
     assert first.run_ids() == [RUN]
 
 
+def test_a_long_run_is_read_back_in_order_and_a_lost_record_is_an_error(
+    aws: ClientFactory,
+) -> None:
+    shared = SharedJournal(aws, Location(bucket=BUCKET, region=REGION))
+    for n in range(1, 31):  # more records than readers: read a few at a time, kept in order
+        shared.append(RUN, json.dumps({"type": "note", "n": n}).encode() + b"\n")
+    assert [json.loads(line)["n"] for line in shared.lines(RUN)] == list(range(1, 31))
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.put_bucket_policy(
+        Bucket=BUCKET,
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:GetObject",
+                        "Resource": f"arn:aws:s3:::{BUCKET}/mr-failover/runs/{RUN}/00000017.json",
+                    }
+                ],
+            }
+        ),
+    )
+    with pytest.raises(SharedJournalError, match=r"00000017\.json"):
+        shared.lines(RUN)
+
+
 def test_a_bucket_that_cannot_be_written_is_a_clear_error(aws: ClientFactory) -> None:
     shared = SharedJournal(aws, Location(bucket="no-such-bucket", region=REGION))
     with pytest.raises(SharedJournalError) as caught:
