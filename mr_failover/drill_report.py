@@ -16,6 +16,10 @@ from mr_failover.engine.journal import iso
 
 # The phases every drill ends with (mr_failover.drill.Scenario.all_phases), by action.
 CLOSING = ("restore-traffic", "restore-writer", "restore-capacity", "cleanup")
+# Verdicts that end the drill command with exit 0: "pass" (recovered within the targets)
+# and "ran" (a scenario with no disruptive step, every step done, nothing left changed).
+OK_VERDICTS = ("pass", "ran")
+NOT_DISRUPTED = "no disruptive step: nothing was recovered, so no RTO or RPO is measured"
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,9 @@ class DrillReport:
     canaries: tuple[dict[str, Any], ...] = ()
     # The phases every drill ends with (restore, cleanup), apart from the scenario's.
     closing: tuple[PhaseRow, ...] = ()
+    # Whether any step was disruptive (drain, fault, promote...): without one, nothing
+    # was recovered, so there is no RTO or RPO to judge (a checks-only scenario).
+    disrupted: bool = True
 
     @property
     def differences(self) -> tuple[dict[str, Any], ...]:
@@ -103,11 +110,14 @@ class DrillReport:
             return "stopped"
         if self.outcome != "succeeded":
             return "incomplete"
-        ok = self.rto_met and self.rpo_met and not self.steady_after
         # A drill leaves things as it found them: any item that differs, or a canary
         # left behind, fails it.
-        ok = ok and not self.differences and not self.canaries_left
-        return "pass" if ok else "fail"
+        ok = not self.steady_after and not self.differences and not self.canaries_left
+        if not self.disrupted:
+            # Every step ran and nothing was disrupted: "ran", not a pass (no recovery
+            # was shown) and not a failure (nothing failed).
+            return "ran" if ok else "fail"
+        return "pass" if ok and self.rto_met and self.rpo_met else "fail"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -119,6 +129,7 @@ class DrillReport:
             "started": iso(self.started),
             "outcome": self.outcome,
             "verdict": self.verdict,
+            "disrupted": self.disrupted,
             "stopped_by": self.stopped_by,
             "rto": {
                 "seconds": _r(self.rto_seconds),
@@ -313,6 +324,7 @@ def build(run_id: str, records: list[dict[str, Any]]) -> DrillReport:
         phases=tuple(rows),
         closing=tuple(closing),
         rto_seconds=rto,
+        disrupted=first_disruptive is not None,
         rto_target=int(plan.get("rto_target", 0)),
         rpo_lag_seconds=max(lags) if lags else None,
         rpo_target=int(plan.get("rpo_target", 0)),
@@ -388,6 +400,8 @@ def markdown(report: DrillReport) -> str:
         lines.append(f"- scenario: {r.description}")
     if r.stopped_by:
         lines.append(f"- **stopped by {r.stopped_by}; the failback steps ran**")
+    if not r.disrupted:
+        lines.append(f"- {NOT_DISRUPTED}")
     for f in r.fenced:
         kept = (
             f", its diverged writes kept in {f['fenced_cluster']}"

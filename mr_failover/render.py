@@ -374,7 +374,7 @@ def _drill_report_lines(r: DrillReport, width: int) -> list[RenderableType]:
     from mr_failover import drill_report
     from mr_failover.engine.journal import iso
 
-    verdict_style = "green" if r.verdict == "pass" else "bold red"
+    verdict_style = {"pass": "green", "ran": "bold"}.get(r.verdict, "bold red")
     head = safe(f"Drill report: {r.scenario}: ")
     head.append(r.verdict.upper(), style=verdict_style)
     lines: list[RenderableType] = [
@@ -388,6 +388,8 @@ def _drill_report_lines(r: DrillReport, width: int) -> list[RenderableType]:
         lines.append(
             Prose(printable(f"stopped by {r.stopped_by}; the failback steps ran"), "bold red")
         )
+    if not r.disrupted:
+        lines.append(Prose(drill_report.NOT_DISRUPTED))
     for f in r.fenced:
         kept = (
             f", its diverged writes kept in {f['fenced_cluster']}"

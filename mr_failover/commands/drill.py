@@ -143,7 +143,11 @@ def drill(
         _dry_run(app, job, done.plan)
         return
     report, md_path, json_path = core.save_report(done.run_id)
-    failed = f"drill {report.verdict}: see {md_path}" if report.verdict != "pass" else None
+    failed = (
+        None
+        if report.verdict in drill_report.OK_VERDICTS
+        else f"drill {report.verdict}: see {md_path}"
+    )
     if app.output == "json":
         # The report is the run's one JSON document; its exit code goes in it.
         doc = {**json.loads(drill_report.to_json_text(report)), "exit_code": 1 if failed else 0}

@@ -177,6 +177,18 @@ def test_a_drill_that_put_everything_back_passes_and_reports_closing_phases_apar
     assert "| canary | service | written in | where | removed |" in drill_report.markdown(report)
 
 
+def test_a_scenario_with_no_disruptive_step_ran_and_one_that_changed_something_failed() -> None:
+    def checks_only(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in r.items() if k != "disruptive"} for r in records]
+
+    ran = drill_report.build("r1", checks_only(_records(after_desired=2, canary_removed=True)))
+    assert (ran.disrupted, ran.rto_seconds, ran.verdict) == (False, None, "ran")
+    assert drill_report.NOT_DISRUPTED in drill_report.markdown(ran)
+    assert ran.to_json()["disrupted"] is False
+    changed = drill_report.build("r1", checks_only(_records(after_desired=5, canary_removed=True)))
+    assert changed.verdict == "fail"  # nothing disrupted, but it left a desired count changed
+
+
 def test_the_options_have_help() -> None:
     out = CliRunner().invoke(cli, ["drill", "--help"], terminal_width=200).output
     assert "--to REGION" in out and "the best region that can take over" in out
