@@ -1711,6 +1711,9 @@ class PlannedPhase:
     spec: ScenarioStep
     plan: Plan | None
     problem: str = ""  # why it cannot be planned now (it is re-planned when it starts)
+    # The problem refuses the whole drill up front: a drain whose absorbers lack the quota
+    # headroom for their scale-up (it would refuse the same when its phase starts).
+    refuses: bool = False
 
 
 @dataclass(frozen=True)
@@ -1726,13 +1729,30 @@ class DrillPlan:
 
 def plan_drill(scenario: Scenario, ctx: DrillContext) -> DrillPlan:
     """Every phase planned from current state, for the dry run and the journal."""
+    from mr_failover.operations.drain import QuotaShortError
+
     out = []
     for key, spec in scenario.all_phases():
         try:
             out.append(PlannedPhase(key, spec, build_phase(key, spec, ctx, planning=True)))
         except MrFailoverError as exc:
-            out.append(PlannedPhase(key, spec, None, str(exc)))
+            refuses = isinstance(exc, QuotaShortError)
+            out.append(PlannedPhase(key, spec, None, str(exc), refuses=refuses))
     return DrillPlan(scenario, tuple(out))
+
+
+def phase_refusal(drill: DrillPlan) -> str | None:
+    """Why the whole drill is refused from its plan (a phase that would refuse as it stands
+    now, whatever the phases before it change), or None."""
+    for p in drill.phases:
+        if p.refuses:
+            why = p.problem.removeprefix("refused: ")
+            why = why.replace(", or drain with --no-scale-up", "")
+            return (
+                f"refused: {p.key} ({p.spec.label()}): {why} (a drill has no --no-scale-up: "
+                "its drain scales the absorbing regions up)"
+            )
+    return None
 
 
 # --- static stability --------------------------------------------------------------------------
@@ -2040,6 +2060,11 @@ class DrillJob(Job):
         return self.drill_plan.as_plan(self.params)
 
     def check(self, plan: Plan) -> None:
+        # A phase that would refuse as things stand (quota headroom), before anything runs.
+        if self.info.prior is None and self.drill_plan is not None:
+            refused = phase_refusal(self.drill_plan)
+            if refused is not None:
+                raise RefusedError(refused)
         # Steady state first: a drill must not start from, or hide, a real incident.
         observe = self.observe
         if self._report is not None:

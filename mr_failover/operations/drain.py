@@ -34,6 +34,7 @@ from mr_failover.resources import arc
 from mr_failover.resources import globalaccelerator as ga
 from mr_failover.resources.arc_steps import plan_routing_controls
 from mr_failover.resources.aurora import observed_writer
+from mr_failover.resources.capacity import SCALE_UP_QUOTAS, CapacityStatus, shortfall
 from mr_failover.resources.compute_steps import (
     AAS,
     asg_key,
@@ -79,6 +80,13 @@ OBSERVE_DEADLINE = 8.0
 ABSORBER_SECTIONS: frozenset[status.Readable] = frozenset(
     {"traffic", "routing_controls", "compute", "accelerator"}
 )
+# Read besides, when the topology asks for capacity headroom (``capacity:``, the opt-in
+# status follows: its reads need Service Quotas permissions) and the drain scales up.
+QUOTA_SECTION: status.Readable = "capacity"
+
+
+class QuotaShortError(RefusedError):
+    """A region that would absorb the traffic lacks the quota headroom for its scale-up."""
 
 
 @dataclass(frozen=True)
@@ -582,8 +590,11 @@ def plan_drain(
     """The plan for ``drain --region region``; refuses when no other region can absorb."""
     spec = _known(topology, region)
     others = [n for n in topology.regions if n != region]
+    quotas = scale_up and topology.capacity is not None
+    sections = ABSORBER_SECTIONS | ({QUOTA_SECTION} if quotas else set())
+    # One concurrent read of every other region (status.observe), quotas included.
     report = observe(
-        topology, factory, regions=others, sections=ABSORBER_SECTIONS, deadline=OBSERVE_DEADLINE
+        topology, factory, regions=others, sections=sections, deadline=OBSERVE_DEADLINE
     )
     verdicts = judge_absorbers(topology, report, scale_up=scale_up)
     absorbers = [a for a in verdicts if a.ok]
@@ -593,6 +604,7 @@ def plan_drain(
             f"refused: draining {region} would leave no region able to serve its traffic "
             f"({why}); fix or undrain another region first (mr-failover undrain --region R)"
         )
+    quota_notes = _require_quota_headroom(report, absorbers, region) if quotas else []
 
     steps: list[Step] = []
     previous: dict[str, dict[str, tuple[int, int]]] = {}
@@ -635,6 +647,7 @@ def plan_drain(
             "are raised to the take-over counts so that scaling policies cannot scale the "
             "take-over back in; undrain restores the recorded minimums."
         )
+    notes += quota_notes
     writer_note = _writer_note(topology, factory, region, others)
     if writer_note:
         notes.append(writer_note)
@@ -663,6 +676,47 @@ def plan_drain(
         params["weights_before"] = dict(weights.before)
     params |= controls.params()
     return Plan(command="drain", params=params, steps=tuple(steps), notes=tuple(notes))
+
+
+def _require_quota_headroom(
+    report: status.StatusReport, absorbers: Sequence[Absorber], drained: str
+) -> list[str]:
+    """Refuse when an absorber's scale-up to ``takeover_desired`` needs more Fargate or
+    EC2 vCPU than its Service Quotas headroom (resources/capacity.py: the figures status
+    gives as "cannot take over"): the scale-up would stop half-way, tasks and instances
+    failing to launch, while the drained region's traffic arrives. Returns the notes for
+    what could not be verified. ``--no-scale-up`` (no scale-up, so no quota drawn on) is
+    the override, as for the other scale-up refusals (MaxSize, MaxCapacity)."""
+    short: list[str] = []
+    notes: list[str] = []
+    for absorber in absorbers:
+        rs = report.region(absorber.region)
+        for err in rs.errors:
+            if err.section == QUOTA_SECTION:
+                notes.append(
+                    f"{absorber.region}: quota headroom for the scale-up not verified: "
+                    f"{err.message}"
+                )
+        found = rs.sections.get(QUOTA_SECTION)
+        if not isinstance(found, CapacityStatus):
+            continue
+        for h in found.headroom:
+            if h.key not in SCALE_UP_QUOTAS or h.needed <= 0:
+                continue
+            if h.headroom is None:
+                notes.append(
+                    f"{absorber.region}: quota headroom for {h.needed:g} more {h.unit} not "
+                    f"verified (quota {h.quota_code} not read)"
+                )
+            elif h.short:
+                short.append(shortfall(absorber.region, h))
+    if short:
+        raise QuotaShortError(
+            f"refused: {'; '.join(short)}: not enough for the take-over scale-up of draining "
+            f"{drained}, which would stop half-way; request a quota increase (Service Quotas) "
+            "or lower takeover_desired, or drain with --no-scale-up"
+        )
+    return notes
 
 
 def _writer_note(

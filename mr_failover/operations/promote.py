@@ -21,6 +21,7 @@ refused above the RPO, or without a lag datapoint, unless ``beyond_rpo``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -361,6 +362,8 @@ def _plan_global(
                 f"over instead: mr-failover promote --region {region} --mode failover "
                 "--allow-data-loss"
             )
+        if kind == "switchover":
+            _require_every_member(region, down, writer_region)
         _check_target_traffic(topology, factory, region, kind, notes)
         lag = aurora_lag(factory, region, spec.cluster, "global", now, writer_region)
         if kind == "failover" and not allow_data_loss:
@@ -491,6 +494,26 @@ def _check_members(
                 f"between versions ({mismatch}): upgrade the members to one version first"
             )
     return down
+
+
+def _require_every_member(region: str, down: Mapping[str, str], writer_region: str | None) -> None:
+    """A switchover synchronizes every secondary with the primary first, so a secondary
+    whose region does not answer stops it: refuse before the call rather than fail at it.
+
+    "All secondary clusters are synchronized with the primary at the beginning of the
+    process" (SwitchoverGlobalCluster, Amazon RDS API Reference,
+    https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_SwitchoverGlobalCluster.html).
+    """
+    others = {name: why for name, why in down.items() if name != writer_region}
+    if not others:
+        return
+    which = "; ".join(f"{name}: {why}" for name, why in others.items())
+    raise RefusedError(
+        f"refused: a switchover first synchronizes every secondary, and "
+        f"{', '.join(others)} does not answer ({which}); wait until it does, remove its "
+        "cluster from the global database (rds:RemoveFromGlobalCluster), or fail over "
+        f"instead: mr-failover promote --region {region} --mode failover --allow-data-loss"
+    )
 
 
 def _check_target_traffic(

@@ -336,13 +336,23 @@ def _n(x: float) -> str:
     return f"{x:g}"
 
 
-def sentence(region: str, h: Headroom) -> str:
-    """ "us-west-2 needs 48 more Fargate vCPU; quota headroom 20 (...): cannot take over"."""
+def shortfall(region: str, h: Headroom) -> str:
+    """ "us-west-2 needs 48 more Fargate vCPU; quota headroom 20 (L-3032A538 100, in use 80)"."""
     assert h.headroom is not None and h.quota is not None and h.usage is not None
     return (
         f"{region} needs {_n(h.needed)} more {h.unit}; quota headroom {_n(max(h.headroom, 0))} "
-        f"({h.quota_code} {_n(h.quota)}, in use {_n(h.usage)}): cannot take over"
+        f"({h.quota_code} {_n(h.quota)}, in use {_n(h.usage)})"
     )
+
+
+def sentence(region: str, h: Headroom) -> str:
+    """ "us-west-2 needs 48 more Fargate vCPU; quota headroom 20 (...): cannot take over"."""
+    return f"{shortfall(region, h)}: cannot take over"
+
+
+# The quotas a scale-up to ``takeover_desired`` draws on (drain refuses when one is short);
+# Lambda's concurrency follows the traffic, not a scale-up.
+SCALE_UP_QUOTAS = frozenset({FARGATE.key, EC2_STANDARD.key})
 
 
 class CapacitySection(Section):

@@ -1,0 +1,247 @@
+"""Probes, the drill's synthetic client, custom steps, notifications, the team's journal
+and the quota refusal, beyond the example: on tests/e2e/three_regions.yaml, with the Aurora
+writer away from ``primary_region`` (us-west-2, moved there by the tool), one region down
+(``control.fail_region``), and state changed behind the tool's back between a plan and
+its run. One seeded sandbox for the module (test_drill_restore.py's ``three`` fixture
+restores its checkpoint); everything runs in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mr_failover.commands import _mutation
+from mr_failover.engine import journal
+from mr_failover.sandbox.client import SandboxClient
+from mr_failover.sandbox.core import Sandbox
+from tests.e2e.conftest import SandboxAdvancingClock
+from tests.e2e.test_drill_restore import (  # noqa: F401  (fixtures)
+    EAST,
+    EU,
+    WEST,
+    ecs_running,
+    move_writer_to_west,
+    three,
+    writer,
+)
+from tests.e2e.test_team import webhook  # noqa: F401  (fixture)
+
+NAME = "api.tri.example.com"
+TABLE = "tri-orders"
+BUCKET = "tri-team-journal"
+
+
+def _edit(path: str, **top: Any) -> None:
+    data = yaml.safe_load(Path(path).read_text())
+    data.update(top)
+    Path(path).write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+@pytest.fixture
+def app(three: str, control: SandboxClient) -> dict[str, Any]:  # noqa: F811
+    """The sandbox application in the three regions, probed by the topology."""
+    found = control.app(name=NAME, tables={r: TABLE for r in (EAST, WEST, EU)})
+    _edit(
+        three,
+        probes={
+            "global_url": f"{found['front']}/health",
+            "regions": {r: f"{found['regions'][r]}/health" for r in (EAST, WEST, EU)},
+            "region_header": "x-served-by",
+            "timeout_seconds": 2,
+            "client_rate": 20,
+        },
+    )
+    control.advance(5)  # the health checkers see the application
+    return found
+
+
+@pytest.fixture
+def team(
+    three: str,  # noqa: F811
+    aws: Any,
+    webhook: tuple[str, list[str]],  # noqa: F811
+) -> tuple[str, list[str]]:
+    aws("s3", WEST).create_bucket(
+        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": WEST}
+    )
+    topic = aws("sns", WEST).create_topic(Name="tri-oncall")["TopicArn"]
+    _edit(
+        three,
+        journal={"bucket": BUCKET, "region": WEST, "prefix": "runs/"},
+        notifications={"sns_topic_arn": topic, "webhook_url": webhook[0]},
+    )
+    return webhook
+
+
+def _status(run_cli: Any) -> dict[str, Any]:
+    result = run_cli("--output", "json", "status")
+    assert "Traceback" not in result.output
+    out: dict[str, Any] = json.loads(result.stdout)
+    return out
+
+
+def _region(out: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(r for r in out["regions"] if r["name"] == name)
+
+
+def test_status_probes_three_regions_with_the_writer_away_and_one_region_down(
+    app: dict[str, Any], run_cli: Any, aws: Any, control: SandboxClient, clock: Any
+) -> None:
+    move_writer_to_west(run_cli, aws)
+    control.fail_region(EU)
+    control.advance(5)  # its checks turn unhealthy: Route 53 answers without eu-west-1
+    out = _status(run_cli)
+    probes = {p["target"]: p for p in out["probes"]}
+    assert set(probes) == {"global", EAST, WEST, EU}
+    assert probes[EAST]["ok"] and probes[EAST]["served_by"] == EAST
+    assert probes[WEST]["ok"] and probes[WEST]["served_by"] == WEST
+    assert probes[EU]["ok"] is False and probes[EU]["status"] == 503
+    assert probes["global"]["ok"] and probes["global"]["served_by"] in (EAST, WEST)
+    eu = _region(out, EU)
+    assert eu["can_take_over"] is False
+    assert any(r.startswith("probes: ") and "HTTP 503" in r for r in eu["reasons"])
+    assert _region(out, WEST)["is_writer"] is True
+    assert _region(out, EAST)["can_take_over"] is True
+
+
+def _scenario(tmp_path: Path, front: str, marker: Path) -> Path:
+    script = (
+        "import os, sys; open(sys.argv[1], 'a').write(os.environ['MR_FAILOVER_REGION'] + "
+        "' ' + os.environ['MR_FAILOVER_PHASE'] + '\\n')"
+    )
+    path = tmp_path / "tri.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "evacuate us-east-1 with the writer in us-west-2, eu-west-1 down",
+                "steady_state": {"regions": [EAST, WEST]},
+                "steps": [
+                    {"action": "drain", "region": EAST},
+                    {"action": "verify", "region": WEST},
+                    {"action": "http", "url": f"{front}/health"},
+                    {
+                        "action": "command",
+                        "region": WEST,
+                        "command": [sys.executable, "-c", script, str(marker)],
+                        "timeout": 30,
+                    },
+                    {"action": "wait", "seconds": 5},
+                ],
+                "failback": [{"action": "undrain", "region": EAST}],
+            },
+            sort_keys=False,
+        )
+    )
+    return path
+
+
+class HealAtTheFailback(SandboxAdvancingClock):
+    """eu-west-1 comes back once the failback (f1) has started: the canaries' cleanup
+    waits for every replica it cannot read (a copy may be there), so a drill run with a
+    region down all along ends in a failed cleanup (see the helper's report)."""
+
+    def __init__(self, sandbox: Sandbox, control: SandboxClient) -> None:
+        super().__init__(sandbox)
+        self.control = control
+        self.healed = False
+
+    def sleep(self, seconds: float) -> None:
+        super().sleep(seconds)
+        runs = journal.list_runs()
+        if self.healed or not runs:
+            return
+        if any(
+            r.get("kind") == "drill-phase" and r.get("phase") == "f1"
+            for r in journal.read_records(runs[0].run_id)
+        ):
+            self.control.heal_region(EU)
+            self.healed = True
+
+
+def _shared_records(aws: Any, run_id: str) -> list[dict[str, Any]]:
+    s3 = aws("s3", WEST)
+    keys = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"runs/{run_id}/").get("Contents", [])
+    return [
+        json.loads(s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read())
+        for o in sorted(keys, key=lambda o: o["Key"])
+    ]
+
+
+def test_a_drill_with_its_own_steps_client_notices_and_team_journal_on_three_regions(
+    app: dict[str, Any],
+    team: tuple[str, list[str]],
+    run_cli: Any,
+    aws: Any,
+    control: SandboxClient,
+    e2e_sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setattr(_mutation, "CLOCK", SandboxAdvancingClock(e2e_sandbox))
+    move_writer_to_west(run_cli, aws)
+    control.fail_region(EU)
+    control.advance(5)
+    monkeypatch.setattr(_mutation, "CLOCK", HealAtTheFailback(e2e_sandbox, control))
+    marker = tmp_path / "ran.txt"
+    scenario = _scenario(tmp_path, app["front"], marker)
+
+    result = run_cli("--output", "json", "drill", str(scenario), "--yes")
+    report = json.loads(result.stdout)
+    assert report["outcome"] == "succeeded", result.output
+    assert report["rto"]["met"] is True
+    # No writer moves, so no cut-over canary measures an RPO: the verdict is "fail" by
+    # drill_report.rpo_met's rule (see the helper's report); everything else is back.
+    assert report["rpo"]["canaries_written"] == 0 and result.exit_code == 1
+    assert report["state"]["differences"] == [] and report["canaries"]["left"] == []
+    assert writer(aws) == WEST  # never moved
+    assert marker.read_text() == f"{WEST} s4\n"  # the command step ran once, in its phase
+
+    # The synthetic client followed the evacuation to us-west-2.
+    client = report["client"]
+    served = {r for b in client["per_region"] for r in b["regions"]}
+    assert WEST in served, client
+    assert client["recovered"] is True
+
+    (run,) = [r for r in journal.list_runs() if r.command == "drill"]
+    marks = [r for r in journal.read_records(run.run_id) if r.get("measure") == "custom"]
+    assert [m["step"] for m in marks] == ["http", "command"]
+    # The team's journal holds every record of the run, in order.
+    local = [
+        json.loads(line)
+        for line in (journal.runs_dir() / f"{run.run_id}.jsonl").read_text().splitlines()
+    ]
+    assert _shared_records(aws, run.run_id) == local
+    # The team heard the drill start and end, on both channels.
+    texts = team[1]
+    drill = [t for t in texts if f"run {run.run_id}" in t]
+    assert len(drill) == 2 and "started" in drill[0] and "succeeded" in drill[1], texts
+    sent = [c for c in control.calls(service="sns", action="Publish") if c["status"] == 200]
+    assert len(sent) == len(texts)
+
+
+def test_a_switchover_is_refused_up_front_while_a_secondary_region_is_down(
+    three: str,  # noqa: F811
+    run_cli: Any,
+    aws: Any,
+    control: SandboxClient,
+    clock: Any,
+) -> None:
+    """Aurora synchronizes every secondary before it switches over: with eu-west-1 down
+    the plan refuses (exit 3), instead of failing at SwitchoverGlobalCluster."""
+    move_writer_to_west(run_cli, aws)
+    control.fail_region(EU)
+    mark = len(control.calls())
+    result = run_cli("promote", "--region", EAST, "--yes")
+    assert result.exit_code == 3, result.output
+    text = " ".join(result.output.split())
+    assert "a switchover first synchronizes every secondary, and eu-west-1 does not answer" in text
+    assert f"mr-failover promote --region {EAST} --mode failover --allow-data-loss" in text
+    assert not [c for c in control.calls()[mark:] if c["mutating"]]
+    control.heal_region(EU)  # writer() asks eu-west-1
+    assert writer(aws) == WEST
