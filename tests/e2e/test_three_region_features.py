@@ -245,3 +245,41 @@ def test_a_switchover_is_refused_up_front_while_a_secondary_region_is_down(
     assert not [c for c in control.calls()[mark:] if c["mutating"]]
     control.heal_region(EU)  # writer() asks eu-west-1
     assert writer(aws) == WEST
+
+
+def test_drain_and_evacuate_refuse_when_the_absorber_lacks_quota_headroom(
+    three: str,  # noqa: F811
+    run_cli: Any,
+    control: SandboxClient,
+    clock: Any,
+) -> None:
+    """us-west-2's EC2 Standard vCPU quota (simulated) is 10 with 8 in use: its Auto
+    Scaling group's take-over (2 -> 4 instances of 2 vCPU) needs 4 more."""
+    _edit(three, capacity={})
+    control.set_quota(WEST, "ec2", "L-1216C47A", value=10)
+    figures = "us-west-2 needs 4 more EC2 Standard vCPU; quota headroom 2 (L-1216C47A 10, in use 8)"
+    mark = len(control.calls())
+    drain = run_cli("drain", "--region", EAST, "--yes")
+    assert drain.exit_code == 3, drain.output
+    text = " ".join(drain.output.split())
+    assert f"refused: {figures}: not enough for the take-over scale-up of draining {EAST}" in text
+    assert "or drain with --no-scale-up" in text and "Traceback" not in text
+    assert not [c for c in control.calls()[mark:] if c["mutating"]]
+    # The quotas were read beside the other regions' traffic and compute, in both regions.
+    quota_reads = control.calls(service="service-quotas")[-4:]
+    assert {c["region"] for c in quota_reads} == {WEST, EU}
+
+    # The override of scale-up refusals: no scale-up draws on no quota.
+    plain = run_cli("drain", "--region", EAST, "--no-scale-up", "--dry-run")
+    assert plain.exit_code == 0, plain.output
+
+    # The drill's evacuate would drain the same way: refused up front, the dry run says so.
+    dry = run_cli("drill", "evacuate", "--region", EAST, "--to", WEST, "--dry-run")
+    assert dry.exit_code == 3, dry.output
+    said = " ".join(dry.stderr.split())
+    assert f"a real run would refuse: s1 (drain {EAST}): {figures}" in said
+    assert "a drill has no --no-scale-up" in said
+    real = run_cli("drill", "evacuate", "--region", EAST, "--to", WEST, "--yes")
+    assert real.exit_code == 3, real.output
+    assert not [c for c in control.calls()[mark:] if c["mutating"]]
+    assert not [r for r in journal.list_runs() if r.command == "drill"]
