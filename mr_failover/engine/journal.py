@@ -503,17 +503,11 @@ def fetch_shared(run_id: str, shared: SharedJournal) -> Path:
     is written locally), since a resume decides from the journal which steps not to redo.
     """
     path = _path(run_id)
-    lines = shared.lines(run_id)
+    lines = _trusted_shared(run_id, shared)
     if not lines:
         raise UsageError(
             f"no run {run_id} in {path.parent} nor in the team's journal {shared.url} "
             "(see `mr-failover history`)"
-        )
-    run, problems = _parse(_shared_label(shared, run_id), lines)
-    if problems or run is None:
-        raise JournalError(
-            problems[0] if problems else JournalProblem(_shared_label(shared, run_id), 0, "no run"),
-            "the team's journal of this run cannot be trusted to say which steps are done",
         )
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -524,16 +518,81 @@ def fetch_shared(run_id: str, shared: SharedJournal) -> Path:
     return path
 
 
+_UNTRUSTED = "the team's journal of this run cannot be trusted to say which steps are done"
+
+
+def _trusted_shared(run_id: str, shared: SharedJournal) -> list[bytes]:
+    """The run's shared records, refused (JournalError) when one is bad or missing; [] when
+    the team's journal has none of them."""
+    from mr_failover.engine.shared import missing
+
+    numbered = shared.numbered_lines(run_id)
+    if not numbered:
+        return []
+    label = _shared_label(shared, run_id)
+    gaps = missing(numbered)
+    if gaps:
+        shown = ", ".join(str(n) for n in gaps[:5]) + (" ..." if len(gaps) > 5 else "")
+        raise JournalError(
+            JournalProblem(label, gaps[0], f"record(s) {shown} missing (lost or removed)"),
+            _UNTRUSTED,
+        )
+    lines = [line for _, line in numbered]
+    run, problems = _parse(label, lines)
+    if problems or run is None:
+        raise JournalError(
+            problems[0] if problems else JournalProblem(label, 0, "no run"), _UNTRUSTED
+        )
+    return lines
+
+
+def _catch_up(path: Path, run_id: str, shared: SharedJournal) -> None:
+    """Bring this machine's journal of a run up to the team's: another operator may have
+    resumed it since (their records are in S3 only). Deciding from the older local copy
+    would redo what they did (a custom step is not idempotent). The local lines must be
+    the team's first lines; records only here (a shared write that failed stopped the run
+    right after its local write) stay."""
+    if _parse(path)[1]:
+        return  # not a journal to trust (read_run says why): nothing read through it
+    remote = _trusted_shared(run_id, shared)
+    data = path.read_bytes()
+    local = data.splitlines(keepends=True)
+    torn = bool(local) and not local[-1].endswith(b"\n")  # a crash mid-write: not a record
+    if torn:
+        local.pop()
+    common = min(len(local), len(remote))
+    for i in range(common):
+        if local[i] != remote[i]:
+            raise JournalError(
+                JournalProblem(path, i + 1, f"differs from record {i + 1} of {shared.url}"),
+                "this machine's journal and the team's disagree about the run, so it is not "
+                "resumed; compare them (mr-failover history), check the system's state "
+                "(mr-failover status) and start a new run",
+            )
+    if len(remote) > len(local):
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.lseek(fd, sum(len(line) for line in local), os.SEEK_SET)
+            os.ftruncate(fd, sum(len(line) for line in local))  # the torn line, if any
+            os.write(fd, b"".join(remote[len(local) :]))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def read_run(run_id: str, shared: SharedJournal | None = None) -> RunRecord:
     """The run ``run_id`` for ``--resume``: refused (JournalError) if any line is bad.
 
-    A run this machine has no journal of is copied from the team's journal first.
+    A run this machine has no journal of is copied from the team's journal first; one it
+    has is brought up to the team's (records another operator added since).
     """
     path = _path(run_id)
     if not os.path.lexists(path):
         if shared is None:
             raise UsageError(f"no run {run_id} in {path.parent} (see `mr-failover history`)")
         fetch_shared(run_id, shared)
+    elif shared is not None:
+        _catch_up(path, run_id, shared)
     run, problems = _parse(path)
     if problems or run is None:
         raise JournalError(

@@ -145,6 +145,12 @@ class SharedJournal:
 
     def lines(self, run_id: str) -> list[bytes]:
         """The run's records, in order, as journal lines (each ending with a newline)."""
+        return [line for _, line in self.numbered_lines(run_id)]
+
+    def numbered_lines(self, run_id: str) -> list[tuple[int, bytes]]:
+        """(sequence number, journal line) of the run's records, in order. A writer takes
+        1, 2, 3... (a loser of a race takes the next free one), so a number missing in
+        between is a record lost or removed: see :func:`missing`."""
         keys, _ = self._keys(f"{self.where.prefix}{run_id}/")
         numbered = sorted((int(m.group(1)), k) for k in keys if (m := _SEQ.search(k)))
 
@@ -159,4 +165,11 @@ class SharedJournal:
         # One object per record: a drill's hundreds are read a few at a time, in order
         # (within botocore's default pool of 10 connections per host).
         with ThreadPoolExecutor(max_workers=READERS) as pool:
-            return list(pool.map(read, [key for _, key in numbered]))
+            lines = list(pool.map(read, [key for _, key in numbered]))
+        return [(seq, line) for (seq, _), line in zip(numbered, lines, strict=True)]
+
+
+def missing(numbered: list[tuple[int, bytes]]) -> list[int]:
+    """The sequence numbers absent between 1 and the last one."""
+    have = {seq for seq, _ in numbered}
+    return [n for n in range(1, max(have, default=0) + 1) if n not in have]

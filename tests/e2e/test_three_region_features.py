@@ -283,3 +283,70 @@ def test_drain_and_evacuate_refuse_when_the_absorber_lacks_quota_headroom(
     assert real.exit_code == 3, real.output
     assert not [c for c in control.calls()[mark:] if c["mutating"]]
     assert not [r for r in journal.list_runs() if r.command == "drill"]
+
+
+def _use_state(e2e_env: dict[str, str], where: Path) -> Path:
+    where.mkdir(mode=0o700, exist_ok=True)
+    e2e_env["MR_FAILOVER_STATE_DIR"] = str(where)  # what run_cli runs with
+    return where
+
+
+def test_the_team_journal_changed_behind_the_tools_back(
+    team: tuple[str, list[str]],
+    run_cli: Any,
+    aws: Any,
+    control: SandboxClient,
+    clock: Any,
+    tmp_path: Path,
+    e2e_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Alice's drain stops (Ctrl-C) after the scale-up. Its team journal then loses a
+    record, or gets a bad one: nobody resumes from it. Put right, Bob resumes it to the
+    end from another machine; Alice, whose own copy stops at her Ctrl-C, is told it
+    succeeded (her copy is brought up to the team's) instead of resuming it again."""
+    from mr_failover.resources import route53_steps
+
+    move_writer_to_west(run_cli, aws)
+    alice = _use_state(e2e_env, tmp_path / "alice")
+
+    def interrupt(self: Any) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(route53_steps.SetInversion, "apply", interrupt)
+        stopped = run_cli("drain", "--region", EAST, "--yes")
+    assert stopped.exit_code == 130, stopped.output
+    (alice_file,) = (alice / "runs").glob("*.jsonl")
+    run_id = alice_file.stem
+    s3 = aws("s3", WEST)
+    keys = [
+        o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=f"runs/{run_id}/")["Contents"]
+    ]
+    third = s3.get_object(Bucket=BUCKET, Key=keys[2])["Body"].read()
+    inversions = len(control.calls(service="route53", action="UpdateHealthCheck"))
+
+    _use_state(e2e_env, tmp_path / "carol")
+    s3.delete_object(Bucket=BUCKET, Key=keys[2])
+    lost = run_cli("drain", "--resume", run_id, "--yes")
+    assert lost.exit_code == 3, lost.output
+    text = " ".join(lost.output.split())
+    assert f"{BUCKET}/runs/{run_id}.jsonl:3: record(s) 3 missing (lost or removed)" in text
+    assert "cannot be trusted to say which steps are done" in text
+    s3.put_object(Bucket=BUCKET, Key=keys[2], Body=b'{"type": "outcome", "step": 7}\n')
+    bad = run_cli("drain", "--resume", run_id, "--yes")
+    assert bad.exit_code == 3, bad.output
+    assert "Traceback" not in bad.output and f"{run_id}.jsonl:3:" in bad.output
+    assert not (tmp_path / "carol" / "runs" / f"{run_id}.jsonl").exists()
+    assert len(control.calls(service="route53", action="UpdateHealthCheck")) == inversions
+
+    s3.put_object(Bucket=BUCKET, Key=keys[2], Body=third)
+    bob = _use_state(e2e_env, tmp_path / "bob")
+    resumed = run_cli("drain", "--resume", run_id, "--yes")
+    assert resumed.exit_code == 0, resumed.output
+
+    _use_state(e2e_env, alice)
+    again = run_cli("drain", "--resume", run_id, "--yes")
+    assert again.exit_code == 3, again.output
+    assert f"run {run_id} already succeeded" in " ".join(again.output.split())
+    assert alice_file.read_bytes() == (bob / "runs" / f"{run_id}.jsonl").read_bytes()
