@@ -153,6 +153,66 @@ def test_a_tampered_shared_record_refuses_the_copy(
     assert not (tmp_path / "b" / "runs" / f"{RUN}.jsonl").exists()
 
 
+def _started_on_a(
+    aws: ClientFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[SharedJournal, Path]:
+    """Run RUN journaled on machine A (run, note), then resumed on B (resume, note): A's
+    own copy stops before B's records."""
+    shared = SharedJournal(aws, Location(bucket=BUCKET, region=REGION))
+    _state(monkeypatch, tmp_path / "a")
+    jr = journal.Journal.create(
+        RUN, command="drain", params={"region": "us-east-1"}, who=WHO, plan=_plan(), shared=shared
+    )
+    jr.note("step", n=1)
+    jr.close()
+    _state(monkeypatch, tmp_path / "b")
+    journal.read_run(RUN, shared)
+    jr = journal.Journal.reopen(RUN, who=WHO, plan=_plan(), shared=shared)
+    jr.note("step", n=2)
+    jr.close()
+    return shared, tmp_path / "a" / "runs" / f"{RUN}.jsonl"
+
+
+def test_an_older_local_copy_is_brought_up_to_the_teams_before_a_resume(
+    aws: ClientFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared, local_a = _started_on_a(aws, tmp_path, monkeypatch)
+    with local_a.open("ab") as torn:
+        torn.write(b'{"type": "no')  # A crashed mid-write: not a record
+    _state(monkeypatch, tmp_path / "a")
+    run = journal.read_run(RUN, shared)
+    assert run.attempts == 2  # B's resume is known on A
+    assert local_a.read_bytes() == b"".join(shared.lines(RUN))
+
+
+def test_a_local_copy_that_disagrees_with_the_teams_refuses_the_resume(
+    aws: ClientFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared, local_a = _started_on_a(aws, tmp_path, monkeypatch)
+    lines = local_a.read_bytes().splitlines(keepends=True)
+    local_a.write_bytes(lines[0] + lines[1].replace(b'"n": 1', b'"n": 9'))
+    before = local_a.read_bytes()
+    _state(monkeypatch, tmp_path / "a")
+    with pytest.raises(journal.JournalError) as err:
+        journal.read_run(RUN, shared)
+    assert f"{RUN}.jsonl:2: differs from record 2 of s3://{BUCKET}/" in str(err.value)
+    assert err.value.exit_code == 3
+    assert local_a.read_bytes() == before  # nothing written
+
+
+def test_a_record_missing_from_the_teams_journal_refuses_the_copy(
+    aws: ClientFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared, _ = _started_on_a(aws, tmp_path, monkeypatch)
+    boto3.client("s3", region_name=REGION).delete_object(
+        Bucket=BUCKET, Key=f"mr-failover/runs/{RUN}/00000002.json"
+    )
+    _state(monkeypatch, tmp_path / "c")
+    with pytest.raises(journal.JournalError, match=r"\.jsonl:2: record\(s\) 2 missing"):
+        journal.read_run(RUN, shared)
+    assert not (tmp_path / "c" / "runs" / f"{RUN}.jsonl").exists()
+
+
 # --- notifications --------------------------------------------------------------------
 
 

@@ -578,3 +578,43 @@ def test_replica_promotion_plan_and_run(aws: Stubs) -> None:
     aws.cluster(WEST)  # verify: settled
     result = execute(plan, clock=FakeClock())
     assert [o.status for o in result.outcomes] == ["applied"]
+
+
+def test_switchover_is_refused_while_another_secondarys_region_does_not_answer() -> None:
+    """Aurora synchronizes every secondary first (SwitchoverGlobalCluster): with a third
+    member's region down, the plan refuses, naming it, before any move is sent."""
+    eu = "eu-west-1"
+    data = TOPOLOGY.model_dump(mode="json", exclude_none=True)
+    data["regions"][eu] = {
+        "traffic": {"health_checks": [{"name": "api-eu", "id": "hc-eu"}]},
+        "aurora": {"cluster": "app-euw1", "role": "secondary", "mode": "global"}
+        | {"global_cluster": GID},
+    }
+    three = Topology.model_validate(data)
+    stubs = Stubs()
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
+    stubs.clients[("rds", eu)] = session.client("rds", region_name=eu)
+    stubs.stubs[("rds", eu)] = Stubber(stubs.clients[("rds", eu)])
+    for stub in stubs.stubs.values():
+        stub.activate()
+    stubs.global_cluster()
+    stubs.cluster(WEST)
+    stubs.cluster(EAST)  # the writer answers
+    stubs[("rds", eu)].add_client_error(
+        "describe_db_clusters",
+        service_error_code="ServiceUnavailable",
+        service_message="Service unavailable",
+        http_status_code=503,
+        expected_params={"DBClusterIdentifier": "app-euw1"},
+    )
+    with pytest.raises(RefusedError) as err:
+        plan_promotion(three, stubs, WEST, now=NOW)
+    assert str(err.value) == (
+        "refused: a switchover first synchronizes every secondary, and eu-west-1 does not "
+        "answer (eu-west-1: ServiceUnavailable: Service unavailable); wait until it does, "
+        "remove its cluster from the global database (rds:RemoveFromGlobalCluster), or fail "
+        "over instead: mr-failover promote --region us-west-2 --mode failover --allow-data-loss"
+    )
+    for stub in stubs.stubs.values():
+        stub.assert_no_pending_responses()
+        stub.deactivate()
