@@ -357,3 +357,38 @@ def test_the_team_journal_changed_behind_the_tools_back(
     assert again.exit_code == 3, again.output
     assert f"run {run_id} already succeeded" in " ".join(again.output.split())
     assert alice_file.read_bytes() == (bob / "runs" / f"{run_id}.jsonl").read_bytes()
+
+
+def test_the_teams_bucket_and_topic_in_the_region_that_is_down(
+    team: tuple[str, list[str]],
+    three: str,  # noqa: F811
+    run_cli: Any,
+    aws: Any,
+    control: SandboxClient,
+    clock: Any,
+) -> None:
+    """The journal's bucket and the SNS topic live in us-west-2, which goes down. A run
+    stops before any change when the team's journal cannot be written; without the
+    journal, the drain goes on to eu-west-1 and the SNS notices are warnings, the
+    webhook's still sent."""
+    control.fail_region(WEST)
+    control.advance(5)
+    mark = len(control.calls())
+    stopped = run_cli("drain", "--region", EAST, "--yes")
+    assert stopped.exit_code == 1, stopped.output
+    text = " ".join(stopped.output.split())
+    assert f"shared journal s3://{BUCKET}/runs/: cannot be written" in text
+    assert "Traceback" not in text
+    assert not [c for c in control.calls()[mark:] if c["mutating"] and c["service"] != "s3"]
+    assert team[1] == []  # nothing started, nothing said
+
+    data = yaml.safe_load(Path(three).read_text())
+    del data["journal"]
+    Path(three).write_text(yaml.safe_dump(data, sort_keys=False))
+    drained = run_cli("drain", "--region", EAST, "--yes")
+    assert drained.exit_code == 0, drained.output
+    said = " ".join(drained.output.split())
+    assert "regions taking the traffic: eu-west-1" in said
+    assert said.count("warning: notification to SNS arn:aws:sns:us-west-2:") == 2, said
+    texts = team[1]
+    assert len(texts) == 2 and "started" in texts[0] and "succeeded" in texts[1], texts
