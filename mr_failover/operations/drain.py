@@ -49,6 +49,7 @@ from mr_failover.resources.compute_steps import (
     scaling_notes,
 )
 from mr_failover.resources.dns_steps import answers_step
+from mr_failover.resources.probes import ProbeResult
 from mr_failover.resources.route53 import (
     METRICS_REGION,
     HealthCheckFinding,
@@ -83,6 +84,25 @@ ABSORBER_SECTIONS: frozenset[status.Readable] = frozenset(
 # Read besides, when the topology asks for capacity headroom (``capacity:``, the opt-in
 # status follows: its reads need Service Quotas permissions) and the drain scales up.
 QUOTA_SECTION: status.Readable = "capacity"
+
+
+# The application probes (topology ``probes``): the other regions' own URLs are asked
+# with the reads above; one that fails blocks its region (what clients would get there).
+PROBE_SECTION: status.Readable = "probes"
+
+
+def _absorber_probes(topology: Topology, others: Sequence[str]) -> Topology:
+    """``topology`` with its probes narrowed to the other regions' own URLs (the drained
+    region's may not answer, and the global URL says nothing of an absorber); itself
+    when none of them has one."""
+    spec = topology.probes
+    if spec is None:
+        return topology
+    urls = {r: u for r, u in spec.regions.items() if r in others}
+    if not urls:
+        return topology
+    narrowed = spec.model_copy(update={"global_url": None, "regions": urls})
+    return topology.model_copy(update={"probes": narrowed})
 
 
 class QuotaShortError(RefusedError):
@@ -151,6 +171,9 @@ def judge_absorbers(
                 blockers.append(err.message)
         if rs.verdict == "unreachable" and not blockers:
             blockers.append("the region is not answering")
+        for p in report.global_found.get(PROBE_SECTION, ()):
+            if isinstance(p, ProbeResult) and p.target == rs.name and not p.ok:
+                blockers.append(f"its application probe {p.url} failed: {p.error or p.describe()}")
         if not (
             spec.traffic.health_checks
             or spec.traffic.records
@@ -592,10 +615,12 @@ def plan_drain(
     others = [n for n in topology.regions if n != region]
     quotas = scale_up and topology.capacity is not None
     sections = ABSORBER_SECTIONS | ({QUOTA_SECTION} if quotas else set())
-    # One concurrent read of every other region (status.observe), quotas included.
-    report = observe(
-        topology, factory, regions=others, sections=sections, deadline=OBSERVE_DEADLINE
-    )
+    probed = _absorber_probes(topology, others)
+    if probed is not topology:
+        sections |= {PROBE_SECTION}
+    # One concurrent read of every other region (status.observe), quotas and the other
+    # regions' application probes included.
+    report = observe(probed, factory, regions=others, sections=sections, deadline=OBSERVE_DEADLINE)
     verdicts = judge_absorbers(topology, report, scale_up=scale_up)
     absorbers = [a for a in verdicts if a.ok]
     if not absorbers:

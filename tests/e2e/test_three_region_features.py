@@ -392,3 +392,24 @@ def test_the_teams_bucket_and_topic_in_the_region_that_is_down(
     assert said.count("warning: notification to SNS arn:aws:sns:us-west-2:") == 2, said
     texts = team[1]
     assert len(texts) == 2 and "started" in texts[0] and "succeeded" in texts[1], texts
+
+
+def test_a_drain_planned_then_the_absorbers_application_fails_is_refused(
+    app: dict[str, Any], run_cli: Any, control: SandboxClient, clock: Any
+) -> None:
+    """eu-west-1 is down: us-west-2 alone would take us-east-1's traffic. Its application
+    starts failing between the dry run and the real run: the real run re-reads the
+    probes and refuses, rather than send every client to a failing application."""
+    control.fail_region(EU)
+    control.advance(5)
+    dry = run_cli("drain", "--region", EAST, "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert f"regions taking the traffic: {WEST}" in " ".join(dry.output.split())
+    control.app(fail=[WEST])
+    mark = len(control.calls())
+    refused = run_cli("drain", "--region", EAST, "--yes")
+    assert refused.exit_code == 3, refused.output
+    text = " ".join(refused.output.split())
+    assert f"refused: draining {EAST} would leave no region able to serve its traffic" in text
+    assert f"its application probe {app['regions'][WEST]}/health failed: HTTP 503" in text
+    assert not [c for c in control.calls()[mark:] if c["mutating"]]
