@@ -958,7 +958,13 @@ class RemoveCanary(StepAction):
                         out.append((region, resource, versions))
             except MrFailoverError as exc:
                 out.append((region, resource, [f"unread: {exc}"]))
-        self.left = [f"{resource} ({region})" for region, resource, _ in out]
+        # A copy that could not be read may be there: said apart ("not read"), so a
+        # region that does not answer is not reported as holding the canary.
+        self.left = [
+            f"{resource} ({region})"
+            + (f" not read: {versions[0].removeprefix('unread: ')}" if _unread(versions) else "")
+            for region, resource, versions in out
+        ]
         return out
 
     def holds(self) -> bool:
@@ -990,10 +996,24 @@ class RemoveCanary(StepAction):
         return False
 
     def verify(self) -> str | None:
-        return None if self.holds() else f"still in {', '.join(self.left)}"
+        return None if self.holds() else self._where()
 
     def state(self) -> str:
-        return f"still in {', '.join(self.left)}" if self.left else "removed everywhere"
+        return self._where() if self.left else "removed everywhere"
+
+    def _where(self) -> str:
+        found = [x for x in self.left if " not read: " not in x]
+        unread = [x for x in self.left if " not read: " in x]
+        parts = [f"still in {', '.join(found)}"] if found else []
+        if unread:
+            parts.append(
+                "; ".join(unread) + " (may hold it: cleanup --run removes it once it answers)"
+            )
+        return "; ".join(parts)
+
+
+def _unread(versions: Sequence[str]) -> bool:
+    return bool(versions) and versions[0].startswith("unread: ")
 
 
 def canary_steps(

@@ -138,6 +138,15 @@ def drill(
         if dry_run:  # a refusal while planning (the writer cannot be told)
             raise RefusedError(f"dry run: a real run would refuse: {_reason(exc)}") from None
         raise
+    except MrFailoverError as exc:
+        # A step failed (a canary's replica in a region that does not answer, say): what
+        # was measured so far is in the journal; write the report of it before the error.
+        failed_run = getattr(exc, "run_id", None)
+        if failed_run:
+            with contextlib.suppress(MrFailoverError, OSError):
+                _, md_path, _ = core.save_report(failed_run)
+                show(err, Prose(safe(f"report so far: {md_path} (the run is resumable)")))
+        raise
 
     if done.finished is None:
         _dry_run(app, job, done.plan)
