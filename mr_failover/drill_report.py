@@ -71,6 +71,10 @@ class DrillReport:
     # Whether any step was disruptive (drain, fault, promote...): without one, nothing
     # was recovered, so there is no RTO or RPO to judge (a checks-only scenario).
     disrupted: bool = True
+    # Whether the drill moved the writer (a cut-over probe ran): without a move no data
+    # was at risk, so there is no RPO to judge (an evacuation of a region that does not
+    # hold the writer: traffic only).
+    cut_over: bool = True
 
     @property
     def differences(self) -> tuple[dict[str, Any], ...]:
@@ -100,6 +104,8 @@ class DrillReport:
     def rpo_met(self) -> bool:
         if self.canaries_lost:
             return False
+        if not self.cut_over:
+            return True  # nothing moved the writer: no write was at risk
         if self.rpo_lag_seconds is None:
             return self.canaries_written > 0  # measured by canaries only
         return self.rpo_lag_seconds <= self.rpo_target
@@ -142,6 +148,7 @@ class DrillReport:
                 "canaries_lost": self.canaries_lost,
                 "target_seconds": self.rpo_target,
                 "met": self.rpo_met,
+                "applicable": self.cut_over,
             },
             "steady_state": {
                 "before": list(self.steady_before),
@@ -325,6 +332,7 @@ def build(run_id: str, records: list[dict[str, Any]]) -> DrillReport:
         closing=tuple(closing),
         rto_seconds=rto,
         disrupted=first_disruptive is not None,
+        cut_over=bool(cutovers),
         rto_target=int(plan.get("rto_target", 0)),
         rpo_lag_seconds=max(lags) if lags else None,
         rpo_target=int(plan.get("rpo_target", 0)),
@@ -420,8 +428,9 @@ def markdown(report: DrillReport) -> str:
         "|---|---|---|---|",
         f"| RTO (first disruptive step to target serving and taking writes) | "
         f"{_secs(r.rto_seconds)} | {r.rto_target}s | {'yes' if r.rto_met else 'no'} |",
-        f"| RPO (replication lag at cut-over) | {_secs(r.rpo_lag_seconds)} | {r.rpo_target}s "
-        f"| {'yes' if r.rpo_met else 'no'} |",
+        f"| RPO (replication lag at cut-over) | "
+        f"{_secs(r.rpo_lag_seconds) if r.cut_over else 'n/a: the writer did not move'} | "
+        f"{r.rpo_target}s | {'yes' if r.rpo_met else 'no'} |",
         f"| canary writes lost at cut-over | {r.canaries_lost} of {r.canaries_written} | 0 "
         f"| {'yes' if not r.canaries_lost else 'no'} |",
         "",

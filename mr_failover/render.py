@@ -409,6 +409,8 @@ def _drill_report_lines(r: DrillReport, width: int) -> list[RenderableType]:
         Prose(
             f"RPO {_secs(r.rpo_lag_seconds)} of {r.rpo_target}s: {_yes(r.rpo_met)} (replication "
             f"lag at cut-over); canary writes lost: {r.canaries_lost} of {r.canaries_written}"
+            if r.cut_over
+            else "RPO: not applicable (the writer did not move: no write was at risk)"
         ),
         *(
             Prose(printable(f"clients: {line}"))

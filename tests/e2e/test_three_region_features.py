@@ -186,6 +186,9 @@ def test_a_drill_with_its_own_steps_client_notices_and_team_journal_on_three_reg
     (run,) = [r for r in journal.list_runs() if r.command == "drill"]
     report = json.loads((journal.runs_dir() / f"{run.run_id}.report.json").read_text())
     assert report["rto"]["met"] is True
+    # The writer did not move: no write was at risk, the RPO does not apply.
+    assert report["rpo"]["applicable"] is False and report["rpo"]["met"] is True
+    assert report["verdict"] == "incomplete"  # the cleanup could not finish
     assert [p["outcome"] for p in report["phases"]] == ["done"] * 6  # steps and failback
     assert _writer_asked_of(aws, WEST) == WEST  # never moved (eu-west-1 cannot be asked)
     assert marker.read_text() == f"{WEST} s4\n"  # the command step ran once, in its phase
