@@ -270,16 +270,22 @@ MAX_EPOCH = 253_402_300_799.0
 class JournalProblem:
     """Why a journal file, or one line of it (``line`` from 1; 0: the whole file), is bad."""
 
-    path: Path  # for a shared journal, s3:/bucket/prefix/<run id>.jsonl (a label)
+    path: Path  # for a shared journal, s3:/bucket/prefix/<run id>.jsonl (a label: see file)
     line: int
     problem: str
 
+    @property
+    def file(self) -> str:
+        """The path, or the shared journal's URL (a Path keeps one slash of ``s3://``)."""
+        text = str(self.path)
+        return "s3://" + text[4:] if text.startswith("s3:/") and text[4:5] != "/" else text
+
     def __str__(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line else str(self.path)
+        where = f"{self.file}:{self.line}" if self.line else self.file
         return f"{where}: {self.problem}"
 
     def to_json(self) -> dict[str, Any]:
-        return {"file": str(self.path), "line": self.line, "problem": self.problem}
+        return {"file": self.file, "line": self.line, "problem": self.problem}
 
 
 class JournalError(RefusedError):

@@ -333,7 +333,7 @@ def test_the_team_journal_changed_behind_the_tools_back(
     lost = run_cli("drain", "--resume", run_id, "--yes")
     assert lost.exit_code == 3, lost.output
     text = " ".join(lost.output.split())
-    assert f"{BUCKET}/runs/{run_id}.jsonl:3: record(s) 3 missing (lost or removed)" in text
+    assert f"s3://{BUCKET}/runs/{run_id}.jsonl:3: record(s) 3 missing (lost or removed)" in text
     assert "cannot be trusted to say which steps are done" in text
     s3.put_object(Bucket=BUCKET, Key=keys[2], Body=b'{"type": "outcome", "step": 7}\n')
     bad = run_cli("drain", "--resume", run_id, "--yes")

@@ -208,8 +208,11 @@ def test_a_record_missing_from_the_teams_journal_refuses_the_copy(
         Bucket=BUCKET, Key=f"mr-failover/runs/{RUN}/00000002.json"
     )
     _state(monkeypatch, tmp_path / "c")
-    with pytest.raises(journal.JournalError, match=r"\.jsonl:2: record\(s\) 2 missing"):
+    with pytest.raises(journal.JournalError) as err:
         journal.read_run(RUN, shared)
+    assert str(err.value).startswith(
+        f"s3://{BUCKET}/mr-failover/runs/{RUN}.jsonl:2: record(s) 2 missing (lost or removed)"
+    )
     assert not (tmp_path / "c" / "runs" / f"{RUN}.jsonl").exists()
 
 
