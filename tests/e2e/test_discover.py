@@ -287,24 +287,38 @@ def test_discover_a_boto3_application_matches_a_hand_written_topology(
     assert any("ttl is 300 in AWS, 60 in the file" in t for t in texts), texts
 
 
-# Sections of the example that discover does not produce, each for its reason:
-# - readiness: templates, code repositories, secrets and parameters are choices the file
-#   makes (what must be present before a region takes over), not resources a tag, stack
-#   or domain leads to;
-# - routing_controls: the example's records carry ordinary health checks, so its routing
-#   controls move no traffic; discover follows only the routing controls the records'
-#   RECOVERY_CONTROL checks read (tests/unit/test_discover.py covers those).
-NOT_DISCOVERED_REGION_KEYS = ("readiness",)
+# What the comparison leaves out, and why: the example's routing controls. Its records
+# carry ordinary (HTTPS) health checks, so AWS reports no link from a routing control to a
+# region (no record's health check reads one) and discover never guesses one from a name;
+# it follows only the routing controls the records' RECOVERY_CONTROL checks read
+# (test_routing_controls_are_followed_from_the_records_recovery_control_checks below).
+NOT_DISCOVERED_TRAFFIC_KEYS = ("routing_controls",)
 
 
 def _comparable(doc: dict[str, Any]) -> dict[str, Any]:
     doc = mask(doc)
     for region in doc["regions"]:
-        for key in NOT_DISCOVERED_REGION_KEYS:
-            region.pop(key, None)
-        if region.get("traffic"):
-            region["traffic"].pop("routing_controls", None)
+        for key in NOT_DISCOVERED_TRAFFIC_KEYS:
+            if region.get("traffic"):
+                region["traffic"].pop(key, None)
     return doc
+
+
+def _add_the_users_readiness_choices(path: Path, example: Topology) -> None:
+    """Add to the discovered file the two readiness entries no AWS fact leads to, as the
+    user would: which bucket holds deployment templates (a replicated bucket is otherwise
+    an ordinary one) and which repository stands in for a missing one (a mirror). The
+    rest of readiness (code repository, secrets, SSM parameters) is discover's own."""
+    data = yaml.safe_load(path.read_text())
+    for name, spec in example.regions.items():
+        ready = data["regions"][name]["readiness"]
+        if spec.readiness.templates is not None:
+            ready["templates"] = spec.readiness.templates.model_dump(exclude_defaults=True)
+        code = spec.readiness.code_repository
+        if code is not None and code.mirror is not None:
+            assert ready["code_repository"]["name"] == code.name
+            ready["code_repository"]["mirror"] = code.mirror.model_dump(exclude_defaults=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
 def _tag_example(aws: Any, t: Topology) -> None:
@@ -351,6 +365,20 @@ def _tag_example(aws: Any, t: Topology) -> None:
             ReplicationGroupId=spec.elasticache.replication_group
         )["ReplicationGroups"][0]["ARN"]
         ec.add_tags_to_resource(ResourceName=group_arn, Tags=tags)
+        # Readiness: the repository (not its mirror), the parameters; secrets below.
+        if spec.readiness.code_repository is not None:
+            cc = aws("codecommit", region)
+            repo = spec.readiness.code_repository.name
+            arn = cc.get_repository(repositoryName=repo)["repositoryMetadata"]["Arn"]
+            cc.tag_resource(resourceArn=arn, tags={"app": "arc309"})
+        for param in spec.readiness.ssm_parameters:
+            aws("ssm", region).add_tags_to_resource(
+                ResourceType="Parameter", ResourceId=param, Tags=tags
+            )
+    # A secret is tagged where it is created; its replicas carry its tags.
+    sm = aws("secretsmanager", t.primary_region)
+    for name in sorted({n for spec in t.regions.values() for n in spec.readiness.secrets}):
+        sm.tag_resource(SecretId=name, Tags=tags)
     ga = aws("globalaccelerator", "us-west-2")
     for acc in ga.list_accelerators()["Accelerators"]:
         ga.tag_resource(ResourceArn=acc["AcceleratorArn"], Tags=tags)
@@ -380,6 +408,16 @@ def test_discover_the_seeded_example_gives_the_same_status_json(
     )
     assert result.exit_code == 0, result.output
     assert run_cli("validate", str(out)).exit_code == 0
+    found = topo.load(out)
+    assert {r: s.readiness.model_dump(exclude_defaults=True) for r, s in found.regions.items()} == {
+        r: {
+            "code_repository": {"name": "arc309-app"},
+            "secrets": ["arc309/db-credentials"],
+            "ssm_parameters": ["/arc309/config/feature-flags"],
+        }
+        for r in ("us-east-1", "us-west-2")
+    }
+    _add_the_users_readiness_choices(out, e2e_topology)
     ours = _comparable(_status(run_cli, out))
     theirs = _comparable(_status(run_cli, e2e_topology_file))
     assert ours == theirs
@@ -393,6 +431,9 @@ def test_discover_the_seeded_example_gives_the_same_status_json(
     assert use1["accelerator"]["accelerator"]["name"] == "arc309"
     assert [g["dial"] for g in use1["accelerator"]["accelerator"]["groups"]] == [100.0, 100.0]
     assert [(d["name"], len(d["groups"])) for d in ours["cloudfront"]] == [("assets", 1)]
+    usw2 = ours["regions"][1]["readiness"]
+    assert (usw2["code"]["found"], usw2["secrets"][0]["status"]) == (True, "InSync")
+    assert usw2["parameters"]["missing"] == [] and usw2["templates"]["present"] is True
 
 
 # --- bad input ------------------------------------------------------------------------
