@@ -430,7 +430,15 @@ def read_domain(client: Any, domain: str, extra_checks: Iterable[str] = ()) -> D
         {r["HealthCheckId"] for r in records if r.get("HealthCheckId")} | set(extra_checks)
     )
     checks = {i: call(client, "get_health_check", HealthCheckId=i)["HealthCheck"] for i in ids}
-    names = health_check_names(client, ids)
+    # A calculated check's children: the endpoint and routing-control checks it combines.
+    children = {
+        str(c)
+        for check in checks.values()
+        for c in check.get("HealthCheckConfig", {}).get("ChildHealthChecks") or ()
+    }
+    for i in sorted(children - set(checks)):
+        checks[i] = call(client, "get_health_check", HealthCheckId=i)["HealthCheck"]
+    names = health_check_names(client, sorted(checks))
     return DomainRecords(
         domain=_fqdn(domain),
         zone=found[0] if found else None,
@@ -1109,19 +1117,11 @@ class _Builder:
         rec["value"] = _value(rrs).rstrip(".") if "AliasTarget" not in rrs else _value(rrs)
         config = (check or {}).get("HealthCheckConfig", {})
         if check_id and config.get("Type") == "RECOVERY_CONTROL":
-            arn = config.get("RoutingControlArn")
             rec["_rc"] = True
-            if arn:
-                controls = traffic.setdefault("routing_controls", [])
-                if arn not in controls:
-                    controls.append(arn)
-                if arn in routing_clusters:
-                    self.arc_clusters.add(routing_clusters[arn])
-                else:
-                    self.note(
-                        ("regions", region, "traffic", "routing_controls"),
-                        f"routing control {arn}: its ARC cluster was not read",
-                    )
+            arn = config.get("RoutingControlArn")
+            self._routing_control(region, traffic, arn, routing_clusters)
+        elif check_id and config.get("Type") == "CALCULATED":
+            self._calculated(region, traffic, d, check_id, config, rrs, rec, routing_clusters)
         elif check_id and check is not None:
             rec["health_check"] = self._check(region, traffic, d, check_id, check, rrs)
         elif check_id:
@@ -1134,6 +1134,74 @@ class _Builder:
                 "an alias record: Route 53 takes the target's TTL; ttl left at its default",
                 "todo",
             )
+
+    def _routing_control(
+        self,
+        region: str,
+        traffic: dict[str, Any],
+        arn: str | None,
+        routing_clusters: Mapping[str, str],
+    ) -> None:
+        if not arn:
+            return
+        controls = traffic.setdefault("routing_controls", [])
+        if arn not in controls:
+            controls.append(arn)
+        if arn in routing_clusters:
+            self.arc_clusters.add(routing_clusters[arn])
+        else:
+            self.note(
+                ("regions", region, "traffic", "routing_controls"),
+                f"routing control {arn}: its ARC cluster was not read",
+            )
+
+    def _calculated(
+        self,
+        region: str,
+        traffic: dict[str, Any],
+        d: DomainRecords,
+        check_id: str,
+        config: Mapping[str, Any],
+        rrs: Mapping[str, Any],
+        rec: dict[str, Any],
+        routing_clusters: Mapping[str, str],
+    ) -> None:
+        """A record's CALCULATED check: its routing-control children are the region's
+        routing controls, its endpoint child the record's health check (an ARC setup where
+        either lever moves the record). Healthy while at least ``HealthThreshold`` children
+        are ("How Amazon Route 53 determines whether a health check is healthy",
+        https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/dns-failover-determining-health-of-endpoints.html)."""
+        label = f"record {rrs['Name']} ({rrs['SetIdentifier']})"
+        children = [str(c) for c in config.get("ChildHealthChecks") or ()]
+        threshold = config.get("HealthThreshold")
+        endpoints = []
+        for child in children:
+            found = d.checks.get(child)
+            kind = (found or {}).get("HealthCheckConfig", {}).get("Type")
+            if found is None:
+                self.note((), f"{label}: child {child} of health check {check_id} not read")
+            elif kind == "RECOVERY_CONTROL":
+                rec["_rc"] = True
+                arn = found["HealthCheckConfig"].get("RoutingControlArn")
+                self._routing_control(region, traffic, arn, routing_clusters)
+            else:
+                endpoints.append((child, found))
+        if threshold is None or int(threshold) < len(children):
+            self.note(
+                ("regions", region, "traffic"),
+                f"{label} carries calculated health check {check_id}, healthy with "
+                f"{threshold} of its {len(children)} children: one child going unhealthy "
+                "(a drain) leaves it healthy, so no lever moves this record",
+            )
+        if endpoints:
+            child, found = endpoints[0]
+            rec["health_check"] = self._check(region, traffic, d, child, found, rrs)
+            if len(endpoints) > 1:
+                self.note(
+                    ("regions", region, "traffic"),
+                    f"{label}: calculated health check {check_id} has {len(endpoints)} "
+                    "endpoint checks; the record names the first",
+                )
 
     def _check(
         self,

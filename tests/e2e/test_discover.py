@@ -287,23 +287,6 @@ def test_discover_a_boto3_application_matches_a_hand_written_topology(
     assert any("ttl is 300 in AWS, 60 in the file" in t for t in texts), texts
 
 
-# What the comparison leaves out, and why: the example's routing controls. Its records
-# carry ordinary (HTTPS) health checks, so AWS reports no link from a routing control to a
-# region (no record's health check reads one) and discover never guesses one from a name;
-# it follows only the routing controls the records' RECOVERY_CONTROL checks read
-# (test_routing_controls_are_followed_from_the_records_recovery_control_checks below).
-NOT_DISCOVERED_TRAFFIC_KEYS = ("routing_controls",)
-
-
-def _comparable(doc: dict[str, Any]) -> dict[str, Any]:
-    doc = mask(doc)
-    for region in doc["regions"]:
-        for key in NOT_DISCOVERED_TRAFFIC_KEYS:
-            if region.get("traffic"):
-                region["traffic"].pop(key, None)
-    return doc
-
-
 def _add_the_users_readiness_choices(path: Path, example: Topology) -> None:
     """Add to the discovered file the two readiness entries no AWS fact leads to, as the
     user would: which bucket holds deployment templates (a replicated bucket is otherwise
@@ -417,9 +400,15 @@ def test_discover_the_seeded_example_gives_the_same_status_json(
         }
         for r in ("us-east-1", "us-west-2")
     }
+    # The routing controls, from the records' calculated checks (an ARC setup).
+    assert {r: s.traffic.routing_controls for r, s in found.regions.items()} == {
+        r: s.traffic.routing_controls for r, s in e2e_topology.regions.items()
+    }
+    assert found.arc is not None and e2e_topology.arc is not None
+    assert found.arc.cluster_arn == e2e_topology.arc.cluster_arn
     _add_the_users_readiness_choices(out, e2e_topology)
-    ours = _comparable(_status(run_cli, out))
-    theirs = _comparable(_status(run_cli, e2e_topology_file))
+    ours = mask(_status(run_cli, out))
+    theirs = mask(_status(run_cli, e2e_topology_file))
     assert ours == theirs
     # What the comparison covers: every service discover reads, with values.
     use1 = ours["regions"][0]
@@ -431,6 +420,11 @@ def test_discover_the_seeded_example_gives_the_same_status_json(
     assert use1["accelerator"]["accelerator"]["name"] == "arc309"
     assert [g["dial"] for g in use1["accelerator"]["accelerator"]["groups"]] == [100.0, 100.0]
     assert [(d["name"], len(d["groups"])) for d in ours["cloudfront"]] == [("assets", 1)]
+    assert [rc["state"] for r in ours["regions"] for rc in r["traffic"]["routing_controls"]] == [
+        "ON",
+        "ON",
+    ]
+    assert [(r["verdict"], r["can_take_over"]) for r in ours["regions"]] == [("serving", True)] * 2
     usw2 = ours["regions"][1]["readiness"]
     assert (usw2["code"]["found"], usw2["secrets"][0]["status"]) == (True, "InSync")
     assert usw2["parameters"]["missing"] == [] and usw2["templates"]["present"] is True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -245,3 +246,64 @@ def test_merge_keeps_the_users_readiness_choices_without_calling_them_gone() -> 
         "regions.us-west-2.readiness.secrets: api-key: not found in AWS (kept; remove it if "
         "it is gone)"
     ]
+
+
+def test_a_records_calculated_check_leads_to_its_endpoint_check_and_routing_control() -> None:
+    from mr_failover.operations.discover import DomainRecords, _Builder
+
+    control = "arn:aws:route53-recovery-control::123456789012:controlpanel/p/routingcontrol/use1"
+    cluster = "arn:aws:route53-recovery-control::123456789012:cluster/c"
+
+    def built(threshold: int) -> tuple[dict[str, Any], list[Note]]:
+        checks = {
+            "calc": {
+                "HealthCheckConfig": {
+                    "Type": "CALCULATED",
+                    "ChildHealthChecks": ["ep", "rc"],
+                    "HealthThreshold": threshold,
+                }
+            },
+            "ep": {
+                "HealthCheckConfig": {
+                    "Type": "HTTPS",
+                    "FullyQualifiedDomainName": "api-us-east-1.example.com",
+                    "Port": 443,
+                    "ResourcePath": "/health",
+                }
+            },
+            "rc": {"HealthCheckConfig": {"Type": "RECOVERY_CONTROL", "RoutingControlArn": control}},
+        }
+        d = DomainRecords(
+            domain="api.example.com.",
+            zone="example.com.",
+            zone_id="Z1",
+            records=(
+                {
+                    "Name": "api.example.com.",
+                    "Type": "CNAME",
+                    "SetIdentifier": "us-east-1",
+                    "Region": "us-east-1",
+                    "TTL": 60,
+                    "ResourceRecords": [{"Value": "api-us-east-1.example.com"}],
+                    "HealthCheckId": "calc",
+                },
+            ),
+            checks=checks,
+            check_names={"ep": "api-us-east-1"},
+        )
+        notes: list[Note] = []
+        b = _Builder(REQUEST, notes, "123456789012")
+        b._traffic([d], {}, {control: cluster})
+        assert b.arc_clusters == {cluster}
+        return b.regions["us-east-1"]["traffic"], notes
+
+    traffic, notes = built(2)
+    assert traffic["drain_lever"] == "health_check_inversion"
+    assert traffic["routing_controls"] == [control]
+    assert [c["name"] for c in traffic["health_checks"]] == ["api-us-east-1"]
+    assert traffic["records"][0]["health_check"] == "api-us-east-1"
+    assert not notes
+    # One healthy child is enough: turning one off moves nothing, and it is said.
+    _, notes = built(1)
+    assert [n.where for n in notes] == [("regions", "us-east-1", "traffic")]
+    assert "healthy with 1 of its 2 children" in notes[0].text
