@@ -7,8 +7,9 @@ records with the health checks they carry. From those seeds every fact the file 
 is *observed*: the Aurora writer (``IsWriter`` of the global cluster's members, or the
 source of a cross-region read replica), DynamoDB global table replicas, S3 replication
 rules and their targets, ElastiCache global datastore roles, the ARC routing controls
-that records' ``RECOVERY_CONTROL`` health checks read, Global Accelerator endpoint groups
-and compute (ECS services, Auto Scaling groups, Lambda functions).
+that records' ``RECOVERY_CONTROL`` health checks read, Global Accelerator endpoint groups,
+compute (ECS services, Auto Scaling groups, Lambda functions) and each region's
+readiness items (CodeCommit repository, Secrets Manager secrets, SSM parameters).
 
 Reads are read-only and run like status's: one task per (region, read), concurrently,
 each call with the factory's timeouts and the whole round bounded by a deadline
@@ -146,6 +147,11 @@ class Inventory:
     functions: dict[str, set[str]] = field(default_factory=dict)
     accelerators: set[str] = field(default_factory=set)
     health_checks: set[str] = field(default_factory=set)
+    # Readiness: CodeCommit repository names, Secrets Manager secret names, and the part
+    # of SSM parameter ARNs after ``parameter/`` (the names are read in the second round).
+    repositories: dict[str, set[str]] = field(default_factory=dict)
+    secrets: dict[str, set[str]] = field(default_factory=dict)
+    parameters: dict[str, set[str]] = field(default_factory=dict)
     # Other ARNs (load balancers, instances, addresses): Global Accelerator endpoints.
     others: set[str] = field(default_factory=set)
 
@@ -163,6 +169,9 @@ class Inventory:
                 any(self.functions.values()),
                 self.accelerators,
                 self.health_checks,
+                any(self.repositories.values()),
+                any(self.secrets.values()),
+                any(self.parameters.values()),
             )
         )
 
@@ -221,11 +230,34 @@ def add_arn(inv: Inventory, arn: str, notes: list[Note], found_in: str = "us-eas
         inv.accelerators.add(arn)
     elif service == "route53" and resource.startswith("healthcheck/"):
         inv.health_checks.add(resource.removeprefix("healthcheck/"))
+    elif service == "codecommit" and resource and "/" not in resource:
+        _add(inv.repositories, region, resource)  # arn:...:codecommit:REGION:ACCOUNT:NAME
+    elif service == "secretsmanager" and resource.startswith("secret:"):
+        name = secret_name(resource.removeprefix("secret:"))
+        if name:
+            _add(inv.secrets, region, name)
+    elif service == "ssm" and resource.startswith("parameter/"):
+        _add(inv.parameters, region, resource.removeprefix("parameter/"))
     else:
         inv.others.add(arn)
 
 
-# CloudFormation resource types -> how the physical id files into the inventory.
+def secret_name(tail: str) -> str | None:
+    """A secret's name from its ARN's last part: "Secrets Manager automatically adds a
+    hyphen and six random characters after the secret name at the end of the ARN"
+    (CreateSecret, ``Name``, AWS SDK for Kotlin API reference,
+    https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/secretsmanager/aws.sdk.kotlin.services.secretsmanager.model/-create-secret-request/name.html).
+    A replica's ARN is the primary's but for the region, and replicas carry the primary's
+    tags ("Secrets Manager replicates the encrypted secret data and metadata such as tags",
+    https://docs.aws.amazon.com/secretsmanager/latest/userguide/add-regions.html), so
+    each region's Tagging API lists the secret that is there."""
+    if len(tail) < 8 or tail[-7] != "-":
+        return None
+    return tail[:-7]
+
+
+# CloudFormation resource types -> how the physical id files into the inventory (a
+# CodeCommit repository's physical id is its id, not its name: it is found by tag only).
 _STACK_TYPES: dict[str, Callable[[Inventory, str, str], None]] = {
     "AWS::RDS::DBCluster": lambda inv, r, pid: _add(inv.clusters, r, pid),
     "AWS::RDS::GlobalCluster": lambda inv, r, pid: inv.global_clusters.add(pid),
@@ -238,6 +270,8 @@ _STACK_TYPES: dict[str, Callable[[Inventory, str, str], None]] = {
     "AWS::Lambda::Function": lambda inv, r, pid: _add(inv.functions, r, pid),
     "AWS::GlobalAccelerator::Accelerator": lambda inv, r, pid: inv.accelerators.add(pid),
     "AWS::Route53::HealthCheck": lambda inv, r, pid: inv.health_checks.add(pid),
+    # Its physical id is the name ("/a/b"); filed like an ARN's tail ("a/b").
+    "AWS::SSM::Parameter": lambda inv, r, pid: _add(inv.parameters, r, pid.removeprefix("/")),
 }
 
 
@@ -396,7 +430,15 @@ def read_domain(client: Any, domain: str, extra_checks: Iterable[str] = ()) -> D
         {r["HealthCheckId"] for r in records if r.get("HealthCheckId")} | set(extra_checks)
     )
     checks = {i: call(client, "get_health_check", HealthCheckId=i)["HealthCheck"] for i in ids}
-    names = health_check_names(client, ids)
+    # A calculated check's children: the endpoint and routing-control checks it combines.
+    children = {
+        str(c)
+        for check in checks.values()
+        for c in check.get("HealthCheckConfig", {}).get("ChildHealthChecks") or ()
+    }
+    for i in sorted(children - set(checks)):
+        checks[i] = call(client, "get_health_check", HealthCheckId=i)["HealthCheck"]
+    names = health_check_names(client, sorted(checks))
     return DomainRecords(
         domain=_fqdn(domain),
         zone=found[0] if found else None,
@@ -405,6 +447,35 @@ def read_domain(client: Any, domain: str, extra_checks: Iterable[str] = ()) -> D
         checks=checks,
         check_names=names,
     )
+
+
+def parameter_names(client: Any, tails: Iterable[str]) -> list[str]:
+    """The names of the region's SSM parameters whose ARNs end in ``parameter/TAIL``.
+
+    A name in a hierarchy starts with a slash ("For parameters in a hierarchy, you must
+    include a leading forward slash", PutParameter, ``Name``, AWS SDK for Kotlin API
+    reference, https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/ssm/aws.sdk.kotlin.services.ssm.model/-put-parameter-request/name.html)
+    that the ARN does not repeat; a name without one may be written with or without it.
+    Each candidate is asked of DescribeParameters (a ``Name`` filter takes up to 50
+    values), so only names that exist are written.
+    """
+    candidates: list[str] = []
+    for tail in sorted(set(tails)):
+        candidates += ["/" + tail] if "/" in tail else [tail, "/" + tail]
+    found: set[str] = set()
+    for start in range(0, len(candidates), 50):
+        request: dict[str, Any] = {
+            "ParameterFilters": [
+                {"Key": "Name", "Option": "Equals", "Values": candidates[start : start + 50]}
+            ]
+        }
+        while True:
+            page = call(client, "describe_parameters", **request)
+            found |= {str(p["Name"]) for p in page.get("Parameters", [])}
+            if not page.get("NextToken"):
+                break
+            request["NextToken"] = page["NextToken"]
+    return sorted(found)
 
 
 @dataclass(frozen=True)
@@ -419,6 +490,7 @@ class RegionFacts:
     ecs: tuple[dict[str, Any], ...] = ()
     asgs: tuple[dict[str, Any], ...] = ()
     api_domains: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    parameters: tuple[str, ...] = ()  # SSM parameter names
 
 
 def describe_region(
@@ -501,6 +573,9 @@ def describe_region(
     apis: dict[str, tuple[str, str]] = {}
     if want_apis:
         apis = api_domains(factory, region)
+    parameters: list[str] = []
+    if inv.parameters.get(region):
+        parameters = parameter_names(factory.client("ssm", region), inv.parameters[region])
     return RegionFacts(
         clusters=tuple(clusters),
         global_clusters=tuple(globals_),
@@ -510,6 +585,7 @@ def describe_region(
         ecs=tuple(ecs),
         asgs=tuple(asgs),
         api_domains=apis,
+        parameters=tuple(parameters),
     )
 
 
@@ -863,6 +939,7 @@ class _Builder:
         self._accelerator(accelerators)
         cache_primary = self._elasticache(facts)
         self._api_endpoints(facts)
+        self._readiness(inv, facts)
         for region in unread:
             self.note(("regions", region), "not described (see the problem above): incomplete")
         self._top(writer, cache_primary)
@@ -1040,19 +1117,11 @@ class _Builder:
         rec["value"] = _value(rrs).rstrip(".") if "AliasTarget" not in rrs else _value(rrs)
         config = (check or {}).get("HealthCheckConfig", {})
         if check_id and config.get("Type") == "RECOVERY_CONTROL":
-            arn = config.get("RoutingControlArn")
             rec["_rc"] = True
-            if arn:
-                controls = traffic.setdefault("routing_controls", [])
-                if arn not in controls:
-                    controls.append(arn)
-                if arn in routing_clusters:
-                    self.arc_clusters.add(routing_clusters[arn])
-                else:
-                    self.note(
-                        ("regions", region, "traffic", "routing_controls"),
-                        f"routing control {arn}: its ARC cluster was not read",
-                    )
+            arn = config.get("RoutingControlArn")
+            self._routing_control(region, traffic, arn, routing_clusters)
+        elif check_id and config.get("Type") == "CALCULATED":
+            self._calculated(region, traffic, d, check_id, config, rrs, rec, routing_clusters)
         elif check_id and check is not None:
             rec["health_check"] = self._check(region, traffic, d, check_id, check, rrs)
         elif check_id:
@@ -1065,6 +1134,74 @@ class _Builder:
                 "an alias record: Route 53 takes the target's TTL; ttl left at its default",
                 "todo",
             )
+
+    def _routing_control(
+        self,
+        region: str,
+        traffic: dict[str, Any],
+        arn: str | None,
+        routing_clusters: Mapping[str, str],
+    ) -> None:
+        if not arn:
+            return
+        controls = traffic.setdefault("routing_controls", [])
+        if arn not in controls:
+            controls.append(arn)
+        if arn in routing_clusters:
+            self.arc_clusters.add(routing_clusters[arn])
+        else:
+            self.note(
+                ("regions", region, "traffic", "routing_controls"),
+                f"routing control {arn}: its ARC cluster was not read",
+            )
+
+    def _calculated(
+        self,
+        region: str,
+        traffic: dict[str, Any],
+        d: DomainRecords,
+        check_id: str,
+        config: Mapping[str, Any],
+        rrs: Mapping[str, Any],
+        rec: dict[str, Any],
+        routing_clusters: Mapping[str, str],
+    ) -> None:
+        """A record's CALCULATED check: its routing-control children are the region's
+        routing controls, its endpoint child the record's health check (an ARC setup where
+        either lever moves the record). Healthy while at least ``HealthThreshold`` children
+        are ("How Amazon Route 53 determines whether a health check is healthy",
+        https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/dns-failover-determining-health-of-endpoints.html)."""
+        label = f"record {rrs['Name']} ({rrs['SetIdentifier']})"
+        children = [str(c) for c in config.get("ChildHealthChecks") or ()]
+        threshold = config.get("HealthThreshold")
+        endpoints = []
+        for child in children:
+            found = d.checks.get(child)
+            kind = (found or {}).get("HealthCheckConfig", {}).get("Type")
+            if found is None:
+                self.note((), f"{label}: child {child} of health check {check_id} not read")
+            elif kind == "RECOVERY_CONTROL":
+                rec["_rc"] = True
+                arn = found["HealthCheckConfig"].get("RoutingControlArn")
+                self._routing_control(region, traffic, arn, routing_clusters)
+            else:
+                endpoints.append((child, found))
+        if threshold is None or int(threshold) < len(children):
+            self.note(
+                ("regions", region, "traffic"),
+                f"{label} carries calculated health check {check_id}, healthy with "
+                f"{threshold} of its {len(children)} children: one child going unhealthy "
+                "(a drain) leaves it healthy, so no lever moves this record",
+            )
+        if endpoints:
+            child, found = endpoints[0]
+            rec["health_check"] = self._check(region, traffic, d, child, found, rrs)
+            if len(endpoints) > 1:
+                self.note(
+                    ("regions", region, "traffic"),
+                    f"{label}: calculated health check {check_id} has {len(endpoints)} "
+                    "endpoint checks; the record names the first",
+                )
 
     def _check(
         self,
@@ -1379,6 +1516,31 @@ class _Builder:
                     {"domain": domain, "api_type": kind, "record": rec["set_identifier"]}
                 )
 
+    def _readiness(self, inv: Inventory, facts: Mapping[str, RegionFacts]) -> None:
+        """What must be in each region before it takes over, as found there: the CodeCommit
+        repository, the secrets (a replica is listed where it is) and the SSM parameters.
+        A templates bucket and a repository's mirror are choices no AWS fact shows: the
+        file's ``readiness.templates`` and ``code_repository.mirror`` are yours to add."""
+        for region, spec in self.regions.items():
+            ready: dict[str, Any] = {}
+            repos = sorted(inv.repositories.get(region, ()))
+            if len(repos) == 1:
+                ready["code_repository"] = {"name": repos[0]}
+            elif repos:
+                self.note(
+                    ("regions", region),
+                    f"{len(repos)} CodeCommit repositories in {region} belong to the "
+                    f"application ({', '.join(repos)}): readiness names one (its mirror "
+                    "under code_repository.mirror); none is written",
+                )
+            if inv.secrets.get(region):
+                ready["secrets"] = sorted(inv.secrets[region])
+            found = facts.get(region)
+            if found is not None and found.parameters:
+                ready["ssm_parameters"] = list(found.parameters)
+            if ready:
+                spec["readiness"] = ready
+
 
 REGION_ORDER = (
     "traffic",
@@ -1389,6 +1551,7 @@ REGION_ORDER = (
     "global_accelerator",
     "elasticache",
     "api_endpoints",
+    "readiness",
 )
 _TRAFFIC_ORDER = ("drain_lever", "routing_controls", "health_checks", "records")
 

@@ -27,7 +27,7 @@ from mr_failover.operations.todo import todo_comments
 WIDTH = 96
 GONE_MARK = "not found by discover"
 # Lists of scalars shown inline, as in the example: dynamodb_tables: [a, b].
-_FLOW_LISTS = {"dynamodb_tables", "routing_controls"}
+_FLOW_LISTS = {"dynamodb_tables", "routing_controls", "secrets", "ssm_parameters"}
 # Keys discover fills from AWS: only these can "disappear" in an update.
 _DISCOVERED_REGION_KEYS = set(REGION_ORDER)
 
@@ -239,6 +239,9 @@ def _discoverable_key(path: KeyPath, key: Any) -> bool:
         "takeover_desired",
         "profile",
         "role_arn",
+        # readiness choices no AWS fact shows (discover never writes them)
+        "templates",
+        "mirror",
     }
 
 

@@ -8,7 +8,7 @@ applied (see :func:`effective_health`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -133,6 +133,9 @@ class HealthCheckFinding:
     request_interval: int | None = None
     failure_threshold: int | None = None
     routing_control_arn: str | None = None  # type RECOVERY_CONTROL: the ARC control it reads
+    # Type CALCULATED: the child checks' ids and how many must be healthy.
+    children: tuple[str, ...] = ()
+    health_threshold: int | None = None
     # HealthCheckStatus: Route 53's own status (1 healthy, 0 not), a minute behind the flags.
     route53_status: float | None = None
     # When CloudWatch's newest datapoint of the two was published (None: no datapoint).
@@ -330,10 +333,28 @@ def _region_check_ids(
                     )
                     carried = _carried_ids(traffic.records, found)
                 check_id = carried.get(spec.name)
+                if check_id is not None:
+                    check_id = _endpoint_check(client, check_id)
                 if check_id is None:
                     raise
         ids.append(check_id)
     return ids
+
+
+def _endpoint_check(client: Any, check_id: str) -> str | None:
+    """The check a record carries, or for a CALCULATED one its one child that is not a
+    routing control's (the ARC setup: endpoint check and routing control check under one
+    calculated check); None when there is not exactly one such child."""
+    config = _get_health_check(client, check_id).get("HealthCheckConfig", {})
+    if config.get("Type") != "CALCULATED":
+        return check_id
+    endpoints = [
+        str(child)
+        for child in config.get("ChildHealthChecks") or ()
+        if _get_health_check(client, str(child)).get("HealthCheckConfig", {}).get("Type")
+        not in ("RECOVERY_CONTROL", "CALCULATED")
+    ]
+    return endpoints[0] if len(endpoints) == 1 else None
 
 
 def _carried_ids(specs: Sequence[Record], found: Sequence[RecordFinding]) -> dict[str, str]:
@@ -379,6 +400,7 @@ def _finding(
     interval = config.get("RequestInterval")
     threshold = config.get("FailureThreshold")
     port = config.get("Port")
+    needed = config.get("HealthThreshold")
     return HealthCheckFinding(
         name=name,
         id=check_id,
@@ -393,6 +415,8 @@ def _finding(
         request_interval=int(interval) if interval is not None else None,
         failure_threshold=int(threshold) if threshold is not None else None,
         routing_control_arn=config.get("RoutingControlArn"),
+        children=tuple(str(c) for c in config.get("ChildHealthChecks") or ()),
+        health_threshold=int(needed) if needed is not None else None,
         route53_status=metrics.status,
         health_as_of=metrics.as_of,
         health_read=read,
@@ -667,10 +691,18 @@ def read_traffic(
 def _carried_checks(
     client: Any, checks: Sequence[HealthCheckFinding], records: Sequence[RecordFinding]
 ) -> tuple[HealthCheckFinding, ...]:
-    """The checks the records carry that are not the declared ones (routing-control checks)."""
+    """The checks the records carry that are not the declared ones (routing-control and
+    calculated checks), and the children of a calculated one that are not declared."""
     known = {c.id for c in checks}
     other = sorted({r.health_check_id for r in records if r.health_check_id} - known)
-    return tuple(observe_health_check(client, HealthCheck(name=i, id=i)) for i in other)
+    carried = [observe_health_check(client, HealthCheck(name=i, id=i)) for i in other]
+    seen = known | set(other)
+    for parent in list(carried):
+        for child in parent.children:
+            if child not in seen:
+                seen.add(child)
+                carried.append(observe_health_check(client, HealthCheck(name=child, id=child)))
+    return tuple(carried)
 
 
 def require_lever_moves_traffic(
@@ -713,6 +745,16 @@ def attachments(
     (``EvaluateTargetHealth``). Source: ResourceRecordSet, HealthCheckId and
     EvaluateTargetHealth, Amazon Route 53 API Reference,
     https://docs.aws.amazon.com/Route53/latest/APIReference/API_ResourceRecordSet.html
+
+    A CALCULATED check is healthy while at least ``HealthThreshold`` of its children are
+    ("How Amazon Route 53 determines whether a health check is healthy",
+    https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/dns-failover-determining-health-of-endpoints.html;
+    HealthThreshold, UpdateHealthCheck,
+    https://docs.aws.amazon.com/Route53/latest/APIReference/API_UpdateHealthCheck.html), so
+    a lever moves a record carrying one when the children it turns unhealthy (the
+    region's own checks inverted, its routing controls' checks Off) leave fewer healthy
+    than the threshold: an ARC setup where the record's check is the endpoint check and
+    the routing control's check together.
     """
     lever = lever or region.traffic.drain_lever
     own = {c.id: c for c in t.health_checks}
@@ -724,25 +766,70 @@ def attachments(
             continue
         label = f"{rec.name} ({rec.set_identifier})"
         check = own.get(rec.health_check_id or "") or carried.get(rec.health_check_id or "")
+        parts = _calculated_parts(check, own, carried)
         if rec.health_check_id is None:
             carries = "alias target health" if rec.evaluate_target_health else "no health check"
         elif rec.health_check_id in own:
             carries = f"health check {own[rec.health_check_id].name}"
         elif check is not None and check.routing_control_arn:
             carries = f"routing control {check.routing_control_arn}"
+        elif check is not None and parts is not None:
+            carries = (
+                f"calculated health check {check.id} ({check.health_threshold} of "
+                f"{len(check.children)} healthy: {', '.join(parts)})"
+            )
         else:
             carries = f"health check {rec.health_check_id}, not one of this region's"
         moves: bool | None
         if lever == "health_check_inversion":
-            moves = rec.health_check_id in own
+            moves = rec.health_check_id in own or _drops_below_threshold(
+                check, lambda c: c.id in own, carried
+            )
         elif lever == "routing_control":
-            moves = check is not None and check.routing_control_arn in controls
+            moves = (check is not None and check.routing_control_arn in controls) or (
+                _drops_below_threshold(check, lambda c: c.routing_control_arn in controls, carried)
+            )
         elif lever == "weight":
             moves = rec.routing_policy == "weighted"
         else:
             moves = None
         out.append(Attachment(label, carries, moves))
     return tuple(out)
+
+
+def _calculated_parts(
+    check: HealthCheckFinding | None,
+    own: Mapping[str, HealthCheckFinding],
+    carried: Mapping[str, HealthCheckFinding],
+) -> list[str] | None:
+    """What a CALCULATED check's children are, in words; None for another check."""
+    if check is None or check.type != "CALCULATED":
+        return None
+    out = []
+    for child in check.children:
+        c = own.get(child) or carried.get(child)
+        if child in own:
+            out.append(f"health check {own[child].name}")
+        elif c is not None and c.routing_control_arn:
+            out.append(f"routing control {c.routing_control_arn}")
+        else:
+            out.append(f"health check {child}")
+    return out
+
+
+def _drops_below_threshold(
+    check: HealthCheckFinding | None,
+    turned: Callable[[HealthCheckFinding], bool],
+    carried: Mapping[str, HealthCheckFinding],
+) -> bool:
+    """A CALCULATED ``check`` goes unhealthy when the children ``turned`` picks do."""
+    if check is None or check.type != "CALCULATED" or check.health_threshold is None:
+        return False
+    children = [
+        carried.get(c) or HealthCheckFinding(c, c, 0, False, False, None) for c in check.children
+    ]
+    staying = sum(1 for c in children if not turned(c))
+    return any(turned(c) for c in children) and staying < check.health_threshold
 
 
 def lever_problems(region: Region, t: TrafficStatus, *, lever: str | None = None) -> list[str]:

@@ -44,8 +44,7 @@ SANDBOX_ENV = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
-# MR_FAILOVER_DNS_SERVER too: a shell's export names another sandbox's name server, and
-# the demo's routing-control drain runs on records that carry ordinary health checks.
+# MR_FAILOVER_DNS_SERVER too: a shell's export names another sandbox's name server.
 _SCRUB = (
     "AWS_SESSION_TOKEN",
     "AWS_SECURITY_TOKEN",

@@ -595,7 +595,13 @@ class Seeder:
 
     def _region_compute_and_traffic(self, name: str, region: Region) -> Region:
         checks = [self._health_check(name, hc) for hc in region.traffic.health_checks]
+        controls = [self.routing_controls.get(a, a) for a in region.traffic.routing_controls]
         ids = {hc.name: hc.id for hc in checks}
+        if controls and checks:
+            # An ARC setup: each record carries a calculated check over its endpoint check
+            # and the routing controls' checks, so either lever moves its traffic.
+            gates = [self._routing_control_check(arn) for arn in controls]
+            ids = {hc.name: self._calculated_check(hc, gates) if hc.id else None for hc in checks}
         records = [
             # A record an API endpoint names answers with that endpoint's regional domain.
             self._record(name, rec.model_copy(update={"value": target}), ids)
@@ -604,7 +610,6 @@ class Seeder:
             for rec in region.traffic.records
         ]
         self._compute(name, region)
-        controls = [self.routing_controls.get(a, a) for a in region.traffic.routing_controls]
         traffic = region.traffic.model_copy(
             update={"health_checks": checks, "records": records, "routing_controls": controls}
         )
@@ -614,15 +619,7 @@ class Seeder:
         return CONTROL_PLANE_REGION["route53"]
 
     def _health_check(self, region: str, spec: HealthCheck) -> HealthCheck:
-        from mr_failover.resources.route53 import find_health_check_id
-
-        client = self.factory.client("route53", self._route53())
         check_id = spec.id
-        if check_id is None:
-            try:
-                check_id = find_health_check_id(client, spec.name)
-            except AwsCallError:
-                check_id = None
         if check_id is None:
             config: dict[str, Any] = {
                 "Type": spec.type,
@@ -633,25 +630,60 @@ class Seeder:
             }
             if spec.type != "TCP":
                 config["ResourcePath"] = spec.path
-            out = self.call(
-                "route53",
-                self._route53(),
-                "create_health_check",
-                CallerReference=f"{self.t.application}-{spec.name}",
-                HealthCheckConfig=config,
-            )
-            check_id = str(out["HealthCheck"]["Id"])
-            self.call(
-                "route53",
-                self._route53(),
-                "change_tags_for_resource",
-                ResourceType="healthcheck",
-                ResourceId=check_id,
-                AddTags=[{"Key": "Name", "Value": spec.name}],
-            )
-            self.report.add(f"health check {spec.name}")
+            check_id = self._named_check(spec.name, config)
         self.assign(check_id, region)
         return spec.model_copy(update={"id": check_id})
+
+    def _named_check(self, name: str, config: dict[str, Any]) -> str:
+        """The id of the check tagged Name=``name``, created with ``config`` if missing."""
+        from mr_failover.resources.route53 import find_health_check_id
+
+        client = self.factory.client("route53", self._route53())
+        try:
+            return find_health_check_id(client, name)
+        except AwsCallError:
+            pass
+        out = self.call(
+            "route53",
+            self._route53(),
+            "create_health_check",
+            CallerReference=f"{self.t.application}-{name}",
+            HealthCheckConfig=config,
+        )
+        check_id = str(out["HealthCheck"]["Id"])
+        self.call(
+            "route53",
+            self._route53(),
+            "change_tags_for_resource",
+            ResourceType="healthcheck",
+            ResourceId=check_id,
+            AddTags=[{"Key": "Name", "Value": name}],
+        )
+        self.report.add(f"health check {name}")
+        return check_id
+
+    def _routing_control_check(self, control_arn: str) -> str:
+        """The routing control's health check ("Creating a routing control health check
+        in ARC", https://docs.aws.amazon.com/r53recovery/latest/dg/routing-control.create-health-check.html)."""
+        return self._named_check(
+            f"routing-control-{control_arn.rsplit('/', 1)[-1]}",
+            {"Type": "RECOVERY_CONTROL", "RoutingControlArn": control_arn},
+        )
+
+    def _calculated_check(self, endpoint: HealthCheck, gates: list[str]) -> str:
+        """A CALCULATED check healthy only while the endpoint check and every routing
+        control check are (HealthThreshold = all children: "How Amazon Route 53 determines
+        whether a health check is healthy",
+        https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/dns-failover-determining-health-of-endpoints.html)."""
+        children = [str(endpoint.id), *gates]
+        return self._named_check(
+            f"{endpoint.name}-and-routing-control",
+            {
+                "Type": "CALCULATED",
+                "ChildHealthChecks": children,
+                "HealthThreshold": len(children),
+            },
+        )
 
     def _zone_id(self, zone: str) -> str:
         wanted = zone if zone.endswith(".") else zone + "."

@@ -284,31 +284,3 @@ def run_cli_subprocess(e2e_env: dict[str, str], tmp_path: Path) -> Iterator[Subp
     runner = SubprocessRunner(e2e_env, tmp_path)
     yield runner
     runner.kill_all()
-
-
-def attach_routing_controls(make_client: Any, t: Topology) -> None:
-    """Point each region's records at a RECOVERY_CONTROL health check reading its first
-    routing control, as an ARC setup does: then the ``routing_control`` lever moves the
-    DNS answers (the seeded example's records carry ordinary health checks)."""
-    r53 = make_client("route53", "us-east-1")
-    for region, spec in t.regions.items():
-        if not spec.traffic.routing_controls:
-            continue
-        check = r53.create_health_check(
-            CallerReference=f"rc-{region}-{spec.traffic.routing_controls[0][-16:]}",
-            HealthCheckConfig={
-                "Type": "RECOVERY_CONTROL",
-                "RoutingControlArn": spec.traffic.routing_controls[0],
-            },
-        )["HealthCheck"]["Id"]
-        for rec in spec.traffic.records:
-            sets = r53.list_resource_record_sets(HostedZoneId=rec.hosted_zone_id)
-            for rrs in sets["ResourceRecordSets"]:
-                if rrs.get("SetIdentifier") == rec.set_identifier:
-                    change = {
-                        "Action": "UPSERT",
-                        "ResourceRecordSet": {**rrs, "HealthCheckId": check},
-                    }
-                    r53.change_resource_record_sets(
-                        HostedZoneId=rec.hosted_zone_id, ChangeBatch={"Changes": [change]}
-                    )

@@ -19,18 +19,19 @@ from mr_failover import topology as topo
 from mr_failover.engine import journal
 from mr_failover.errors import EXIT_REFUSED
 from mr_failover.sandbox.client import SandboxClient
+from mr_failover.sandbox.core import Sandbox
 from mr_failover.topology import Topology
-from tests.e2e.conftest import attach_routing_controls
+from tests.e2e.test_drain import answered
 
 CLUSTER = "route53-recovery-cluster"
 UPDATE = "UpdateRoutingControlStates"
 
 
 @pytest.fixture
-def arc_config(e2e_topology: Topology, tmp_path: Path, aws: Any) -> Path:
-    """The seeded topology with both regions drained by their routing controls (their
-    records carry the routing controls' health checks)."""
-    attach_routing_controls(aws, e2e_topology)
+def arc_config(e2e_topology: Topology, tmp_path: Path) -> Path:
+    """The seeded topology with both regions drained by their routing controls: the
+    seeded records carry a calculated check over the endpoint check and the routing
+    control's check, so switching the lever is all it takes."""
     regions = {
         name: region.model_copy(
             update={"traffic": region.traffic.model_copy(update={"drain_lever": "routing_control"})}
@@ -61,7 +62,7 @@ def served_updates(control: SandboxClient) -> list[dict[str, Any]]:
 
 
 def test_drain_and_undrain_with_two_of_five_endpoints_down(
-    run_cli: Any, control: SandboxClient, arc_config: Path, clock: Any
+    run_cli: Any, control: SandboxClient, arc_config: Path, clock: Any, e2e_sandbox: Sandbox
 ) -> None:
     endpoints = control.arc_endpoints()
     assert len(endpoints) == 5
@@ -80,6 +81,8 @@ def test_drain_and_undrain_with_two_of_five_endpoints_down(
     assert states(run_cli, arc_config) == {"us-east-1": ["OFF"], "us-west-2": ["ON"]}
     status = json.loads(run_cli("--config", str(arc_config), "--output", "json", "status").stdout)
     assert status["regions"][0]["verdict"] == "drained"
+    # The traffic moved: the record's calculated check counts the routing control's check.
+    assert answered(e2e_sandbox, "us-east-1") == "us-west-2"
 
     undrained = run_cli("--config", str(arc_config), "undrain", "--region", "us-east-1", "--yes")
     assert undrained.exit_code == 0, undrained.output
@@ -87,6 +90,7 @@ def test_drain_and_undrain_with_two_of_five_endpoints_down(
     assert len(served) == 2
     assert all(c["region"] not in dead for c in served)
     assert states(run_cli, arc_config) == {"us-east-1": ["ON"], "us-west-2": ["ON"]}
+    assert answered(e2e_sandbox, "us-east-1") == "us-east-1"
 
 
 def test_a_safety_rule_refuses_the_drain_until_overridden(

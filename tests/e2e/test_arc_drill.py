@@ -23,7 +23,7 @@ from mr_failover.sandbox import arc as sandbox_arc
 from mr_failover.sandbox.client import SandboxClient
 from mr_failover.sandbox.core import Sandbox
 from mr_failover.topology import Topology
-from tests.e2e.conftest import SandboxAdvancingClock, attach_routing_controls
+from tests.e2e.conftest import SandboxAdvancingClock
 from tests.e2e.test_arc_drain import served_updates
 from tests.e2e.test_drill import drill_config, ecs_running, seeded, writer_region  # noqa: F401
 
@@ -79,7 +79,6 @@ def test_evacuate_drains_and_fails_back_through_routing_controls(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     config = with_lever(drill_config, "routing_control", tmp_path)
-    attach_routing_controls(aws, seeded)
     (east_control,) = seeded.regions[EAST].traffic.routing_controls
     watch = ControlWatch(e2e_sandbox, east_control)
     monkeypatch.setattr(_mutation, "CLOCK", watch)

@@ -287,24 +287,21 @@ def test_discover_a_boto3_application_matches_a_hand_written_topology(
     assert any("ttl is 300 in AWS, 60 in the file" in t for t in texts), texts
 
 
-# Sections of the example that discover does not produce, each for its reason:
-# - readiness: templates, code repositories, secrets and parameters are choices the file
-#   makes (what must be present before a region takes over), not resources a tag, stack
-#   or domain leads to;
-# - routing_controls: the example's records carry ordinary health checks, so its routing
-#   controls move no traffic; discover follows only the routing controls the records'
-#   RECOVERY_CONTROL checks read (tests/unit/test_discover.py covers those).
-NOT_DISCOVERED_REGION_KEYS = ("readiness",)
-
-
-def _comparable(doc: dict[str, Any]) -> dict[str, Any]:
-    doc = mask(doc)
-    for region in doc["regions"]:
-        for key in NOT_DISCOVERED_REGION_KEYS:
-            region.pop(key, None)
-        if region.get("traffic"):
-            region["traffic"].pop("routing_controls", None)
-    return doc
+def _add_the_users_readiness_choices(path: Path, example: Topology) -> None:
+    """Add to the discovered file the two readiness entries no AWS fact leads to, as the
+    user would: which bucket holds deployment templates (a replicated bucket is otherwise
+    an ordinary one) and which repository stands in for a missing one (a mirror). The
+    rest of readiness (code repository, secrets, SSM parameters) is discover's own."""
+    data = yaml.safe_load(path.read_text())
+    for name, spec in example.regions.items():
+        ready = data["regions"][name]["readiness"]
+        if spec.readiness.templates is not None:
+            ready["templates"] = spec.readiness.templates.model_dump(exclude_defaults=True)
+        code = spec.readiness.code_repository
+        if code is not None and code.mirror is not None:
+            assert ready["code_repository"]["name"] == code.name
+            ready["code_repository"]["mirror"] = code.mirror.model_dump(exclude_defaults=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
 def _tag_example(aws: Any, t: Topology) -> None:
@@ -351,6 +348,20 @@ def _tag_example(aws: Any, t: Topology) -> None:
             ReplicationGroupId=spec.elasticache.replication_group
         )["ReplicationGroups"][0]["ARN"]
         ec.add_tags_to_resource(ResourceName=group_arn, Tags=tags)
+        # Readiness: the repository (not its mirror), the parameters; secrets below.
+        if spec.readiness.code_repository is not None:
+            cc = aws("codecommit", region)
+            repo = spec.readiness.code_repository.name
+            arn = cc.get_repository(repositoryName=repo)["repositoryMetadata"]["Arn"]
+            cc.tag_resource(resourceArn=arn, tags={"app": "arc309"})
+        for param in spec.readiness.ssm_parameters:
+            aws("ssm", region).add_tags_to_resource(
+                ResourceType="Parameter", ResourceId=param, Tags=tags
+            )
+    # A secret is tagged where it is created; its replicas carry its tags.
+    sm = aws("secretsmanager", t.primary_region)
+    for name in sorted({n for spec in t.regions.values() for n in spec.readiness.secrets}):
+        sm.tag_resource(SecretId=name, Tags=tags)
     ga = aws("globalaccelerator", "us-west-2")
     for acc in ga.list_accelerators()["Accelerators"]:
         ga.tag_resource(ResourceArn=acc["AcceleratorArn"], Tags=tags)
@@ -380,8 +391,24 @@ def test_discover_the_seeded_example_gives_the_same_status_json(
     )
     assert result.exit_code == 0, result.output
     assert run_cli("validate", str(out)).exit_code == 0
-    ours = _comparable(_status(run_cli, out))
-    theirs = _comparable(_status(run_cli, e2e_topology_file))
+    found = topo.load(out)
+    assert {r: s.readiness.model_dump(exclude_defaults=True) for r, s in found.regions.items()} == {
+        r: {
+            "code_repository": {"name": "arc309-app"},
+            "secrets": ["arc309/db-credentials"],
+            "ssm_parameters": ["/arc309/config/feature-flags"],
+        }
+        for r in ("us-east-1", "us-west-2")
+    }
+    # The routing controls, from the records' calculated checks (an ARC setup).
+    assert {r: s.traffic.routing_controls for r, s in found.regions.items()} == {
+        r: s.traffic.routing_controls for r, s in e2e_topology.regions.items()
+    }
+    assert found.arc is not None and e2e_topology.arc is not None
+    assert found.arc.cluster_arn == e2e_topology.arc.cluster_arn
+    _add_the_users_readiness_choices(out, e2e_topology)
+    ours = mask(_status(run_cli, out))
+    theirs = mask(_status(run_cli, e2e_topology_file))
     assert ours == theirs
     # What the comparison covers: every service discover reads, with values.
     use1 = ours["regions"][0]
@@ -393,6 +420,14 @@ def test_discover_the_seeded_example_gives_the_same_status_json(
     assert use1["accelerator"]["accelerator"]["name"] == "arc309"
     assert [g["dial"] for g in use1["accelerator"]["accelerator"]["groups"]] == [100.0, 100.0]
     assert [(d["name"], len(d["groups"])) for d in ours["cloudfront"]] == [("assets", 1)]
+    assert [rc["state"] for r in ours["regions"] for rc in r["traffic"]["routing_controls"]] == [
+        "ON",
+        "ON",
+    ]
+    assert [(r["verdict"], r["can_take_over"]) for r in ours["regions"]] == [("serving", True)] * 2
+    usw2 = ours["regions"][1]["readiness"]
+    assert (usw2["code"]["found"], usw2["secrets"][0]["status"]) == (True, "InSync")
+    assert usw2["parameters"]["missing"] == [] and usw2["templates"]["present"] is True
 
 
 # --- bad input ------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from importlib.metadata import version
 
 import pytest
 
-from mr_failover.sandbox import PINNED_MOTO, aurora, ecs, route53, route53_recovery
+from mr_failover.sandbox import PINNED_MOTO, aurora, codecommit, ecs, route53, route53_recovery
 
 RECHECK = (
     "moto is {found}, the sandbox was built on {pinned}. Recheck before moving the pin: "
@@ -34,7 +34,8 @@ def test_pyproject_pins_the_same_version() -> None:
 
 
 @pytest.mark.parametrize(
-    "hook", [*aurora.HOOKS, *route53.HOOKS, *route53_recovery.HOOKS, *ecs.HOOKS]
+    "hook",
+    [*aurora.HOOKS, *route53.HOOKS, *route53_recovery.HOOKS, *ecs.HOOKS, *codecommit.HOOKS],
 )
 def test_every_patched_attribute_still_exists_in_moto(hook: str) -> None:
     module_name, cls_name, attr = hook.rsplit(".", 2)

@@ -170,7 +170,16 @@ def test_route53_zone_checks_and_records(
         assert {t["Key"]: t["Value"] for t in tags["ResourceTagSet"]["Tags"]} == {
             "Name": check.name
         }
-        assert latency[region]["HealthCheckId"] == check.id
+        # The example's ARC setup: the record carries a calculated check, healthy only
+        # while the endpoint check and the routing control's check both are.
+        carried = r53.get_health_check(HealthCheckId=latency[region]["HealthCheckId"])
+        calculated = carried["HealthCheck"]["HealthCheckConfig"]
+        assert calculated["Type"] == "CALCULATED" and calculated["HealthThreshold"] == 2
+        endpoint, gate = calculated["ChildHealthChecks"]
+        assert endpoint == check.id
+        gate_config = r53.get_health_check(HealthCheckId=gate)["HealthCheck"]["HealthCheckConfig"]
+        assert gate_config["Type"] == "RECOVERY_CONTROL"
+        assert gate_config["RoutingControlArn"] == spec.traffic.routing_controls[0]
         assert latency[region]["Region"] == region
         # The record an API endpoint names answers with that region's API Gateway domain.
         (record,) = spec.traffic.records

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from mr_failover import topology as topo
 from mr_failover.errors import UsageError
@@ -15,6 +18,8 @@ from mr_failover.operations.discover import (
     Note,
     add_arn,
     add_stack_resource,
+    parameter_names,
+    secret_name,
 )
 from mr_failover.operations.discover_yaml import merge, render, todo_comments
 
@@ -178,3 +183,127 @@ def test_merge_keeps_the_users_comments_and_values_adds_and_reports(tmp_path: Pa
     path = tmp_path / "m.yaml"
     path.write_text(text)
     assert topo.load(path).regions["us-west-2"].s3_buckets[0].name == "new-bucket"
+
+
+def test_readiness_arns_are_filed_with_their_names() -> None:
+    inv, notes = Inventory(), []
+    for arn in (
+        "arn:aws:codecommit:us-west-2:123456789012:shop-app",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:shop/db-credentials-a1B2c3",
+        "arn:aws:secretsmanager:us-west-2:123456789012:secret:shop/db-credentials-a1B2c3",
+        "arn:aws:secretsmanager:us-west-2:123456789012:secret:short",
+        "arn:aws:ssm:us-east-1:123456789012:parameter/shop/config/flags",
+        "arn:aws:ssm:us-east-1:123456789012:parameter/flat",
+        "arn:aws:ssm:us-east-1:123456789012:document/shop-runbook",
+    ):
+        add_arn(inv, arn, notes)
+    assert inv.repositories == {"us-west-2": {"shop-app"}}
+    # A secret's ARN ends in "-" and six random characters after its name; a replica is
+    # listed in its own region. An ARN without that suffix names no secret: left out.
+    assert inv.secrets == {
+        "us-east-1": {"shop/db-credentials"},
+        "us-west-2": {"shop/db-credentials"},
+    }
+    assert inv.parameters == {"us-east-1": {"shop/config/flags", "flat"}}
+    assert secret_name("a-b-123456") == "a-b" and secret_name("abc") is None
+    assert not notes and not inv.empty()
+
+
+def test_parameter_names_are_asked_of_ssm_with_and_without_the_leading_slash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    with mock_aws():
+        ssm = boto3.client("ssm", region_name="us-east-1")
+        for name in ("/shop/config/flags", "/flat", "plain", "/shop/other"):
+            ssm.put_parameter(Name=name, Value="v", Type="String")
+        # 119 candidate names: DescribeParameters is asked in batches of at most 50.
+        tails = ["shop/config/flags", "flat", "plain", *[f"missing{i}" for i in range(57)]]
+        assert parameter_names(ssm, tails) == ["/flat", "/shop/config/flags", "plain"]
+
+
+def test_merge_keeps_the_users_readiness_choices_without_calling_them_gone() -> None:
+    found = _discovery()
+    found.data["regions"]["us-west-2"]["readiness"] = {
+        "code_repository": {"name": "app"},
+        "secrets": ["db", "api-key"],
+    }
+    existing = render(found).replace(
+        "      code_repository:\n        name: app\n",
+        "      templates: {bucket: t-usw2, source_bucket: t-use1, source_region: us-east-1}\n"
+        "      code_repository:\n        name: app\n        mirror: {name: app-mirror}\n",
+    )
+    assert "app-mirror" in existing
+    again = _discovery()
+    again.data["regions"]["us-west-2"]["readiness"] = {
+        "code_repository": {"name": "app"},
+        "secrets": ["db"],
+    }
+    text, report = merge(existing, again)
+    assert "templates: {bucket: t-usw2" in text and "mirror: {name: app-mirror}" in text
+    assert report.gone == [
+        "regions.us-west-2.readiness.secrets: api-key: not found in AWS (kept; remove it if "
+        "it is gone)"
+    ]
+
+
+def test_a_records_calculated_check_leads_to_its_endpoint_check_and_routing_control() -> None:
+    from mr_failover.operations.discover import DomainRecords, _Builder
+
+    control = "arn:aws:route53-recovery-control::123456789012:controlpanel/p/routingcontrol/use1"
+    cluster = "arn:aws:route53-recovery-control::123456789012:cluster/c"
+
+    def built(threshold: int) -> tuple[dict[str, Any], list[Note]]:
+        checks = {
+            "calc": {
+                "HealthCheckConfig": {
+                    "Type": "CALCULATED",
+                    "ChildHealthChecks": ["ep", "rc"],
+                    "HealthThreshold": threshold,
+                }
+            },
+            "ep": {
+                "HealthCheckConfig": {
+                    "Type": "HTTPS",
+                    "FullyQualifiedDomainName": "api-us-east-1.example.com",
+                    "Port": 443,
+                    "ResourcePath": "/health",
+                }
+            },
+            "rc": {"HealthCheckConfig": {"Type": "RECOVERY_CONTROL", "RoutingControlArn": control}},
+        }
+        d = DomainRecords(
+            domain="api.example.com.",
+            zone="example.com.",
+            zone_id="Z1",
+            records=(
+                {
+                    "Name": "api.example.com.",
+                    "Type": "CNAME",
+                    "SetIdentifier": "us-east-1",
+                    "Region": "us-east-1",
+                    "TTL": 60,
+                    "ResourceRecords": [{"Value": "api-us-east-1.example.com"}],
+                    "HealthCheckId": "calc",
+                },
+            ),
+            checks=checks,
+            check_names={"ep": "api-us-east-1"},
+        )
+        notes: list[Note] = []
+        b = _Builder(REQUEST, notes, "123456789012")
+        b._traffic([d], {}, {control: cluster})
+        assert b.arc_clusters == {cluster}
+        return b.regions["us-east-1"]["traffic"], notes
+
+    traffic, notes = built(2)
+    assert traffic["drain_lever"] == "health_check_inversion"
+    assert traffic["routing_controls"] == [control]
+    assert [c["name"] for c in traffic["health_checks"]] == ["api-us-east-1"]
+    assert traffic["records"][0]["health_check"] == "api-us-east-1"
+    assert not notes
+    # One healthy child is enough: turning one off moves nothing, and it is said.
+    _, notes = built(1)
+    assert [n.where for n in notes] == [("regions", "us-east-1", "traffic")]
+    assert "healthy with 1 of its 2 children" in notes[0].text
