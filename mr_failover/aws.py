@@ -19,7 +19,6 @@ mutations refuse), asking each declared region's STS in turn until one answers.
 from __future__ import annotations
 
 import getpass
-import gzip
 import json
 import logging
 import math
@@ -27,9 +26,11 @@ import os
 import re
 import threading
 import xml.etree.ElementTree as ElementTree
+import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+import botocore
 import botocore.config
 import botocore.credentials
 import botocore.exceptions
@@ -451,20 +452,75 @@ class _PlainJsonFileLoader(botocore.loaders.JSONFileLoader):
     takes 2 to 3 times as long as plain ``json.loads`` (0.36 s against 0.15 s for the 16
     services status reads, on the 2-core development machine); dicts keep their order
     since Python 3.7, and botocore's model classes build their own OrderedDicts from them.
-    The same files are tried in the same order (``.json``, then ``.json.gz``).
+    The same files are tried in the same order (``.json``, then ``.json.gz``). A ``.gz``
+    file is read whole and inflated in one ``zlib`` call (``gzip.open`` reads it in
+    chunks). botocore's own endpoint data (``endpoints.json``, 1.2 MB) is the copy the
+    topology parsed to check region codes, when it is still there
+    (:func:`mr_failover.topology.take_endpoint_data`): parsed once per run, not twice.
     """
 
     def load_file(self, file_path: str) -> Any:
-        for ext, opener in ((".json", open), (".json.gz", gzip.open)):
-            full = file_path + ext
-            if os.path.isfile(full):
-                with opener(full, "rb") as fp:
-                    return json.loads(fp.read().decode("utf-8"))
+        if file_path == _BUILTIN_ENDPOINTS:
+            from mr_failover.topology import take_endpoint_data
+
+            if (data := take_endpoint_data()) is not None:
+                return data
+        full = file_path + ".json"
+        if os.path.isfile(full):
+            with open(full, "rb") as fp:
+                return json.loads(fp.read().decode("utf-8"))
+        full += ".gz"
+        if os.path.isfile(full):
+            with open(full, "rb") as fp:
+                # wbits 16 + MAX_WBITS: a gzip header and trailer, as gzip.open expects.
+                return json.loads(zlib.decompress(fp.read(), 16 + zlib.MAX_WBITS).decode("utf-8"))
         return None
+
+
+_BUILTIN_ENDPOINTS = os.path.join(os.path.dirname(botocore.__file__), "data", "endpoints")
+
+
+class _Loader(botocore.loaders.Loader):
+    """botocore's loader, minus listing every service to load one.
+
+    botocore's ``load_service_model`` first lists every service it knows (some 450
+    directories, a few ``stat`` calls each, once per model type: about 15 ms of a status
+    run) only to check that the one asked for is among them. A service is among them
+    exactly when it has an API version holding that model type, which
+    ``determine_latest_version`` finds from that service's own directory; an unknown
+    service is left to botocore's method, which raises its ``UnknownServiceError``.
+    """
+
+    @botocore.loaders.instance_cache
+    def load_service_model(
+        self, service_name: str, type_name: str, api_version: str | None = None
+    ) -> Any:
+        try:
+            if os.sep in service_name or service_name.startswith("."):
+                raise botocore.exceptions.DataNotFoundError(data_path=service_name)
+            latest = self.determine_latest_version(service_name, type_name)
+        except botocore.exceptions.DataNotFoundError:
+            return super().load_service_model(service_name, type_name, api_version)
+        version = api_version or latest
+        model = self.load_data(os.path.join(service_name, version, type_name))
+        extras = self._find_extras(service_name, type_name, version)  # type: ignore[attr-defined]
+        self._extras_processor.process(model, extras)  # type: ignore[attr-defined]
+        return model
 
 
 _LOADER: list[botocore.loaders.Loader] = []
 _LOADER_LOCK = threading.Lock()
+
+
+def _new_loader(search_path: str | None) -> botocore.loaders.Loader:
+    """``botocore.loaders.create_loader(search_path)``, as a :class:`_Loader`."""
+    paths = [
+        os.path.expanduser(os.path.expandvars(p)) for p in (search_path or "").split(os.pathsep)
+    ]
+    return _Loader(
+        extra_search_paths=paths if search_path is not None else None,
+        file_loader=_PlainJsonFileLoader(),
+    )
 
 
 def _session(profile: str | None) -> botocore.session.Session:
@@ -478,9 +534,7 @@ def _session(profile: str | None) -> botocore.session.Session:
     session = botocore.session.Session(profile=profile)
     with _LOADER_LOCK:
         if not _LOADER:
-            loader = botocore.loaders.create_loader(session.get_config_variable("data_path"))
-            loader.file_loader = _PlainJsonFileLoader()
-            _LOADER.append(loader)
+            _LOADER.append(_new_loader(session.get_config_variable("data_path")))
         session.register_component("data_loader", _LOADER[0])
     return session
 
