@@ -112,6 +112,12 @@ class AppContext:
     # then ends the process without the interpreter's teardown (see _exit_now).
     fast_exit: bool = False
 
+    @property
+    def process_ends_after(self) -> bool:
+        """Whether the process ends when the command returns (run by :func:`main`, not
+        in-process by a test or another program)."""
+        return bool(_ENTRY)
+
     def topology(self) -> Topology:
         if self._topology is None:
             from mr_failover import topology
@@ -490,8 +496,13 @@ def _wire_log() -> None:
             logger.addHandler(handler)
 
 
+# Filled by main(): the process is the command's own and ends with it.
+_ENTRY: list[bool] = []
+
+
 def main() -> None:
     """The entry point: a bug ends in one line and exit 1, its traceback with --debug."""
+    _ENTRY[:] = [True]
     ctx = click.Context(cli, info_name="mr-failover")
     try:
         cli(prog_name="mr-failover")

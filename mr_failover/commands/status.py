@@ -74,15 +74,16 @@ def status(
     """
     # Off until the first report is out: a run allocates about a million objects
     # (botocore's service models, the answers) and frees few, so the cyclic collector's
-    # passes over them found nothing and cost about 0.08 s of a 0.8 s run
-    # (bench/bench_status_cold.py). On again for --watch and for in-process callers.
+    # passes over them found nothing and cost about 0.08 s of a 0.8 s run, and turning
+    # it on again costs one pass over them all (0.025 s): only --watch and in-process
+    # callers do, a process that ends with the report does not (bench_status_cold.py).
     collecting = gc.isenabled()
     gc.disable()
     try:
         once = _reporter(app, regions, watch, deadline, publish, publish_region)
         code = once()
     finally:
-        if collecting:
+        if collecting and (watch or not app.process_ends_after):
             gc.enable()
     if watch:
         try:
