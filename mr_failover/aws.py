@@ -170,12 +170,16 @@ class ClientFactory:
         if self._topology is not None:
             profiles |= {spec.profile for spec in self._topology.regions.values()}
         for profile in profiles:
+            session = _session(profile)
             try:
-                _session(profile).get_scoped_config()
+                session.get_scoped_config()
             except botocore.exceptions.ProfileNotFound as exc:
                 raise CredentialsError(
                     f"{exc} (check ~/.aws/config, AWS_PROFILE or the topology's profile)"
                 ) from None
+            # The clients of a region without a role use this very session: made once.
+            with self._lock:
+                self._sessions.setdefault((profile, None), session)
 
     def with_timeouts(self, timeouts: Timeouts) -> ClientFactory:
         """A factory with other limits, sharing this one's sessions (no new AssumeRole)."""

@@ -48,6 +48,7 @@ from mr_failover.resources.section import (
     RegionView,
     Section,
     SectionError,
+    SharedReads,
     Verdict,
 )
 from mr_failover.topology import Topology
@@ -217,8 +218,9 @@ def observe(
         if g.declared(topology) and wanted(g.name):
             tasks[("", g.name)] = lambda g=g: g.read(topology, factory)  # type: ignore[misc]
             api_region[("", g.name)] = g.api_region
+    shared = SharedReads()
     for name in names:
-        ctx = ReadContext(topology, factory, name, observed_at)
+        ctx = ReadContext(topology, factory, name, observed_at, shared)
         for section in SECTIONS:
             for read in section.reads(ctx):
                 if wanted(read.key):
