@@ -224,6 +224,7 @@ def observe_api(factory: ClientSource, region: str, spec: Region, now: datetime)
 
 class ApiSection(Section):
     name = "api"
+    rounds = 2  # the domain, then its mappings and certificate
     title = "api"
     layout = "line"
 

@@ -204,6 +204,7 @@ def incoming_lags(
 
 class DynamoDbSection(Section):
     name = "dynamodb"
+    rounds = 2  # the tables one after another
     title = "DynamoDB"
 
     def reads(self, ctx: ReadContext) -> list[Read]:

@@ -222,6 +222,7 @@ def observe_region(
 
 class AcceleratorSection(Section):
     name = "accelerator"
+    rounds = 3  # the accelerator, its listeners, their endpoint groups
     title = "Accelerator"
     layout = "optional-column"
 

@@ -278,6 +278,7 @@ def observe_parameters(client: Any, names: list[str]) -> ParametersFinding:
 
 class ReadinessSection(Section):
     name = "readiness"
+    rounds = 2  # a listing then its object; secrets in turn
     title = "readiness"
     layout = "line"
     counts_problems = True

@@ -550,6 +550,7 @@ class TrafficSection(Section):
     controls (the ARC cluster's data plane), judged together: either can drain it."""
 
     name = "traffic"
+    rounds = 2  # the checks (and their health), then the records
     title = "Traffic"
 
     def reads(self, ctx: ReadContext) -> list[Read]:

@@ -241,6 +241,9 @@ class Section(ABC):
     layout: ClassVar[Layout] = "column"
     # Its cell already counts its problems (else the cell gets ", N problems").
     counts_problems: ClassVar[bool] = False
+    # Calls its longest read makes one after another: status starts the reads with the
+    # most first, so that they are not also the last to get their clients.
+    rounds: ClassVar[int] = 1
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -297,6 +300,7 @@ class GlobalSection(ABC):
 
     name: ClassVar[str]
     api_region: ClassVar[str]
+    rounds: ClassVar[int] = 1  # as Section.rounds
 
     @abstractmethod
     def declared(self, topology: Topology) -> bool: ...
