@@ -521,6 +521,8 @@ def main() -> None:
             fail(ctx, bug, EXIT_FAILED, "internal")
         except click.exceptions.Exit as done:
             sys.exit(done.exit_code)
+    finally:
+        _ENTRY.clear()  # called in-process (a test): later commands run in-process again
 
 
 def _exit_now(done: SystemExit) -> None:
