@@ -18,8 +18,8 @@ mutations refuse), asking each declared region's STS in turn until one answers.
 
 from __future__ import annotations
 
+import collections
 import getpass
-import gzip
 import json
 import logging
 import math
@@ -27,12 +27,15 @@ import os
 import re
 import threading
 import xml.etree.ElementTree as ElementTree
+import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+import botocore
 import botocore.config
 import botocore.credentials
 import botocore.exceptions
+import botocore.hooks
 import botocore.loaders
 import botocore.parsers
 import botocore.session
@@ -107,6 +110,38 @@ class AccountCheck:
         )
 
 
+class FifoLock:
+    """A lock granted in the order it was asked for (``threading.Lock`` makes no promise).
+
+    Status starts its reads longest chain first; with clients made one at a time (some
+    5 ms each, 32 for the example), an unordered lock let a three-call chain get its
+    client last and end the whole observation 0.2 s late at 100 ms a call
+    (bench/bench_status_cold.py). Not reentrant.
+    """
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._held = False
+        self._waiting: collections.deque[threading.Lock] = collections.deque()
+
+    def __enter__(self) -> None:
+        with self._guard:
+            if not self._held:
+                self._held = True
+                return
+            turn = threading.Lock()
+            turn.acquire()
+            self._waiting.append(turn)
+        turn.acquire()  # released by __exit__, which hands the lock over still held
+
+    def __exit__(self, *_: object) -> None:
+        with self._guard:
+            if self._waiting:
+                self._waiting.popleft().release()
+            else:
+                self._held = False
+
+
 class ClientFactory:
     """Thread-safe cache of botocore clients per (service, region)."""
 
@@ -124,6 +159,7 @@ class ClientFactory:
         self._sessions: dict[tuple[str | None, str | None], botocore.session.Session] = {}
         self._making: dict[tuple[str | None, str | None], threading.Lock] = {}
         self._clients: dict[tuple[str, str, str | None], Any] = {}
+        self._making_clients = FifoLock()
 
     def _config(self) -> botocore.config.Config:
         return botocore.config.Config(
@@ -169,17 +205,22 @@ class ClientFactory:
         if self._topology is not None:
             profiles |= {spec.profile for spec in self._topology.regions.values()}
         for profile in profiles:
+            session = _session(profile)
             try:
-                _session(profile).get_scoped_config()
+                session.get_scoped_config()
             except botocore.exceptions.ProfileNotFound as exc:
                 raise CredentialsError(
                     f"{exc} (check ~/.aws/config, AWS_PROFILE or the topology's profile)"
                 ) from None
+            # The clients of a region without a role use this very session: made once.
+            with self._lock:
+                self._sessions.setdefault((profile, None), session)
 
     def with_timeouts(self, timeouts: Timeouts) -> ClientFactory:
         """A factory with other limits, sharing this one's sessions (no new AssumeRole)."""
         other = ClientFactory(self._topology, endpoint_url=self.endpoint_url, timeouts=timeouts)
         other._lock = self._lock
+        other._making_clients = self._making_clients
         other._sessions = self._sessions
         other._making = self._making
         return other
@@ -196,19 +237,24 @@ class ClientFactory:
                 return self._clients[key]
         try:
             session = self._session_for(region)
-            # botocore sessions are not thread-safe: clients are made under the lock.
-            with self._lock:
-                if key not in self._clients:
-                    self._clients[key] = session.create_client(
-                        service,
-                        region_name=region,
-                        endpoint_url=endpoint_url or self.endpoint_url,
-                        config=self._config(),
-                    )
-                    if self._attempts() > self.timeouts.max_attempts:
-                        _limit_hung_attempts(self._clients[key], self.timeouts.max_attempts)
-                    _screen_answers(self._clients[key])
-                return self._clients[key]
+            # botocore sessions are not thread-safe: clients are made one at a time, in
+            # the order they were asked for (status asks for its longest reads' first).
+            with self._making_clients:
+                with self._lock:
+                    if key in self._clients:
+                        return self._clients[key]
+                client = session.create_client(
+                    service,
+                    region_name=region,
+                    endpoint_url=endpoint_url or self.endpoint_url,
+                    config=self._config(),
+                )
+                if self._attempts() > self.timeouts.max_attempts:
+                    _limit_hung_attempts(client, self.timeouts.max_attempts)
+                _screen_answers(client)
+                with self._lock:
+                    self._clients[key] = client
+                return client
         except botocore.exceptions.BotoCoreError as exc:
             raise translate(exc, region, f"{service} client") from None
 
@@ -451,20 +497,91 @@ class _PlainJsonFileLoader(botocore.loaders.JSONFileLoader):
     takes 2 to 3 times as long as plain ``json.loads`` (0.36 s against 0.15 s for the 16
     services status reads, on the 2-core development machine); dicts keep their order
     since Python 3.7, and botocore's model classes build their own OrderedDicts from them.
-    The same files are tried in the same order (``.json``, then ``.json.gz``).
+    The same files are tried in the same order (``.json``, then ``.json.gz``). A ``.gz``
+    file is read whole and inflated in one ``zlib`` call (``gzip.open`` reads it in
+    chunks). botocore's own endpoint data (``endpoints.json``, 1.2 MB) is the copy the
+    topology parsed to check region codes, when it is still there
+    (:func:`mr_failover.topology.take_endpoint_data`): parsed once per run, not twice.
     """
 
     def load_file(self, file_path: str) -> Any:
-        for ext, opener in ((".json", open), (".json.gz", gzip.open)):
-            full = file_path + ext
-            if os.path.isfile(full):
-                with opener(full, "rb") as fp:
-                    return json.loads(fp.read().decode("utf-8"))
+        if file_path == _BUILTIN_ENDPOINTS:
+            from mr_failover.topology import take_endpoint_data
+
+            if (data := take_endpoint_data()) is not None:
+                return data
+        full = file_path + ".json"
+        if os.path.isfile(full):
+            with open(full, "rb") as fp:
+                return json.loads(fp.read().decode("utf-8"))
+        full += ".gz"
+        if os.path.isfile(full):
+            with open(full, "rb") as fp:
+                # wbits 16 + MAX_WBITS: a gzip header and trailer, as gzip.open expects.
+                return json.loads(zlib.decompress(fp.read(), 16 + zlib.MAX_WBITS).decode("utf-8"))
         return None
+
+
+_BUILTIN_ENDPOINTS = os.path.join(os.path.dirname(botocore.__file__), "data", "endpoints")
+
+
+class _Loader(botocore.loaders.Loader):
+    """botocore's loader, minus listing every service to load one.
+
+    botocore's ``load_service_model`` first lists every service it knows (some 450
+    directories, a few ``stat`` calls each, once per model type: about 15 ms of a status
+    run) only to check that the one asked for is among them. A service is among them
+    exactly when it has an API version holding that model type, which
+    ``determine_latest_version`` finds from that service's own directory; an unknown
+    service is left to botocore's method, which raises its ``UnknownServiceError``.
+    """
+
+    @botocore.loaders.instance_cache
+    def load_service_model(
+        self, service_name: str, type_name: str, api_version: str | None = None
+    ) -> Any:
+        try:
+            if os.sep in service_name or service_name.startswith("."):
+                raise botocore.exceptions.DataNotFoundError(data_path=service_name)
+            latest = self.determine_latest_version(service_name, type_name)
+        except botocore.exceptions.DataNotFoundError:
+            return super().load_service_model(service_name, type_name, api_version)
+        version = api_version or latest
+        model = self.load_data(os.path.join(service_name, version, type_name))
+        extras = self._find_extras(service_name, type_name, version)  # type: ignore[attr-defined]
+        self._extras_processor.process(model, extras)  # type: ignore[attr-defined]
+        return model
+
+
+class _SharedAliases(botocore.hooks.EventAliaser):
+    """botocore's event-name aliaser, whose copies share its cache of aliased names.
+
+    Every client gets a copy of its session's event emitter, and botocore's copy starts
+    with an empty cache: each client then worked out the alias of every event name it
+    emits anew, trying some 40 aliases with string splits (about 20 ms of CPU over the
+    example's 32 clients and 59 calls). The names map the same way for every copy (the
+    same alias table), so they share the cache.
+    """
+
+    def __copy__(self) -> _SharedAliases:
+        twin = super().__copy__()
+        twin._alias_name_cache = self._alias_name_cache  # type: ignore[attr-defined]
+        return twin
 
 
 _LOADER: list[botocore.loaders.Loader] = []
 _LOADER_LOCK = threading.Lock()
+
+
+def _new_loader(search_path: str | None) -> botocore.loaders.Loader:
+    """``botocore.loaders.create_loader(search_path)``, as a :class:`_Loader`."""
+    paths = [
+        os.path.expanduser(os.path.expandvars(p)) for p in (search_path or "").split(os.pathsep)
+    ]
+    return _Loader(
+        extra_search_paths=paths if search_path is not None else None,
+        file_loader=_PlainJsonFileLoader(),
+    )
 
 
 def _session(profile: str | None) -> botocore.session.Session:
@@ -475,12 +592,14 @@ def _session(profile: str | None) -> botocore.session.Session:
     model once (bench/bench_status_cold.py). boto3 is not needed for clients and is not
     imported: its import alone (s3transfer and the resource layer) cost 0.1 to 0.2 s.
     """
-    session = botocore.session.Session(profile=profile)
+    handlers = botocore.hooks.HierarchicalEmitter()
+    session = botocore.session.Session(profile=profile, event_hooks=handlers)
+    # The same handlers (botocore's own, registered by the session), behind an aliaser
+    # whose copies share one cache of event names: see _SharedAliases.
+    session.register_component("event_emitter", _SharedAliases(handlers))
     with _LOADER_LOCK:
         if not _LOADER:
-            loader = botocore.loaders.create_loader(session.get_config_variable("data_path"))
-            loader.file_loader = _PlainJsonFileLoader()
-            _LOADER.append(loader)
+            _LOADER.append(_new_loader(session.get_config_variable("data_path")))
         session.register_component("data_loader", _LOADER[0])
     return session
 

@@ -48,6 +48,7 @@ from mr_failover.resources.section import (
     RegionView,
     Section,
     SectionError,
+    SharedReads,
     Verdict,
 )
 from mr_failover.topology import Topology
@@ -143,15 +144,23 @@ def region_json(r: RegionStatus) -> dict[str, Any]:
 
 
 def run_concurrently(
-    tasks: Mapping[Any, Callable[[], Any]], *, deadline: float, max_workers: int = MAX_WORKERS
+    tasks: Mapping[Any, Callable[[], Any]],
+    *,
+    deadline: float,
+    max_workers: int = MAX_WORKERS,
+    first: Callable[[Any], int] | None = None,
 ) -> dict[Any, Future[Any]]:
     """Run ``tasks`` on daemon threads; return their futures after at most ``deadline`` s.
 
-    Futures still running at the deadline are left behind (their threads are daemons
-    and end with their call's own timeout); those never started are cancelled.
+    ``first``: tasks with a higher number start first (else in order); the futures keep
+    the order of ``tasks``. Futures still running at the deadline are left behind (their
+    threads are daemons and end with their call's own timeout); those never started are
+    cancelled.
     """
     futures: dict[Any, Future[Any]] = {key: Future() for key in tasks}
     queue = list(tasks.items())
+    if first is not None:
+        queue.sort(key=lambda item: -first(item[0]))
     lock = threading.Lock()
 
     def worker() -> None:
@@ -217,8 +226,9 @@ def observe(
         if g.declared(topology) and wanted(g.name):
             tasks[("", g.name)] = lambda g=g: g.read(topology, factory)  # type: ignore[misc]
             api_region[("", g.name)] = g.api_region
+    shared = SharedReads()
     for name in names:
-        ctx = ReadContext(topology, factory, name, observed_at)
+        ctx = ReadContext(topology, factory, name, observed_at, shared)
         for section in SECTIONS:
             for read in section.reads(ctx):
                 if wanted(read.key):
@@ -226,7 +236,10 @@ def observe(
                     tasks[key] = read.fn
                     api_region[key] = read.api_region or name
                     owner[key] = section
-    futures = run_concurrently(tasks, deadline=deadline)
+    # The longest chains of calls first: they get their clients first and end first.
+    rounds = {k: owner[k].rounds for k in owner}
+    rounds |= {("", g.name): g.rounds for g in GLOBAL_SECTIONS}
+    futures = run_concurrently(tasks, deadline=deadline, first=lambda k: rounds.get(k, 1))
 
     results: dict[tuple[str, str], object] = {}
     errors: dict[tuple[str, str], MrFailoverError] = {}

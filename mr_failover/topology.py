@@ -86,14 +86,34 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+# endpoints.json as known_regions() parsed it, until the clients' model loader takes it
+# (mr_failover.aws): botocore would otherwise parse the 1.2 MB file a second time.
+_SPARE_ENDPOINTS: list[dict[str, Any]] = []
+
+
 @cache
 def known_regions() -> frozenset[str]:
     """Every region botocore knows, read from its endpoint data (no client made)."""
     import botocore
 
     path = Path(botocore.__file__).parent / "data" / "endpoints.json"
-    data = json.loads(path.read_text())
-    return frozenset(r for p in data["partitions"] for r in p.get("regions", {}))
+    data = json.loads(path.read_bytes())
+    regions = frozenset(r for p in data["partitions"] for r in p.get("regions", {}))
+    _SPARE_ENDPOINTS.append(data)
+    return regions
+
+
+def take_endpoint_data() -> dict[str, Any] | None:
+    """The endpoint data :func:`known_regions` parsed, to the first caller only.
+
+    botocore adds to the endpoint data it is given (each endpoint gets its partition's
+    defaults), so the dict is handed over once, never shared: a later caller parses the
+    file itself.
+    """
+    try:
+        return _SPARE_ENDPOINTS.pop()
+    except IndexError:
+        return None
 
 
 def _check_region(value: str) -> str:

@@ -24,6 +24,7 @@ from mr_failover.resources.section import (
     RegionStatus,
     RegionView,
     Section,
+    at_once,
 )
 from mr_failover.topology import ApiEndpoint
 
@@ -78,30 +79,41 @@ class ApiEndpointFinding:
 def observe_endpoint(
     apigw: Any, acm: Any, spec: ApiEndpoint, *, apigwv2: Any | None = None
 ) -> ApiEndpointFinding:
-    """Read ``spec``'s custom domain; ``apigwv2`` is the client for an HTTP API's domain."""
-    if spec.api_type == "http":
-        assert apigwv2 is not None
-        finding = _observe_http(apigwv2, spec)
+    """Read ``spec``'s custom domain; ``apigwv2`` is the client for an HTTP API's domain.
+
+    The domain first; then its base path mappings (API Gateway) and its certificate (ACM,
+    the ARN from the topology or from the domain) at the same time.
+    """
+    http = spec.api_type == "http"
+    client = apigwv2 if http else apigw
+    assert client is not None
+    d = _domain(client, spec)
+    if d is None:
+        return ApiEndpointFinding(domain=spec.domain, api_type=spec.api_type, found=False)
+    if http:
+        c = _http_config(d)
+        endpoint_type = c.get("EndpointType")
+        regional_name, zone = c.get("ApiGatewayDomainName"), c.get("HostedZoneId")
+        cert = c.get("CertificateArn")
     else:
-        finding = _observe_rest(apigw, spec)
-    if not finding.found:
-        return finding
-    cert_arn = spec.certificate_arn or (finding.certificate.arn if finding.certificate else None)
-    if not cert_arn:
-        return finding
-    return _with_certificate(finding, observe_certificate(acm, cert_arn))
-
-
-def _with_certificate(f: ApiEndpointFinding, cert: CertificateFinding) -> ApiEndpointFinding:
+        types = d.get("endpointConfiguration", {}).get("types", [])
+        endpoint_type = types[0] if types else None
+        regional_name, zone = d.get("regionalDomainName"), d.get("regionalHostedZoneId")
+        cert = d.get("regionalCertificateArn") or d.get("certificateArn")
+    cert_arn = spec.certificate_arn or cert
+    mappings, certificate = at_once(
+        lambda: _http_mappings(client, spec) if http else _rest_mappings(client, spec),
+        lambda: observe_certificate(acm, cert_arn) if cert_arn else None,
+    )
     return ApiEndpointFinding(
-        domain=f.domain,
-        api_type=f.api_type,
-        found=f.found,
-        endpoint_type=f.endpoint_type,
-        regional_domain_name=f.regional_domain_name,
-        regional_hosted_zone_id=f.regional_hosted_zone_id,
-        mappings=f.mappings,
-        certificate=cert,
+        domain=spec.domain,
+        api_type=spec.api_type,
+        found=True,
+        endpoint_type=endpoint_type,
+        regional_domain_name=regional_name,
+        regional_hosted_zone_id=zone,
+        mappings=mappings,
+        certificate=certificate,
     )
 
 
@@ -111,15 +123,25 @@ def _missing(client: Any, operation: str, exc: Exception) -> bool:
     raise call_error(client, operation, exc) from None
 
 
-def _observe_rest(client: Any, spec: ApiEndpoint) -> ApiEndpointFinding:
+def _domain(client: Any, spec: ApiEndpoint) -> dict[str, Any] | None:
+    """The custom domain (REST: ``domainName``, HTTP: ``DomainName``); None when missing."""
+    key = "DomainName" if spec.api_type == "http" else "domainName"
     try:
-        d = client.get_domain_name(domainName=spec.domain)
+        found: dict[str, Any] = client.get_domain_name(**{key: spec.domain})
     except Exception as exc:
         _missing(client, "get_domain_name", exc)
-        return ApiEndpointFinding(domain=spec.domain, api_type=spec.api_type, found=False)
-    types = d.get("endpointConfiguration", {}).get("types", [])
+        return None
+    return found
+
+
+def _http_config(d: dict[str, Any]) -> dict[str, Any]:
+    configs = d.get("DomainNameConfigurations", [])
+    return configs[0] if configs else {}
+
+
+def _rest_mappings(client: Any, spec: ApiEndpoint) -> tuple[Mapping, ...]:
     items = call(client, "get_base_path_mappings", domainName=spec.domain).get("items", [])
-    mappings = tuple(
+    return tuple(
         Mapping(
             base_path="" if m.get("basePath", "") in ROOT_PATHS else m["basePath"],
             api_id=str(m.get("restApiId", "")),
@@ -127,46 +149,17 @@ def _observe_rest(client: Any, spec: ApiEndpoint) -> ApiEndpointFinding:
         )
         for m in items
     )
-    cert = d.get("regionalCertificateArn") or d.get("certificateArn")
-    return ApiEndpointFinding(
-        domain=spec.domain,
-        api_type=spec.api_type,
-        found=True,
-        endpoint_type=types[0] if types else None,
-        regional_domain_name=d.get("regionalDomainName"),
-        regional_hosted_zone_id=d.get("regionalHostedZoneId"),
-        mappings=mappings,
-        certificate=CertificateFinding(arn=cert, status="", not_after=None) if cert else None,
-    )
 
 
-def _observe_http(client: Any, spec: ApiEndpoint) -> ApiEndpointFinding:
-    try:
-        d = client.get_domain_name(DomainName=spec.domain)
-    except Exception as exc:
-        _missing(client, "get_domain_name", exc)
-        return ApiEndpointFinding(domain=spec.domain, api_type=spec.api_type, found=False)
-    configs = d.get("DomainNameConfigurations", [])
-    c: dict[str, Any] = configs[0] if configs else {}
+def _http_mappings(client: Any, spec: ApiEndpoint) -> tuple[Mapping, ...]:
     items = call(client, "get_api_mappings", DomainName=spec.domain).get("Items", [])
-    mappings = tuple(
+    return tuple(
         Mapping(
             base_path=str(m.get("ApiMappingKey", "")).strip("/"),
             api_id=str(m.get("ApiId", "")),
             stage=m.get("Stage"),
         )
         for m in items
-    )
-    cert = c.get("CertificateArn")
-    return ApiEndpointFinding(
-        domain=spec.domain,
-        api_type=spec.api_type,
-        found=True,
-        endpoint_type=c.get("EndpointType"),
-        regional_domain_name=c.get("ApiGatewayDomainName"),
-        regional_hosted_zone_id=c.get("HostedZoneId"),
-        mappings=mappings,
-        certificate=CertificateFinding(arn=cert, status="", not_after=None) if cert else None,
     )
 
 
@@ -231,6 +224,7 @@ def observe_api(factory: ClientSource, region: str, spec: Region, now: datetime)
 
 class ApiSection(Section):
     name = "api"
+    rounds = 2  # the domain, then its mappings and certificate
     title = "api"
     layout = "line"
 

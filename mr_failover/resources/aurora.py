@@ -350,6 +350,7 @@ def split_regions(found: Mapping[str, Mapping[str, object]]) -> dict[str, str]:
 
 class AuroraSection(Section):
     name = "aurora"
+    rounds = 3  # DescribeDBClusters, DescribeGlobalClusters, the lag metric
     title = "Aurora"
 
     def reads(self, ctx: ReadContext) -> list[Read]:

@@ -248,6 +248,7 @@ def cloudfront_problems(
 
 class CloudFrontSection(GlobalSection):
     name = "cloudfront"
+    rounds = 2  # ListDistributions, then each distribution
     api_region = CONTROL_PLANE_REGION
 
     def declared(self, topology: Topology) -> bool:

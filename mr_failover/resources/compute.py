@@ -19,6 +19,7 @@ from mr_failover.resources.section import (
     RegionStatus,
     RegionView,
     Section,
+    at_once,
 )
 from mr_failover.topology import AutoScalingGroup, EcsService, LambdaFunction
 
@@ -165,18 +166,26 @@ class ComputeStatus:
 
 
 def observe_compute(factory: ClientSource, region: str, spec: Region) -> ComputeStatus:
+    """ECS, Auto Scaling and Lambda, read at the same time (three APIs, none waits)."""
     c = spec.compute
-    services: list[ServiceFinding] = []
-    if c.ecs_services:
-        services += observe_ecs_services(factory.client("ecs", region), c.ecs_services)
-    if c.autoscaling_groups:
-        services += observe_autoscaling_groups(
-            factory.client("autoscaling", region), c.autoscaling_groups
-        )
-    functions: list[FunctionFinding] = []
-    if c.lambda_functions:
-        functions = observe_functions(factory.client("lambda", region), c.lambda_functions)
-    return ComputeStatus(services=tuple(services), functions=tuple(functions))
+    ecs, groups, functions = at_once(
+        lambda: (
+            observe_ecs_services(factory.client("ecs", region), c.ecs_services)
+            if c.ecs_services
+            else []
+        ),
+        lambda: (
+            observe_autoscaling_groups(factory.client("autoscaling", region), c.autoscaling_groups)
+            if c.autoscaling_groups
+            else []
+        ),
+        lambda: (
+            observe_functions(factory.client("lambda", region), c.lambda_functions)
+            if c.lambda_functions
+            else []
+        ),
+    )
+    return ComputeStatus(services=tuple(ecs + groups), functions=tuple(functions))
 
 
 class ComputeSection(Section):

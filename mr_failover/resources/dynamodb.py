@@ -23,6 +23,7 @@ from mr_failover.resources.section import (
     RegionStatus,
     RegionView,
     Section,
+    at_once,
 )
 
 if TYPE_CHECKING:
@@ -164,14 +165,20 @@ def observe_dynamodb(
         name: [n for n, r in topology.regions.items() if n != region and name in r.dynamodb_tables]
         for name in names
     }
-    tables = tuple(observe_table(client, name, global_table=bool(peers_of[name])) for name in names)
     queries = []
     for name in names:
         peers = [
             n for n, r in topology.regions.items() if n != region and name in r.dynamodb_tables
         ]
         queries.extend(latency_queries(name, peers))
-    values = cloudwatch.latest_values(factory.client("cloudwatch", region), queries, now=now)
+    # The tables one after another (one client), their lag metrics meanwhile: the
+    # queries come from the topology, not from the tables' answers.
+    tables, values = at_once(
+        lambda: tuple(
+            observe_table(client, name, global_table=bool(peers_of[name])) for name in names
+        ),
+        lambda: cloudwatch.latest_values(factory.client("cloudwatch", region), queries, now=now),
+    )
     outgoing = tuple(
         OutgoingLag(
             table=dict(q.dimensions)["TableName"],
@@ -197,6 +204,7 @@ def incoming_lags(
 
 class DynamoDbSection(Section):
     name = "dynamodb"
+    rounds = 2  # the tables one after another
     title = "DynamoDB"
 
     def reads(self, ctx: ReadContext) -> list[Read]:

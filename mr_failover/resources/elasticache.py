@@ -210,6 +210,7 @@ class ElastiCacheStatus:
 
 class ElastiCacheSection(Section):
     name = "elasticache"
+    rounds = 2  # the datastore by id, else the listing
     title = "Cache"
     layout = "optional-column"
 

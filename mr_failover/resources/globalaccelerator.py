@@ -28,6 +28,7 @@ from mr_failover.resources.section import (
     RegionStatus,
     RegionView,
     Section,
+    SharedReads,
 )
 from mr_failover.topology import GlobalAccelerator
 
@@ -203,10 +204,17 @@ class AcceleratorStatus:
     group: EndpointGroupFinding | None
 
 
-def observe_region(factory: ClientSource, region: str, topology: Topology) -> AcceleratorStatus:
-    assert topology.global_accelerator is not None
-    client = factory.client("globalaccelerator", GA_REGION)
-    found = observe_accelerator(client, topology.global_accelerator)
+def observe_region(
+    factory: ClientSource, region: str, topology: Topology, shared: SharedReads | None = None
+) -> AcceleratorStatus:
+    """The accelerator (read once for all regions when ``shared``) and this region's group."""
+    spec_ga = topology.global_accelerator
+    assert spec_ga is not None
+
+    def read() -> AcceleratorFinding:
+        return observe_accelerator(factory.client("globalaccelerator", GA_REGION), spec_ga)
+
+    found = read() if shared is None else shared.once("globalaccelerator", read)
     spec = topology.regions[region].global_accelerator
     pinned = spec.endpoint_group_arn if spec is not None else None
     return AcceleratorStatus(accelerator=found, group=found.group(region, pinned))
@@ -214,6 +222,7 @@ def observe_region(factory: ClientSource, region: str, topology: Topology) -> Ac
 
 class AcceleratorSection(Section):
     name = "accelerator"
+    rounds = 3  # the accelerator, its listeners, their endpoint groups
     title = "Accelerator"
     layout = "optional-column"
 
@@ -223,7 +232,7 @@ class AcceleratorSection(Section):
         return [
             Read(
                 "accelerator",
-                lambda: observe_region(ctx.factory, ctx.region, ctx.topology),
+                lambda: observe_region(ctx.factory, ctx.region, ctx.topology, ctx.shared),
                 GA_REGION,
             )
         ]

@@ -14,7 +14,6 @@ of that region. :class:`ReadinessSection` judges it for the status report.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -31,6 +30,7 @@ from mr_failover.resources.section import (
     RegionView,
     Section,
 )
+from mr_failover.resources.section import at_once as _at_once
 from mr_failover.topology import CodeRepository, Readiness, TemplatesBucket
 
 T = TypeVar("T")
@@ -112,32 +112,6 @@ def observe(factory: ClientSource, region: str, spec: Readiness, home: str) -> R
         ),
     )
     return ReadinessFinding(templates=templates, code=code, secrets=secrets, parameters=parameters)
-
-
-def _at_once(*fns: Callable[[], Any]) -> list[Any]:
-    """Each of ``fns`` on a thread of its own; their results in order.
-
-    An exception is raised once all have ended, the first one in ``fns``'s order: the one
-    the calls made one after another would have raised. Daemon threads, like status's
-    own: a read still waiting on a black-holed endpoint never holds the process.
-    """
-    outcomes: list[tuple[bool, Any]] = [(False, None)] * len(fns)
-
-    def run(i: int) -> None:
-        try:
-            outcomes[i] = (True, fns[i]())
-        except BaseException as exc:
-            outcomes[i] = (False, exc)
-
-    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(fns))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for ok, value in outcomes:
-        if not ok:
-            raise value
-    return [value for _, value in outcomes]
 
 
 def _own(exc: MrFailoverError, region: str) -> MrFailoverError | None:
@@ -304,6 +278,7 @@ def observe_parameters(client: Any, names: list[str]) -> ParametersFinding:
 
 class ReadinessSection(Section):
     name = "readiness"
+    rounds = 2  # a listing then its object; secrets in turn
     title = "readiness"
     layout = "line"
     counts_problems = True

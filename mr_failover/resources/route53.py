@@ -26,6 +26,7 @@ from mr_failover.resources.section import (
     RegionStatus,
     RegionView,
     Section,
+    at_once,
 )
 from mr_failover.topology import HealthCheck, Record, Region, Traffic
 
@@ -296,11 +297,13 @@ def _checks(
     cloudwatch: Any | None,
     now: datetime | None,
 ) -> dict[str, list[HealthCheckFinding]]:
-    """Each check's configuration (``GetHealthCheck``), then all their health at once."""
-    configs = {i: _get_health_check(client, i) for r in ids.values() for i in r}
-    metrics = None
-    if cloudwatch is not None:
-        metrics = read_health_metrics(cloudwatch, list(configs), now=now)
+    """Each check's configuration (``GetHealthCheck``, one after another) and, meanwhile,
+    all their health in one CloudWatch call: the health needs only the ids."""
+    unique = list(dict.fromkeys(i for r in ids.values() for i in r))
+    configs, metrics = at_once(
+        lambda: {i: _get_health_check(client, i) for r in ids.values() for i in r},
+        lambda: None if cloudwatch is None else read_health_metrics(cloudwatch, unique, now=now),
+    )
     return {
         name: [
             _finding(
@@ -571,6 +574,7 @@ class TrafficSection(Section):
     controls (the ARC cluster's data plane), judged together: either can drain it."""
 
     name = "traffic"
+    rounds = 2  # the checks (and their health), then the records
     title = "Traffic"
 
     def reads(self, ctx: ReadContext) -> list[Read]:

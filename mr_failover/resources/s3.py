@@ -140,6 +140,7 @@ def observe_s3(factory: ClientSource, region: str, spec: Region, now: datetime) 
 
 class S3Section(Section):
     name = "s3"
+    rounds = 3  # versioning, replication, the backlog metrics
     title = "S3"
 
     def reads(self, ctx: ReadContext) -> list[Read]:

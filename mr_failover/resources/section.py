@@ -14,15 +14,19 @@ The core never prints, so a cell is plain text and a style name for the renderer
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 if TYPE_CHECKING:
     from mr_failover.aws import ClientSource
     from mr_failover.topology import Region, Topology
+
+T = TypeVar("T")
 
 Verdict = Literal["serving", "drained", "degraded", "unreachable"]
 HEALTHY_VERDICTS: frozenset[str] = frozenset({"serving", "drained"})
@@ -81,12 +85,42 @@ class Read:
     api_region: str | None = None
 
 
+class SharedReads:
+    """Reads that every region's task of one observation needs alike, made once.
+
+    Global Accelerator's API answers the same about the accelerator whichever region
+    asks (one control plane, in us-west-2): the first task to ask makes the calls, the
+    others wait for its answer or its error. A waiting task is bound by status's deadline
+    like the one it waits for.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._answers: dict[str, Future[Any]] = {}
+
+    def once(self, key: str, fn: Callable[[], T]) -> T:
+        with self._lock:
+            answer = self._answers.get(key)
+            first = answer is None
+            if answer is None:
+                answer = self._answers[key] = Future()
+        if first:
+            try:
+                answer.set_result(fn())
+            except BaseException as exc:
+                answer.set_exception(exc)
+        result: T = answer.result()
+        return result
+
+
 @dataclass(frozen=True)
 class ReadContext:
     topology: Topology
     factory: ClientSource
     region: str
     now: datetime
+    # One for all the regions of an observation (status.observe).
+    shared: SharedReads = field(default_factory=SharedReads, compare=False, repr=False)
 
     @property
     def spec(self) -> Region:
@@ -207,6 +241,9 @@ class Section(ABC):
     layout: ClassVar[Layout] = "column"
     # Its cell already counts its problems (else the cell gets ", N problems").
     counts_problems: ClassVar[bool] = False
+    # Calls its longest read makes one after another: status starts the reads with the
+    # most first, so that they are not also the last to get their clients.
+    rounds: ClassVar[int] = 1
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -263,6 +300,7 @@ class GlobalSection(ABC):
 
     name: ClassVar[str]
     api_region: ClassVar[str]
+    rounds: ClassVar[int] = 1  # as Section.rounds
 
     @abstractmethod
     def declared(self, topology: Topology) -> bool: ...
@@ -282,3 +320,34 @@ class GlobalSection(ABC):
 
     def to_json(self, found: tuple[Any, ...]) -> Any:
         return [asdict(d) for d in found]
+
+
+def at_once(*fns: Callable[[], Any]) -> list[Any]:
+    """Each of ``fns`` on a thread of its own; their results in order.
+
+    For a section's reads that wait for no other and use different clients (Stubber
+    tests expect one client's calls in order): the section then takes as long as its
+    longest chain of calls rather than their sum, which is what status's wall time
+    follows when each call has a latency (bench/bench_status_cold.py).
+
+    An exception is raised once all have ended, the first one in ``fns``'s order: the
+    one the calls made one after another would have raised. Daemon threads, like
+    status's own: a read still waiting on a black-holed endpoint never holds the process.
+    """
+    outcomes: list[tuple[bool, Any]] = [(False, None)] * len(fns)
+
+    def run(i: int) -> None:
+        try:
+            outcomes[i] = (True, fns[i]())
+        except BaseException as exc:
+            outcomes[i] = (False, exc)
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(fns))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for ok, value in outcomes:
+        if not ok:
+            raise value
+    return [value for _, value in outcomes]
