@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck unit tests-moto tests-sandbox bytecode bench bench-quick clean conformance browser-check
 
-# pytest-xdist workers per pytest run (WORKERS=0: one process each). A work unit is a
+# pytest-xdist workers of the moto run (WORKERS=0: one process each). A work unit is a
 # test module (its module fixtures built once), or one heavy / slow test; units go out in
 # collection order, the long ones first (tests/conftest.py). Each worker is a process of
 # its own: its own sandboxes (ephemeral ports), tmp dirs and environment.
