@@ -6,13 +6,17 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck unit tests-moto tests-sandbox bytecode bench bench-quick clean conformance browser-check
 
-# pytest-xdist workers per pytest run (WORKERS=0: one process each). A work unit is a
+# pytest-xdist workers of the moto run (WORKERS=0: one process each). A work unit is a
 # test module (its module fixtures built once), or one heavy / slow test; units go out in
 # collection order, the long ones first (tests/conftest.py). Each worker is a process of
 # its own: its own sandboxes (ephemeral ports), tmp dirs and environment.
+# The sandbox run gets one worker more (SANDBOX_WORKERS): most of its time is spent
+# waiting in real time (child processes, TTLs, leases), so a third worker fills a core
+# that two would leave idle.
 WORKERS ?= 2
-XDIST := $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadgroup --no-loadscope-reorder)
-PYTEST := $(BIN)/pytest -p no:cacheprovider --durations=10 $(XDIST)
+SANDBOX_WORKERS ?= $(if $(filter 0,$(WORKERS)),0,$(shell echo $$(($(WORKERS) + 1))))
+xdist = $(if $(filter 0,$(1)),,-n $(1) --dist loadgroup --no-loadscope-reorder)
+PYTEST := $(BIN)/pytest -p no:cacheprovider --durations=10
 
 $(STAMP): pyproject.toml setup.cfg
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=python3)"; exit 2; }
@@ -45,10 +49,10 @@ typecheck: $(STAMP)
 unit: tests-moto tests-sandbox
 
 tests-moto: bytecode
-	$(PYTEST) tests/unit tests/functional tests/bench
+	$(PYTEST) $(call xdist,$(WORKERS)) tests/unit tests/functional tests/bench
 
 tests-sandbox: bytecode
-	$(PYTEST) tests/reliability tests/e2e tests/sandbox
+	$(PYTEST) $(call xdist,$(SANDBOX_WORKERS)) tests/reliability tests/e2e tests/sandbox
 
 # The suite starts hundreds of mr-failover child processes. With PYTHONDONTWRITEBYTECODE
 # set (as in some shells and CI images) none of them writes its bytecode, so each compiled

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from mr_failover.sandbox import dns
 from mr_failover.sandbox.route53 import HEALTH_PROBE
+from mr_failover.sandbox.state import shutdown_servers
 
 if TYPE_CHECKING:
     from mr_failover.sandbox.state import SandboxState
@@ -97,9 +98,7 @@ class _Servers:
 
     def stop(self) -> None:
         servers, self.servers = self.servers, {}
-        for server in servers.values():
-            server.shutdown()
-            server.server_close()
+        shutdown_servers(servers.values())
         for thread in self.threads:
             thread.join(timeout=5)
         self.threads = []

@@ -6,6 +6,11 @@ composite alarm (the drill's stop condition would never fire). This module makes
 ``describe_alarms`` honour ``AlarmTypes``, and routes ``PutCompositeAlarm`` to the
 method moto stores composite alarms with.
 
+moto 5.2.5's ``ListMetrics`` lists a metric of two or more dimensions once per
+datapoint (its ``are_dimensions_same`` compares every dimension with every other, so two
+different names never match); a metric is its namespace, name and dimension set, listed
+once (see :func:`same_metric`).
+
 moto also takes ``GetMetricData``'s ``StartTime`` as given, so a one-minute period can
 straddle two clock minutes and mix their datapoints; AWS rounds it down first (see
 :func:`round_start`). ``GetMetricStatistics`` is left as moto serves it (its periods start
@@ -30,6 +35,8 @@ HOOKS = (
     # does not route PutCompositeAlarm to it; the sandbox does.
     "moto.cloudwatch.responses.CloudWatchResponse.put_metric_alarm",
     "moto.cloudwatch.models.CloudWatchBackend.get_metric_data",
+    # ListMetrics: a metric with two or more dimensions listed once per datapoint.
+    "moto.cloudwatch.models.MetricDatumBase.filter",
 )
 
 _hooks = Hooks("CloudWatch")
@@ -49,6 +56,25 @@ def alarm_types(requested: list[str] | None) -> set[str]:
     https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarms.html).
     """
     return set(requested) if requested else {"MetricAlarm"}
+
+
+def same_metric(a: Any, b: Any) -> bool:
+    """Whether two of moto's metric data are the same metric: namespace, name, dimensions.
+
+    # rule: cloudwatch-metric-identity
+    "A metric is uniquely defined by a name, a namespace, and zero or more dimensions ...
+    CloudWatch treats each unique combination of dimensions as a separate metric"
+    (Amazon CloudWatch concepts, Metrics and Dimensions,
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch_concepts.html).
+    That ListMetrics names each such metric once, however many datapoints it holds, is an
+    assumption from "Lists the names, namespaces, and dimensions of the metrics"
+    (https://docs.aws.amazon.com/AmazonCloudWatch/latest/cli/cli-mon-list-metrics.html).
+    """
+
+    def dims(m: Any) -> list[tuple[str, str]]:
+        return sorted((d.name, d.value) for d in m.dimensions)
+
+    return bool(a.name == b.name and a.namespace == b.namespace and dims(a) == dims(b))
 
 
 def round_start(start: dt.datetime, now: dt.datetime, period: int) -> dt.datetime:
@@ -85,7 +111,7 @@ def _rounded(start: dt.datetime, period: int) -> dt.datetime:
 
 
 def _patch_moto() -> None:
-    from moto.cloudwatch.models import CloudWatchBackend
+    from moto.cloudwatch.models import CloudWatchBackend, MetricDatumBase
     from moto.cloudwatch.responses import CloudWatchResponse
 
     original_data = CloudWatchBackend.get_metric_data
@@ -99,6 +125,21 @@ def _patch_moto() -> None:
         return original_data(self, queries, start_time, *args, **kw)
 
     setattr(CloudWatchBackend, "get_metric_data", get_metric_data)  # noqa: B010
+
+    original_filter = MetricDatumBase.filter
+
+    def filter(
+        self: Any,
+        namespace: str | None,
+        name: str | None,
+        dimensions: list[dict[str, str]],
+        already_present_metrics: list[Any] | None = None,
+    ) -> bool:
+        if any(same_metric(self, m) for m in already_present_metrics or []):
+            return False
+        return bool(original_filter(self, namespace, name, dimensions, None))
+
+    setattr(MetricDatumBase, "filter", filter)  # noqa: B010
 
     original = CloudWatchResponse.describe_alarms
 

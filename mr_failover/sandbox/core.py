@@ -123,11 +123,17 @@ class Sandbox(SandboxState):
     def stop(self) -> None:
         """Stop the ticker and the server; releases any blackholed request."""
         self.stop_ticker()
+        # The HTTP server's loop and the simulations' listeners (DNS, applications) each
+        # stop at their next poll: wait for them side by side, not one after the other.
+        closing = None
         if self._server is not None:
-            self._server.stop()
+            closing = threading.Thread(target=self._server.stop, daemon=True)
+            closing.start()
+        self.stopped()
+        if closing is not None:
+            closing.join(timeout=10)
             self._server = None
             remember_token(self.endpoint_url, None)
-        self.stopped()
 
     def arc_endpoints(self) -> list[tuple[str, str]]:
         """(region, url) of the five Route 53 ARC cluster endpoints (loopback listeners)."""

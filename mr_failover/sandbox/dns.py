@@ -45,6 +45,7 @@ import dns.rrset
 
 from mr_failover.resources.dns import region_of_address
 from mr_failover.sandbox import route53
+from mr_failover.sandbox.state import shutdown_servers
 
 if TYPE_CHECKING:
     from mr_failover.sandbox.state import SandboxState
@@ -429,9 +430,7 @@ class DnsServer:
 
     def stop(self) -> None:
         servers, self._servers = self._servers, []
-        for server in servers:
-            server.shutdown()
-            server.server_close()
+        shutdown_servers(servers)
         for thread in self._threads:
             thread.join(timeout=5)
         self._threads = []

@@ -439,8 +439,13 @@ class SandboxServer:
             request_handler=quiet_handler(MotoRequestHandler),
         )
         self._server.daemon_threads = True
+        # Polls every 0.2 s as the sandbox's other listeners do (werkzeug's default is
+        # 0.5 s): stop() waits for the next poll.
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="sandbox-http", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name="sandbox-http",
+            daemon=True,
         )
         self._thread.start()
         return int(self._server.server_address[1])

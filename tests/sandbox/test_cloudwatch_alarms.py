@@ -151,3 +151,22 @@ def test_round_start_follows_the_documented_steps() -> None:
     assert cloudwatch.round_start(old, now, 60) == old.replace(minute=30, second=0)
     older = at - dt.timedelta(days=70)
     assert cloudwatch.round_start(older, now, 60) == older.replace(minute=0, second=0)
+
+
+def test_a_metric_of_two_dimensions_is_listed_once_whatever_its_datapoints(
+    aws: AwsFactory,
+) -> None:
+    """rule: cloudwatch-metric-identity. Three datapoints of one two-dimension metric and
+    one of another dimension set: two metrics, each listed once."""
+    cw = aws("cloudwatch", "us-west-2")
+    both = [{"Name": "DBClusterIdentifier", "Value": "c"}, {"Name": "SourceRegion", "Value": "e"}]
+    for value, dims in ((1.0, both), (2.0, both[::-1]), (3.0, both), (4.0, both[:1])):
+        cw.put_metric_data(
+            Namespace="Test", MetricData=[{"MetricName": "Lag", "Value": value, "Dimensions": dims}]
+        )
+    listed = cw.list_metrics(Namespace="Test", MetricName="Lag")["Metrics"]
+    sets = sorted(tuple(sorted((d["Name"], d["Value"]) for d in m["Dimensions"])) for m in listed)
+    assert sets == [
+        (("DBClusterIdentifier", "c"),),
+        (("DBClusterIdentifier", "c"), ("SourceRegion", "e")),
+    ]
