@@ -19,16 +19,22 @@ mutations refuse), asking each declared region's STS in turn until one answers.
 from __future__ import annotations
 
 import collections
+import contextlib
 import getpass
+import hashlib
 import json
 import logging
+import marshal
 import math
 import os
 import re
+import stat
+import sys
 import threading
 import xml.etree.ElementTree as ElementTree
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import botocore
@@ -40,7 +46,7 @@ import botocore.loaders
 import botocore.parsers
 import botocore.session
 
-from mr_failover import __version__
+from mr_failover import __version__, statedir
 from mr_failover.errors import (
     AwsCallError,
     CredentialsError,
@@ -504,22 +510,87 @@ class _PlainJsonFileLoader(botocore.loaders.JSONFileLoader):
     (:func:`mr_failover.topology.take_endpoint_data`): parsed once per run, not twice.
     """
 
+    def __init__(self, cache: _ModelCache | None = None) -> None:
+        self.cache = cache
+
     def load_file(self, file_path: str) -> Any:
         if file_path == _BUILTIN_ENDPOINTS:
             from mr_failover.topology import take_endpoint_data
 
             if (data := take_endpoint_data()) is not None:
                 return data
-        full = file_path + ".json"
-        if os.path.isfile(full):
-            with open(full, "rb") as fp:
-                return json.loads(fp.read().decode("utf-8"))
-        full += ".gz"
-        if os.path.isfile(full):
-            with open(full, "rb") as fp:
-                # wbits 16 + MAX_WBITS: a gzip header and trailer, as gzip.open expects.
-                return json.loads(zlib.decompress(fp.read(), 16 + zlib.MAX_WBITS).decode("utf-8"))
+        for full in (file_path + ".json", file_path + ".json.gz"):
+            try:
+                info = os.stat(full)
+            except OSError:
+                continue
+            if stat.S_ISREG(info.st_mode):
+                if self.cache is None:
+                    return _parse_model_file(full)
+                return self.cache.load(full, info)
         return None
+
+
+def _parse_model_file(path: str) -> Any:
+    with open(path, "rb") as fp:
+        raw = fp.read()
+    if path.endswith(".gz"):
+        # wbits 16 + MAX_WBITS: a gzip header and trailer, as gzip.open expects.
+        raw = zlib.decompress(raw, 16 + zlib.MAX_WBITS)
+    return json.loads(raw.decode("utf-8"))
+
+
+class _ModelCache:
+    """botocore's model files, parsed once per installation, not once per run.
+
+    Parsing the JSON (gzipped) models of the services a status run reads took about
+    0.1 s of its CPU; the same data read back with :mod:`marshal` takes about 0.015 s
+    (bench/bench_status_cold.py, docs/PERFORMANCE.md). Each parsed file is kept as
+    ``<cache dir>/<hash>.marshal``, the hash over the Python version, marshal's format
+    version, the file's path, size and modification time: an upgraded botocore or a
+    model put in ``~/.aws/models`` is parsed afresh. The folder is used only when it is
+    this user's and no one else may write in it (the state folder's rule,
+    :func:`statedir.check_private`): marshal must only read data this user wrote. A
+    cache that cannot be created, read or written is skipped and the file is parsed,
+    as without it; ``MR_FAILOVER_CACHE_DIR=off`` turns it off.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._usable: bool | None = None
+
+    def _ready(self) -> bool:
+        if self._usable is None:
+            try:
+                self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+                statedir.check_private(self.folder)
+                self._usable = True
+            except (OSError, MrFailoverError):
+                self._usable = False
+        return self._usable
+
+    def load(self, source: str, info: os.stat_result) -> Any:
+        if not self._ready():
+            return _parse_model_file(source)
+        key = f"{sys.version_info[:2]}|{marshal.version}|{source}|{info.st_size}|{info.st_mtime_ns}"
+        path = self.folder / f"{hashlib.sha256(key.encode()).hexdigest()[:40]}.marshal"
+        try:
+            with os.fdopen(statedir.open_regular(path, follow=False), "rb") as fp:
+                if os.fstat(fp.fileno()).st_uid == statedir.my_uid():
+                    return marshal.loads(fp.read())
+        except (OSError, EOFError, ValueError, TypeError):
+            pass  # not cached yet, or a torn or foreign file: parsed and written again
+        data = _parse_model_file(source)
+        part = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}")
+        try:
+            fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as fp:
+                fp.write(marshal.dumps(data))
+            os.replace(part, path)  # whole or not at all, whoever writes it last
+        except (OSError, ValueError):
+            with contextlib.suppress(OSError):
+                part.unlink()
+        return data
 
 
 _BUILTIN_ENDPOINTS = os.path.join(os.path.dirname(botocore.__file__), "data", "endpoints")
@@ -578,9 +649,10 @@ def _new_loader(search_path: str | None) -> botocore.loaders.Loader:
     paths = [
         os.path.expanduser(os.path.expandvars(p)) for p in (search_path or "").split(os.pathsep)
     ]
+    folder = statedir.cache_dir()
     return _Loader(
         extra_search_paths=paths if search_path is not None else None,
-        file_loader=_PlainJsonFileLoader(),
+        file_loader=_PlainJsonFileLoader(None if folder is None else _ModelCache(folder)),
     )
 
 

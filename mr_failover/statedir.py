@@ -24,6 +24,7 @@ import platformdirs
 from mr_failover.errors import RefusedError
 
 ENV_STATE_DIR = "MR_FAILOVER_STATE_DIR"
+ENV_CACHE_DIR = "MR_FAILOVER_CACHE_DIR"
 _KINDS = (
     (stat.S_ISDIR, "a directory"),
     (stat.S_ISFIFO, "a FIFO (named pipe)"),
@@ -46,6 +47,16 @@ def state_dir() -> Path:
     """Where runs, reports and caches are kept (not created here)."""
     override = os.environ.get(ENV_STATE_DIR)
     return Path(override) if override else Path(platformdirs.user_state_dir("mr-failover"))
+
+
+def cache_dir() -> Path | None:
+    """Where derived data is cached (botocore's parsed models: :mod:`mr_failover.aws`):
+    the user's cache directory, or ``MR_FAILOVER_CACHE_DIR``; None when that is ``off``.
+    Nothing in it decides anything: deleting it only makes the next run slower."""
+    override = os.environ.get(ENV_CACHE_DIR)
+    if override == "off":
+        return None
+    return Path(override) if override else Path(platformdirs.user_cache_dir("mr-failover"))
 
 
 def private_dir(*parts: str) -> Path:
