@@ -232,23 +232,75 @@ def health_check_names(client: Any, ids: Sequence[str]) -> dict[str, str]:
 
 def find_health_check_id(client: Any, name: str) -> str:
     """The id of the health check whose ``Name`` tag is ``name``."""
-    ids: list[str] = []
+    return _Seen(client).id_named(name)
+
+
+def _list_health_checks(client: Any) -> dict[str, dict[str, Any]]:
+    """Every health check of the account (``ListHealthChecks``, all pages): id -> check."""
+    out: dict[str, dict[str, Any]] = {}
     request: dict[str, Any] = {}
     while True:
         page = call(client, "list_health_checks", **request)
-        ids.extend(hc["Id"] for hc in page.get("HealthChecks", []))
+        out.update((str(hc["Id"]), hc) for hc in page.get("HealthChecks", []))
         if not page.get("IsTruncated"):
-            break
+            return out
         request["Marker"] = page["NextMarker"]
-    for check_id, tagged in health_check_names(client, ids).items():
-        if tagged == name:
-            return check_id
-    raise HealthCheckNotTagged(
-        CONTROL_PLANE_REGION,
-        "route53:ListTagsForResources",
-        f"no health check is tagged Name={name}",
-        "tag it, put its id in the topology, or name it in a record's health_check",
-    )
+
+
+class _Seen:
+    """The health checks one read has seen, so that it asks Route 53 for each once.
+
+    ``ListHealthChecks`` answers with the same ``HealthCheck`` objects as
+    ``GetHealthCheck`` (``HealthCheckConfig``, ``HealthCheckVersion``, ...; Response
+    Syntax of ListHealthChecks and of GetHealthCheck, Amazon Route 53 API Reference,
+    https://docs.aws.amazon.com/Route53/latest/APIReference/API_ListHealthChecks.html,
+    https://docs.aws.amazon.com/Route53/latest/APIReference/API_GetHealthCheck.html,
+    data type https://docs.aws.amazon.com/Route53/latest/APIReference/API_HealthCheck.html):
+    once a read has listed them to find checks by ``Name`` tag, every configuration it
+    needs (declared checks, the calculated check a record carries, its children) comes
+    from that listing; ``GetHealthCheck`` only for an id not in it. One read only: a
+    change (``UpdateHealthCheck``) reads its check afresh (route53_steps.SetInversion).
+    """
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.checks: dict[str, dict[str, Any]] = {}
+        self._names: dict[str, str] | None = None  # id -> Name tag, once listed
+        self._listed = False
+
+    def id_named(self, name: str) -> str:
+        """The id of the check whose ``Name`` tag is ``name`` (the listing, once)."""
+        if self._names is None:
+            listed = _list_health_checks(self.client)
+            self.checks.update(listed)
+            self._listed = True
+            self._names = health_check_names(self.client, list(listed))
+        for check_id, tagged in self._names.items():
+            if tagged == name:
+                return check_id
+        raise HealthCheckNotTagged(
+            CONTROL_PLANE_REGION,
+            "route53:ListTagsForResources",
+            f"no health check is tagged Name={name}",
+            "tag it, put its id in the topology, or name it in a record's health_check",
+        )
+
+    def list_once(self) -> None:
+        """Unless listed already: one ``ListHealthChecks`` page of up to 1000 checks (its
+        ``MaxItems`` maximum, same reference), instead of a ``GetHealthCheck`` for each
+        check the read needs (the declared ones, the calculated check a record carries
+        and its children: three in the example's ARC setup). Not paged further: the
+        checks past the first 1000 are got one by one, as before."""
+        if not self._listed:
+            page = call(self.client, "list_health_checks", MaxItems="1000")
+            self.checks.update((str(hc["Id"]), hc) for hc in page.get("HealthChecks", []))
+            self._listed = True
+
+    def get(self, check_id: str) -> dict[str, Any]:
+        """The check ``check_id``: from what was seen, else ``GetHealthCheck``."""
+        if check_id not in self.checks:
+            self.checks[check_id] = _get_health_check(self.client, check_id)
+        return self.checks[check_id]
 
 
 class HealthCheckNotTagged(AwsCallError):
@@ -273,8 +325,9 @@ def observe_region_checks(
     ``cloudwatch``: a CloudWatch client in us-east-1; their health is read with it, all
     checks in one ``GetMetricData`` call. Without it only their configuration is read.
     """
-    ids = {"": _region_check_ids(client, traffic, records)}
-    return _checks(client, {"": traffic}, ids, cloudwatch, now)[""]
+    seen = _Seen(client)
+    ids = {"": _region_check_ids(seen, traffic, records)}
+    return _checks(seen, {"": traffic}, ids, cloudwatch, now)[0][""]
 
 
 def observe_checks_of(
@@ -286,25 +339,38 @@ def observe_checks_of(
 ) -> dict[str, list[HealthCheckFinding]]:
     """The declared health checks of every region in ``traffics`` (region -> its
     traffic), their health read in one ``GetMetricData`` call for all of them."""
-    ids = {name: _region_check_ids(client, t, None) for name, t in traffics.items()}
-    return _checks(client, traffics, ids, cloudwatch, now)
+    seen = _Seen(client)
+    ids = {name: _region_check_ids(seen, t, None) for name, t in traffics.items()}
+    return _checks(seen, traffics, ids, cloudwatch, now)[0]
 
 
 def _checks(
-    client: Any,
+    seen: _Seen,
     traffics: Mapping[str, Traffic],
     ids: Mapping[str, Sequence[str]],
     cloudwatch: Any | None,
     now: datetime | None,
-) -> dict[str, list[HealthCheckFinding]]:
-    """Each check's configuration (``GetHealthCheck``, one after another) and, meanwhile,
-    all their health in one CloudWatch call: the health needs only the ids."""
+    records: Sequence[Record] = (),
+    *,
+    listing: bool = False,
+) -> tuple[dict[str, list[HealthCheckFinding]], tuple[RecordFinding, ...]]:
+    """Each check's configuration (from the listing, else ``GetHealthCheck``, one after
+    another), then the ``records`` on the same client, and meanwhile all the checks'
+    health in one CloudWatch call (another client): the health needs only the ids.
+    ``listing``: first list the checks (:meth:`_Seen.list_once`)."""
     unique = list(dict.fromkeys(i for r in ids.values() for i in r))
-    configs, metrics = at_once(
-        lambda: {i: _get_health_check(client, i) for r in ids.values() for i in r},
+
+    def route53() -> tuple[dict[str, dict[str, Any]], tuple[RecordFinding, ...]]:
+        if listing and unique:
+            seen.list_once()
+        configs = {i: seen.get(i) for i in unique}
+        return configs, tuple(observe_records(seen.client, records))
+
+    (configs, found), metrics = at_once(
+        route53,
         lambda: None if cloudwatch is None else read_health_metrics(cloudwatch, unique, now=now),
     )
-    return {
+    findings = {
         name: [
             _finding(
                 spec.name,
@@ -316,10 +382,11 @@ def _checks(
         ]
         for name, t in traffics.items()
     }
+    return findings, found
 
 
 def _region_check_ids(
-    client: Any, traffic: Traffic, records: Sequence[RecordFinding] | None
+    seen: _Seen, traffic: Traffic, records: Sequence[RecordFinding] | None
 ) -> list[str]:
     """The ids of ``traffic``'s declared checks (see :func:`observe_region_checks`)."""
     carried: dict[str, str] | None = None
@@ -328,33 +395,35 @@ def _region_check_ids(
         check_id = spec.id
         if check_id is None:
             try:
-                check_id = find_health_check_id(client, spec.name)
+                check_id = seen.id_named(spec.name)
             except HealthCheckNotTagged:
                 if carried is None:
                     found = (
-                        records if records is not None else observe_records(client, traffic.records)
+                        records
+                        if records is not None
+                        else observe_records(seen.client, traffic.records)
                     )
                     carried = _carried_ids(traffic.records, found)
                 check_id = carried.get(spec.name)
                 if check_id is not None:
-                    check_id = _endpoint_check(client, check_id)
+                    check_id = _endpoint_check(seen, check_id)
                 if check_id is None:
                     raise
         ids.append(check_id)
     return ids
 
 
-def _endpoint_check(client: Any, check_id: str) -> str | None:
+def _endpoint_check(seen: _Seen, check_id: str) -> str | None:
     """The check a record carries, or for a CALCULATED one its one child that is not a
     routing control's (the ARC setup: endpoint check and routing control check under one
     calculated check); None when there is not exactly one such child."""
-    config = _get_health_check(client, check_id).get("HealthCheckConfig", {})
+    config = seen.get(check_id).get("HealthCheckConfig", {})
     if config.get("Type") != "CALCULATED":
         return check_id
     endpoints = [
         str(child)
         for child in config.get("ChildHealthChecks") or ()
-        if _get_health_check(client, str(child)).get("HealthCheckConfig", {}).get("Type")
+        if seen.get(str(child)).get("HealthCheckConfig", {}).get("Type")
         not in ("RECOVERY_CONTROL", "CALCULATED")
     ]
     return endpoints[0] if len(endpoints) == 1 else None
@@ -574,7 +643,10 @@ class TrafficSection(Section):
     controls (the ARC cluster's data plane), judged together: either can drain it."""
 
     name = "traffic"
-    rounds = 2  # the checks (and their health), then the records
+    # Checks found by Name tag: ListHealthChecks, ListTagsForResources, then the zone and
+    # its records while CloudWatch reads the health; the carried checks' configurations
+    # come from the listing (checks declared by id: ListHealthChecks, then the records).
+    rounds = 4
     title = "Traffic"
 
     def reads(self, ctx: ReadContext) -> list[Read]:
@@ -686,26 +758,39 @@ def read_traffic(
     client: Any, spec: Traffic, *, cloudwatch: Any | None = None, now: datetime | None = None
 ) -> TrafficStatus:
     """The declared checks (their health when ``cloudwatch`` is given), the records, then
-    the undeclared checks the records carry."""
-    checks = tuple(observe_region_checks(client, spec, cloudwatch=cloudwatch, now=now))
-    records = tuple(observe_records(client, spec.records))
-    return TrafficStatus(checks, records, carried_checks=_carried_checks(client, checks, records))
+    the undeclared checks the records carry.
+
+    Route 53 calls one after another (Stubber tests expect them in order): the checks'
+    ids (the listing and its tags when a check is found by name), a listing when none
+    was made (checks declared by id), the records, and the configurations the listing
+    did not give (``_Seen``); the health (CloudWatch) is read meanwhile. The example's
+    ARC setup so takes two round trips (ListHealthChecks, ListResourceRecordSets)
+    instead of four (GetHealthCheck, ListResourceRecordSets, GetHealthCheck of the
+    calculated check, then of its routing control's check)."""
+    seen = _Seen(client)
+    ids = {"": _region_check_ids(seen, spec, None)}
+    found, records = _checks(seen, {"": spec}, ids, cloudwatch, now, spec.records, listing=True)
+    checks = tuple(found[""])
+    return TrafficStatus(checks, records, carried_checks=_carried_checks(seen, checks, records))
 
 
 def _carried_checks(
-    client: Any, checks: Sequence[HealthCheckFinding], records: Sequence[RecordFinding]
+    seen: _Seen, checks: Sequence[HealthCheckFinding], records: Sequence[RecordFinding]
 ) -> tuple[HealthCheckFinding, ...]:
     """The checks the records carry that are not the declared ones (routing-control and
-    calculated checks), and the children of a calculated one that are not declared."""
+    calculated checks), and the children of a calculated one that are not declared.
+
+    ``seen``: the read's checks so far: their configurations come from its listing when
+    it made one, else from ``GetHealthCheck``."""
     known = {c.id for c in checks}
     other = sorted({r.health_check_id for r in records if r.health_check_id} - known)
-    carried = [observe_health_check(client, HealthCheck(name=i, id=i)) for i in other]
-    seen = known | set(other)
+    carried = [_finding(i, i, seen.get(i), None) for i in other]
+    done = known | set(other)
     for parent in list(carried):
         for child in parent.children:
-            if child not in seen:
-                seen.add(child)
-                carried.append(observe_health_check(client, HealthCheck(name=child, id=child)))
+            if child not in done:
+                done.add(child)
+                carried.append(_finding(child, child, seen.get(child), None))
     return tuple(carried)
 
 
@@ -726,8 +811,11 @@ def require_lever_moves_traffic(
         records = tuple(observe_records(client, spec.traffic.records))
     except ZoneNotFound:
         return  # no record to move at all: status reports the missing zone as a reason
+    # The carried checks read afresh (GetHealthCheck each), as they are just before the change.
     t = TrafficStatus(
-        tuple(checks), records, carried_checks=_carried_checks(client, checks, records)
+        tuple(checks),
+        records,
+        carried_checks=_carried_checks(_Seen(client), checks, records),
     )
     problems = lever_problems(spec, t, lever=lever)
     if problems:

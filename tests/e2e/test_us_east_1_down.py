@@ -56,7 +56,7 @@ def test_routing_control_drain_and_failover_while_us_east_1_is_down(
     # The plan says what it could not read about the region taking the traffic.
     assert (
         f"{WEST}: not verified: its health checks and records were not read "
-        f"(route53:GetHealthCheck in {EAST} did not answer)" in " ".join(drained.stdout.split())
+        f"(route53:ListHealthChecks in {EAST} did not answer)" in " ".join(drained.stdout.split())
     )
 
     promoted = run_cli(

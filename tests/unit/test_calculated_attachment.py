@@ -108,9 +108,154 @@ def test_a_calculated_checks_undeclared_children_are_read_with_it() -> None:
         )
     records = (RecordFinding("api.example.com.", "use1", "CNAME", True, health_check_id="hc-calc"),)
     with stub:
-        carried = route53._carried_checks(client, (_check("hc-api"),), records)
+        carried = route53._carried_checks(route53._Seen(client), (_check("hc-api"),), records)
     stub.assert_no_pending_responses()
     assert [(c.id, c.type, c.children, c.health_threshold) for c in carried] == [
         ("hc-calc", "CALCULATED", ("hc-api", "hc-rc"), 2),
         ("hc-rc", "RECOVERY_CONTROL", (), None),
     ]
+
+
+def _client() -> Any:
+    import boto3
+
+    return boto3.client(
+        "route53", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+
+
+def _hc(check_id: str, config: dict[str, Any], version: int = 1) -> dict[str, Any]:
+    return {
+        "Id": check_id,
+        "CallerReference": check_id,
+        "HealthCheckConfig": config,
+        "HealthCheckVersion": version,
+    }
+
+
+_ENDPOINT = {"Type": "HTTPS", "FullyQualifiedDomainName": "api.example.com", "Inverted": True}
+_CALCULATED = {"Type": "CALCULATED", "ChildHealthChecks": ["hc-api", "hc-rc"], "HealthThreshold": 2}
+_CONTROL = {"Type": "RECOVERY_CONTROL", "RoutingControlArn": CONTROL}
+
+
+def _traffic(check: dict[str, Any]) -> Any:
+    region = _region("health_check_inversion").model_dump()
+    region["traffic"]["health_checks"] = [check]
+    region["traffic"]["records"][0]["hosted_zone_id"] = "Z1"
+    return Region.model_validate(region).traffic
+
+
+def _stub_records(stub: Stubber) -> None:
+    stub.add_response(
+        "list_resource_record_sets",
+        {
+            "ResourceRecordSets": [
+                {
+                    "Name": "api.example.com.",
+                    "Type": "CNAME",
+                    "SetIdentifier": "use1",
+                    "Region": "us-east-1",
+                    "TTL": 60,
+                    "ResourceRecords": [{"Value": "api-use1.example.com"}],
+                    "HealthCheckId": "hc-calc",
+                }
+            ],
+            "IsTruncated": False,
+            "MaxItems": "100",
+        },
+        {"HostedZoneId": "Z1", "StartRecordName": "api.example.com.", "StartRecordType": "CNAME"},
+    )
+
+
+def _carried(t: TrafficStatus) -> list[tuple[str, str | None, tuple[str, ...]]]:
+    return [(c.id, c.type, c.children) for c in t.carried_checks]
+
+
+def test_a_read_that_lists_the_checks_takes_every_configuration_from_the_listing() -> None:
+    client = _client()
+    stub = Stubber(client)
+    stub.add_response(
+        "list_health_checks",
+        {
+            "HealthChecks": [
+                _hc("hc-api", _ENDPOINT, version=7),
+                _hc("hc-calc", _CALCULATED),
+                _hc("hc-rc", _CONTROL),
+            ],
+            "Marker": "",
+            "IsTruncated": False,
+            "MaxItems": "100",
+        },
+        {},
+    )
+    stub.add_response(
+        "list_tags_for_resources",
+        {
+            "ResourceTagSets": [
+                {
+                    "ResourceType": "healthcheck",
+                    "ResourceId": "hc-api",
+                    "Tags": [{"Key": "Name", "Value": "api"}],
+                },
+            ]
+        },
+        {"ResourceType": "healthcheck", "ResourceIds": ["hc-api", "hc-calc", "hc-rc"]},
+    )
+    _stub_records(stub)
+    # No GetHealthCheck: the Stubber fails on any call not queued above.
+    with stub:
+        t = route53.read_traffic(client, _traffic({"name": "api", "fqdn": "api.example.com"}))
+    stub.assert_no_pending_responses()
+    (hc,) = t.health_checks
+    assert (hc.id, hc.version, hc.inverted, hc.type) == ("hc-api", 7, True, "HTTPS")
+    assert [r.health_check_id for r in t.records] == ["hc-calc"]
+    assert _carried(t) == [
+        ("hc-calc", "CALCULATED", ("hc-api", "hc-rc")),
+        ("hc-rc", "RECOVERY_CONTROL", ()),
+    ]
+
+
+def test_a_read_of_checks_declared_by_id_lists_one_page_then_gets_what_is_not_in_it() -> None:
+    client = _client()
+    stub = Stubber(client)
+    # One page, truncated: hc-rc is past it, so it is got on its own.
+    stub.add_response(
+        "list_health_checks",
+        {
+            "HealthChecks": [_hc("hc-api", _ENDPOINT, version=3), _hc("hc-calc", _CALCULATED)],
+            "Marker": "",
+            "IsTruncated": True,
+            "NextMarker": "hc-rc",
+            "MaxItems": "1000",
+        },
+        {"MaxItems": "1000"},
+    )
+    _stub_records(stub)
+    stub.add_response(
+        "get_health_check", {"HealthCheck": _hc("hc-rc", _CONTROL)}, {"HealthCheckId": "hc-rc"}
+    )
+    with stub:
+        t = route53.read_traffic(client, _traffic({"name": "api", "id": "hc-api"}))
+    stub.assert_no_pending_responses()
+    assert [(c.id, c.version, c.inverted) for c in t.health_checks] == [("hc-api", 3, True)]
+    assert _carried(t) == [
+        ("hc-calc", "CALCULATED", ("hc-api", "hc-rc")),
+        ("hc-rc", "RECOVERY_CONTROL", ()),
+    ]
+
+
+def test_the_guard_of_a_change_gets_the_carried_checks_afresh() -> None:
+    client = _client()
+    stub = Stubber(client)
+    _stub_records(stub)
+    for check_id, config in (("hc-calc", _CALCULATED), ("hc-rc", _CONTROL)):
+        stub.add_response(
+            "get_health_check", {"HealthCheck": _hc(check_id, config)}, {"HealthCheckId": check_id}
+        )
+    region = _region("routing_control").model_dump()
+    region["traffic"]["records"][0]["hosted_zone_id"] = "Z1"
+    with stub:
+        route53.require_lever_moves_traffic(
+            client, "us-east-1", Region.model_validate(region), (_check("hc-api"),)
+        )
+    stub.assert_no_pending_responses()

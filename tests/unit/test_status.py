@@ -500,17 +500,27 @@ def stub_traffic(
 ) -> None:
     stub = f.stub("route53", E)  # Route 53's API lives in us-east-1 for every region
     check = f"hc-{region}"
+    # Checks declared by id: one page of the listing gives their configurations.
     stub.add_response(
-        "get_health_check",
+        "list_health_checks",
         {
-            "HealthCheck": {
-                "Id": check,
-                "CallerReference": "ref",
-                "HealthCheckVersion": 3,
-                "HealthCheckConfig": {"Type": "HTTPS", "Inverted": inverted, "Disabled": disabled},
-            }
+            "HealthChecks": [
+                {
+                    "Id": check,
+                    "CallerReference": "ref",
+                    "HealthCheckVersion": 3,
+                    "HealthCheckConfig": {
+                        "Type": "HTTPS",
+                        "Inverted": inverted,
+                        "Disabled": disabled,
+                    },
+                }
+            ],
+            "Marker": "",
+            "IsTruncated": False,
+            "MaxItems": "1000",
         },
-        {"HealthCheckId": check},
+        {"MaxItems": "1000"},
     )
     # Route 53's health metrics, in CloudWatch in us-east-1 for every region.
     health = endpoint(share(ok, failing), inverted=inverted, disabled=disabled)
@@ -615,5 +625,5 @@ def test_route53_api_not_answering_is_a_warning_not_an_outage(black_hole: str) -
     assert len(west.warnings) == 1
     assert west.warnings[0].startswith(
         "traffic: Route 53 API not answering, traffic state unknown: "
-        "route53:GetHealthCheck in us-east-1 failed: no answer:"
+        "route53:ListHealthChecks in us-east-1 failed: no answer:"
     )
