@@ -1731,9 +1731,9 @@ class PlannedPhase:
     spec: ScenarioStep
     plan: Plan | None
     problem: str = ""  # why it cannot be planned now (it is re-planned when it starts)
-    # The problem refuses the whole drill up front: a drain whose absorbers lack the quota
-    # headroom for their scale-up (it would refuse the same when its phase starts).
-    refuses: bool = False
+    # Why the whole drill is refused up front, if it is: a drain whose absorbers lack the
+    # quota headroom for their scale-up (it would refuse the same when its phase starts).
+    refusal: str = ""
 
 
 @dataclass(frozen=True)
@@ -1756,8 +1756,8 @@ def plan_drill(scenario: Scenario, ctx: DrillContext) -> DrillPlan:
         try:
             out.append(PlannedPhase(key, spec, build_phase(key, spec, ctx, planning=True)))
         except MrFailoverError as exc:
-            refuses = isinstance(exc, QuotaShortError)
-            out.append(PlannedPhase(key, spec, None, str(exc), refuses=refuses))
+            refusal = exc.why if isinstance(exc, QuotaShortError) else ""
+            out.append(PlannedPhase(key, spec, None, str(exc), refusal=refusal))
     return DrillPlan(scenario, tuple(out))
 
 
@@ -1765,12 +1765,10 @@ def phase_refusal(drill: DrillPlan) -> str | None:
     """Why the whole drill is refused from its plan (a phase that would refuse as it stands
     now, whatever the phases before it change), or None."""
     for p in drill.phases:
-        if p.refuses:
-            why = p.problem.removeprefix("refused: ")
-            why = why.replace(", or drain with --no-scale-up", "")
+        if p.refusal:
             return (
-                f"refused: {p.key} ({p.spec.label()}): {why} (a drill has no --no-scale-up: "
-                "its drain scales the absorbing regions up)"
+                f"refused: {p.key} ({p.spec.label()}): {p.refusal} (a drill has no "
+                "--no-scale-up: its drain scales the absorbing regions up)"
             )
     return None
 

@@ -106,7 +106,14 @@ def _absorber_probes(topology: Topology, others: Sequence[str]) -> Topology:
 
 
 class QuotaShortError(RefusedError):
-    """A region that would absorb the traffic lacks the quota headroom for its scale-up."""
+    """A region that would absorb the traffic lacks the quota headroom for its scale-up.
+
+    ``why``: the shortfalls and their fix, without drain's own override (a drill, which
+    has none, words its refusal from it)."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+        super().__init__(f"refused: {why}, or drain with --no-scale-up")
 
 
 @dataclass(frozen=True)
@@ -737,9 +744,9 @@ def _require_quota_headroom(
                 short.append(shortfall(absorber.region, h))
     if short:
         raise QuotaShortError(
-            f"refused: {'; '.join(short)}: not enough for the take-over scale-up of draining "
+            f"{'; '.join(short)}: not enough for the take-over scale-up of draining "
             f"{drained}, which would stop half-way; request a quota increase (Service Quotas) "
-            "or lower takeover_desired, or drain with --no-scale-up"
+            "or lower takeover_desired"
         )
     return notes
 

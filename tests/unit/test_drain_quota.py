@@ -148,15 +148,14 @@ def test_a_quota_not_read_is_a_note_not_a_refusal() -> None:
 
 def test_the_drill_refuses_up_front_when_a_drain_phase_is_short_of_quota() -> None:
     drain = ScenarioStep(action="drain", region=EAST)
-    problem = (
-        "refused: us-west-2 needs 48 more Fargate vCPU; quota headroom 20 (L-3032A538 100, in "
+    short = op.QuotaShortError(
+        "us-west-2 needs 48 more Fargate vCPU; quota headroom 20 (L-3032A538 100, in "
         "use 80): not enough for the take-over scale-up of draining us-east-1, which would "
-        "stop half-way; request a quota increase (Service Quotas) or lower takeover_desired, "
-        "or drain with --no-scale-up"
+        "stop half-way; request a quota increase (Service Quotas) or lower takeover_desired"
     )
     other = PlannedPhase("f1", ScenarioStep(action="undrain", region=EAST), None, "not drained")
     plan = dataclasses.make_dataclass("P", [("phases", tuple)])(
-        (PlannedPhase("s1", drain, None, problem, refuses=True), other)
+        (PlannedPhase("s1", drain, None, str(short), refusal=short.why), other)
     )
     refused = phase_refusal(plan)
     assert refused is not None
