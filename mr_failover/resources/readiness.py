@@ -29,8 +29,8 @@ from mr_failover.resources.section import (
     RegionStatus,
     RegionView,
     Section,
+    at_once,
 )
-from mr_failover.resources.section import at_once as _at_once
 from mr_failover.topology import CodeRepository, Readiness, TemplatesBucket
 
 T = TypeVar("T")
@@ -99,7 +99,7 @@ def observe(factory: ClientSource, region: str, spec: Readiness, home: str) -> R
     calls) instead of the sum of its calls (six for the example's us-west-2, the longest
     task of ``status``: bench/bench_status_cold.py). The secrets are read one after another.
     """
-    templates, code, secrets, parameters = _at_once(
+    templates, code, secrets, parameters = at_once(
         lambda: observe_templates(factory, region, spec.templates) if spec.templates else None,
         lambda: (
             observe_code(factory, region, spec.code_repository) if spec.code_repository else None
