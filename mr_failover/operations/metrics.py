@@ -233,6 +233,9 @@ LOOKBACK = timedelta(minutes=15)
 # of 60. High-resolution metrics are those metrics stored by a PutMetricData call that
 # includes a StorageResolution of 1 second" (MetricStat, Amazon CloudWatch API Reference,
 # https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_MetricStat.html).
+# What a 1-second period reads of datapoints published earlier at standard resolution
+# (before an upgrade) is not documented (assumption): no datapoint or an error reads as
+# "nothing published", and that one run posts nothing, as a first run does.
 READ_PERIOD = 1
 
 
