@@ -21,7 +21,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import getpass
-import hashlib
 import json
 import logging
 import marshal
@@ -34,7 +33,6 @@ import threading
 import xml.etree.ElementTree as ElementTree
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import botocore
@@ -46,7 +44,7 @@ import botocore.loaders
 import botocore.parsers
 import botocore.session
 
-from mr_failover import __version__, statedir
+from mr_failover import __version__, diskcache
 from mr_failover.errors import (
     AwsCallError,
     CredentialsError,
@@ -543,56 +541,73 @@ def _parse_model_file(path: str) -> Any:
 class _ModelCache:
     """botocore's model files, parsed once per installation, not once per run.
 
-    Loading the service and endpoint-rule models of the 18 services a status run reads
-    takes 99 ms parsed from their JSON files and 74 ms read back with :mod:`marshal`
-    (about 0.04 s less CPU per status run: docs/PERFORMANCE.md, "Third round"). The
-    folder is not pruned: an upgraded botocore leaves its old entries (about 12 MB per
-    version), which deleting the folder removes harmlessly. Each parsed file is kept as
-    ``<cache dir>/<hash>.marshal``, the hash over the Python version, marshal's format
-    version, the file's path, size and modification time: an upgraded botocore or a
-    model put in ``~/.aws/models`` is parsed afresh. The folder is used only when it is
-    this user's and no one else may write in it (the state folder's rule,
-    :func:`statedir.check_private`): marshal must only read data this user wrote. A
-    cache that cannot be created, read or written is skipped and the file is parsed,
-    as without it; ``MR_FAILOVER_CACHE_DIR=off`` turns it off.
+    Each parsed file is kept in the :mod:`mr_failover.diskcache` folder, read back with
+    :mod:`marshal`, under a key of the Python version, marshal's format version, the
+    file's path, size and modification time: an upgraded botocore or a model put in
+    ``~/.aws/models`` is parsed afresh. Loading the service and endpoint-rule models of
+    the 18 services a status run reads takes 99 ms parsed from their JSON files and 74 ms
+    read back whole (docs/PERFORMANCE.md, "Third round"). A service model is kept
+    without its documentation strings (:func:`_without_docs`): three quarters of its
+    bytes, which botocore reads only to write help text, and a third of the time
+    ``marshal`` takes to read it back.
     """
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self._usable: bool | None = None
-
-    def _ready(self) -> bool:
-        if self._usable is None:
-            try:
-                self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-                statedir.check_private(self.folder)
-                self._usable = True
-            except (OSError, MrFailoverError):
-                self._usable = False
-        return self._usable
+    def __init__(self, cache: diskcache.DiskCache) -> None:
+        self.cache = cache
 
     def load(self, source: str, info: os.stat_result) -> Any:
-        if not self._ready():
-            return _parse_model_file(source)
-        key = f"{sys.version_info[:2]}|{marshal.version}|{source}|{info.st_size}|{info.st_mtime_ns}"
-        path = self.folder / f"{hashlib.sha256(key.encode()).hexdigest()[:40]}.marshal"
-        try:
-            with os.fdopen(statedir.open_regular(path, follow=False), "rb") as fp:
-                if os.fstat(fp.fileno()).st_uid == statedir.my_uid():
-                    return marshal.loads(fp.read())
-        except (OSError, EOFError, ValueError, TypeError):
-            pass  # not cached yet, or a torn or foreign file: parsed and written again
+        # models-2: entries without documentation (models-1 kept it).
+        version = f"models-2|{sys.version_info[:2]}|{marshal.version}"
+        key = f"{version}|{source}|{info.st_size}|{info.st_mtime_ns}"
+        raw = self.cache.read(key, ".marshal")
+        if raw is not None:
+            try:
+                return marshal.loads(raw)
+            except (EOFError, ValueError, TypeError):
+                pass  # a torn entry: parsed and written again
         data = _parse_model_file(source)
-        part = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}")
-        try:
-            fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-            with os.fdopen(fd, "wb") as fp:
-                fp.write(marshal.dumps(data))
-            os.replace(part, path)  # whole or not at all, whoever writes it last
-        except (OSError, ValueError):
-            with contextlib.suppress(OSError):
-                part.unlink()
+        if os.path.basename(source) in ("service-2.json", "service-2.json.gz"):
+            data = _without_docs(data)
+        with contextlib.suppress(ValueError):
+            self.cache.write(key, ".marshal", marshal.dumps(data))
         return data
+
+
+_DOCS = ("documentation", "documentationUrl")
+
+
+def _bare(node: Any) -> Any:
+    return {k: v for k, v in node.items() if k not in _DOCS} if isinstance(node, dict) else node
+
+
+def _bare_shape(shape: Any) -> Any:
+    if isinstance(shape, dict):
+        for ref in ("member", "key", "value"):
+            if ref in shape:
+                shape[ref] = _bare(shape[ref])
+        if isinstance(shape.get("members"), dict):
+            shape["members"] = {m: _bare(r) for m, r in shape["members"].items()}
+    return shape
+
+
+def _without_docs(model: Any) -> Any:
+    """A service model (service-2) minus its documentation strings, walked by its known
+    structure (a member or parameter may itself be named ``documentation``)."""
+    if not isinstance(model, dict):
+        return model
+    out = _bare(model)
+    if isinstance(model.get("operations"), dict):
+        out["operations"] = {
+            name: {
+                **_bare(op),
+                **{ref: _bare(op[ref]) for ref in ("input", "output") if ref in op},
+                **({"errors": [_bare(e) for e in op["errors"]]} if "errors" in op else {}),
+            }
+            for name, op in model["operations"].items()
+        }
+    if isinstance(model.get("shapes"), dict):
+        out["shapes"] = {name: _bare_shape(_bare(shape)) for name, shape in model["shapes"].items()}
+    return out
 
 
 _BUILTIN_ENDPOINTS = os.path.join(os.path.dirname(botocore.__file__), "data", "endpoints")
@@ -651,10 +666,10 @@ def _new_loader(search_path: str | None) -> botocore.loaders.Loader:
     paths = [
         os.path.expanduser(os.path.expandvars(p)) for p in (search_path or "").split(os.pathsep)
     ]
-    folder = statedir.cache_dir()
+    cache = diskcache.default()
     return _Loader(
         extra_search_paths=paths if search_path is not None else None,
-        file_loader=_PlainJsonFileLoader(None if folder is None else _ModelCache(folder)),
+        file_loader=_PlainJsonFileLoader(None if cache is None else _ModelCache(cache)),
     )
 
 

@@ -20,14 +20,17 @@ from __future__ import annotations
 
 import datetime
 import difflib
+import io
 import json
+import os
+import pickle
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, get_args, get_origin
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -39,7 +42,13 @@ from pydantic import (
     model_validator,
 )
 
+from mr_failover import diskcache
 from mr_failover.errors import ConfigError
+
+# PyYAML is imported by the functions that parse a file: a run whose topology is read
+# back from the cache (load) never parses one, and never imports it.
+if TYPE_CHECKING:
+    import yaml
 
 MAX_FILE_BYTES = 1_000_000
 # A YAML alias bomb is small on disk and huge once aliases are expanded; real
@@ -83,7 +92,9 @@ EndpointUrl = Annotated[str, StringConstraints(pattern=ENDPOINT_URL_PATTERN)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # defer_build: a model's validator is built when a file is first validated, not at
+    # import, so a run whose topology comes from the cache (load) never builds one.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True)
 
 
 # endpoints.json as known_regions() parsed it, until the clients' model loader takes it
@@ -1050,6 +1061,8 @@ class _Builder:
             self.poisoned.add(path)
 
     def build(self, node: yaml.Node, path: Path_) -> Any:
+        import yaml
+
         self._budget -= 1
         if self._budget < 0:
             raise _TooBig
@@ -1074,6 +1087,8 @@ class _Builder:
             self._open.discard(id(node))
 
     def _mapping(self, node: yaml.MappingNode, path: Path_) -> dict[str, Any] | None:
+        import yaml
+
         if node.tag != _MAP_TAG:
             self.problem(node, path, f"the YAML tag {_tag(node.tag)} is not supported")
             return None
@@ -1117,6 +1132,8 @@ class _Builder:
         return {**{k: v for k, v in merged.items() if k not in out}, **out}
 
     def _key(self, node: yaml.Node, path: Path_) -> str | None:
+        import yaml
+
         if not isinstance(node, yaml.ScalarNode):
             kind = "mapping" if isinstance(node, yaml.MappingNode) else "list"
             self.problem(node, path, f"a key must be a name, not a {kind}", poison=False)
@@ -1132,6 +1149,8 @@ class _Builder:
         return key
 
     def _scalar(self, node: yaml.ScalarNode, path: Path_, poison: bool = True) -> Any:
+        import yaml
+
         if node.tag not in yaml.constructor.SafeConstructor.yaml_constructors:
             self.problem(node, path, f"the YAML tag {_tag(node.tag)} is not supported", poison)
             return _BAD if not poison else None
@@ -1215,6 +1234,8 @@ def _prescan(file: Path, text: str, loader: Any, what: str) -> None:
     megabyte): a file nested too deep or holding more than MAX_NODES values is refused
     before it is composed, so no input can exhaust the stack or take long to reject.
     """
+    import yaml
+
     depth = nodes = 0
     for event in yaml.parse(text, Loader=loader):
         if isinstance(event, yaml.NodeEvent) and not isinstance(event, yaml.AliasEvent):
@@ -1234,6 +1255,8 @@ def _prescan(file: Path, text: str, loader: Any, what: str) -> None:
 
 def _compose(file: Path, text: str, what: str = "topology file") -> yaml.Node:
     """Parse ``text`` into a node graph; syntax errors become one-line ConfigErrors."""
+    import yaml
+
     try:
         try:
             # libyaml's parser, when present, scans a megabyte in well under a second.
@@ -1271,6 +1294,8 @@ def _compose_fast(text: str) -> yaml.Node | None:
     on the status path: bench/bench_status_cold.py). A document libyaml refuses is composed
     again by PyYAML, so that errors are reported in its words, as before.
     """
+    import yaml
+
     fast = getattr(yaml, "CSafeLoader", None)
     if fast is not None:
         try:
@@ -1562,9 +1587,74 @@ def _not_this_kind(
 
 
 def load(path: str | Path) -> Topology:
-    """Load and validate a topology file; raise ConfigError listing every problem."""
+    """Load and validate a topology file; raise ConfigError listing every problem.
+
+    A file validated before, byte for byte, by this same code is read back from the
+    cache (:mod:`mr_failover.diskcache`): validating the example costs about 35 ms of a
+    status run (the models' validators, the YAML parse and the region list), reading it
+    back 2 ms. Only valid files are cached, and an entry is read only when its key
+    matches: the file's text, this module's file (size and modification time) and the
+    versions of Python, pydantic and botocore (whose region list is checked against).
+    """
     file = Path(path)
-    node = _compose(file, _read_text(file))
+    text = _read_text(file)
+    cache = diskcache.default()
+    key = f"{_code_fingerprint()}\n{text}"
+    if cache is not None and (cached := _unpickle(cache.read(key, ".topology"))) is not None:
+        return cached
+    topology = _validate(file, text)
+    if cache is not None:
+        cache.write(key, ".topology", pickle.dumps(topology, protocol=pickle.HIGHEST_PROTOCOL))
+    return topology
+
+
+@cache
+def _code_fingerprint() -> str:
+    """What a validation's outcome depends on besides the file's text."""
+    import botocore
+    import pydantic
+    import pydantic_core
+
+    here = os.stat(__file__)
+    return "|".join(
+        map(
+            str,
+            (
+                "topology-1",
+                sys.version,
+                pydantic.VERSION,
+                pydantic_core.__version__,
+                botocore.__version__,
+                here.st_size,
+                here.st_mtime_ns,
+            ),
+        )
+    )
+
+
+class _ModelsOnly(pickle.Unpickler):
+    """Unpickles this module's models and plain data, nothing else (no other class or
+    function can be named by a cache entry, whoever wrote it)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        found = globals().get(name) if module == __name__ else None
+        if isinstance(found, type) and issubclass(found, _Model):
+            return found
+        raise pickle.UnpicklingError(f"{module}.{name} is not a topology model")
+
+
+def _unpickle(raw: bytes | None) -> Topology | None:
+    if raw is None:
+        return None
+    try:
+        found = _ModelsOnly(io.BytesIO(raw)).load()
+    except Exception:  # a torn or foreign entry, whatever it raises: validated afresh
+        return None
+    return found if isinstance(found, Topology) else None
+
+
+def _validate(file: Path, text: str) -> Topology:
+    node = _compose(file, text)
     b = _Builder()
     try:
         data = b.build(node, ())
@@ -1659,5 +1749,7 @@ def shipped_example() -> str:
 
 def dump(topology: Topology) -> str:
     """Render a topology back to YAML (used by the sandbox seeder to record ids)."""
+    import yaml
+
     data = topology.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
     return yaml.safe_dump(data, sort_keys=False)

@@ -20,7 +20,10 @@ running alone at the end. Without xdist only the order changes.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 import pytest
 
@@ -29,6 +32,15 @@ HEAVY_TIMEOUT = 900
 # A shell that ran `eval "$(mr-failover sandbox up)"` exports the sandbox's name server;
 # tests ask DNS only where they say so (tests/e2e's e2e_env names its sandbox's).
 os.environ.pop("MR_FAILOVER_DNS_SERVER", None)
+
+# The caches (botocore's parsed models, validated topologies: mr_failover.diskcache) of
+# each pytest process and of the mr-failover children it starts go to a folder of its
+# own, removed at its end, not to the user's: the property tests alone validate
+# thousands of topology files. A test that sets MR_FAILOVER_CACHE_DIR itself still wins.
+if "MR_FAILOVER_CACHE_DIR" not in os.environ:
+    _cache = tempfile.mkdtemp(prefix="mr-failover-cache-")
+    os.environ["MR_FAILOVER_CACHE_DIR"] = _cache
+    atexit.register(shutil.rmtree, _cache, True)
 
 
 def _rank(item: pytest.Item) -> int:
