@@ -51,6 +51,17 @@ def _rank(item: pytest.Item) -> int:
     return 2
 
 
+def _order(item: pytest.Item) -> tuple[int, float]:
+    """Heavy tests longest first (``heavy(seconds=...)``, the wall time they take on an
+    idle machine; 60 when not said), then slow ones, then the rest: xdist hands each
+    worker two units at the start, so the longest must be the first units, one per
+    worker, or one waits for another (the 24-round lock torture queued behind the drill
+    crash test ended a fresh clone's run 2 minutes after everything else)."""
+    heavy = item.get_closest_marker("heavy")
+    seconds = float(heavy.kwargs.get("seconds", 60)) if heavy is not None else 0.0
+    return _rank(item), -seconds
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
@@ -60,7 +71,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if item.get_closest_marker("xdist_group") is None:
             group = item.nodeid if rank < 2 else item.nodeid.split("::", 1)[0]
             item.add_marker(pytest.mark.xdist_group(group))
-    items.sort(key=_rank)  # stable: collection order within a rank
+    items.sort(key=_order)  # stable: collection order within the same order
 
 
 @pytest.fixture(autouse=True)

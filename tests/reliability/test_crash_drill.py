@@ -101,7 +101,7 @@ def sampled_boundaries(run_id: str) -> list[int]:
     ]
 
 
-@pytest.mark.heavy
+@pytest.mark.heavy(seconds=160)
 def test_sigkill_at_sampled_drill_steps_then_resume_equals_an_uninterrupted_drill(
     e2e_env: dict[str, str],
     control: SandboxClient,

@@ -361,7 +361,8 @@ def torture_env(e2e_env: dict[str, str], e2e_topology: Topology, quick_backoff: 
 
 
 @pytest.mark.parametrize(
-    "rounds", [6, pytest.param(24, marks=[pytest.mark.heavy, pytest.mark.timeout(900)])]
+    "rounds",
+    [6, pytest.param(24, marks=[pytest.mark.heavy(seconds=170), pytest.mark.timeout(900)])],
 )
 def test_operators_with_skewed_clocks_killed_on_a_lossy_network_never_overlap(
     rounds: int,
