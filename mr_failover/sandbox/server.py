@@ -402,6 +402,11 @@ def _fault_response(request: SandboxRequest, failure: str) -> SandboxResponse:
     return request.error(503, "ServiceUnavailable", f"Service unavailable: {where}")
 
 
+# moto's per-service Flask apps, shared by the sandboxes of this process (SandboxServer).
+_BACKEND_APPS: dict[str, Any] = {}
+_BACKEND_APPS_LOCK = threading.Lock()
+
+
 class SandboxServer:
     """A threaded werkzeug server on 127.0.0.1 running the middleware over moto."""
 
@@ -425,11 +430,17 @@ class SandboxServer:
         # MOTO_ENABLE_RECORDING says (and its endpoints are refused, guard_control()).
         recorder.stop_recording()
         dispatcher = DomainDispatcherApplication(create_backend_app)
-        # moto imports a service's code on its first request (RDS alone takes ~0.7 s):
-        # pay it here, once, rather than in the middle of a seeding or a test's deadline.
-        for name in WARM_SERVICES:
-            if name not in dispatcher.app_instances:
-                dispatcher.app_instances[name] = create_backend_app(name)
+        # moto makes a Flask app per service on its first request (importing the service's
+        # code, RDS alone ~0.7 s, and compiling hundreds of URL rules, ~0.1 s each): the
+        # apps of every sandbox of this process are kept in one dict, so a service's is
+        # made once per process, not once per sandbox. They hold no state of their own
+        # (they dispatch to moto's backends, which are process-wide anyway). The common
+        # ones are made here rather than in the middle of a seeding or a test's deadline.
+        with _BACKEND_APPS_LOCK:
+            dispatcher.app_instances = _BACKEND_APPS
+            for name in WARM_SERVICES:
+                if name not in _BACKEND_APPS:
+                    _BACKEND_APPS[name] = create_backend_app(name)
         app = SandboxMiddleware(self.sandbox, dispatcher)
         self._server = make_server(
             "127.0.0.1",

@@ -6,9 +6,12 @@ sandbox take a :func:`checkpoint` after seeding once, then :func:`restore` it be
 test instead of reseeding: every moto backend, the call log, health check assignments and
 the simulations' state (``Sandbox.state``, with the ARC endpoints' modes: their listeners
 follow) come back exactly as they were. Faults and
-settings are left alone (``reset()`` first for defaults, as a reseed would), and the
-sandbox clock is not rewound (it only moves forward), so timestamps in the restored state
-are as old as the checkpoint.
+settings are left alone (``reset()`` first for defaults, as a reseed would). The sandbox
+clock's advances since the checkpoint are taken back (its offset from real time is the
+checkpoint's; real time still passed): the restored state then stands where it stood
+against real time, as after a fresh seeding. Without it, a metric datapoint or a lease
+of the restored state could lie hours away from "now" for a caller reading real time,
+after a test that advanced the clock an hour.
 
 This reaches into moto's ``BackendDict`` registry, so it is tied to the pinned moto
 version like the rest of the sandbox. A checkpoint belongs to the sandbox (and process)
@@ -35,6 +38,8 @@ class Checkpoint:
     # in use, and the sandbox's _State, copied together so that references between them
     # stay consistent.
     saved: tuple[list[tuple[Any, dict[str, Any], dict[str, Any]]], Any]
+    # How far the sandbox clock had been advanced (SandboxClock.offset).
+    clock_offset: float = 0.0
 
 
 def _copy_defaultdict(self: defaultdict[Any, Any], memo: dict[int, Any]) -> Any:
@@ -88,7 +93,8 @@ def checkpoint(sandbox: SandboxState) -> Checkpoint:
         keep_alive = memo.pop(id(memo), None)
         _untrack({id(obj) for obj in memo.values()})
         del keep_alive
-    return Checkpoint(id(sandbox), saved)
+        offset = sandbox.clock.offset
+    return Checkpoint(id(sandbox), saved, offset)
 
 
 def restore(sandbox: SandboxState, saved: Checkpoint) -> None:
@@ -110,4 +116,5 @@ def restore(sandbox: SandboxState, saved: Checkpoint) -> None:
             dict.update(bd, accounts)
         BackendDict._instances[:] = [bd for bd, _, _ in entries]  # type: ignore[misc]
         sandbox._state = state
+        sandbox.restore_clock(saved.clock_offset)
         sandbox.state_replaced()  # e.g. ARC endpoint listeners follow the restored modes

@@ -206,6 +206,18 @@ class SandboxClock:
             self._offset += seconds
             return self._source() + self._offset
 
+    @property
+    def offset(self) -> float:
+        """How far the clock has been advanced in all."""
+        with self._lock:
+            return self._offset
+
+    def restore_offset(self, offset: float) -> None:
+        """Take back the advances made since the clock stood at ``offset`` (a checkpoint
+        restore: every state that could remember a later time is replaced with it)."""
+        with self._lock:
+            self._offset = offset
+
 
 @dataclass
 class _Ticker:
@@ -299,7 +311,8 @@ class SandboxState:
             self._tickers.append(_Ticker(interval, fn, next_run=self.now()))
 
     def reset(self) -> None:
-        """Wipe moto's state, faults, call log, simulation state; restore the settings."""
+        """Wipe moto's state, faults, call log, simulation state; restore the settings and
+        take back the clock's advances: as a sandbox just started."""
         from moto.moto_api._internal.models import moto_api_backend
 
         with self.lock:
@@ -307,6 +320,7 @@ class SandboxState:
             moto_api_backend.reset()
             self._state = _State()
             self.settings = self._initial_settings
+            self.restore_clock(0.0)
             self.state_replaced()
 
     # --- additions the simulations and the control API use --------------------------
@@ -323,6 +337,15 @@ class SandboxState:
         with self.lock:
             for fn in self._on_state_replaced:
                 fn()
+
+    def restore_clock(self, offset: float) -> None:
+        """Put the clock's advance back to ``offset`` (the checkpoint's) and let every
+        ticker run at its next round: one scheduled for the later time would wait."""
+        with self.lock:
+            self.clock.restore_offset(offset)
+            now = self.now()
+            for ticker in self._tickers:
+                ticker.next_run = min(ticker.next_run, now)
 
     def intercept(self, service: str, action: str, fn: Interceptor) -> None:
         """Let ``fn`` answer ``service:action`` requests before moto does.
@@ -432,6 +455,9 @@ class SandboxState:
     # --- ticker ---------------------------------------------------------------------
 
     def start_ticker(self) -> None:
+        """Run the tickers on their thread (once: a running ticker is left as it is)."""
+        if self._ticker_thread is not None and self._ticker_thread.is_alive():
+            return
         self._stop.clear()
         self._ticker_thread = threading.Thread(
             target=self._run_tickers, name="sandbox-ticker", daemon=True

@@ -45,6 +45,7 @@ from mr_failover.topology import Topology
 from tests.e2e.conftest import (  # noqa: F401  (fixtures re-exported)
     EXAMPLE,
     _dummy_credentials,
+    _e2e_process_sandbox,
     clock,
     e2e_env,
     e2e_sandbox,
