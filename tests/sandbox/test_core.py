@@ -139,3 +139,39 @@ def test_a_broken_ticker_does_not_stop_the_others(sandbox: Sandbox, control: San
     sandbox.every(1.0, lambda: ran.append(sandbox.now()))
     control.tick()
     assert ran
+
+
+def test_a_reset_takes_back_the_clocks_advances(sandbox: Sandbox, control: SandboxClient) -> None:
+    control.advance(3600.0)
+    assert sandbox.clock.offset >= 3600.0
+    ahead = sandbox.wall_time()
+    control.reset()
+    # As a sandbox just started: its wall time is real time again, not an hour ahead.
+    assert sandbox.clock.offset == 0.0
+    assert (ahead - sandbox.wall_time()).total_seconds() > 3500
+
+
+def test_a_restore_puts_the_clock_back_where_the_checkpoint_stood(
+    sandbox: Sandbox, control: SandboxClient
+) -> None:
+    from mr_failover.sandbox.snapshot import checkpoint, restore
+
+    control.advance(5.0)
+    saved = checkpoint(sandbox)
+    control.advance(3600.0)  # runs every ticker: each next round is due an hour ahead
+    restore(sandbox, saved)
+    assert sandbox.clock.offset == 5.0
+    # A round scheduled for the later time would not come for an hour: each is due now.
+    with sandbox.lock:
+        late = [t for t in sandbox._tickers if t.next_run > sandbox.now()]
+    assert sandbox._tickers and late == []
+
+
+def test_the_ticker_is_started_once(sandbox: Sandbox) -> None:
+    import threading
+
+    before = [t for t in threading.enumerate() if t.name == "sandbox-ticker"]
+    sandbox.start_ticker()
+    sandbox.start_ticker()
+    after = [t for t in threading.enumerate() if t.name == "sandbox-ticker"]
+    assert len(after) == len(before)
