@@ -10,7 +10,7 @@ with ``mock_aws``). It reuses tests/e2e's fixtures unchanged (``e2e_sandbox``,
     DynamoDB, S3, compute, lock), seeded into the just-reset sandbox. The example grows
     as resources are added (accelerators, caches, API endpoints); their own e2e tests
     cover them, and a fixed subset keeps these figures comparable from run to run.
-    Like tests/e2e's, the first test of a module seeds and takes a checkpoint
+    Like tests/e2e's, the process's first test seeds and takes a checkpoint
     (:mod:`~mr_failover.sandbox.snapshot`); the others, and :func:`reseed`, restore it.
 ``quick_backoff``
     botocore's retry backoff shortened 50 times, for in-process runs under throttling.
@@ -106,14 +106,15 @@ class CoreSeed:
         return self.saved[0].model_copy(deep=True)
 
 
-_CORE_SEEDS: dict[str, CoreSeed] = {}  # by endpoint URL, while the module's sandbox runs
+_CORE_SEEDS: dict[str, CoreSeed] = {}  # by endpoint URL, while the process's sandbox runs
 
 
-@pytest.fixture(scope="module")
-def core_seed(e2e_sandbox: Sandbox) -> Iterator[CoreSeed]:  # noqa: F811
-    held = _CORE_SEEDS[e2e_sandbox.endpoint_url] = CoreSeed(e2e_sandbox)
+@pytest.fixture(scope="session")
+def core_seed(_e2e_process_sandbox: Sandbox) -> Iterator[CoreSeed]:  # noqa: F811
+    """Seeded once per pytest process, as tests/e2e's example (its sandbox is one too)."""
+    held = _CORE_SEEDS[_e2e_process_sandbox.endpoint_url] = CoreSeed(_e2e_process_sandbox)
     yield held
-    _CORE_SEEDS.pop(e2e_sandbox.endpoint_url, None)
+    _CORE_SEEDS.pop(_e2e_process_sandbox.endpoint_url, None)
 
 
 def reseed(client: SandboxClient, topology_file: Path) -> None:
