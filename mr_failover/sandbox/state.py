@@ -455,9 +455,6 @@ class SandboxState:
     # --- ticker ---------------------------------------------------------------------
 
     def start_ticker(self) -> None:
-        """Run the tickers on their thread (once: a running ticker is left as it is)."""
-        if self._ticker_thread is not None and self._ticker_thread.is_alive():
-            return
         self._stop.clear()
         self._ticker_thread = threading.Thread(
             target=self._run_tickers, name="sandbox-ticker", daemon=True
@@ -493,6 +490,13 @@ class SandboxState:
 
     def _run_tickers(self) -> None:
         while not self._stop.wait(self.settings.tick):
+            # moto's state is process-wide: of the sandboxes running in one process (a
+            # test process's long-lived one, and the demo's or a test module's started
+            # after it), only the last started simulates on it, and an earlier one
+            # resumes when that one stops. Two sets of health checkers, replication and
+            # metrics acting on the same backends would undo each other's work.
+            if active() is not self:
+                continue
             with self.lock:
                 due = [t for t in self._tickers if t.next_run <= self.now()]
             for ticker in due:

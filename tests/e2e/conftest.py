@@ -3,7 +3,7 @@
 Every e2e test gets a freshly reset sandbox seeded with config/regions.yaml, a private
 state dir and dummy credentials. The fixtures (import nothing: pytest finds them here):
 
-``e2e_sandbox`` (one per pytest process, simulating while a module uses it)
+``e2e_sandbox`` (session scope: one per pytest process)
     A started :class:`~mr_failover.sandbox.core.Sandbox` on 127.0.0.1 with *fast* real-time
     settings (:data:`E2E_SETTINGS`: a health check interval of 0.1 s, an Aurora switchover
     of 1 s, replication lags of 50 ms), because the CLI waits for real. Tests that need
@@ -122,26 +122,17 @@ def clock(e2e_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> SandboxAdvan
 
 
 @pytest.fixture(scope="session")
-def _e2e_process_sandbox() -> Iterator[Sandbox]:
+def e2e_sandbox() -> Iterator[Sandbox]:
     """One sandbox per pytest process (xdist worker), not per module: every test starts
     from a reset and a restored checkpoint (``control``, ``e2e_topology``), so a module
     boundary changes nothing a test sees, and seeding the example (about 2 s of CPU) is
-    paid once per process instead of once per module."""
+    paid once per process instead of once per module. While a module runs a sandbox of
+    its own (tests/sandbox, the demo), that one simulates and this one waits
+    (``SandboxState._run_tickers``)."""
     sb = Sandbox(settings=E2E_SETTINGS)
     sb.start()
     yield sb
     sb.stop()
-
-
-@pytest.fixture(scope="module")
-def e2e_sandbox(_e2e_process_sandbox: Sandbox) -> Iterator[Sandbox]:
-    """The process's sandbox, simulating (health checkers, replication, metrics) only
-    while a module that uses it runs. moto's state is process-wide: between such modules
-    the same worker may run one with a sandbox of its own (tests/sandbox, the demo), and
-    two sets of simulations must never act on it at once."""
-    _e2e_process_sandbox.start_ticker()
-    yield _e2e_process_sandbox
-    _e2e_process_sandbox.stop_ticker()
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +142,7 @@ def sandbox(e2e_sandbox: Sandbox) -> Sandbox:
 
 
 @pytest.fixture(scope="session")
-def e2e_seeded(_e2e_process_sandbox: Sandbox) -> dict[str, tuple[Topology, Checkpoint]]:
+def e2e_seeded(e2e_sandbox: Sandbox) -> dict[str, tuple[Topology, Checkpoint]]:
     """What seeding a topology built, by name, to restore instead of reseed (the
     sandbox's checkpoints: they live as long as it does)."""
     return {}

@@ -45,7 +45,6 @@ from mr_failover.topology import Topology
 from tests.e2e.conftest import (  # noqa: F401  (fixtures re-exported)
     EXAMPLE,
     _dummy_credentials,
-    _e2e_process_sandbox,
     clock,
     e2e_env,
     e2e_sandbox,
@@ -110,11 +109,11 @@ _CORE_SEEDS: dict[str, CoreSeed] = {}  # by endpoint URL, while the process's sa
 
 
 @pytest.fixture(scope="session")
-def core_seed(_e2e_process_sandbox: Sandbox) -> Iterator[CoreSeed]:  # noqa: F811
+def core_seed(e2e_sandbox: Sandbox) -> Iterator[CoreSeed]:  # noqa: F811
     """Seeded once per pytest process, as tests/e2e's example (its sandbox is one too)."""
-    held = _CORE_SEEDS[_e2e_process_sandbox.endpoint_url] = CoreSeed(_e2e_process_sandbox)
+    held = _CORE_SEEDS[e2e_sandbox.endpoint_url] = CoreSeed(e2e_sandbox)
     yield held
-    _CORE_SEEDS.pop(_e2e_process_sandbox.endpoint_url, None)
+    _CORE_SEEDS.pop(e2e_sandbox.endpoint_url, None)
 
 
 def reseed(client: SandboxClient, topology_file: Path) -> None:

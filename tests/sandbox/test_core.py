@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 
 import pytest
@@ -167,11 +168,28 @@ def test_a_restore_puts_the_clock_back_where_the_checkpoint_stood(
     assert sandbox._tickers and late == []
 
 
-def test_the_ticker_is_started_once(sandbox: Sandbox) -> None:
-    import threading
+def test_only_the_last_started_sandbox_simulates(sandbox: Sandbox) -> None:
+    # moto's state is process-wide: an earlier sandbox waits while a later one runs.
+    rounds = [0]
 
-    before = [t for t in threading.enumerate() if t.name == "sandbox-ticker"]
-    sandbox.start_ticker()
-    sandbox.start_ticker()
-    after = [t for t in threading.enumerate() if t.name == "sandbox-ticker"]
-    assert len(after) == len(before)
+    def count() -> None:
+        rounds[0] += 1
+
+    def grows(seconds: float) -> bool:
+        before, deadline = rounds[0], time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if rounds[0] > before:
+                return True
+            time.sleep(0.05)
+        return False
+
+    sandbox.every(0.0, count)
+    assert grows(5.0)
+    other = Sandbox(settings=TEST_SETTINGS)
+    other.start()
+    try:
+        time.sleep(1.0)  # a round already past the check ends
+        assert not grows(1.0)
+    finally:
+        other.stop()
+    assert grows(5.0)
